@@ -1,0 +1,332 @@
+//! Sign-in logic: password step with throttling, the second factor (TOTP or a recovery
+//! code) with replay protection, MFA enrolment, and the login-event record.
+
+use super::repo::{self, LoginOutcome};
+use super::session::{self, MFA_MAX_FAILURES, NewSession};
+use super::{Role, User, normalize_email, totp};
+use crate::audit::{self, Actor};
+use crate::error::{AppError, AppResult};
+use crate::settings;
+use crate::web::{AppState, RequestCtx};
+
+pub enum PasswordStep {
+    /// Signed in (`stage` = full, or enrol when MFA must be set up first).
+    SignedIn(NewSession),
+    /// Password accepted; the second factor is next.
+    NeedMfa(NewSession),
+    /// Wrong e-mail or password: one answer for both.
+    Invalid,
+    /// Too many failures for this address or from this IP.
+    Locked,
+}
+
+pub enum MfaStep {
+    SignedIn(NewSession),
+    Invalid,
+    /// Too many wrong codes: sign in again.
+    Restart,
+}
+
+fn absolute_secs(state: &AppState) -> i64 {
+    state.config.session.absolute_hours * 3600
+}
+
+fn event(
+    c: &rusqlite::Connection,
+    now: i64,
+    email: &str,
+    user_id: Option<i64>,
+    outcome: LoginOutcome,
+    ctx: &RequestCtx,
+) -> rusqlite::Result<()> {
+    repo::insert_login_event(c, now, email, user_id, outcome, &ctx.ip, &ctx.user_agent)
+}
+
+/// The password step. `old_session` (a pre-existing session of this browser) is ended.
+pub async fn sign_in(state: &AppState, ctx: &RequestCtx, email: &str, password: String) -> AppResult<PasswordStep> {
+    let email = normalize_email(email);
+    let now = state.now();
+    let ctx2 = ctx.clone();
+
+    let ip_ok = ctx.ip.parse().map(|ip| state.login_limiter.check_key(&ip).is_ok()).unwrap_or(true);
+    if !ip_ok {
+        let e = email.clone();
+        state.db.write(move |c| Ok(event(c, now, &e, None, LoginOutcome::IpThrottled, &ctx2)?)).await?;
+        state.metrics.login_failures.inc();
+        return Ok(PasswordStep::Locked);
+    }
+
+    let e = email.clone();
+    let (locked_until, found) =
+        state.db.read(move |c| Ok((repo::locked_until(c, &e)?, repo::find_user_for_login(c, &e)?))).await?;
+    if locked_until > now {
+        let e = email.clone();
+        let uid = found.as_ref().map(|(u, _)| u.id);
+        state.db.write(move |c| Ok(event(c, now, &e, uid, LoginOutcome::Locked, &ctx2)?)).await?;
+        state.metrics.login_failures.inc();
+        return Ok(PasswordStep::Locked);
+    }
+
+    let found_uid = found.as_ref().map(|(u, _)| u.id);
+    let (user, hash) = match found {
+        Some((u, h)) if u.active => (Some(u), h),
+        _ => (None, None),
+    };
+    // Always hash, so an unknown address takes as long as a known one.
+    let ok = state.hasher.verify(password.clone(), hash.clone()).await && user.is_some();
+    let Some(user) = user.filter(|_| ok) else {
+        let (max, lock) = (state.config.login.max_failures, state.config.login.lockout_minutes * 60);
+        let e = email.clone();
+        let uid = found_uid;
+        let locked = state
+            .db
+            .write(move |c| {
+                let locked = repo::record_failure(c, &e, now, max, lock)?;
+                event(c, now, &e, uid, LoginOutcome::Failure, &ctx2)?;
+                if locked.is_some() {
+                    event(c, now, &e, uid, LoginOutcome::Lockout, &ctx2)?;
+                }
+                Ok(locked)
+            })
+            .await?;
+        state.metrics.login_failures.inc();
+        return Ok(if locked.is_some() { PasswordStep::Locked } else { PasswordStep::Invalid });
+    };
+
+    let rehash = match &hash {
+        Some(h) if state.hasher.needs_rehash(h) => Some(state.hasher.hash(password).await.map_err(AppError::Internal)?),
+        _ => None,
+    };
+    let abs = absolute_secs(state);
+    let old_session = ctx.session.as_ref().map(|s| s.id);
+    let step = state
+        .db
+        .write(move |c| {
+            repo::clear_throttle(c, &email)?;
+            if let Some(h) = &rehash {
+                repo::update_password(c, user.id, h, now)?;
+            }
+            if let Some(old) = old_session {
+                repo::delete_session(c, old)?;
+            }
+            let policy = settings::mfa_policy(c)?;
+            let stage = if user.mfa_enabled {
+                "mfa"
+            } else if policy.requires(user.role) {
+                "enrol"
+            } else {
+                "full"
+            };
+            let s = session::create(c, user.id, stage, &ctx2.ip, &ctx2.user_agent, now, abs)?;
+            if stage == "mfa" {
+                event(c, now, &email, Some(user.id), LoginOutcome::PasswordOk, &ctx2)?;
+                Ok(PasswordStep::NeedMfa(s))
+            } else {
+                event(c, now, &email, Some(user.id), LoginOutcome::Success, &ctx2)?;
+                Ok(PasswordStep::SignedIn(s))
+            }
+        })
+        .await?;
+    Ok(step)
+}
+
+/// The second factor: a 6-digit TOTP code (each step usable once) or a recovery code.
+pub async fn verify_mfa(state: &AppState, ctx: &RequestCtx, code: &str) -> AppResult<MfaStep> {
+    let Some(sess) = ctx.session.clone().filter(|s| s.stage == "mfa") else {
+        return Err(AppError::Redirect("/login".into()));
+    };
+    let now = state.now();
+    let user = sess.user.clone();
+    let email = user.email.clone();
+    let ctx2 = ctx.clone();
+    let code = code.trim().to_string();
+    let abs = absolute_secs(state);
+    let (max, lock) = (state.config.login.max_failures, state.config.login.lockout_minutes * 60);
+
+    enum Verdict {
+        Ok(NewSession),
+        Bad,
+        Restart,
+    }
+    let verdict = state
+        .db
+        .write(move |c| {
+            if repo::locked_until(c, &email)? > now {
+                event(c, now, &email, Some(user.id), LoginOutcome::Locked, &ctx2)?;
+                repo::delete_session(c, sess.id)?;
+                return Ok(Verdict::Restart);
+            }
+            let Some(t) = repo::get_totp(c, user.id)? else { return Ok(Verdict::Restart) };
+            let secret = t.secret.unwrap_or_default();
+            let outcome = if totp::looks_like_recovery_code(&code) {
+                if repo::consume_recovery_code(c, user.id, &totp::hash_recovery_code(&code))? {
+                    Some(LoginOutcome::RecoveryCodeUsed)
+                } else {
+                    None
+                }
+            } else {
+                match totp::matching_step(&secret, &code, now) {
+                    Some(step) if repo::consume_totp_step(c, user.id, step)? => Some(LoginOutcome::MfaSuccess),
+                    Some(_) => {
+                        // A correct code whose step was already used: a replay.
+                        event(c, now, &email, Some(user.id), LoginOutcome::MfaReplay, &ctx2)?;
+                        None
+                    }
+                    None => None,
+                }
+            };
+            match outcome {
+                Some(o) => {
+                    event(c, now, &email, Some(user.id), o, &ctx2)?;
+                    repo::clear_throttle(c, &email)?;
+                    let s = session::rotate(c, sess.id, user.id, "full", &ctx2.ip, &ctx2.user_agent, now, abs)?;
+                    if o == LoginOutcome::RecoveryCodeUsed {
+                        let left = repo::count_recovery_codes(c, user.id)?;
+                        audit::record(
+                            c,
+                            &Actor { id: Some(user.id), label: email.clone(), ip: ctx2.ip.clone() },
+                            "mfa.recovery_code_used",
+                            &format!("user:{}", user.id),
+                            &format!("{left} left"),
+                            now,
+                        )?;
+                    }
+                    Ok(Verdict::Ok(s))
+                }
+                None => {
+                    event(c, now, &email, Some(user.id), LoginOutcome::MfaFailure, &ctx2)?;
+                    // Wrong codes count against the account too, and re-entering the
+                    // password does not reset that count.
+                    let locked = repo::record_failure(c, &email, now, max, lock)?;
+                    let failures = repo::increment_mfa_failures(c, sess.id)?;
+                    if locked.is_some() || failures >= MFA_MAX_FAILURES {
+                        if locked.is_some() {
+                            event(c, now, &email, Some(user.id), LoginOutcome::Lockout, &ctx2)?;
+                        }
+                        repo::delete_session(c, sess.id)?;
+                        Ok(Verdict::Restart)
+                    } else {
+                        Ok(Verdict::Bad)
+                    }
+                }
+            }
+        })
+        .await?;
+    Ok(match verdict {
+        Verdict::Ok(s) => MfaStep::SignedIn(s),
+        Verdict::Bad => {
+            state.metrics.login_failures.inc();
+            MfaStep::Invalid
+        }
+        Verdict::Restart => {
+            state.metrics.login_failures.inc();
+            MfaStep::Restart
+        }
+    })
+}
+
+/// A new (unconfirmed) TOTP secret for the user; replaces an earlier unconfirmed one.
+pub async fn start_enrolment(state: &AppState, user: &User) -> AppResult<String> {
+    let secret = totp::new_secret();
+    let (id, now, s) = (user.id, state.now(), secret.clone());
+    let changed = state.db.write(move |c| Ok(repo::set_pending_totp(c, id, &s, now)?)).await?;
+    if changed == 0 {
+        return Err(AppError::BadRequest("mfa.already_enabled"));
+    }
+    Ok(secret)
+}
+
+/// Confirms enrolment with a code; returns the recovery codes (shown once) and the new
+/// session (the session is rotated, and an obligatory-enrolment session becomes full).
+pub async fn confirm_enrolment(
+    state: &AppState,
+    ctx: &RequestCtx,
+    user: &User,
+    session_id: i64,
+    code: &str,
+) -> AppResult<Option<(Vec<String>, NewSession)>> {
+    let now = state.now();
+    let codes = totp::new_recovery_codes();
+    let hashes: Vec<String> = codes.iter().map(|c| totp::hash_recovery_code(c)).collect();
+    let (user, ctx2, code) = (user.clone(), ctx.clone(), code.trim().to_string());
+    let abs = absolute_secs(state);
+    let done = state
+        .db
+        .write(move |c| {
+            let Some(t) = repo::get_totp(c, user.id)? else { return Ok(None) };
+            let (Some(secret), false) = (t.secret, t.enabled) else { return Ok(None) };
+            let Some(step) = totp::matching_step(&secret, &code, now) else { return Ok(None) };
+            // Consume the step, so the set-up code cannot be replayed at the next sign-in.
+            if !repo::consume_totp_step(c, user.id, step)? {
+                return Ok(None);
+            }
+            repo::enable_totp(c, user.id, now)?;
+            repo::replace_recovery_codes(c, user.id, &hashes)?;
+            let actor = Actor { id: Some(user.id), label: user.email.clone(), ip: ctx2.ip.clone() };
+            audit::record(c, &actor, "mfa.enable", &format!("user:{}", user.id), "", now)?;
+            // Other sessions were signed in with less; they end (ASVS 3.3.3).
+            repo::delete_sessions_of_user(c, user.id, Some(session_id))?;
+            let s = session::rotate(c, session_id, user.id, "full", &ctx2.ip, &ctx2.user_agent, now, abs)?;
+            Ok(Some(s))
+        })
+        .await?;
+    Ok(done.map(|s| (codes, s)))
+}
+
+/// Replaces the recovery codes after re-checking a TOTP code.
+pub async fn regenerate_recovery_codes(state: &AppState, ctx: &RequestCtx, user: &User, code: &str) -> AppResult<Option<Vec<String>>> {
+    let now = state.now();
+    let codes = totp::new_recovery_codes();
+    let hashes: Vec<String> = codes.iter().map(|c| totp::hash_recovery_code(c)).collect();
+    let (user, ctx2, code) = (user.clone(), ctx.clone(), code.trim().to_string());
+    let ok = state
+        .db
+        .write(move |c| {
+            let Some(t) = repo::get_totp(c, user.id)? else { return Ok(false) };
+            let Some(secret) = t.secret.filter(|_| t.enabled) else { return Ok(false) };
+            let valid = match totp::matching_step(&secret, &code, now) {
+                Some(step) => repo::consume_totp_step(c, user.id, step)?,
+                None => false,
+            };
+            if !valid {
+                event(c, now, &user.email, Some(user.id), LoginOutcome::MfaFailure, &ctx2)?;
+                return Ok(false);
+            }
+            repo::replace_recovery_codes(c, user.id, &hashes)?;
+            let actor = Actor { id: Some(user.id), label: user.email.clone(), ip: ctx2.ip.clone() };
+            audit::record(c, &actor, "mfa.recovery_codes_regenerated", &format!("user:{}", user.id), "", now)?;
+            Ok(true)
+        })
+        .await?;
+    Ok(ok.then_some(codes))
+}
+
+/// Removes a user's MFA (admin action or the CLI); every session of theirs ends.
+pub fn reset_mfa(c: &rusqlite::Connection, actor: &Actor, user_id: i64, now: i64) -> AppResult<()> {
+    if repo::find_user(c, user_id)?.is_none() {
+        return Err(AppError::NotFound);
+    }
+    repo::reset_mfa(c, user_id, now)?;
+    repo::delete_sessions_of_user(c, user_id, None)?;
+    audit::record(c, actor, "user.mfa_reset", &format!("user:{user_id}"), "", now)?;
+    Ok(())
+}
+
+/// Ends the session behind this request.
+pub async fn sign_out(state: &AppState, ctx: &RequestCtx) -> AppResult<()> {
+    let Some(s) = ctx.session.clone() else { return Ok(()) };
+    let (now, ctx2) = (state.now(), ctx.clone());
+    state
+        .db
+        .write(move |c| {
+            repo::delete_session(c, s.id)?;
+            event(c, now, &s.user.email, Some(s.user.id), LoginOutcome::Logout, &ctx2)?;
+            Ok(())
+        })
+        .await
+}
+
+/// Whether a user with this role may be left without MFA under the current policy.
+pub async fn mfa_required(state: &AppState, role: Role) -> AppResult<bool> {
+    Ok(state.db.read(move |c| Ok(settings::mfa_policy(c)?.requires(role))).await?)
+}

@@ -1,0 +1,95 @@
+//! `AppError`: what can go wrong while serving a request, and how it looks to a person.
+//! The response carries an `ErrorPage` marker; `web::middleware` renders it in the
+//! user's language with the request id, and logs the cause (never shown to the user).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("not found")]
+    NotFound,
+    /// Signed in but not allowed.
+    #[error("forbidden")]
+    Forbidden,
+    /// Not signed in: pages redirect to the sign-in page.
+    #[error("sign-in required")]
+    Unauthenticated,
+    #[error("CSRF check failed: {0}")]
+    Csrf(&'static str),
+    /// A request the client should fix; the key names a catalogue message.
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    #[error("too many requests")]
+    TooManyRequests,
+    #[error("database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("database pool: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error("template: {0}")]
+    Template(#[from] askama::Error),
+    #[error("{0}")]
+    Internal(String),
+    /// Send the browser elsewhere (e.g. to finish MFA first).
+    #[error("redirect to {0}")]
+    Redirect(String),
+}
+
+impl AppError {
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        AppError::Internal(e.to_string())
+    }
+
+    /// The catalogue key of the message a person sees.
+    pub fn message_key(&self) -> &'static str {
+        match self {
+            AppError::NotFound => "error.not_found",
+            AppError::Forbidden => "error.forbidden",
+            AppError::Unauthenticated => "error.unauthenticated",
+            AppError::Csrf(_) => "error.csrf",
+            AppError::BadRequest(key) => key,
+            AppError::TooManyRequests => "error.too_many_requests",
+            _ => "error.internal",
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for AppError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        AppError::Internal(e.to_string())
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::Forbidden | AppError::Csrf(_) => StatusCode::FORBIDDEN,
+            AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Redirect(_) => StatusCode::SEE_OTHER,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        match self {
+            AppError::Redirect(to) => {
+                return HttpResponse::SeeOther().insert_header(("Location", to.as_str())).finish();
+            }
+            _ if status.is_server_error() => tracing::error!(error = %self, "request failed"),
+            _ => tracing::info!(error = %self, status = status.as_u16(), "request refused"),
+        }
+        let mut resp = HttpResponse::build(status);
+        resp.content_type("text/plain; charset=utf-8");
+        if matches!(self, AppError::TooManyRequests) {
+            resp.insert_header(("Retry-After", "60"));
+        }
+        // The body is replaced by a full page (or JSON) in `web::middleware`.
+        resp.body(self.message_key())
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;

@@ -1,0 +1,23 @@
+//! Whacaster: a self-hosted, single-binary WhatsApp Business platform.
+//! `lib.rs` lists the features and exposes `server::start`, which `main` and the tests share.
+
+pub mod audit;
+pub mod auth;
+pub mod check;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod i18n;
+pub mod jobs;
+pub mod server;
+pub mod settings;
+pub mod setup;
+pub mod store;
+pub mod tls;
+pub mod web;
+
+pub use error::AppError;
+
+/// The version shown on `/healthz` and in `--version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,176 @@
+//! The `whacaster` command: serve, and the operator's tools (setup link, MFA reset,
+//! key rotation, self-check, effective configuration).
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use whacaster::clock::Clock;
+use whacaster::config::{Config, LogFormat, Overrides};
+
+#[derive(Parser)]
+#[command(name = "whacaster", version, about = "Self-hosted WhatsApp Business platform")]
+struct Cli {
+    /// Configuration file (TOML). Also WHACASTER_CONFIG.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Data directory (database, key, certificates). Overrides the config file.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve {
+        /// Address to listen on, e.g. 0.0.0.0:443.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Print a fresh one-time setup link (only while no admin exists).
+    SetupUrl,
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Re-encrypt the database with a new key (stop the server first).
+    Rekey,
+    /// Check the database, file permissions and certificate; non-zero exit on a problem.
+    Check,
+    /// Print the effective configuration.
+    CheckConfig,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Remove a user's MFA so they can sign in with their password and enrol again.
+    ResetMfa {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let listen = match &cli.command {
+        Some(Command::Serve { listen }) => listen.clone(),
+        _ => None,
+    };
+    let overrides = Overrides { listen, data_dir: cli.data_dir.clone() };
+    let cfg = match Config::load(cli.config.as_deref(), &overrides) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    init_logging(&cfg);
+    let config_file = cli.config.clone().or_else(|| std::env::var_os("WHACASTER_CONFIG").map(PathBuf::from));
+    let result = match cli.command.unwrap_or(Command::Serve { listen: None }) {
+        Command::Serve { .. } => serve(cfg),
+        Command::SetupUrl => setup_url(&cfg),
+        Command::User { command: UserCommand::ResetMfa { email } } => reset_mfa(&cfg, &email),
+        Command::Rekey => rekey(&cfg),
+        Command::Check => check(&cfg, config_file.as_deref()),
+        Command::CheckConfig => {
+            println!("{}", cfg.to_toml());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(msg: &str) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::FAILURE
+}
+
+fn init_logging(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cfg.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn serve(cfg: Config) -> Result<(), String> {
+    actix_web::rt::System::new().block_on(async move {
+        let running = whacaster::server::start(cfg, Clock::default()).await?;
+        println!("Whacaster {} is listening on {}", whacaster::VERSION, running.addr);
+        if let Some(url) = &running.setup_url {
+            println!();
+            println!("Open this one-time link to set up your business (valid 24 hours):");
+            println!("  {url}");
+            println!("The certificate is self-signed unless configured: your browser will warn once.");
+            println!();
+        }
+        running.server.await.map_err(|e| format!("server stopped: {e}"))
+    })
+}
+
+fn setup_url(cfg: &Config) -> Result<(), String> {
+    let (db, _, _) = whacaster::server::open_store(cfg, false)?;
+    let now = Clock::default().unix();
+    match whacaster::setup::issue_setup_token(&db, now).map_err(|e| e.to_string())? {
+        Some(token) => {
+            println!("{}", whacaster::setup::setup_url(&cfg.base_url(), &token));
+            Ok(())
+        }
+        None => Err("setup is already done: sign in, or reset a user's MFA with `whacaster user reset-mfa`".into()),
+    }
+}
+
+fn reset_mfa(cfg: &Config, email: &str) -> Result<(), String> {
+    let (db, _, _) = whacaster::server::open_store(cfg, false)?;
+    let now = Clock::default().unix();
+    let email = email.to_string();
+    let user = db
+        .write_blocking(move |c| whacaster::auth::admin::reset_mfa_by_email(c, &email, now))
+        .map_err(|e| match e {
+            whacaster::AppError::NotFound => "no user with that e-mail address".to_string(),
+            other => other.to_string(),
+        })?;
+    println!("MFA removed for {} ({}); their sessions have ended. They enrol again at next sign-in.", user.name, user.email);
+    Ok(())
+}
+
+fn rekey(cfg: &Config) -> Result<(), String> {
+    if !cfg.db_path().exists() {
+        return Err(format!("no database at {}", cfg.db_path().display()));
+    }
+    let (old, source) = whacaster::crypto::load_db_key(&cfg.data_dir, true, false)?;
+    let whacaster::crypto::KeySource::DataDir(key_path) = source.clone() else {
+        return Err(format!(
+            "the key comes from the {source}; rekey rotates only the data-dir key file. \
+             Write a new key with `head -c32 /dev/urandom | xxd -p -c64`, re-encrypt with \
+             WHACASTER_DB_KEY_FILE pointing at a copy in the data dir, then update the credential"
+        ));
+    };
+    let new = whacaster::crypto::DbKey::generate();
+    whacaster::store::rekey(&cfg.db_path(), &old, &new, &key_path)?;
+    let (db, _, _) = whacaster::server::open_store(cfg, false)?;
+    let now = Clock::default().unix();
+    db.write_blocking(move |c| {
+        Ok(whacaster::audit::record(c, &whacaster::audit::Actor::cli(), "store.rekey", "database", "", now)?)
+    })
+    .map_err(|e| e.to_string())?;
+    println!("The database is now encrypted with a new key in {}.", key_path.display());
+    println!("Update any offline copy of the key: the old key no longer opens the database.");
+    Ok(())
+}
+
+fn check(cfg: &Config, config_file: Option<&std::path::Path>) -> Result<(), String> {
+    let findings = whacaster::check::run(cfg, config_file, Clock::default().unix());
+    for f in &findings {
+        println!("{f}");
+    }
+    if whacaster::check::has_problem(&findings) {
+        Err("check found problems (see above)".into())
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,152 @@
+//! Start-up: data dir, key, store, certificate, state, jobs, listener; and the one
+//! `build_app` both `whacaster serve` and the tests use.
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto;
+use crate::store::Db;
+use crate::web::{self, AppState};
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpServer, middleware::from_fn};
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Arc;
+
+pub struct Running {
+    pub addr: SocketAddr,
+    pub handle: ServerHandle,
+    pub state: actix_web::web::Data<AppState>,
+    /// The setup link, while no admin exists.
+    pub setup_url: Option<String>,
+    pub server: actix_web::dev::Server,
+}
+
+/// Creates the data dir (0700) or checks that an existing one is usable.
+pub fn prepare_data_dir(dir: &Path) -> Result<(), String> {
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("cannot create data dir {}: {e}", dir.display()))?;
+    }
+    let meta = std::fs::metadata(dir).map_err(|e| format!("cannot read data dir {}: {e}", dir.display()))?;
+    if !meta.is_dir() {
+        return Err(format!("data dir {} is not a directory", dir.display()));
+    }
+    let probe = dir.join(".write-test");
+    std::fs::write(&probe, b"").map_err(|e| format!("data dir {} is not writable: {e}", dir.display()))?;
+    let _ = std::fs::remove_file(probe);
+    if meta.permissions().mode() & 0o077 != 0 {
+        tracing::warn!(dir = %dir.display(), "data dir is readable by others; chmod 700 it");
+    }
+    Ok(())
+}
+
+/// Opens the database for a command (CLI) or the server: data dir, key, migrations.
+pub fn open_store(cfg: &Config, create: bool) -> Result<(Db, crypto::KeySource, crypto::DbKey), String> {
+    if create {
+        prepare_data_dir(&cfg.data_dir)?;
+    } else if !cfg.db_path().exists() {
+        return Err(format!("no database at {} (start `whacaster serve` once first)", cfg.db_path().display()));
+    }
+    let (key, source) = crypto::load_db_key(&cfg.data_dir, cfg.db_path().exists(), create)?;
+    if let Ok(bits) = crypto::loose_permissions(source.path()) {
+        if bits != 0 {
+            tracing::warn!(key = %source, "the key file is readable by others; chmod 600 it");
+        }
+    }
+    let db = Db::open(&cfg.db_path(), &key).map_err(|e| e.to_string())?;
+    Ok((db, source, key))
+}
+
+/// Builds state, binds the listener and starts serving (inside an actix system).
+pub async fn start(cfg: Config, clock: Clock) -> Result<Running, String> {
+    crate::tls::install_crypto_provider();
+    let cfg = Arc::new(cfg);
+    let addr = cfg.listen_addr()?;
+    let (db, source, key) = open_store(&cfg, true)?;
+    tracing::info!(key = %source, db = %cfg.db_path().display(), "database open");
+    let tls = crate::tls::prepare(&cfg, clock.now())?;
+    let csrf_key = key.derive("whacaster csrf v1");
+    drop(key);
+    let state = actix_web::web::Data::new(AppState::new(cfg.clone(), db.clone(), clock.clone(), csrf_key, tls.clone())?);
+
+    let listener = TcpListener::bind(addr).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AddrInUse => format!("cannot listen on {addr}: the port is in use (another Whacaster?)"),
+        std::io::ErrorKind::PermissionDenied => {
+            format!("cannot listen on {addr}: permission denied (ports below 1024 need CAP_NET_BIND_SERVICE)")
+        }
+        _ => format!("cannot listen on {addr}: {e}"),
+    })?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+
+    let app_state = state.clone();
+    let server = HttpServer::new(move || build_app(app_state.clone())).shutdown_timeout(10);
+    let server = match &tls {
+        Some(t) => server
+            .listen_rustls_0_23(listener, crate::tls::server_config(t.clone())?)
+            .map_err(|e| format!("cannot serve TLS on {addr}: {e}"))?,
+        None => server.listen(listener).map_err(|e| format!("cannot serve on {addr}: {e}"))?,
+    };
+    let server = server.run();
+    let handle = server.handle();
+
+    crate::jobs::start(state.clone());
+    if let (Some(t), crate::config::TlsMode::Files) = (&tls, cfg.tls.mode) {
+        spawn_reload_on_sighup(t.clone(), cfg.clone(), clock.clone());
+    }
+
+    let mut base = cfg.base_url();
+    if cfg.public_url.is_none() {
+        // Show the port actually bound (matters with port 0 in tests).
+        let scheme = if cfg.tls_enabled() { "https" } else { "http" };
+        let host = if bound.ip().is_unspecified() { "127.0.0.1".to_string() } else { bound.ip().to_string() };
+        base = format!("{scheme}://{host}:{}", bound.port());
+    }
+    let setup_url = crate::setup::issue_setup_token(&db, clock.unix())
+        .map_err(|e| e.to_string())?
+        .map(|t| crate::setup::setup_url(&base, &t));
+    Ok(Running { addr: bound, handle, state, setup_url, server })
+}
+
+/// The application with its middleware, as served; tests build exactly this.
+pub fn build_app(
+    state: actix_web::web::Data<AppState>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .app_data(actix_web::web::FormConfig::default().limit(web::middleware::FORM_LIMIT))
+        .app_data(actix_web::web::PayloadConfig::default().limit(web::middleware::FORM_LIMIT))
+        .wrap(from_fn(web::middleware::app_middleware))
+        .configure(web::configure)
+        .default_service(actix_web::web::to(not_found))
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, crate::AppError> {
+    Err(crate::AppError::NotFound)
+}
+
+fn spawn_reload_on_sighup(tls: Arc<crate::tls::CertState>, cfg: Arc<Config>, clock: Clock) {
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; certificate reload needs a restart");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match tls.reload(&cfg, clock.now()) {
+                Ok(m) => tracing::info!("{m}"),
+                Err(e) => tracing::error!(error = %e, "certificate reload failed; still serving the old one"),
+            }
+        }
+    });
+}

@@ -1,0 +1,114 @@
+//! The business profile (P1) and small instance-wide settings (MFA policy, default language).
+
+use crate::auth::Role;
+use crate::i18n::Locale;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Business {
+    pub name: String,
+    pub owner_name: String,
+    pub email: String,
+    pub phone: String,
+    pub address: String,
+    pub industry: String,
+    pub timezone: String,
+    pub locale: String,
+}
+
+impl Business {
+    pub fn locale(&self) -> Locale {
+        Locale::parse(&self.locale).unwrap_or(Locale::En)
+    }
+
+    pub fn tz(&self) -> Option<chrono_tz::Tz> {
+        self.timezone.parse().ok()
+    }
+}
+
+pub fn find_business(conn: &Connection) -> rusqlite::Result<Option<Business>> {
+    conn.query_row(
+        "SELECT name, owner_name, email, phone, address, industry, timezone, locale FROM business WHERE id = 1",
+        [],
+        |r| {
+            Ok(Business {
+                name: r.get(0)?,
+                owner_name: r.get(1)?,
+                email: r.get(2)?,
+                phone: r.get(3)?,
+                address: r.get(4)?,
+                industry: r.get(5)?,
+                timezone: r.get(6)?,
+                locale: r.get(7)?,
+            })
+        },
+    )
+    .optional()
+}
+
+pub fn insert_business(conn: &Connection, b: &Business, now: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO business (id, name, owner_name, email, phone, address, industry, timezone, locale,
+                               terms_accepted_at, created_at, updated_at)
+         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?9)",
+        params![b.name, b.owner_name, b.email, b.phone, b.address, b.industry, b.timezone, b.locale, now],
+    )?;
+    Ok(())
+}
+
+pub fn update_business(conn: &Connection, b: &Business, now: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE business SET name = ?1, owner_name = ?2, email = ?3, phone = ?4, address = ?5, industry = ?6,
+                             timezone = ?7, locale = ?8, updated_at = ?9 WHERE id = 1",
+        params![b.name, b.owner_name, b.email, b.phone, b.address, b.industry, b.timezone, b.locale, now],
+    )
+}
+
+pub fn get_setting(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()
+}
+
+pub fn set_setting(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+/// Which roles must use MFA. Admins are required by default (ASVS 4.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MfaPolicy {
+    pub admin: bool,
+    pub supervisor: bool,
+    pub agent: bool,
+}
+
+impl MfaPolicy {
+    pub fn requires(&self, role: Role) -> bool {
+        match role {
+            Role::Admin => self.admin,
+            Role::Supervisor => self.supervisor,
+            Role::Agent => self.agent,
+        }
+    }
+}
+
+pub fn mfa_policy(conn: &Connection) -> rusqlite::Result<MfaPolicy> {
+    let get = |k: &str, default: bool| -> rusqlite::Result<bool> {
+        Ok(get_setting(conn, k)?.map(|v| v == "1").unwrap_or(default))
+    };
+    Ok(MfaPolicy {
+        admin: get("mfa_required.admin", true)?,
+        supervisor: get("mfa_required.supervisor", false)?,
+        agent: get("mfa_required.agent", false)?,
+    })
+}
+
+pub fn set_mfa_policy(conn: &Connection, p: &MfaPolicy) -> rusqlite::Result<()> {
+    let b = |v: bool| if v { "1" } else { "0" };
+    set_setting(conn, "mfa_required.admin", b(p.admin))?;
+    set_setting(conn, "mfa_required.supervisor", b(p.supervisor))?;
+    set_setting(conn, "mfa_required.agent", b(p.agent))
+}

@@ -1,0 +1,73 @@
+//! Offline maintenance: key rotation and integrity checks.
+
+use super::{OpenError, open_connection};
+use crate::crypto::DbKey;
+use std::path::Path;
+
+/// `PRAGMA integrity_check` and `cipher_integrity_check`; returns the problems found.
+pub fn integrity_check(path: &Path, key: &DbKey) -> Result<Vec<String>, OpenError> {
+    let conn = open_connection(path, key)?;
+    let mut problems = Vec::new();
+    let other = |e: rusqlite::Error| OpenError::Other(path.into(), e.to_string());
+    let mut stmt = conn.prepare("PRAGMA integrity_check").map_err(other)?;
+    let rows: Vec<String> = stmt.query_map([], |r| r.get(0)).map_err(other)?.filter_map(Result::ok).collect();
+    problems.extend(rows.into_iter().filter(|r| r != "ok"));
+    let mut stmt = conn.prepare("PRAGMA cipher_integrity_check").map_err(other)?;
+    let rows: Vec<String> = stmt.query_map([], |r| r.get(0)).map_err(other)?.filter_map(Result::ok).collect();
+    problems.extend(rows);
+    Ok(problems)
+}
+
+/// Re-encrypts the database under `new_key` (offline: the server must be stopped).
+/// The copy is made with `sqlcipher_export` into a new file, verified, then swapped in;
+/// the new key is written next to the old one first and only replaces it on success.
+pub fn rekey(db_path: &Path, old_key: &DbKey, new_key: &DbKey, key_path: &Path) -> Result<(), String> {
+    let tmp_db = db_path.with_extension("db.rekey");
+    let new_key_path = key_path.with_extension("key.new");
+    for p in [&tmp_db, &new_key_path] {
+        if p.exists() {
+            return Err(format!("{} exists from an earlier attempt: remove it first", p.display()));
+        }
+    }
+    new_key.write_new(&new_key_path)?;
+    let result = (|| -> Result<(), String> {
+        let conn = open_connection(db_path, old_key).map_err(|e| e.to_string())?;
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").map_err(|e| e.to_string())?;
+        let tmp = tmp_db.to_str().ok_or("database path is not UTF-8")?.replace('\'', "''");
+        conn.execute_batch(&format!(
+            "ATTACH DATABASE '{tmp}' AS rekeyed KEY \"x'{}'\";
+             SELECT sqlcipher_export('rekeyed');
+             DETACH DATABASE rekeyed;",
+            new_key.hex().as_str()
+        ))
+        .map_err(|e| format!("export failed: {e}"))?;
+        drop(conn);
+        let problems = integrity_check(&tmp_db, new_key).map_err(|e| e.to_string())?;
+        if !problems.is_empty() {
+            return Err(format!("the re-encrypted copy failed its check: {}", problems.join("; ")));
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp_db);
+        let _ = std::fs::remove_file(&new_key_path);
+        return Err(e);
+    }
+    // Swap: database first, then the key. Old key kept as db.key.old until both are in place.
+    let old_key_backup = key_path.with_extension("key.old");
+    for suffix in ["-wal", "-shm"] {
+        let side = std::path::PathBuf::from(format!("{}{suffix}", db_path.display()));
+        let _ = std::fs::remove_file(side);
+    }
+    std::fs::copy(key_path, &old_key_backup).map_err(|e| format!("cannot back up the old key: {e}"))?;
+    std::fs::rename(&tmp_db, db_path).map_err(|e| format!("cannot swap in the new database: {e}"))?;
+    std::fs::rename(&new_key_path, key_path).map_err(|e| {
+        format!(
+            "the database now uses the new key in {}, but it could not be moved to {}: {e}",
+            new_key_path.display(),
+            key_path.display()
+        )
+    })?;
+    std::fs::remove_file(&old_key_backup).map_err(|e| format!("cannot remove {}: {e}", old_key_backup.display()))?;
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! The encrypted store: an r2d2 pool of SQLCipher connections for reads, one writer
+//! thread for all writes (group commit), embedded migrations, and maintenance (rekey, checks).
+
+mod maintenance;
+mod migrations;
+mod writer;
+
+pub use maintenance::{integrity_check, rekey};
+pub use migrations::{MIGRATIONS, applied_versions, migrate};
+pub use writer::Writer;
+
+use crate::crypto::DbKey;
+use crate::error::AppError;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub type Pool = r2d2::Pool<SqliteConnectionManager>;
+
+/// Handle to the database: cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    writer: Writer,
+    path: Arc<PathBuf>,
+}
+
+/// Errors opening the store, phrased for the person starting the server.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(
+        "the database key does not open {0}: wrong key file? (the key must be the one the database was created with)"
+    )]
+    WrongKey(PathBuf),
+    #[error("cannot open database {0}: {1}")]
+    Other(PathBuf, String),
+}
+
+/// Applies the key and connection settings. The key must be the first statement
+/// (SQLCipher >= 4.7), and reading `sqlite_master` right after proves it is right.
+pub fn prepare_connection(conn: &Connection, key: &DbKey) -> rusqlite::Result<()> {
+    let hex = key.hex();
+    conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", hex.as_str()))?;
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))?;
+    // temp_store=MEMORY: no plaintext temp files. cache_size: keep decrypted pages
+    // cached (SQLCipher decrypts on every cache miss).
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -16384;",
+    )?;
+    Ok(())
+}
+
+fn is_wrong_key(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::NotADatabase))
+}
+
+/// Opens one keyed connection (for the writer, the CLI and maintenance).
+pub fn open_connection(path: &Path, key: &DbKey) -> Result<Connection, OpenError> {
+    let conn = Connection::open(path).map_err(|e| OpenError::Other(path.into(), e.to_string()))?;
+    prepare_connection(&conn, key).map_err(|e| {
+        if is_wrong_key(&e) { OpenError::WrongKey(path.into()) } else { OpenError::Other(path.into(), e.to_string()) }
+    })?;
+    Ok(conn)
+}
+
+impl Db {
+    /// Opens (creating if needed) the database, migrates it and starts the writer.
+    pub fn open(path: &Path, key: &DbKey) -> Result<Db, OpenError> {
+        let mut conn = open_connection(path, key)?;
+        conn.execute_batch("PRAGMA journal_mode = WAL;")
+            .map_err(|e| OpenError::Other(path.into(), e.to_string()))?;
+        migrate(&mut conn).map_err(|e| OpenError::Other(path.into(), format!("migration failed: {e}")))?;
+
+        let init_key = key.clone();
+        let manager =
+            SqliteConnectionManager::file(path).with_init(move |c| prepare_connection(c, &init_key));
+        let pool = r2d2::Pool::builder()
+            .max_size(8)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(10))
+            .build(manager)
+            .map_err(|e| OpenError::Other(path.into(), e.to_string()))?;
+        // The writer commits with synchronous=FULL: a write it acknowledged survives a power cut.
+        conn.execute_batch("PRAGMA synchronous = FULL;")
+            .map_err(|e| OpenError::Other(path.into(), e.to_string()))?;
+        let writer = Writer::start(conn);
+        Ok(Db { pool, writer, path: Arc::new(path.to_path_buf()) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Runs read-only work on a pooled connection, off the async workers.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, AppError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::rt::task::spawn_blocking(move || {
+            let conn = pool.get()?;
+            f(&conn)
+        })
+        .await
+        .map_err(AppError::internal)?
+    }
+
+    /// Blocking read for CLI commands and jobs already off the async workers.
+    pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> Result<T, AppError>) -> Result<T, AppError> {
+        let conn = self.pool.get()?;
+        f(&conn)
+    }
+
+    /// Runs `f` inside the writer's transaction; resolves after the commit.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, AppError> + Send + 'static,
+    {
+        self.writer.submit(f)?.await.map_err(|_| AppError::internal("database writer stopped"))?
+    }
+
+    /// The same as `write`, for code that is not async (CLI, blocking jobs).
+    pub fn write_blocking<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, AppError> + Send + 'static,
+    {
+        self.writer
+            .submit(f)?
+            .blocking_recv()
+            .map_err(|_| AppError::internal("database writer stopped"))?
+    }
+
+    /// Pool figures for /metrics: (connections, idle).
+    pub fn pool_state(&self) -> (u32, u32) {
+        let s = self.pool.state();
+        (s.connections, s.idle_connections)
+    }
+}

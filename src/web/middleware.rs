@@ -1,0 +1,427 @@
+//! The one middleware every request passes: request id, client IP, session, language,
+//! CSRF (token + Origin), then error pages, security headers, metrics and the access log.
+
+use super::ctx::{RequestCtx, SessionInfo};
+use super::AppState;
+use crate::auth::repo;
+use crate::crypto;
+use crate::error::AppError;
+use crate::i18n::Locale;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpResponse, ResponseError, web};
+use askama::Template;
+use base64::Engine;
+use futures_util::StreamExt;
+use std::net::IpAddr;
+use std::time::Instant;
+
+pub const SESSION_COOKIE: &str = "__Host-wsid";
+pub const CSRF_COOKIE: &str = "__Host-wcsrf";
+/// Largest form body accepted (file uploads use their own routes and limits).
+pub const FORM_LIMIT: usize = 64 * 1024;
+/// A session's last-seen time is written at most this often.
+const TOUCH_EVERY_SECS: i64 = 60;
+
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+                   base-uri 'none'; object-src 'none'";
+
+/// Paths that carry their own authentication instead of a CSRF token.
+fn csrf_exempt(path: &str) -> bool {
+    path.starts_with("/webhooks/") || path.starts_with("/api/")
+}
+
+/// Paths that need no session or page context.
+fn bare(path: &str) -> bool {
+    path.starts_with("/static/") || path == "/healthz"
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPageTpl<'a> {
+    ctx: &'a RequestCtx,
+    status: u16,
+    message: &'a str,
+}
+
+pub async fn app_middleware(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let started = Instant::now();
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Err(actix_web::error::ErrorInternalServerError("state missing"));
+    };
+    let request_id = hex::encode(crypto::random_bytes::<8>());
+    let path = req.path().to_string();
+    let method = req.method().clone();
+    let ip = client_ip(&req, &state.config.trusted_proxies);
+
+    let mut clear_session_cookie = false;
+    let mut new_csrf_cookie = None;
+    if !bare(&path) {
+        let session = match req.cookie(SESSION_COOKIE) {
+            Some(c) => {
+                let s = load_session(&state, c.value(), &ip).await;
+                clear_session_cookie = s.is_none();
+                s
+            }
+            None => None,
+        };
+        let (csrf_seed, fresh) = match req.cookie(CSRF_COOKIE) {
+            Some(c) if c.value().len() >= 32 => (c.value().to_string(), false),
+            _ => (crypto::random_token(32), true),
+        };
+        if fresh {
+            new_csrf_cookie = Some(csrf_seed.clone());
+        }
+        let session_binding = req.cookie(SESSION_COOKIE).filter(|_| session.is_some()).map(|c| c.value().to_string());
+        let csrf = csrf_token(&state.csrf_key, &csrf_seed, session_binding.as_deref());
+        let query = web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+            .map(|q| q.into_inner())
+            .unwrap_or_default();
+        let business = state.business();
+        let locale = session
+            .as_ref()
+            .and_then(|s| s.user.locale.as_deref())
+            .and_then(Locale::parse)
+            .or_else(|| query.get("lang").and_then(|l| Locale::parse(l)))
+            .or_else(|| {
+                req.headers()
+                    .get(header::ACCEPT_LANGUAGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(Locale::from_accept_language)
+            })
+            .or_else(|| business.as_ref().map(|b| b.locale()))
+            .unwrap_or(Locale::En);
+        let flash = query.get("m").and_then(|k| FLASH_KEYS.iter().copied().find(|known| *known == k.as_str()));
+        let user_agent = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .chars()
+            .take(300)
+            .collect();
+        let ctx = RequestCtx {
+            request_id: request_id.clone(),
+            ip: ip.clone(),
+            user_agent,
+            locale,
+            csrf,
+            path: path.clone(),
+            flash,
+            session,
+            business_name: business.as_ref().map(|b| b.name.clone()),
+            timezone: business.as_ref().and_then(|b| b.tz()),
+        };
+        req.extensions_mut().insert(ctx.clone());
+
+        if is_unsafe(&method) && !csrf_exempt(&path) {
+            if let Err(e) = check_csrf(&mut req, &ctx, new_csrf_cookie.is_some()).await {
+                let (http_req, _) = req.into_parts();
+                let res = ServiceResponse::new(http_req, e.error_response());
+                return Ok(finish(res, &state, &request_id, started, new_csrf_cookie, clear_session_cookie));
+            }
+        }
+    }
+
+    let res = next.call(req).await?.map_into_boxed_body();
+    Ok(finish(res, &state, &request_id, started, new_csrf_cookie, clear_session_cookie))
+}
+
+fn is_unsafe(m: &Method) -> bool {
+    !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Every flash key a redirect may carry (`?m=`); anything else is ignored.
+pub const FLASH_KEYS: &[&str] = &[
+    "flash.signed_out",
+    "flash.saved",
+    "flash.setup_done",
+    "flash.mfa_enabled",
+    "flash.mfa_reset",
+    "flash.session_revoked",
+    "flash.sessions_revoked",
+    "flash.user_created",
+    "flash.user_updated",
+    "flash.password_changed",
+    "flash.invite_accepted",
+    "flash.session_expired",
+    "flash.job_started",
+];
+
+/// The CSRF token for a browser (its CSRF cookie) and, once signed in, its session:
+/// signing in changes every token. HMAC, so the server keeps no token table.
+pub fn csrf_token(key: &[u8; 32], seed: &str, session_token: Option<&str>) -> String {
+    let data = format!("{seed}|{}", session_token.unwrap_or("-"));
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crypto::hmac_sha256(key, data.as_bytes()))
+}
+
+async fn check_csrf(req: &mut ServiceRequest, ctx: &RequestCtx, cookie_was_missing: bool) -> Result<(), AppError> {
+    // A browser says where a request comes from; refuse other sites outright.
+    if let Some(site) = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        if site == "cross-site" {
+            return Err(AppError::Csrf("cross-site request"));
+        }
+    }
+    if let Some(origin) = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        let host = req.connection_info().host().to_string();
+        let origin_host = url::Url::parse(origin).ok().map(|u| match u.port() {
+            Some(p) => format!("{}:{p}", u.host_str().unwrap_or("")),
+            None => u.host_str().unwrap_or("").to_string(),
+        });
+        if origin_host.as_deref() != Some(host.as_str()) {
+            return Err(AppError::Csrf("foreign Origin"));
+        }
+    }
+    if cookie_was_missing {
+        return Err(AppError::Csrf("no CSRF cookie"));
+    }
+    let mut token = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    if token.is_none() && is_form {
+        let mut payload = req.take_payload();
+        let mut buf = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| AppError::BadRequest("error.bad_request"))?;
+            if buf.len() + chunk.len() > FORM_LIMIT {
+                return Err(AppError::BadRequest("error.too_large"));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        let body = buf.freeze();
+        token = url::form_urlencoded::parse(&body).find(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned());
+        req.set_payload(actix_web::dev::Payload::from(body));
+    }
+    match token {
+        Some(t) if crypto::ct_eq(t.as_bytes(), ctx.csrf.as_bytes()) => Ok(()),
+        Some(_) => Err(AppError::Csrf("wrong token")),
+        None => Err(AppError::Csrf("missing token")),
+    }
+}
+
+/// Loads and checks the session behind a cookie; `None` when absent, expired or revoked.
+async fn load_session(state: &AppState, token: &str, ip: &str) -> Option<SessionInfo> {
+    if token.len() > 100 {
+        return None;
+    }
+    let hash = crypto::sha256_hex(token.as_bytes());
+    let now = state.now();
+    let idle = state.config.session.idle_minutes * 60;
+    let found = state
+        .db
+        .read(move |c| {
+            let Some(s) = repo::find_session(c, &hash)? else { return Ok(None) };
+            let user = repo::find_user(c, s.user_id)?;
+            Ok(user.map(|u| (s, u)))
+        })
+        .await;
+    let (s, user) = match found {
+        Ok(Some(pair)) => pair,
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::error!(error = %e, "session lookup failed");
+            return None;
+        }
+    };
+    if s.expires_at <= now || s.last_seen_at + idle <= now || !user.active {
+        return None;
+    }
+    if now - s.last_seen_at >= TOUCH_EVERY_SECS || s.ip != ip {
+        let (id, ip) = (s.id, ip.to_string());
+        if let Err(e) = state.db.write(move |c| Ok(repo::touch_session(c, id, now, &ip)?)).await {
+            tracing::warn!(error = %e, "cannot record session activity");
+        }
+    }
+    Some(SessionInfo { id: s.id, stage: s.stage, mfa_failures: s.mfa_failures, user })
+}
+
+/// The client's address: the peer, or (behind a configured proxy) the last address in
+/// `X-Forwarded-For` that is not one of our proxies.
+fn client_ip(req: &ServiceRequest, trusted: &[IpAddr]) -> String {
+    let peer = req.peer_addr().map(|a| a.ip());
+    if let Some(p) = peer {
+        if trusted.contains(&p) {
+            if let Some(xff) = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+                let found = xff
+                    .split(',')
+                    .rev()
+                    .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+                    .find(|ip| !trusted.contains(ip));
+                if let Some(ip) = found {
+                    return ip.to_string();
+                }
+            }
+        }
+    }
+    peer.map(|p| p.to_string()).unwrap_or_else(|| "unknown".into())
+}
+
+pub fn session_cookie(token: &str) -> Cookie<'static> {
+    Cookie::build(SESSION_COOKIE, token.to_string())
+        .path("/")
+        .secure(true)
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .finish()
+}
+
+pub fn removal_cookie(name: &'static str) -> Cookie<'static> {
+    Cookie::build(name, "")
+        .path("/")
+        .secure(true)
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .max_age(CookieDuration::ZERO)
+        .finish()
+}
+
+fn finish(
+    res: ServiceResponse<BoxBody>,
+    state: &AppState,
+    request_id: &str,
+    started: Instant,
+    new_csrf_cookie: Option<String>,
+    clear_session_cookie: bool,
+) -> ServiceResponse<BoxBody> {
+    let mut res = render_error(res, request_id);
+    let path = res.request().path().to_string();
+    let headers = res.headers_mut();
+    let set = |h: &mut header::HeaderMap, k: &'static str, v: &'static str| {
+        h.insert(header::HeaderName::from_static(k), HeaderValue::from_static(v));
+    };
+    set(headers, "content-security-policy", CSP);
+    set(headers, "x-content-type-options", "nosniff");
+    set(headers, "x-frame-options", "DENY");
+    set(headers, "referrer-policy", "same-origin");
+    set(headers, "permissions-policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()");
+    set(headers, "cross-origin-opener-policy", "same-origin");
+    set(headers, "cross-origin-resource-policy", "same-origin");
+    if state.config.tls_enabled() {
+        set(headers, "strict-transport-security", "max-age=31536000");
+    }
+    if !path.starts_with("/static/") && !headers.contains_key(header::CACHE_CONTROL) {
+        set(headers, "cache-control", "no-store");
+    }
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        headers.insert(header::HeaderName::from_static("x-request-id"), v);
+    }
+    if let Some(seed) = new_csrf_cookie {
+        let c = Cookie::build(CSRF_COOKIE, seed)
+            .path("/")
+            .secure(true)
+            .http_only(true)
+            .same_site(SameSite::Strict)
+            .finish();
+        let _ = res.response_mut().add_cookie(&c);
+    }
+    let handler_set_session = res.response().cookies().any(|c| c.name() == SESSION_COOKIE);
+    if clear_session_cookie && !handler_set_session {
+        let _ = res.response_mut().add_cookie(&removal_cookie(SESSION_COOKIE));
+    }
+
+    let status = res.status();
+    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+    let method = res.request().method().to_string();
+    let elapsed = started.elapsed();
+    state.metrics.observe_request(&route, &method, status.as_u16(), elapsed.as_secs_f64());
+    if !bare(&path) || status.is_server_error() {
+        tracing::info!(
+            request_id,
+            method = %method,
+            route = %route,
+            status = status.as_u16(),
+            ms = elapsed.as_millis() as u64,
+            "request"
+        );
+    }
+    res
+}
+
+/// Replaces the plain body of an error response with a page in the user's language
+/// (or a JSON error under `/api/`), keeping status and headers.
+fn render_error(res: ServiceResponse<BoxBody>, request_id: &str) -> ServiceResponse<BoxBody> {
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let message_key = match res.response().error() {
+        Some(e) => match e.as_error::<AppError>() {
+            Some(app) => app.message_key(),
+            None => generic_key(status),
+        },
+        None if res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/html")) => {
+            return res;
+        }
+        None => generic_key(status),
+    };
+    let ctx = res.request().extensions().get::<RequestCtx>().cloned();
+    let locale = ctx.as_ref().map(|c| c.locale).unwrap_or(Locale::En);
+    let message = crate::i18n::t(locale, message_key);
+    let path = res.request().path().to_string();
+    let (req, old) = res.into_parts();
+    let mut builder = HttpResponse::build(status);
+    for (k, v) in old.headers() {
+        if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+            builder.append_header((k.clone(), v.clone()));
+        }
+    }
+    let new = if path.starts_with("/api/") {
+        builder.json(serde_json::json!({"error": {"code": message_key.trim_start_matches("error."), "message": message, "request_id": request_id}}))
+    } else {
+        let fallback;
+        let ctx_ref = match &ctx {
+            Some(c) => c,
+            None => {
+                fallback = minimal_ctx(request_id);
+                &fallback
+            }
+        };
+        let page = ErrorPageTpl { ctx: ctx_ref, status: status.as_u16(), message };
+        match page.render() {
+            Ok(html) => builder.content_type("text/html; charset=utf-8").body(html),
+            Err(_) => builder.content_type("text/plain; charset=utf-8").body(format!("{message} ({request_id})")),
+        }
+    };
+    ServiceResponse::new(req, new)
+}
+
+fn minimal_ctx(request_id: &str) -> RequestCtx {
+    RequestCtx {
+        request_id: request_id.to_string(),
+        ip: String::new(),
+        user_agent: String::new(),
+        locale: Locale::En,
+        csrf: String::new(),
+        path: String::new(),
+        flash: None,
+        session: None,
+        business_name: None,
+        timezone: None,
+    }
+}
+
+fn generic_key(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "error.bad_request",
+        401 => "error.unauthenticated",
+        403 => "error.forbidden",
+        404 => "error.not_found",
+        405 => "error.method_not_allowed",
+        413 => "error.too_large",
+        415 => "error.unsupported_type",
+        429 => "error.too_many_requests",
+        s if s >= 500 => "error.internal",
+        _ => "error.bad_request",
+    }
+}
