@@ -105,7 +105,10 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, String> {
         let host = if bound.ip().is_unspecified() { "127.0.0.1".to_string() } else { bound.ip().to_string() };
         base = format!("{scheme}://{host}:{}", bound.port());
     }
-    let setup_url = crate::setup::issue_setup_token(&db, clock.unix())
+    let now = clock.unix();
+    let setup_url = actix_web::rt::task::spawn_blocking(move || crate::setup::issue_setup_token(&db, now))
+        .await
+        .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?
         .map(|t| crate::setup::setup_url(&base, &t));
     Ok(Running { addr: bound, handle, state, setup_url, server })

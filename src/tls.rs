@@ -8,7 +8,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use time::OffsetDateTime;
@@ -156,7 +156,11 @@ fn load(cfg: &Config, now: OffsetDateTime) -> Result<(Arc<CertifiedKey>, CertInf
 
 fn make_self_signed(cfg: &Config, now: OffsetDateTime, cert_path: &Path, key_path: &Path) -> Result<(), String> {
     let dir = cfg.tls_dir();
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let mut params = rcgen::CertificateParams::new(wanted_names(cfg)).map_err(|e| format!("certificate names: {e}"))?;
     params.distinguished_name.push(rcgen::DnType::CommonName, "Whacaster (self-signed)");
     params.not_before = now - time::Duration::days(1);

@@ -328,5 +328,5 @@ pub async fn sign_out(state: &AppState, ctx: &RequestCtx) -> AppResult<()> {
 
 /// Whether a user with this role may be left without MFA under the current policy.
 pub async fn mfa_required(state: &AppState, role: Role) -> AppResult<bool> {
-    Ok(state.db.read(move |c| Ok(settings::mfa_policy(c)?.requires(role))).await?)
+    state.db.read(move |c| Ok(settings::mfa_policy(c)?.requires(role))).await
 }

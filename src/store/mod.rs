@@ -71,6 +71,16 @@ pub fn open_connection(path: &Path, key: &DbKey) -> Result<Connection, OpenError
 impl Db {
     /// Opens (creating if needed) the database, migrates it and starts the writer.
     pub fn open(path: &Path, key: &DbKey) -> Result<Db, OpenError> {
+        if !path.exists() {
+            // Created 0600 by us: SQLite gives the -wal and -shm files the same mode.
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| OpenError::Other(path.into(), e.to_string()))?;
+        }
         let mut conn = open_connection(path, key)?;
         conn.execute_batch("PRAGMA journal_mode = WAL;")
             .map_err(|e| OpenError::Other(path.into(), e.to_string()))?;

@@ -11,8 +11,11 @@ use tokio::sync::oneshot;
 /// its result once the transaction's fate is known.
 struct Completion {
     ok: bool,
-    deliver: Box<dyn FnOnce(Option<&str>) + Send>,
+    deliver: Deliver,
 }
+
+/// Hands a job's result to its waiter, given the commit error if the commit failed.
+type Deliver = Box<dyn FnOnce(Option<&str>) + Send>;
 
 type Job = Box<dyn FnOnce(&Connection) -> Completion + Send>;
 
