@@ -8,7 +8,7 @@ use crate::error::{AppError, AppResult};
 use crate::i18n::Locale;
 use crate::settings::{self, Business};
 use crate::store::Db;
-use crate::web::{AppState, Authed, FormErrors, RequestCtx, invalid_page, ok_page, render, see_other, see_other_flash};
+use crate::web::{Admin, AppState, FormErrors, RequestCtx, invalid_page, ok_page, render, see_other, see_other_flash};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -303,8 +303,7 @@ impl BusinessPage {
     }
 }
 
-async fn get_business(state: web::Data<AppState>, a: Authed) -> AppResult<HttpResponse> {
-    a.require(Role::Admin)?;
+async fn get_business(state: web::Data<AppState>, Admin(a): Admin) -> AppResult<HttpResponse> {
     let b = state.db.read(|c| Ok(settings::find_business(c)?)).await?.unwrap_or_default();
     let form = SetupForm {
         business_name: b.name,
@@ -320,8 +319,7 @@ async fn get_business(state: web::Data<AppState>, a: Authed) -> AppResult<HttpRe
     ok_page(&BusinessPage { ctx: a.ctx, form, errors: FormErrors::default() })
 }
 
-async fn post_business(state: web::Data<AppState>, a: Authed, form: web::Form<SetupForm>) -> AppResult<HttpResponse> {
-    a.require(Role::Admin)?;
+async fn post_business(state: web::Data<AppState>, Admin(a): Admin, form: web::Form<SetupForm>) -> AppResult<HttpResponse> {
     let form = form.into_inner();
     let mut errors = FormErrors::default();
     validate_business(&form, &mut errors);

@@ -1,9 +1,8 @@
 //! The audit log page for admins, filterable, and its CSV export.
 
 use super::{Entry, Filter};
-use crate::auth::Role;
 use crate::error::AppResult;
-use crate::web::{AppState, Authed, RequestCtx, ok_page};
+use crate::web::{Admin, AppState, RequestCtx, ok_page};
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
@@ -38,8 +37,7 @@ fn filter_query(f: &Filter) -> String {
     q.finish()
 }
 
-async fn get_audit(state: web::Data<AppState>, a: Authed, q: web::Query<Filter>) -> AppResult<HttpResponse> {
-    a.require(Role::Admin)?;
+async fn get_audit(state: web::Data<AppState>, Admin(a): Admin, q: web::Query<Filter>) -> AppResult<HttpResponse> {
     let filter = q.into_inner();
     let f = filter.clone();
     let (entries, actions) = state.db.read(move |c| Ok((super::list(c, &f, PAGE)?, super::actions(c)?))).await?;
@@ -47,8 +45,7 @@ async fn get_audit(state: web::Data<AppState>, a: Authed, q: web::Query<Filter>)
     ok_page(&AuditPage { ctx: a.ctx, query: filter_query(&filter), entries, actions, filter, next_before })
 }
 
-async fn get_audit_csv(state: web::Data<AppState>, a: Authed, q: web::Query<Filter>) -> AppResult<HttpResponse> {
-    a.require(Role::Admin)?;
+async fn get_audit_csv(state: web::Data<AppState>, Admin(a): Admin, q: web::Query<Filter>) -> AppResult<HttpResponse> {
     let mut filter = q.into_inner();
     filter.before = None;
     let (now, actor, f) = (state.now(), a.actor(), filter.clone());

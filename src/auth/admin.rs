@@ -7,7 +7,7 @@ use crate::audit::{self, Actor};
 use crate::crypto;
 use crate::error::{AppError, AppResult};
 use crate::settings::{self, MfaPolicy};
-use crate::web::{AppState, Authed, FormErrors, RequestCtx, invalid_page, ok_page, see_other_flash};
+use crate::web::{Admin, AppState, Authed, FormErrors, RequestCtx, invalid_page, ok_page, see_other_flash};
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
@@ -65,15 +65,13 @@ async fn list_users(state: &AppState) -> AppResult<Vec<User>> {
     state.db.read(|c| Ok(repo::list_users(c)?)).await
 }
 
-async fn get_users(state: web::Data<AppState>, a: Authed) -> AppResult<HttpResponse> {
-    a.require(Role::Admin)?;
+async fn get_users(state: web::Data<AppState>, Admin(a): Admin) -> AppResult<HttpResponse> {
     let users = list_users(&state).await?;
     let form = NewUserForm { role: "agent".into(), method: "invite".into(), ..Default::default() };
     ok_page(&UsersPage { ctx: a.ctx, users, form, errors: FormErrors::default(), invite_url: None, roles: roles() })
 }
 
-async fn post_users(state: web::Data<AppState>, a: Authed, form: web::Form<NewUserForm>) -> AppResult<HttpResponse> {
-    a.require(Role::Admin)?;
+async fn post_users(state: web::Data<AppState>, Admin(a): Admin, form: web::Form<NewUserForm>) -> AppResult<HttpResponse> {
     let mut form = form.into_inner();
     form.email = normalize_email(&form.email);
     form.name = form.name.trim().to_string();
@@ -162,8 +160,7 @@ async fn user_page(state: &AppState, a: Authed, id: i64, invite_url: Option<Stri
     })
 }
 
-async fn get_user(state: web::Data<AppState>, a: Authed, path: web::Path<i64>) -> AppResult<HttpResponse> {
-    a.require(Role::Admin)?;
+async fn get_user(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<i64>) -> AppResult<HttpResponse> {
     ok_page(&user_page(&state, a, path.into_inner(), None, None).await?)
 }
 
@@ -178,8 +175,7 @@ fn keeps_an_admin(c: &rusqlite::Connection, id: i64) -> AppResult<bool> {
     Ok(!(target.role == Role::Admin && target.active && repo::count_active_admins(c)? <= 1))
 }
 
-async fn post_role(state: web::Data<AppState>, a: Authed, path: web::Path<i64>, form: web::Form<RoleForm>) -> AppResult<HttpResponse> {
-    a.require(Role::Admin)?;
+async fn post_role(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<i64>, form: web::Form<RoleForm>) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let role = Role::parse(&form.role).ok_or(AppError::BadRequest("form.invalid_choice"))?;
     let (now, actor) = (state.now(), a.actor());
@@ -205,8 +201,7 @@ pub struct ActiveForm {
     active: String,
 }
 
-async fn post_active(state: web::Data<AppState>, a: Authed, path: web::Path<i64>, form: web::Form<ActiveForm>) -> AppResult<HttpResponse> {
-    a.require(Role::Admin)?;
+async fn post_active(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<i64>, form: web::Form<ActiveForm>) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let active = form.active == "1";
     if !active && id == a.user.id {
@@ -235,8 +230,7 @@ async fn post_active(state: web::Data<AppState>, a: Authed, path: web::Path<i64>
     Ok(see_other_flash(&format!("/admin/users/{id}"), "flash.user_updated"))
 }
 
-async fn post_reset_mfa(state: web::Data<AppState>, a: Authed, path: web::Path<i64>) -> AppResult<HttpResponse> {
-    a.require(Role::Admin)?;
+async fn post_reset_mfa(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<i64>) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let (now, actor) = (state.now(), a.actor());
     state.db.write(move |c| service::reset_mfa(c, &actor, id, now)).await?;
@@ -247,8 +241,7 @@ async fn post_reset_mfa(state: web::Data<AppState>, a: Authed, path: web::Path<i
 }
 
 /// A new one-time link with which the user sets a password (the admin never sees or sets it).
-async fn post_invite_link(state: web::Data<AppState>, a: Authed, path: web::Path<i64>) -> AppResult<HttpResponse> {
-    a.require(Role::Admin)?;
+async fn post_invite_link(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<i64>) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let token = crypto::random_token(32);
     let (now, actor, hash) = (state.now(), a.actor(), crypto::sha256_hex(token.as_bytes()));
@@ -267,15 +260,13 @@ async fn post_invite_link(state: web::Data<AppState>, a: Authed, path: web::Path
 
 // ---- sessions and login activity -------------------------------------------------------
 
-async fn get_all_sessions(state: web::Data<AppState>, a: Authed) -> AppResult<HttpResponse> {
-    a.require(Role::Admin)?;
+async fn get_all_sessions(state: web::Data<AppState>, Admin(a): Admin) -> AppResult<HttpResponse> {
     let (now, idle) = (state.now(), state.config.session.idle_minutes * 60);
     let items = state.db.read(move |c| Ok(repo::list_sessions(c, None, now, idle)?)).await?;
     ok_page(&SessionsPage { sessions: session_views(items, a.session_id), ctx: a.ctx, all_users: true })
 }
 
-async fn post_revoke_any(state: web::Data<AppState>, a: Authed, path: web::Path<i64>) -> AppResult<HttpResponse> {
-    a.require(Role::Admin)?;
+async fn post_revoke_any(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<i64>) -> AppResult<HttpResponse> {
     let sid = path.into_inner();
     let (now, actor) = (state.now(), a.actor());
     let n = state
@@ -320,8 +311,7 @@ struct LoginsPage {
     email: String,
 }
 
-async fn get_logins(state: web::Data<AppState>, a: Authed, q: web::Query<LoginFilter>) -> AppResult<HttpResponse> {
-    a.require(Role::Admin)?;
+async fn get_logins(state: web::Data<AppState>, Admin(a): Admin, q: web::Query<LoginFilter>) -> AppResult<HttpResponse> {
     let q = q.into_inner();
     let outcome = q.outcome.filter(|o| !o.is_empty());
     let email = q.email.map(|e| e.trim().to_string()).filter(|e| !e.is_empty());
@@ -359,8 +349,7 @@ struct SecurityPage {
     with_mfa: i64,
 }
 
-async fn get_security(state: web::Data<AppState>, a: Authed) -> AppResult<HttpResponse> {
-    a.require(Role::Admin)?;
+async fn get_security(state: web::Data<AppState>, Admin(a): Admin) -> AppResult<HttpResponse> {
     let (policy, (users, with_mfa)) = state.db.read(|c| Ok((settings::mfa_policy(c)?, repo::mfa_coverage(c)?))).await?;
     ok_page(&SecurityPage { ctx: a.ctx, policy, users, with_mfa })
 }
@@ -375,8 +364,7 @@ pub struct SecurityForm {
     mfa_agent: Option<String>,
 }
 
-async fn post_security(state: web::Data<AppState>, a: Authed, form: web::Form<SecurityForm>) -> AppResult<HttpResponse> {
-    a.require(Role::Admin)?;
+async fn post_security(state: web::Data<AppState>, Admin(a): Admin, form: web::Form<SecurityForm>) -> AppResult<HttpResponse> {
     let policy = MfaPolicy {
         admin: form.mfa_admin.is_some(),
         supervisor: form.mfa_supervisor.is_some(),

@@ -81,7 +81,12 @@ impl Hasher {
     /// Whether a stored hash was made with other parameters (re-hash after sign-in).
     pub fn needs_rehash(&self, phc: &str) -> bool {
         match PasswordHash::new(phc) {
-            Ok(p) => Params::try_from(&p).map(|old| old != self.params).unwrap_or(true),
+            Ok(p) => Params::try_from(&p)
+                .map(|old| {
+                    (old.m_cost(), old.t_cost(), old.p_cost())
+                        != (self.params.m_cost(), self.params.t_cost(), self.params.p_cost())
+                })
+                .unwrap_or(true),
             Err(_) => true,
         }
     }

@@ -1,9 +1,8 @@
 //! The jobs page: what runs, when it last ran, what it did; and "run now".
 
 use super::{JobStatus, statuses};
-use crate::auth::Role;
 use crate::error::{AppError, AppResult};
-use crate::web::{AppState, Authed, RequestCtx, ok_page, see_other_flash};
+use crate::web::{Admin, AppState, RequestCtx, ok_page, see_other_flash};
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
@@ -25,14 +24,12 @@ impl JobsPage {
     }
 }
 
-async fn get_jobs(state: web::Data<AppState>, a: Authed) -> AppResult<HttpResponse> {
-    a.require(Role::Admin)?;
+async fn get_jobs(state: web::Data<AppState>, Admin(a): Admin) -> AppResult<HttpResponse> {
     let jobs = state.db.read(|c| Ok(statuses(c)?)).await?;
     ok_page(&JobsPage { ctx: a.ctx, jobs })
 }
 
-async fn post_run_job(state: web::Data<AppState>, a: Authed, path: web::Path<String>) -> AppResult<HttpResponse> {
-    a.require(Role::Admin)?;
+async fn post_run_job(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<String>) -> AppResult<HttpResponse> {
     let name = path.into_inner();
     if !state.scheduler.trigger(&name) {
         return Err(AppError::NotFound);

@@ -191,3 +191,22 @@ impl FromRequest for SignedIn {
         ready(result)
     }
 }
+
+/// A signed-in admin. As an extractor it refuses everyone else (403) before the body
+/// of the request is even parsed.
+#[derive(Debug, Clone)]
+pub struct Admin(pub Authed);
+
+impl FromRequest for Admin {
+    type Error = AppError;
+    type Future = Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let result = match Authed::from_request(req, payload).into_inner() {
+            Ok(a) if a.user.at_least(Role::Admin) => Ok(Admin(a)),
+            Ok(_) => Err(AppError::Forbidden),
+            Err(e) => Err(e),
+        };
+        ready(result)
+    }
+}

@@ -6,7 +6,7 @@ pub mod ctx;
 pub mod middleware;
 pub mod ops;
 
-pub use ctx::{Authed, RequestCtx, SignedIn};
+pub use ctx::{Admin, Authed, RequestCtx, SignedIn};
 
 use crate::auth::password::Hasher;
 use crate::clock::Clock;

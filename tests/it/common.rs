@@ -1,0 +1,262 @@
+//! The test harness: `TestApp` starts the real server (same `server::start` as
+//! production) over HTTPS on a random loopback port with a fresh encrypted data dir;
+//! `Browser` is a cookie-keeping HTTP client that fills in CSRF tokens like a browser.
+
+use std::sync::{Arc, Mutex};
+use whacaster::clock::Clock;
+use whacaster::config::{Config, TlsMode};
+
+pub const PASSWORD: &str = "kopi susu gula aren 42";
+
+pub struct TestApp {
+    pub base: String,
+    pub setup_url: Option<String>,
+    pub clock: Clock,
+    pub config: Config,
+    pub state: actix_web::web::Data<whacaster::web::AppState>,
+    handle: actix_web::dev::ServerHandle,
+    /// Keeps the data dir alive as long as the app.
+    _dir: tempfile::TempDir,
+}
+
+pub fn test_config(dir: &std::path::Path) -> Config {
+    let mut cfg = Config::default();
+    cfg.listen = "127.0.0.1:0".into();
+    cfg.data_dir = dir.join("data");
+    cfg.tls.mode = TlsMode::SelfSigned;
+    // Cheap hashing in tests; production uses the OWASP parameters.
+    cfg.argon2.memory_kib = 64;
+    cfg.argon2.iterations = 1;
+    cfg.login.per_ip_per_minute = 1000;
+    cfg.log_level = "warn".into();
+    cfg
+}
+
+impl TestApp {
+    pub async fn start() -> TestApp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = test_config(dir.path());
+        Self::start_with(dir, cfg).await
+    }
+
+    pub async fn start_with(dir: tempfile::TempDir, cfg: Config) -> TestApp {
+        Self::try_start(dir, cfg).await.expect("server starts")
+    }
+
+    pub async fn try_start(dir: tempfile::TempDir, cfg: Config) -> Result<TestApp, String> {
+        let clock = Clock::default();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (c2, clock2) = (cfg.clone(), clock.clone());
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                match whacaster::server::start(c2, clock2).await {
+                    Ok(r) => {
+                        let _ = tx.send(Ok((r.addr, r.setup_url.clone(), r.handle.clone(), r.state.clone())));
+                        let _ = r.server.await;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            })
+        });
+        let (addr, setup_url, handle, state) = rx.await.map_err(|e| e.to_string())??;
+        let scheme = if cfg.tls_enabled() { "https" } else { "http" };
+        Ok(TestApp { base: format!("{scheme}://{addr}"), setup_url, clock, config: cfg, state, handle, _dir: dir })
+    }
+
+    pub fn browser(&self) -> Browser {
+        Browser::new(&self.base)
+    }
+
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.config.data_dir.clone()
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(false).await;
+    }
+
+    /// Runs setup through the page and returns a browser that is not signed in.
+    pub async fn setup_admin(&self, email: &str) -> Browser {
+        let b = self.browser();
+        let url = self.setup_url.clone().expect("setup url");
+        let path = url.trim_start_matches(&self.base).to_string();
+        let token = path.split("token=").nth(1).expect("token").to_string();
+        let resp = b
+            .submit(
+                &path,
+                "/setup",
+                &[
+                    ("token", token.as_str()),
+                    ("business_name", "Toko Maju Jaya"),
+                    ("owner_name", "Budi Santoso"),
+                    ("email", email),
+                    ("password", PASSWORD),
+                    ("confirm", PASSWORD),
+                    ("phone", "+62 812 3456 7890"),
+                    ("address", "Jl. Merdeka 1, Bandung"),
+                    ("industry", "retail"),
+                    ("timezone", "Asia/Jakarta"),
+                    ("locale", "en"),
+                    ("terms", "1"),
+                ],
+            )
+            .await;
+        assert_eq!(resp.status, 303, "setup should redirect: {}", resp.body);
+        b
+    }
+
+    /// The current TOTP code for a secret, by the app's clock.
+    pub fn code(&self, secret: &str) -> String {
+        whacaster::auth::totp::code_at(secret, self.clock.unix()).expect("code")
+    }
+
+    /// Moves to the next 30-second TOTP step (a new code).
+    pub fn next_step(&self) {
+        self.clock.advance(30);
+    }
+
+    /// Signs in an admin made by `setup_admin`, enrolling MFA (required for admins by
+    /// default). Returns the browser and the TOTP secret.
+    pub async fn admin(&self, email: &str) -> (Browser, String) {
+        let b = self.setup_admin(email).await;
+        let r = b.login(email, PASSWORD).await;
+        assert_eq!(r.location(), Some("/"), "admin login: {}", r.body);
+        let secret = b.enrol_totp(self).await.0;
+        (b, secret)
+    }
+
+    /// Creates a user with an initial password through the admin page.
+    pub async fn create_user(&self, admin: &Browser, email: &str, role: &str) {
+        let r = admin
+            .submit(
+                "/admin/users",
+                "/admin/users",
+                &[("name", email), ("email", email), ("role", role), ("method", "password"), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(r.status, 303, "create user {email}: {}", r.body);
+    }
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn location(&self) -> Option<&str> {
+        self.headers.get("location").and_then(|v| v.to_str().ok())
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+#[derive(Clone)]
+pub struct Browser {
+    pub base: String,
+    pub client: reqwest::Client,
+    last_csrf: Arc<Mutex<Option<String>>>,
+}
+
+/// The value of `<input type="hidden" name="csrf" value="…">` in a page.
+pub fn csrf_in(html: &str) -> Option<String> {
+    let i = html.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
+    let rest = &html[i..];
+    Some(rest[..rest.find('"')?].to_string())
+}
+
+impl Browser {
+    pub fn new(base: &str) -> Browser {
+        let client = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent("Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0 Safari/537.36")
+            .build()
+            .expect("client");
+        Browser { base: base.to_string(), client, last_csrf: Arc::new(Mutex::new(None)) }
+    }
+
+    async fn finish(&self, r: reqwest::Response) -> Resp {
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let body = r.text().await.unwrap_or_default();
+        if let Some(t) = csrf_in(&body) {
+            *self.last_csrf.lock().expect("lock") = Some(t);
+        }
+        Resp { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        let r = self.client.get(format!("{}{path}", self.base)).send().await.expect("GET");
+        self.finish(r).await
+    }
+
+    /// POST a form with whatever fields are given (no CSRF token added).
+    pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> Resp {
+        let r = self.client.post(format!("{}{path}", self.base)).form(fields).send().await.expect("POST");
+        self.finish(r).await
+    }
+
+    /// Loads `page` (as a person would), then posts the form to `action` with its CSRF token.
+    pub async fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> Resp {
+        let p = self.get(page).await;
+        let token = csrf_in(&p.body).unwrap_or_else(|| panic!("no CSRF token on {page} ({}): {}", p.status, p.body));
+        let mut all: Vec<(&str, &str)> = vec![("csrf", token.as_str())];
+        all.extend_from_slice(fields);
+        self.post_raw(action, &all).await
+    }
+
+    /// Posts with the token of the last page seen.
+    pub async fn post(&self, action: &str, fields: &[(&str, &str)]) -> Resp {
+        let token = self.last_csrf.lock().expect("lock").clone().expect("a page with a CSRF token was loaded");
+        let mut all: Vec<(&str, &str)> = vec![("csrf", token.as_str())];
+        all.extend_from_slice(fields);
+        self.post_raw(action, &all).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Resp {
+        self.submit("/login", "/login", &[("email", email), ("password", password)]).await
+    }
+
+    /// Full sign-in with a TOTP code; asserts it lands signed in.
+    pub async fn login_totp(&self, app: &TestApp, email: &str, secret: &str) {
+        let r = self.login(email, PASSWORD).await;
+        assert!(r.location().unwrap_or("").starts_with("/login/mfa"), "expected MFA step: {:?}", r.location());
+        let r = self.submit("/login/mfa", "/login/mfa", &[("code", &app.code(secret))]).await;
+        assert_eq!(r.location(), Some("/"), "TOTP step: {}", r.body);
+    }
+
+    pub async fn logout(&self) {
+        let page = self.get("/account").await;
+        let r = if page.status == 200 { self.post("/logout", &[]).await } else { self.submit("/account/mfa", "/logout", &[]).await };
+        assert_eq!(r.status, 303);
+    }
+
+    /// Enrols TOTP from the MFA page; returns the secret and the recovery codes.
+    pub async fn enrol_totp(&self, app: &TestApp) -> (String, Vec<String>) {
+        let r = self.submit("/account/mfa", "/account/mfa/start", &[]).await;
+        assert_eq!(r.status, 200, "enrolment page: {}", r.body);
+        assert!(r.body.contains("data:image/svg+xml;base64,"), "QR code shown inline");
+        let i = r.body.find("id=\"totp-secret\">").expect("secret shown") + "id=\"totp-secret\">".len();
+        let secret: String = r.body[i..].split('<').next().unwrap_or("").replace(' ', "");
+        let r = self.post("/account/mfa/confirm", &[("code", &app.code(&secret))]).await;
+        assert_eq!(r.status, 200, "confirm: {}", r.body);
+        let codes: Vec<String> = r
+            .body
+            .split("<li><code>")
+            .skip(1)
+            .filter_map(|s| s.split("</code>").next())
+            .map(str::to_string)
+            .collect();
+        assert_eq!(codes.len(), 10, "ten recovery codes shown");
+        // The enrolment code's step is used up; later sign-ins need a new step.
+        app.next_step();
+        (secret, codes)
+    }
+}

@@ -1,0 +1,10 @@
+//! The one integration-test binary (one link step for all tests).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod browser;
+mod cli;
+mod common;
+mod roles;
+mod store;
+mod web;

@@ -1,0 +1,166 @@
+//! Every route × every role × anonymous, against the expected table. A route that is
+//! added to the code but not to this table fails the test.
+
+use crate::common::{Browser, PASSWORD, TestApp};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Access {
+    /// Anyone, signed in or not (the page itself decides what to show).
+    Public,
+    /// Any signed-in user.
+    User,
+    /// Admins only.
+    Admin,
+    /// Admins, or a scraper on loopback when no proxy is configured.
+    AdminOrLoopback,
+}
+use Access::*;
+
+/// (method, route pattern as in the code, a concrete path, access, form fields).
+const TABLE: &[(&str, &str, &str, Access, &[(&str, &str)])] = &[
+    ("GET", "/healthz", "/healthz", Public, &[]),
+    ("GET", "/metrics", "/metrics", AdminOrLoopback, &[]),
+    ("GET", "/static/{path:.*}", "/static/css/app.css", Public, &[]),
+    ("GET", "/", "/", User, &[]),
+    ("GET", "/setup", "/setup", Public, &[]),
+    ("POST", "/setup", "/setup", Public, &[("token", "x")]),
+    ("GET", "/admin/business", "/admin/business", Admin, &[]),
+    ("POST", "/admin/business", "/admin/business", Admin, &[("business_name", "T"), ("owner_name", "B"), ("email", "b@t.id"), ("phone", "+628123456789"), ("address", "Jl. 1"), ("industry", "retail"), ("timezone", "Asia/Jakarta"), ("locale", "en")]),
+    ("GET", "/login", "/login", Public, &[]),
+    ("POST", "/login", "/login", Public, &[("email", "nobody@x.id"), ("password", "nothing here")]),
+    ("GET", "/login/mfa", "/login/mfa", Public, &[]),
+    ("POST", "/login/mfa", "/login/mfa", Public, &[("code", "000000")]),
+    ("POST", "/logout", "/logout", Public, &[]),
+    ("GET", "/account", "/account", User, &[]),
+    ("POST", "/account", "/account", User, &[("name", "Someone"), ("locale", "en")]),
+    ("POST", "/account/password", "/account/password", User, &[("current", "x"), ("new", "y"), ("confirm", "z")]),
+    ("GET", "/account/mfa", "/account/mfa", User, &[]),
+    ("POST", "/account/mfa/start", "/account/mfa/start", User, &[]),
+    ("POST", "/account/mfa/confirm", "/account/mfa/confirm", User, &[("code", "000000")]),
+    ("POST", "/account/mfa/recovery", "/account/mfa/recovery", User, &[("code", "000000")]),
+    ("GET", "/account/sessions", "/account/sessions", User, &[]),
+    ("POST", "/account/sessions/revoke-others", "/account/sessions/revoke-others", User, &[]),
+    ("POST", "/account/sessions/{id}/revoke", "/account/sessions/999999/revoke", User, &[]),
+    ("GET", "/invite/{token}", "/invite/not-a-token", Public, &[]),
+    ("POST", "/invite/{token}", "/invite/not-a-token", Public, &[("password", "x"), ("confirm", "x")]),
+    ("GET", "/admin/users", "/admin/users", Admin, &[]),
+    ("POST", "/admin/users", "/admin/users", Admin, &[("name", "N"), ("email", "bad"), ("role", "agent"), ("method", "invite")]),
+    ("GET", "/admin/users/{id}", "/admin/users/3", Admin, &[]),
+    ("POST", "/admin/users/{id}/role", "/admin/users/3/role", Admin, &[("role", "agent")]),
+    ("POST", "/admin/users/{id}/active", "/admin/users/3/active", Admin, &[("active", "1")]),
+    ("POST", "/admin/users/{id}/reset-mfa", "/admin/users/3/reset-mfa", Admin, &[]),
+    ("POST", "/admin/users/{id}/invite", "/admin/users/3/invite", Admin, &[]),
+    ("GET", "/admin/sessions", "/admin/sessions", Admin, &[]),
+    ("POST", "/admin/sessions/{id}/revoke", "/admin/sessions/999999/revoke", Admin, &[]),
+    ("GET", "/admin/logins", "/admin/logins", Admin, &[]),
+    ("GET", "/admin/security", "/admin/security", Admin, &[]),
+    ("POST", "/admin/security", "/admin/security", Admin, &[("mfa_admin", "1")]),
+    ("GET", "/admin/audit", "/admin/audit", Admin, &[]),
+    ("GET", "/admin/audit.csv", "/admin/audit.csv", Admin, &[]),
+    ("GET", "/admin/jobs", "/admin/jobs", Admin, &[]),
+    ("POST", "/admin/jobs/{name}/run", "/admin/jobs/purge_expired_sessions/run", Admin, &[]),
+];
+
+/// The routes registered in the code: every `web::resource("…")` under src/.
+fn routes_in_code() -> Vec<String> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&p).unwrap();
+                for part in text.split("web::resource(\"").skip(1) {
+                    out.push(part.split('"').next().unwrap().to_string());
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(std::path::Path::new("src"), &mut out);
+    out
+}
+
+#[test]
+fn the_table_covers_every_route() {
+    let routes = routes_in_code();
+    assert!(routes.len() > 20);
+    for r in &routes {
+        assert!(TABLE.iter().any(|(_, pattern, ..)| pattern == r), "route {r} is missing from the role table");
+    }
+}
+
+/// Sends the request the way a browser of that role would (with its CSRF token).
+async fn request(b: &Browser, method: &str, path: &str, fields: &[(&str, &str)]) -> crate::common::Resp {
+    if method == "GET" {
+        return b.get(path).await;
+    }
+    // A page every visitor can load gives this browser's current token.
+    let page = b.get("/healthz").await;
+    let _ = page;
+    let login = b.get("/login").await;
+    let token = crate::common::csrf_in(&login.body);
+    let token = match token {
+        Some(t) => t,
+        None => crate::common::csrf_in(&b.get("/account").await.body).expect("token"),
+    };
+    let mut all = vec![("csrf", token.as_str())];
+    all.extend_from_slice(fields);
+    b.post_raw(path, &all).await
+}
+
+fn refused(status: u16) -> bool {
+    status == 401 || status == 403
+}
+
+#[tokio::test]
+async fn route_by_role_matrix() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = crate::common::test_config(dir.path());
+    // Treat loopback as a proxy so /metrics is judged by role, not by address.
+    cfg.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    let app = TestApp::start_with(dir, cfg).await;
+    let (admin, _) = app.admin("owner@toko.id").await;
+    app.create_user(&admin, "super@toko.id", "supervisor").await;
+    app.create_user(&admin, "agen@toko.id", "agent").await;
+    let anon = app.browser();
+    let agent = app.browser();
+    agent.login("agen@toko.id", PASSWORD).await;
+    let supervisor = app.browser();
+    supervisor.login("super@toko.id", PASSWORD).await;
+    let who: [(&str, &Browser); 4] = [("anonymous", &anon), ("agent", &agent), ("supervisor", &supervisor), ("admin", &admin)];
+
+    let mut failures = Vec::new();
+    for (method, pattern, path, access, fields) in TABLE {
+        for (role, b) in who {
+            // The admin stays signed in through the whole table: skip sign-out for it.
+            if *path == "/logout" && role != "anonymous" {
+                continue;
+            }
+            let r = request(b, method, path, fields).await;
+            let allowed = match (access, role) {
+                (Public, _) => true,
+                (User, r) => r != "anonymous",
+                (Admin | AdminOrLoopback, r) => r == "admin",
+            };
+            let ok = if allowed {
+                !refused(r.status) && !r.location().unwrap_or("").starts_with("/login?next")
+            } else if role == "anonymous" {
+                if *method == "GET" {
+                    r.status == 401 || (r.status == 303 && r.location().unwrap_or("").starts_with("/login"))
+                } else {
+                    r.status == 401
+                }
+            } else {
+                r.status == 403
+            };
+            if !ok {
+                failures.push(format!("{method} {pattern} as {role}: {} {:?}", r.status, r.location()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "role matrix failures:\n{}", failures.join("\n"));
+    // Everyone is still who they were (no request in the table signed anyone out).
+    assert_eq!(admin.get("/admin/users").await.status, 200);
+    assert_eq!(agent.get("/account").await.status, 200);
+}
