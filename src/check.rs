@@ -32,13 +32,22 @@ impl std::fmt::Display for Finding {
 }
 
 fn ok(text: impl Into<String>) -> Finding {
-    Finding { level: Level::Ok, text: text.into() }
+    Finding {
+        level: Level::Ok,
+        text: text.into(),
+    }
 }
 fn warn(text: impl Into<String>) -> Finding {
-    Finding { level: Level::Warn, text: text.into() }
+    Finding {
+        level: Level::Warn,
+        text: text.into(),
+    }
 }
 fn problem(text: impl Into<String>) -> Finding {
-    Finding { level: Level::Problem, text: text.into() }
+    Finding {
+        level: Level::Problem,
+        text: text.into(),
+    }
 }
 
 /// A file that holds a secret must be readable by its owner only.
@@ -53,7 +62,10 @@ fn private_file(path: &Path, what: &str, out: &mut Vec<Finding>) {
                     path.display()
                 )));
             } else {
-                out.push(ok(format!("{what} {} is private ({mode:o})", path.display())));
+                out.push(ok(format!(
+                    "{what} {} is private ({mode:o})",
+                    path.display()
+                )));
             }
         }
         Err(e) => out.push(problem(format!("{what} {}: {e}", path.display()))),
@@ -69,19 +81,27 @@ pub fn run(cfg: &Config, config_file: Option<&Path>, now: i64) -> Vec<Finding> {
             cfg.data_dir.display(),
             m.permissions().mode() & 0o777
         ))),
-        Ok(_) => out.push(ok(format!("data dir {} is private", cfg.data_dir.display()))),
+        Ok(_) => out.push(ok(format!(
+            "data dir {} is private",
+            cfg.data_dir.display()
+        ))),
         Err(e) => out.push(problem(format!("data dir {}: {e}", cfg.data_dir.display()))),
     }
 
     if let Some(p) = config_file {
         match std::fs::metadata(p) {
-            Ok(m) if m.permissions().mode() & 0o002 != 0 => {
-                out.push(problem(format!("config file {} is writable by everyone (chmod o-w)", p.display())))
-            }
-            Ok(m) if m.permissions().mode() & 0o004 != 0 => {
-                out.push(warn(format!("config file {} is readable by everyone; 640 is enough", p.display())))
-            }
-            Ok(_) => out.push(ok(format!("config file {} permissions are fine", p.display()))),
+            Ok(m) if m.permissions().mode() & 0o002 != 0 => out.push(problem(format!(
+                "config file {} is writable by everyone (chmod o-w)",
+                p.display()
+            ))),
+            Ok(m) if m.permissions().mode() & 0o004 != 0 => out.push(warn(format!(
+                "config file {} is readable by everyone; 640 is enough",
+                p.display()
+            ))),
+            Ok(_) => out.push(ok(format!(
+                "config file {} permissions are fine",
+                p.display()
+            ))),
             Err(e) => out.push(problem(format!("config file {}: {e}", p.display()))),
         }
     }
@@ -93,7 +113,11 @@ pub fn run(cfg: &Config, config_file: Option<&Path>, now: i64) -> Vec<Finding> {
             Some(key)
         }
         Err(e) => {
-            out.push(if db_exists { problem(e) } else { warn(format!("{e} (not started yet?)")) });
+            out.push(if db_exists {
+                problem(e)
+            } else {
+                warn(format!("{e} (not started yet?)"))
+            });
             None
         }
     };
@@ -101,7 +125,10 @@ pub fn run(cfg: &Config, config_file: Option<&Path>, now: i64) -> Vec<Finding> {
     if let (Some(key), true) = (&key, db_exists) {
         check_database(cfg, key, now, &mut out);
     } else if !db_exists {
-        out.push(warn(format!("no database yet at {}", cfg.db_path().display())));
+        out.push(warn(format!(
+            "no database yet at {}",
+            cfg.db_path().display()
+        )));
     }
 
     match crate::tls::inspect(cfg) {
@@ -109,7 +136,10 @@ pub fn run(cfg: &Config, config_file: Option<&Path>, now: i64) -> Vec<Finding> {
             private_file(&info.key_path, "TLS private key", &mut out);
             let days = (info.not_after - now) / 86_400;
             let when = crate::clock::format_unix(info.not_after, None);
-            let text = format!("certificate from {} valid until {when} ({days} days)", info.issuer);
+            let text = format!(
+                "certificate from {} valid until {when} ({days} days)",
+                info.issuer
+            );
             out.push(if info.not_after <= now {
                 problem(format!("{text}: EXPIRED"))
             } else if days < crate::tls::RENEW_BEFORE_DAYS {
@@ -125,7 +155,9 @@ pub fn run(cfg: &Config, config_file: Option<&Path>, now: i64) -> Vec<Finding> {
             }
         }
         Ok(None) if cfg.tls_enabled() => out.push(warn("no certificate yet (made at first start)")),
-        Ok(None) => out.push(warn("TLS is off: make sure a reverse proxy terminates TLS in front of Whacaster")),
+        Ok(None) => out.push(warn(
+            "TLS is off: make sure a reverse proxy terminates TLS in front of Whacaster",
+        )),
         Err(e) => out.push(problem(e)),
     }
     out
@@ -146,7 +178,9 @@ fn check_database(cfg: &Config, key: &DbKey, now: i64, out: &mut Vec<Finding>) {
             return;
         }
     }
-    let Ok(conn) = store::open_connection(&path, key) else { return };
+    let Ok(conn) = store::open_connection(&path, key) else {
+        return;
+    };
     match store::applied_versions(&conn) {
         Ok(applied) => {
             let pending: Vec<String> = store::MIGRATIONS
@@ -155,16 +189,26 @@ fn check_database(cfg: &Config, key: &DbKey, now: i64, out: &mut Vec<Finding>) {
                 .map(|(_, n)| n.clone())
                 .collect();
             if pending.is_empty() {
-                out.push(ok(format!("schema up to date ({} migrations)", applied.len())));
+                out.push(ok(format!(
+                    "schema up to date ({} migrations)",
+                    applied.len()
+                )));
             } else {
-                out.push(warn(format!("schema changes pending (applied at next start): {}", pending.join(", "))));
+                out.push(warn(format!(
+                    "schema changes pending (applied at next start): {}",
+                    pending.join(", ")
+                )));
             }
         }
         Err(e) => out.push(problem(format!("cannot read schema version: {e}"))),
     }
     if let Ok((users, with_mfa)) = crate::auth::repo::mfa_coverage(&conn) {
         let text = format!("{with_mfa} of {users} active users use MFA");
-        out.push(if users > 0 && with_mfa < users { warn(text) } else { ok(text) });
+        out.push(if users > 0 && with_mfa < users {
+            warn(text)
+        } else {
+            ok(text)
+        });
     }
     if let Ok(failures) = crate::auth::repo::count_login_failures_since(&conn, now - 86_400) {
         let text = format!("{failures} failed sign-ins in the last 24 hours");

@@ -13,7 +13,8 @@ pub struct Clock {
 
 impl Clock {
     pub fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc() + time::Duration::seconds(self.offset_secs.load(Ordering::Relaxed))
+        OffsetDateTime::now_utc()
+            + time::Duration::seconds(self.offset_secs.load(Ordering::Relaxed))
     }
 
     /// Unix seconds.
@@ -41,6 +42,9 @@ pub fn format_unix(ts: i64, tz: Option<chrono_tz::Tz>) -> String {
                 None => ts.to_string(),
             }
         }
-        None => dt.format(&fmt).map(|s| format!("{s} UTC")).unwrap_or_else(|_| ts.to_string()),
+        None => dt
+            .format(&fmt)
+            .map(|s| format!("{s} UTC"))
+            .unwrap_or_else(|_| ts.to_string()),
     }
 }

@@ -116,33 +116,51 @@ impl Default for Config {
 
 impl Default for TlsConfig {
     fn default() -> Self {
-        Self { mode: TlsMode::SelfSigned, cert: None, key: None }
+        Self {
+            mode: TlsMode::SelfSigned,
+            cert: None,
+            key: None,
+        }
     }
 }
 
 impl Default for GraphConfig {
     fn default() -> Self {
-        Self { base_url: "https://graph.facebook.com".into(), api_version: "v25.0".into() }
+        Self {
+            base_url: "https://graph.facebook.com".into(),
+            api_version: "v25.0".into(),
+        }
     }
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
         // ASVS L2 3.3.2: 30 minutes idle, 12 hours absolute.
-        Self { idle_minutes: 30, absolute_hours: 12 }
+        Self {
+            idle_minutes: 30,
+            absolute_hours: 12,
+        }
     }
 }
 
 impl Default for Argon2Config {
     fn default() -> Self {
         // OWASP / ASVS 5.0 minimum for argon2id: m = 19 MiB, t = 2, p = 1.
-        Self { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
     }
 }
 
 impl Default for LoginConfig {
     fn default() -> Self {
-        Self { max_failures: 5, lockout_minutes: 5, per_ip_per_minute: 20 }
+        Self {
+            max_failures: 5,
+            lockout_minutes: 5,
+            per_ip_per_minute: 20,
+        }
     }
 }
 
@@ -164,12 +182,19 @@ impl Config {
             .or_else(|| std::env::var_os("WHACASTER_CONFIG").map(PathBuf::from));
         if let Some(path) = &file {
             if !path.is_file() {
-                return Err(format!("config file {} does not exist or is not a file", path.display()));
+                return Err(format!(
+                    "config file {} does not exist or is not a file",
+                    path.display()
+                ));
             }
             fig = fig.merge(Toml::file_exact(path));
         }
         fig = fig
-            .merge(Env::prefixed("WHACASTER_").ignore(NON_CONFIG_ENV).split("__"))
+            .merge(
+                Env::prefixed("WHACASTER_")
+                    .ignore(NON_CONFIG_ENV)
+                    .split("__"),
+            )
             .merge(Serialized::defaults(overrides));
         let cfg: Config = fig.extract().map_err(|e| describe_figment_error(&e))?;
         cfg.validate()?;
@@ -179,7 +204,8 @@ impl Config {
     pub fn validate(&self) -> Result<(), String> {
         let addr = self.listen_addr()?;
         if let Some(url) = &self.public_url {
-            let parsed = url::Url::parse(url).map_err(|e| format!("public_url {url:?} is not a URL: {e}"))?;
+            let parsed = url::Url::parse(url)
+                .map_err(|e| format!("public_url {url:?} is not a URL: {e}"))?;
             if parsed.scheme() != "https" && parsed.scheme() != "http" {
                 return Err(format!("public_url {url:?} must start with https://"));
             }
@@ -205,7 +231,9 @@ impl Config {
             TlsMode::SelfSigned => {}
         }
         if self.session.idle_minutes < 1 || self.session.absolute_hours < 1 {
-            return Err("session.idle_minutes and session.absolute_hours must be at least 1".into());
+            return Err(
+                "session.idle_minutes and session.absolute_hours must be at least 1".into(),
+            );
         }
         if self.argon2.memory_kib < 8 || self.argon2.iterations < 1 || self.argon2.parallelism < 1 {
             return Err("argon2.memory_kib must be >= 8, iterations and parallelism >= 1".into());
@@ -219,9 +247,12 @@ impl Config {
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, String> {
-        self.listen
-            .parse()
-            .map_err(|_| format!("listen {:?} is not an address like 127.0.0.1:8443", self.listen))
+        self.listen.parse().map_err(|_| {
+            format!(
+                "listen {:?} is not an address like 127.0.0.1:8443",
+                self.listen
+            )
+        })
     }
 
     pub fn tls_enabled(&self) -> bool {
@@ -235,9 +266,16 @@ impl Config {
         }
         let scheme = if self.tls_enabled() { "https" } else { "http" };
         let listen = self.listen_addr().map(|a| {
-            if a.ip().is_unspecified() { format!("127.0.0.1:{}", a.port()) } else { a.to_string() }
+            if a.ip().is_unspecified() {
+                format!("127.0.0.1:{}", a.port())
+            } else {
+                a.to_string()
+            }
         });
-        format!("{scheme}://{}", listen.unwrap_or_else(|_| self.listen.clone()))
+        format!(
+            "{scheme}://{}",
+            listen.unwrap_or_else(|_| self.listen.clone())
+        )
     }
 
     pub fn public_host(&self) -> Option<String> {

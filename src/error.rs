@@ -77,7 +77,9 @@ impl ResponseError for AppError {
         let status = self.status_code();
         match self {
             AppError::Redirect(to) => {
-                return HttpResponse::SeeOther().insert_header(("Location", to.as_str())).finish();
+                return HttpResponse::SeeOther()
+                    .insert_header(("Location", to.as_str()))
+                    .finish();
             }
             _ if status.is_server_error() => tracing::error!(error = %self, "request failed"),
             _ => tracing::info!(error = %self, status = status.as_u16(), "request refused"),

@@ -8,7 +8,11 @@ use whacaster::clock::Clock;
 use whacaster::config::{Config, LogFormat, Overrides};
 
 #[derive(Parser)]
-#[command(name = "whacaster", version, about = "Self-hosted WhatsApp Business platform")]
+#[command(
+    name = "whacaster",
+    version,
+    about = "Self-hosted WhatsApp Business platform"
+)]
 struct Cli {
     /// Configuration file (TOML). Also WHACASTER_CONFIG.
     #[arg(long, global = true)]
@@ -58,17 +62,26 @@ fn main() -> ExitCode {
         Some(Command::Serve { listen }) => listen.clone(),
         _ => None,
     };
-    let overrides = Overrides { listen, data_dir: cli.data_dir.clone() };
+    let overrides = Overrides {
+        listen,
+        data_dir: cli.data_dir.clone(),
+    };
     let cfg = match Config::load(cli.config.as_deref(), &overrides) {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
-    init_logging(&cfg);
-    let config_file = cli.config.clone().or_else(|| std::env::var_os("WHACASTER_CONFIG").map(PathBuf::from));
+    let serving = matches!(cli.command, None | Some(Command::Serve { .. }));
+    init_logging(&cfg, serving);
+    let config_file = cli
+        .config
+        .clone()
+        .or_else(|| std::env::var_os("WHACASTER_CONFIG").map(PathBuf::from));
     let result = match cli.command.unwrap_or(Command::Serve { listen: None }) {
         Command::Serve { .. } => serve(cfg),
         Command::SetupUrl => setup_url(&cfg),
-        Command::User { command: UserCommand::ResetMfa { email } } => reset_mfa(&cfg, &email),
+        Command::User {
+            command: UserCommand::ResetMfa { email },
+        } => reset_mfa(&cfg, &email),
         Command::Rekey => rekey(&cfg),
         Command::Check => check(&cfg, config_file.as_deref()),
         Command::CheckConfig => {
@@ -87,10 +100,21 @@ fn fail(msg: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn init_logging(cfg: &Config) {
+/// The server logs to stdout (the journal under systemd); commands log to stderr so
+/// their output stays clean.
+fn init_logging(cfg: &Config, serving: bool) {
     let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
+    let writer = if serving {
+        BoxMakeWriter::new(std::io::stdout)
+    } else {
+        BoxMakeWriter::new(std::io::stderr)
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false);
     match cfg.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -100,15 +124,24 @@ fn init_logging(cfg: &Config) {
 fn serve(cfg: Config) -> Result<(), String> {
     actix_web::rt::System::new().block_on(async move {
         let running = whacaster::server::start(cfg, Clock::default()).await?;
-        println!("Whacaster {} is listening on {}", whacaster::VERSION, running.addr);
+        println!(
+            "Whacaster {} is listening on {}",
+            whacaster::VERSION,
+            running.addr
+        );
         if let Some(url) = &running.setup_url {
             println!();
             println!("Open this one-time link to set up your business (valid 24 hours):");
             println!("  {url}");
-            println!("The certificate is self-signed unless configured: your browser will warn once.");
+            println!(
+                "The certificate is self-signed unless configured: your browser will warn once."
+            );
             println!();
         }
-        running.server.await.map_err(|e| format!("server stopped: {e}"))
+        running
+            .server
+            .await
+            .map_err(|e| format!("server stopped: {e}"))
     })
 }
 
@@ -120,7 +153,10 @@ fn setup_url(cfg: &Config) -> Result<(), String> {
             println!("{}", whacaster::setup::setup_url(&cfg.base_url(), &token));
             Ok(())
         }
-        None => Err("setup is already done: sign in, or reset a user's MFA with `whacaster user reset-mfa`".into()),
+        None => Err(
+            "setup is already done: sign in, or reset a user's MFA with `whacaster user reset-mfa`"
+                .into(),
+        ),
     }
 }
 
@@ -134,7 +170,10 @@ fn reset_mfa(cfg: &Config, email: &str) -> Result<(), String> {
             whacaster::AppError::NotFound => "no user with that e-mail address".to_string(),
             other => other.to_string(),
         })?;
-    println!("MFA removed for {} ({}); their sessions have ended. They enrol again at next sign-in.", user.name, user.email);
+    println!(
+        "MFA removed for {} ({}); their sessions have ended. They enrol again at next sign-in.",
+        user.name, user.email
+    );
     Ok(())
 }
 
@@ -155,10 +194,20 @@ fn rekey(cfg: &Config) -> Result<(), String> {
     let (db, _, _) = whacaster::server::open_store(cfg, false)?;
     let now = Clock::default().unix();
     db.write_blocking(move |c| {
-        Ok(whacaster::audit::record(c, &whacaster::audit::Actor::cli(), "store.rekey", "database", "", now)?)
+        Ok(whacaster::audit::record(
+            c,
+            &whacaster::audit::Actor::cli(),
+            "store.rekey",
+            "database",
+            "",
+            now,
+        )?)
     })
     .map_err(|e| e.to_string())?;
-    println!("The database is now encrypted with a new key in {}.", key_path.display());
+    println!(
+        "The database is now encrypted with a new key in {}.",
+        key_path.display()
+    );
     println!("Update any offline copy of the key: the old key no longer opens the database.");
     Ok(())
 }

@@ -31,12 +31,14 @@ pub fn prepare_data_dir(dir: &Path) -> Result<(), String> {
             .create(dir)
             .map_err(|e| format!("cannot create data dir {}: {e}", dir.display()))?;
     }
-    let meta = std::fs::metadata(dir).map_err(|e| format!("cannot read data dir {}: {e}", dir.display()))?;
+    let meta = std::fs::metadata(dir)
+        .map_err(|e| format!("cannot read data dir {}: {e}", dir.display()))?;
     if !meta.is_dir() {
         return Err(format!("data dir {} is not a directory", dir.display()));
     }
     let probe = dir.join(".write-test");
-    std::fs::write(&probe, b"").map_err(|e| format!("data dir {} is not writable: {e}", dir.display()))?;
+    std::fs::write(&probe, b"")
+        .map_err(|e| format!("data dir {} is not writable: {e}", dir.display()))?;
     let _ = std::fs::remove_file(probe);
     if meta.permissions().mode() & 0o077 != 0 {
         tracing::warn!(dir = %dir.display(), "data dir is readable by others; chmod 700 it");
@@ -45,11 +47,17 @@ pub fn prepare_data_dir(dir: &Path) -> Result<(), String> {
 }
 
 /// Opens the database for a command (CLI) or the server: data dir, key, migrations.
-pub fn open_store(cfg: &Config, create: bool) -> Result<(Db, crypto::KeySource, crypto::DbKey), String> {
+pub fn open_store(
+    cfg: &Config,
+    create: bool,
+) -> Result<(Db, crypto::KeySource, crypto::DbKey), String> {
     if create {
         prepare_data_dir(&cfg.data_dir)?;
     } else if !cfg.db_path().exists() {
-        return Err(format!("no database at {} (start `whacaster serve` once first)", cfg.db_path().display()));
+        return Err(format!(
+            "no database at {} (start `whacaster serve` once first)",
+            cfg.db_path().display()
+        ));
     }
     let (key, source) = crypto::load_db_key(&cfg.data_dir, cfg.db_path().exists(), create)?;
     if let Ok(bits) = crypto::loose_permissions(source.path()) {
@@ -71,7 +79,13 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, String> {
     let tls = crate::tls::prepare(&cfg, clock.now())?;
     let csrf_key = key.derive("whacaster csrf v1");
     drop(key);
-    let state = actix_web::web::Data::new(AppState::new(cfg.clone(), db.clone(), clock.clone(), csrf_key, tls.clone())?);
+    let state = actix_web::web::Data::new(AppState::new(
+        cfg.clone(),
+        db.clone(),
+        clock.clone(),
+        csrf_key,
+        tls.clone(),
+    )?);
 
     let listener = TcpListener::bind(addr).map_err(|e| match e.kind() {
         std::io::ErrorKind::AddrInUse => format!("cannot listen on {addr}: the port is in use (another Whacaster?)"),
@@ -88,7 +102,9 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, String> {
         Some(t) => server
             .listen_rustls_0_23(listener, crate::tls::server_config(t.clone())?)
             .map_err(|e| format!("cannot serve TLS on {addr}: {e}"))?,
-        None => server.listen(listener).map_err(|e| format!("cannot serve on {addr}: {e}"))?,
+        None => server
+            .listen(listener)
+            .map_err(|e| format!("cannot serve on {addr}: {e}"))?,
     };
     let server = server.run();
     let handle = server.handle();
@@ -102,16 +118,27 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, String> {
     if cfg.public_url.is_none() {
         // Show the port actually bound (matters with port 0 in tests).
         let scheme = if cfg.tls_enabled() { "https" } else { "http" };
-        let host = if bound.ip().is_unspecified() { "127.0.0.1".to_string() } else { bound.ip().to_string() };
+        let host = if bound.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            bound.ip().to_string()
+        };
         base = format!("{scheme}://{host}:{}", bound.port());
     }
     let now = clock.unix();
-    let setup_url = actix_web::rt::task::spawn_blocking(move || crate::setup::issue_setup_token(&db, now))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?
-        .map(|t| crate::setup::setup_url(&base, &t));
-    Ok(Running { addr: bound, handle, state, setup_url, server })
+    let setup_url =
+        actix_web::rt::task::spawn_blocking(move || crate::setup::issue_setup_token(&db, now))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?
+            .map(|t| crate::setup::setup_url(&base, &t));
+    Ok(Running {
+        addr: bound,
+        handle,
+        state,
+        setup_url,
+        server,
+    })
 }
 
 /// The application with its middleware, as served; tests build exactly this.
@@ -141,14 +168,17 @@ async fn not_found() -> Result<actix_web::HttpResponse, crate::AppError> {
 
 fn spawn_reload_on_sighup(tls: Arc<crate::tls::CertState>, cfg: Arc<Config>, clock: Clock) {
     tokio::spawn(async move {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
             tracing::warn!("cannot listen for SIGHUP; certificate reload needs a restart");
             return;
         };
         while hup.recv().await.is_some() {
             match tls.reload(&cfg, clock.now()) {
                 Ok(m) => tracing::info!("{m}"),
-                Err(e) => tracing::error!(error = %e, "certificate reload failed; still serving the old one"),
+                Err(e) => {
+                    tracing::error!(error = %e, "certificate reload failed; still serving the old one")
+                }
             }
         }
     });

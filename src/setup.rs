@@ -8,7 +8,9 @@ use crate::error::{AppError, AppResult};
 use crate::i18n::Locale;
 use crate::settings::{self, Business};
 use crate::store::Db;
-use crate::web::{Admin, AppState, FormErrors, RequestCtx, invalid_page, ok_page, render, see_other, see_other_flash};
+use crate::web::{
+    Admin, AppState, Authed, FormErrors, RequestCtx, invalid_page, ok_page, render, see_other_flash,
+};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -18,12 +20,30 @@ use serde::Deserialize;
 /// A setup link stays valid this long.
 pub const SETUP_TOKEN_SECS: i64 = 24 * 3600;
 
-pub const INDUSTRIES: &[&str] =
-    &["retail", "food", "services", "health", "education", "travel", "property", "automotive", "finance", "other"];
+pub const INDUSTRIES: &[&str] = &[
+    "retail",
+    "food",
+    "services",
+    "health",
+    "education",
+    "travel",
+    "property",
+    "automotive",
+    "finance",
+    "other",
+];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/setup").route(web::get().to(get_setup)).route(web::post().to(post_setup)))
-        .service(web::resource("/admin/business").route(web::get().to(get_business)).route(web::post().to(post_business)));
+    cfg.service(
+        web::resource("/setup")
+            .route(web::get().to(get_setup))
+            .route(web::post().to(post_setup)),
+    )
+    .service(
+        web::resource("/admin/business")
+            .route(web::get().to(get_business))
+            .route(web::post().to(post_business)),
+    );
 }
 
 pub fn admin_exists(c: &Connection) -> rusqlite::Result<bool> {
@@ -103,12 +123,19 @@ impl SetupPage {
         timezones()
     }
     fn locales(&self) -> Vec<(&'static str, &'static str)> {
-        Locale::ALL.iter().map(|l| (l.code(), l.native_name())).collect()
+        Locale::ALL
+            .iter()
+            .map(|l| (l.code(), l.native_name()))
+            .collect()
     }
 }
 
 pub fn timezones() -> Vec<&'static str> {
-    chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).filter(|n| n.contains('/') || *n == "UTC").collect()
+    chrono_tz::TZ_VARIANTS
+        .iter()
+        .map(|tz| tz.name())
+        .filter(|n| n.contains('/') || *n == "UTC")
+        .collect()
 }
 
 #[derive(Template)]
@@ -125,10 +152,22 @@ pub struct TokenQuery {
 
 async fn setup_state(state: &AppState, token: String) -> AppResult<(bool, bool)> {
     let now = state.now();
-    state.db.read(move |c| Ok((admin_exists(c)? || users::count_users(c)? > 0, token_valid(c, &token, now)?))).await
+    state
+        .db
+        .read(move |c| {
+            Ok((
+                admin_exists(c)? || users::count_users(c)? > 0,
+                token_valid(c, &token, now)?,
+            ))
+        })
+        .await
 }
 
-async fn get_setup(state: web::Data<AppState>, ctx: RequestCtx, q: web::Query<TokenQuery>) -> AppResult<HttpResponse> {
+async fn get_setup(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    q: web::Query<TokenQuery>,
+) -> AppResult<HttpResponse> {
     let token = q.into_inner().token.unwrap_or_default();
     let (done, valid) = setup_state(&state, token.clone()).await?;
     if done {
@@ -144,7 +183,11 @@ async fn get_setup(state: web::Data<AppState>, ctx: RequestCtx, q: web::Query<To
         industry: "retail".into(),
         ..Default::default()
     };
-    ok_page(&SetupPage { ctx, form, errors: FormErrors::default() })
+    ok_page(&SetupPage {
+        ctx,
+        form,
+        errors: FormErrors::default(),
+    })
 }
 
 fn validate_business(f: &SetupForm, errors: &mut FormErrors) {
@@ -160,7 +203,11 @@ fn validate_business(f: &SetupForm, errors: &mut FormErrors) {
     }
     let phone = f.phone.trim();
     let digits = phone.chars().filter(char::is_ascii_digit).count();
-    if !(6..=15).contains(&digits) || !phone.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c)) {
+    if !(6..=15).contains(&digits)
+        || !phone
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +-().".contains(c))
+    {
         errors.add("phone", "form.phone_invalid");
     }
     if !len_ok(&f.address, 300) {
@@ -190,7 +237,11 @@ fn business_from(f: &SetupForm) -> Business {
     }
 }
 
-async fn post_setup(state: web::Data<AppState>, ctx: RequestCtx, form: web::Form<SetupForm>) -> AppResult<HttpResponse> {
+async fn post_setup(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    form: web::Form<SetupForm>,
+) -> AppResult<HttpResponse> {
     let mut form = form.into_inner();
     let (done, valid) = setup_state(&state, form.token.clone()).await?;
     if done {
@@ -214,9 +265,18 @@ async fn post_setup(state: web::Data<AppState>, ctx: RequestCtx, form: web::Form
         form.confirm.clear();
         return invalid_page(&SetupPage { ctx, form, errors });
     }
-    let hash = state.hasher.hash(form.password.clone()).await.map_err(AppError::Internal)?;
+    let hash = state
+        .hasher
+        .hash(form.password.clone())
+        .await
+        .map_err(AppError::Internal)?;
     let business = business_from(&form);
-    let (now, token, b2, ip) = (state.now(), form.token.clone(), business.clone(), ctx.ip.clone());
+    let (now, token, b2, ip) = (
+        state.now(),
+        form.token.clone(),
+        business.clone(),
+        ctx.ip.clone(),
+    );
     let created = state
         .db
         .write(move |c| {
@@ -225,10 +285,29 @@ async fn post_setup(state: web::Data<AppState>, ctx: RequestCtx, form: web::Form
                 return Ok(false);
             }
             settings::insert_business(c, &b2, now)?;
-            let id = users::insert_user(c, &b2.email, &b2.owner_name, Role::Admin, Some(&hash), Some(&b2.locale), now)?;
+            let id = users::insert_user(
+                c,
+                &b2.email,
+                &b2.owner_name,
+                Role::Admin,
+                Some(&hash),
+                Some(&b2.locale),
+                now,
+            )?;
             c.execute("DELETE FROM setup_tokens", [])?;
-            let actor = Actor { id: Some(id), label: b2.email.clone(), ip };
-            audit::record(c, &actor, "setup.complete", &format!("user:{id}"), &format!("business={}", b2.name), now)?;
+            let actor = Actor {
+                id: Some(id),
+                label: b2.email.clone(),
+                ip,
+            };
+            audit::record(
+                c,
+                &actor,
+                "setup.complete",
+                &format!("user:{id}"),
+                &format!("business={}", b2.name),
+                now,
+            )?;
             Ok(true)
         })
         .await?;
@@ -253,10 +332,8 @@ struct DashboardPage {
     sessions: i64,
 }
 
-pub async fn get_dashboard(state: web::Data<AppState>, ctx: RequestCtx) -> AppResult<HttpResponse> {
-    let Some(user) = ctx.user().cloned() else {
-        return Ok(see_other("/login"));
-    };
+pub async fn get_dashboard(state: web::Data<AppState>, a: Authed) -> AppResult<HttpResponse> {
+    let (ctx, user) = (a.ctx, a.user);
     let (now, idle) = (state.now(), state.config.session.idle_minutes * 60);
     let id = user.id;
     let (coverage, failures, sessions, policy) = state
@@ -299,12 +376,19 @@ impl BusinessPage {
         timezones()
     }
     fn locales(&self) -> Vec<(&'static str, &'static str)> {
-        Locale::ALL.iter().map(|l| (l.code(), l.native_name())).collect()
+        Locale::ALL
+            .iter()
+            .map(|l| (l.code(), l.native_name()))
+            .collect()
     }
 }
 
 async fn get_business(state: web::Data<AppState>, Admin(a): Admin) -> AppResult<HttpResponse> {
-    let b = state.db.read(|c| Ok(settings::find_business(c)?)).await?.unwrap_or_default();
+    let b = state
+        .db
+        .read(|c| Ok(settings::find_business(c)?))
+        .await?
+        .unwrap_or_default();
     let form = SetupForm {
         business_name: b.name,
         owner_name: b.owner_name,
@@ -316,15 +400,27 @@ async fn get_business(state: web::Data<AppState>, Admin(a): Admin) -> AppResult<
         locale: b.locale,
         ..Default::default()
     };
-    ok_page(&BusinessPage { ctx: a.ctx, form, errors: FormErrors::default() })
+    ok_page(&BusinessPage {
+        ctx: a.ctx,
+        form,
+        errors: FormErrors::default(),
+    })
 }
 
-async fn post_business(state: web::Data<AppState>, Admin(a): Admin, form: web::Form<SetupForm>) -> AppResult<HttpResponse> {
+async fn post_business(
+    state: web::Data<AppState>,
+    Admin(a): Admin,
+    form: web::Form<SetupForm>,
+) -> AppResult<HttpResponse> {
     let form = form.into_inner();
     let mut errors = FormErrors::default();
     validate_business(&form, &mut errors);
     if !errors.is_empty() {
-        return invalid_page(&BusinessPage { ctx: a.ctx, form, errors });
+        return invalid_page(&BusinessPage {
+            ctx: a.ctx,
+            form,
+            errors,
+        });
     }
     let b = business_from(&form);
     let (now, actor, b2) = (state.now(), a.actor(), b.clone());

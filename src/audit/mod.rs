@@ -17,16 +17,30 @@ pub struct Actor {
 
 impl Actor {
     pub fn cli() -> Actor {
-        let who = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "?".into());
-        Actor { id: None, label: format!("cli ({who})"), ip: "local".into() }
+        let who = std::env::var("SUDO_USER")
+            .or_else(|_| std::env::var("USER"))
+            .unwrap_or_else(|_| "?".into());
+        Actor {
+            id: None,
+            label: format!("cli ({who})"),
+            ip: "local".into(),
+        }
     }
 
     pub fn system() -> Actor {
-        Actor { id: None, label: "system".into(), ip: "local".into() }
+        Actor {
+            id: None,
+            label: "system".into(),
+            ip: "local".into(),
+        }
     }
 
     pub fn anonymous(ctx: &RequestCtx) -> Actor {
-        Actor { id: None, label: "anonymous".into(), ip: ctx.ip.clone() }
+        Actor {
+            id: None,
+            label: "anonymous".into(),
+            ip: ctx.ip.clone(),
+        }
     }
 }
 
@@ -42,7 +56,14 @@ pub struct Entry {
     pub ip: String,
 }
 
-pub fn record(conn: &Connection, actor: &Actor, action: &str, target: &str, details: &str, now: i64) -> rusqlite::Result<()> {
+pub fn record(
+    conn: &Connection,
+    actor: &Actor,
+    action: &str,
+    target: &str,
+    details: &str,
+    now: i64,
+) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO audit_log (at, actor_id, actor, action, target, details, ip) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![now, actor.id, actor.label, action, target, details, actor.ip],
@@ -65,11 +86,16 @@ pub struct Filter {
 fn day_start(s: &Option<String>) -> Option<i64> {
     let s = s.as_deref()?.trim();
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(s, &fmt).ok().map(|d| d.midnight().assume_utc().unix_timestamp())
+    time::Date::parse(s, &fmt)
+        .ok()
+        .map(|d| d.midnight().assume_utc().unix_timestamp())
 }
 
 fn nonempty(s: &Option<String>) -> Option<String> {
-    s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+    s.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 pub fn list(conn: &Connection, f: &Filter, limit: i64) -> rusqlite::Result<Vec<Entry>> {
@@ -85,7 +111,15 @@ pub fn list(conn: &Connection, f: &Filter, limit: i64) -> rusqlite::Result<Vec<E
          ORDER BY id DESC LIMIT ?7",
     )?;
     let rows = stmt.query_map(
-        params![nonempty(&f.action), nonempty(&f.actor), nonempty(&f.target), day_start(&f.from), to, f.before, limit],
+        params![
+            nonempty(&f.action),
+            nonempty(&f.actor),
+            nonempty(&f.target),
+            day_start(&f.from),
+            to,
+            f.before,
+            limit
+        ],
         |r| {
             Ok(Entry {
                 id: r.get(0)?,
@@ -118,11 +152,23 @@ pub fn purge(conn: &Connection, before: i64) -> rusqlite::Result<usize> {
 pub fn to_csv(entries: &[Entry]) -> Result<Vec<u8>, String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let e = |e: csv::Error| e.to_string();
-    w.write_record(["id", "time_utc", "actor", "action", "target", "details", "ip"]).map_err(e)?;
+    w.write_record([
+        "id", "time_utc", "actor", "action", "target", "details", "ip",
+    ])
+    .map_err(e)?;
     for en in entries {
         let at = crate::clock::format_unix(en.at, None);
-        let row = [en.id.to_string(), at, en.actor.clone(), en.action.clone(), en.target.clone(), en.details.clone(), en.ip.clone()];
-        w.write_record(row.iter().map(|c| defuse_formula(c))).map_err(e)?;
+        let row = [
+            en.id.to_string(),
+            at,
+            en.actor.clone(),
+            en.action.clone(),
+            en.target.clone(),
+            en.details.clone(),
+            en.ip.clone(),
+        ];
+        w.write_record(row.iter().map(|c| defuse_formula(c)))
+            .map_err(e)?;
     }
     w.into_inner().map_err(|e| e.to_string())
 }

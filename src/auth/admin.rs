@@ -7,7 +7,9 @@ use crate::audit::{self, Actor};
 use crate::crypto;
 use crate::error::{AppError, AppResult};
 use crate::settings::{self, MfaPolicy};
-use crate::web::{Admin, AppState, Authed, FormErrors, RequestCtx, invalid_page, ok_page, see_other_flash};
+use crate::web::{
+    Admin, AppState, Authed, FormErrors, RequestCtx, invalid_page, ok_page, see_other_flash,
+};
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
@@ -16,16 +18,24 @@ use serde::Deserialize;
 pub const INVITE_SECS: i64 = 7 * 86_400;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/admin/users").route(web::get().to(get_users)).route(web::post().to(post_users)))
-        .service(web::resource("/admin/users/{id}").route(web::get().to(get_user)))
-        .service(web::resource("/admin/users/{id}/role").route(web::post().to(post_role)))
-        .service(web::resource("/admin/users/{id}/active").route(web::post().to(post_active)))
-        .service(web::resource("/admin/users/{id}/reset-mfa").route(web::post().to(post_reset_mfa)))
-        .service(web::resource("/admin/users/{id}/invite").route(web::post().to(post_invite_link)))
-        .service(web::resource("/admin/sessions").route(web::get().to(get_all_sessions)))
-        .service(web::resource("/admin/sessions/{id}/revoke").route(web::post().to(post_revoke_any)))
-        .service(web::resource("/admin/logins").route(web::get().to(get_logins)))
-        .service(web::resource("/admin/security").route(web::get().to(get_security)).route(web::post().to(post_security)));
+    cfg.service(
+        web::resource("/admin/users")
+            .route(web::get().to(get_users))
+            .route(web::post().to(post_users)),
+    )
+    .service(web::resource("/admin/users/{id}").route(web::get().to(get_user)))
+    .service(web::resource("/admin/users/{id}/role").route(web::post().to(post_role)))
+    .service(web::resource("/admin/users/{id}/active").route(web::post().to(post_active)))
+    .service(web::resource("/admin/users/{id}/reset-mfa").route(web::post().to(post_reset_mfa)))
+    .service(web::resource("/admin/users/{id}/invite").route(web::post().to(post_invite_link)))
+    .service(web::resource("/admin/sessions").route(web::get().to(get_all_sessions)))
+    .service(web::resource("/admin/sessions/{id}/revoke").route(web::post().to(post_revoke_any)))
+    .service(web::resource("/admin/logins").route(web::get().to(get_logins)))
+    .service(
+        web::resource("/admin/security")
+            .route(web::get().to(get_security))
+            .route(web::post().to(post_security)),
+    );
 }
 
 fn roles() -> Vec<&'static str> {
@@ -67,11 +77,26 @@ async fn list_users(state: &AppState) -> AppResult<Vec<User>> {
 
 async fn get_users(state: web::Data<AppState>, Admin(a): Admin) -> AppResult<HttpResponse> {
     let users = list_users(&state).await?;
-    let form = NewUserForm { role: "agent".into(), method: "invite".into(), ..Default::default() };
-    ok_page(&UsersPage { ctx: a.ctx, users, form, errors: FormErrors::default(), invite_url: None, roles: roles() })
+    let form = NewUserForm {
+        role: "agent".into(),
+        method: "invite".into(),
+        ..Default::default()
+    };
+    ok_page(&UsersPage {
+        ctx: a.ctx,
+        users,
+        form,
+        errors: FormErrors::default(),
+        invite_url: None,
+        roles: roles(),
+    })
 }
 
-async fn post_users(state: web::Data<AppState>, Admin(a): Admin, form: web::Form<NewUserForm>) -> AppResult<HttpResponse> {
+async fn post_users(
+    state: web::Data<AppState>,
+    Admin(a): Admin,
+    form: web::Form<NewUserForm>,
+) -> AppResult<HttpResponse> {
     let mut form = form.into_inner();
     form.email = normalize_email(&form.email);
     form.name = form.name.trim().to_string();
@@ -96,15 +121,37 @@ async fn post_users(state: web::Data<AppState>, Admin(a): Admin, form: web::Form
         }
     }
     let email = form.email.clone();
-    if errors.is_empty() && state.db.read(move |c| Ok(repo::email_taken(c, &email)?)).await? {
+    if errors.is_empty()
+        && state
+            .db
+            .read(move |c| Ok(repo::email_taken(c, &email)?))
+            .await?
+    {
         errors.add("email", "form.email_taken");
     }
     let (Some(role), true) = (role, errors.is_empty()) else {
         let users = list_users(&state).await?;
         form.password.clear();
-        return invalid_page(&UsersPage { ctx: a.ctx, users, form, errors, invite_url: None, roles: roles() });
+        return invalid_page(&UsersPage {
+            ctx: a.ctx,
+            users,
+            form,
+            errors,
+            invite_url: None,
+            roles: roles(),
+        });
     };
-    let hash = if with_password { Some(state.hasher.hash(form.password.clone()).await.map_err(AppError::Internal)?) } else { None };
+    let hash = if with_password {
+        Some(
+            state
+                .hasher
+                .hash(form.password.clone())
+                .await
+                .map_err(AppError::Internal)?,
+        )
+    } else {
+        None
+    };
     let invite_token = (!with_password).then(|| crypto::random_token(32));
     let (now, actor, f, tok) = (state.now(), a.actor(), form.clone(), invite_token.clone());
     state
@@ -114,8 +161,19 @@ async fn post_users(state: web::Data<AppState>, Admin(a): Admin, form: web::Form
             if let Some(t) = &tok {
                 repo::insert_invite(c, &crypto::sha256_hex(t.as_bytes()), id, now + INVITE_SECS)?;
             }
-            let how = if tok.is_some() { "invite" } else { "initial password" };
-            audit::record(c, &actor, "user.create", &format!("user:{id} {}", f.email), &format!("role={}, {how}", role.as_str()), now)?;
+            let how = if tok.is_some() {
+                "invite"
+            } else {
+                "initial password"
+            };
+            audit::record(
+                c,
+                &actor,
+                "user.create",
+                &format!("user:{id} {}", f.email),
+                &format!("role={}, {how}", role.as_str()),
+                now,
+            )?;
             Ok(id)
         })
         .await?;
@@ -123,8 +181,19 @@ async fn post_users(state: web::Data<AppState>, Admin(a): Admin, form: web::Form
         Some(t) => {
             let users = list_users(&state).await?;
             let invite_url = Some(format!("{}/invite/{t}", state.config.base_url()));
-            let form = NewUserForm { role: "agent".into(), method: "invite".into(), ..Default::default() };
-            ok_page(&UsersPage { ctx: a.ctx, users, form, errors: FormErrors::default(), invite_url, roles: roles() })
+            let form = NewUserForm {
+                role: "agent".into(),
+                method: "invite".into(),
+                ..Default::default()
+            };
+            ok_page(&UsersPage {
+                ctx: a.ctx,
+                users,
+                form,
+                errors: FormErrors::default(),
+                invite_url,
+                roles: roles(),
+            })
         }
         None => Ok(see_other_flash("/admin/users", "flash.user_created")),
     }
@@ -142,11 +211,22 @@ struct UserPage {
     is_self: bool,
 }
 
-async fn user_page(state: &AppState, a: Authed, id: i64, invite_url: Option<String>, error: Option<&'static str>) -> AppResult<UserPage> {
+async fn user_page(
+    state: &AppState,
+    a: Authed,
+    id: i64,
+    invite_url: Option<String>,
+    error: Option<&'static str>,
+) -> AppResult<UserPage> {
     let (now, idle) = (state.now(), state.config.session.idle_minutes * 60);
     let (user, items) = state
         .db
-        .read(move |c| Ok((repo::find_user(c, id)?, repo::list_sessions(c, Some(id), now, idle)?)))
+        .read(move |c| {
+            Ok((
+                repo::find_user(c, id)?,
+                repo::list_sessions(c, Some(id), now, idle)?,
+            ))
+        })
         .await?;
     let user = user.ok_or(AppError::NotFound)?;
     Ok(UserPage {
@@ -160,7 +240,11 @@ async fn user_page(state: &AppState, a: Authed, id: i64, invite_url: Option<Stri
     })
 }
 
-async fn get_user(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<i64>) -> AppResult<HttpResponse> {
+async fn get_user(
+    state: web::Data<AppState>,
+    Admin(a): Admin,
+    path: web::Path<i64>,
+) -> AppResult<HttpResponse> {
     ok_page(&user_page(&state, a, path.into_inner(), None, None).await?)
 }
 
@@ -175,7 +259,12 @@ fn keeps_an_admin(c: &rusqlite::Connection, id: i64) -> AppResult<bool> {
     Ok(!(target.role == Role::Admin && target.active && repo::count_active_admins(c)? <= 1))
 }
 
-async fn post_role(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<i64>, form: web::Form<RoleForm>) -> AppResult<HttpResponse> {
+async fn post_role(
+    state: web::Data<AppState>,
+    Admin(a): Admin,
+    path: web::Path<i64>,
+    form: web::Form<RoleForm>,
+) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let role = Role::parse(&form.role).ok_or(AppError::BadRequest("form.invalid_choice"))?;
     let (now, actor) = (state.now(), a.actor());
@@ -186,14 +275,24 @@ async fn post_role(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<
                 return Ok(false);
             }
             repo::update_role(c, id, role, now)?;
-            audit::record(c, &actor, "user.role_change", &format!("user:{id}"), &format!("role={}", role.as_str()), now)?;
+            audit::record(
+                c,
+                &actor,
+                "user.role_change",
+                &format!("user:{id}"),
+                &format!("role={}", role.as_str()),
+                now,
+            )?;
             Ok(true)
         })
         .await?;
     if !ok {
         return invalid_page(&user_page(&state, a, id, None, Some("users.last_admin")).await?);
     }
-    Ok(see_other_flash(&format!("/admin/users/{id}"), "flash.user_updated"))
+    Ok(see_other_flash(
+        &format!("/admin/users/{id}"),
+        "flash.user_updated",
+    ))
 }
 
 #[derive(Deserialize)]
@@ -201,7 +300,12 @@ pub struct ActiveForm {
     active: String,
 }
 
-async fn post_active(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<i64>, form: web::Form<ActiveForm>) -> AppResult<HttpResponse> {
+async fn post_active(
+    state: web::Data<AppState>,
+    Admin(a): Admin,
+    path: web::Path<i64>,
+    form: web::Form<ActiveForm>,
+) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let active = form.active == "1";
     if !active && id == a.user.id {
@@ -219,7 +323,11 @@ async fn post_active(state: web::Data<AppState>, Admin(a): Admin, path: web::Pat
                 // A deactivated user is signed out everywhere at once.
                 repo::delete_sessions_of_user(c, id, None)?;
             }
-            let action = if active { "user.activate" } else { "user.deactivate" };
+            let action = if active {
+                "user.activate"
+            } else {
+                "user.deactivate"
+            };
             audit::record(c, &actor, action, &format!("user:{id}"), "", now)?;
             Ok(true)
         })
@@ -227,21 +335,38 @@ async fn post_active(state: web::Data<AppState>, Admin(a): Admin, path: web::Pat
     if !ok {
         return invalid_page(&user_page(&state, a, id, None, Some("users.last_admin")).await?);
     }
-    Ok(see_other_flash(&format!("/admin/users/{id}"), "flash.user_updated"))
+    Ok(see_other_flash(
+        &format!("/admin/users/{id}"),
+        "flash.user_updated",
+    ))
 }
 
-async fn post_reset_mfa(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<i64>) -> AppResult<HttpResponse> {
+async fn post_reset_mfa(
+    state: web::Data<AppState>,
+    Admin(a): Admin,
+    path: web::Path<i64>,
+) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let (now, actor) = (state.now(), a.actor());
-    state.db.write(move |c| service::reset_mfa(c, &actor, id, now)).await?;
+    state
+        .db
+        .write(move |c| service::reset_mfa(c, &actor, id, now))
+        .await?;
     if id == a.user.id {
         return Ok(see_other_flash("/login", "flash.mfa_reset"));
     }
-    Ok(see_other_flash(&format!("/admin/users/{id}"), "flash.mfa_reset"))
+    Ok(see_other_flash(
+        &format!("/admin/users/{id}"),
+        "flash.mfa_reset",
+    ))
 }
 
 /// A new one-time link with which the user sets a password (the admin never sees or sets it).
-async fn post_invite_link(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<i64>) -> AppResult<HttpResponse> {
+async fn post_invite_link(
+    state: web::Data<AppState>,
+    Admin(a): Admin,
+    path: web::Path<i64>,
+) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let token = crypto::random_token(32);
     let (now, actor, hash) = (state.now(), a.actor(), crypto::sha256_hex(token.as_bytes()));
@@ -250,7 +375,14 @@ async fn post_invite_link(state: web::Data<AppState>, Admin(a): Admin, path: web
         .write(move |c| {
             repo::find_user(c, id)?.ok_or(AppError::NotFound)?;
             repo::insert_invite(c, &hash, id, now + INVITE_SECS)?;
-            audit::record(c, &actor, "user.invite_link", &format!("user:{id}"), "", now)?;
+            audit::record(
+                c,
+                &actor,
+                "user.invite_link",
+                &format!("user:{id}"),
+                "",
+                now,
+            )?;
             Ok(())
         })
         .await?;
@@ -262,11 +394,22 @@ async fn post_invite_link(state: web::Data<AppState>, Admin(a): Admin, path: web
 
 async fn get_all_sessions(state: web::Data<AppState>, Admin(a): Admin) -> AppResult<HttpResponse> {
     let (now, idle) = (state.now(), state.config.session.idle_minutes * 60);
-    let items = state.db.read(move |c| Ok(repo::list_sessions(c, None, now, idle)?)).await?;
-    ok_page(&SessionsPage { sessions: session_views(items, a.session_id), ctx: a.ctx, all_users: true })
+    let items = state
+        .db
+        .read(move |c| Ok(repo::list_sessions(c, None, now, idle)?))
+        .await?;
+    ok_page(&SessionsPage {
+        sessions: session_views(items, a.session_id),
+        ctx: a.ctx,
+        all_users: true,
+    })
 }
 
-async fn post_revoke_any(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<i64>) -> AppResult<HttpResponse> {
+async fn post_revoke_any(
+    state: web::Data<AppState>,
+    Admin(a): Admin,
+    path: web::Path<i64>,
+) -> AppResult<HttpResponse> {
     let sid = path.into_inner();
     let (now, actor) = (state.now(), a.actor());
     let n = state
@@ -274,7 +417,14 @@ async fn post_revoke_any(state: web::Data<AppState>, Admin(a): Admin, path: web:
         .write(move |c| {
             let n = repo::delete_session_of(c, sid, None)?;
             if n > 0 {
-                audit::record(c, &actor, "session.revoke", &format!("session:{sid}"), "by admin", now)?;
+                audit::record(
+                    c,
+                    &actor,
+                    "session.revoke",
+                    &format!("session:{sid}"),
+                    "by admin",
+                    now,
+                )?;
             }
             Ok(n)
         })
@@ -311,16 +461,36 @@ struct LoginsPage {
     email: String,
 }
 
-async fn get_logins(state: web::Data<AppState>, Admin(a): Admin, q: web::Query<LoginFilter>) -> AppResult<HttpResponse> {
+async fn get_logins(
+    state: web::Data<AppState>,
+    Admin(a): Admin,
+    q: web::Query<LoginFilter>,
+) -> AppResult<HttpResponse> {
     let q = q.into_inner();
     let outcome = q.outcome.filter(|o| !o.is_empty());
-    let email = q.email.map(|e| e.trim().to_string()).filter(|e| !e.is_empty());
+    let email = q
+        .email
+        .map(|e| e.trim().to_string())
+        .filter(|e| !e.is_empty());
     let (o2, e2) = (outcome.clone(), email.clone());
-    let events = state.db.read(move |c| Ok(repo::list_login_events(c, o2.as_deref(), e2.as_deref(), 500)?)).await?;
+    let events = state
+        .db
+        .read(move |c| {
+            Ok(repo::list_login_events(
+                c,
+                o2.as_deref(),
+                e2.as_deref(),
+                500,
+            )?)
+        })
+        .await?;
     let events = events
         .into_iter()
         .map(|e| LoginEventView {
-            bad: !matches!(e.outcome.as_str(), "success" | "password_ok" | "mfa_success" | "logout"),
+            bad: !matches!(
+                e.outcome.as_str(),
+                "success" | "password_ok" | "mfa_success" | "logout"
+            ),
             device: super::session::describe_device(&e.user_agent),
             at: e.at,
             email: e.email,
@@ -350,8 +520,16 @@ struct SecurityPage {
 }
 
 async fn get_security(state: web::Data<AppState>, Admin(a): Admin) -> AppResult<HttpResponse> {
-    let (policy, (users, with_mfa)) = state.db.read(|c| Ok((settings::mfa_policy(c)?, repo::mfa_coverage(c)?))).await?;
-    ok_page(&SecurityPage { ctx: a.ctx, policy, users, with_mfa })
+    let (policy, (users, with_mfa)) = state
+        .db
+        .read(|c| Ok((settings::mfa_policy(c)?, repo::mfa_coverage(c)?)))
+        .await?;
+    ok_page(&SecurityPage {
+        ctx: a.ctx,
+        policy,
+        users,
+        with_mfa,
+    })
 }
 
 #[derive(Deserialize)]
@@ -364,7 +542,11 @@ pub struct SecurityForm {
     mfa_agent: Option<String>,
 }
 
-async fn post_security(state: web::Data<AppState>, Admin(a): Admin, form: web::Form<SecurityForm>) -> AppResult<HttpResponse> {
+async fn post_security(
+    state: web::Data<AppState>,
+    Admin(a): Admin,
+    form: web::Form<SecurityForm>,
+) -> AppResult<HttpResponse> {
     let policy = MfaPolicy {
         admin: form.mfa_admin.is_some(),
         supervisor: form.mfa_supervisor.is_some(),
@@ -375,8 +557,18 @@ async fn post_security(state: web::Data<AppState>, Admin(a): Admin, form: web::F
         .db
         .write(move |c| {
             settings::set_mfa_policy(c, &policy)?;
-            let details = format!("admin={} supervisor={} agent={}", policy.admin, policy.supervisor, policy.agent);
-            audit::record(c, &actor, "settings.mfa_policy", "mfa_policy", &details, now)?;
+            let details = format!(
+                "admin={} supervisor={} agent={}",
+                policy.admin, policy.supervisor, policy.agent
+            );
+            audit::record(
+                c,
+                &actor,
+                "settings.mfa_policy",
+                "mfa_policy",
+                &details,
+                now,
+            )?;
             Ok(())
         })
         .await?;

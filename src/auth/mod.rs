@@ -52,7 +52,8 @@ impl Role {
 impl rusqlite::types::FromSql for Role {
     fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
         let s = v.as_str()?;
-        Role::parse(s).ok_or_else(|| rusqlite::types::FromSqlError::Other(format!("unknown role {s}").into()))
+        Role::parse(s)
+            .ok_or_else(|| rusqlite::types::FromSqlError::Other(format!("unknown role {s}").into()))
     }
 }
 
@@ -94,7 +95,10 @@ pub fn valid_email(s: &str) -> bool {
     }
     match s.split_once('@') {
         Some((local, domain)) => {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
         }
         None => false,
     }

@@ -36,11 +36,19 @@ pub fn insert_user(
 }
 
 pub fn email_taken(conn: &Connection, email: &str) -> rusqlite::Result<bool> {
-    conn.query_row("SELECT count(*) FROM users WHERE email = ?1", [email], |r| r.get::<_, i64>(0)).map(|n| n > 0)
+    conn.query_row(
+        "SELECT count(*) FROM users WHERE email = ?1",
+        [email],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
 }
 
 /// The user and their password hash, for sign-in.
-pub fn find_user_for_login(conn: &Connection, email: &str) -> rusqlite::Result<Option<(User, Option<String>)>> {
+pub fn find_user_for_login(
+    conn: &Connection,
+    email: &str,
+) -> rusqlite::Result<Option<(User, Option<String>)>> {
     conn.query_row(
         &format!("SELECT {USER_COLS}, password_hash FROM users WHERE email = ?1"),
         [email],
@@ -50,21 +58,37 @@ pub fn find_user_for_login(conn: &Connection, email: &str) -> rusqlite::Result<O
 }
 
 pub fn find_user(conn: &Connection, id: i64) -> rusqlite::Result<Option<User>> {
-    conn.query_row(&format!("SELECT {USER_COLS} FROM users WHERE id = ?1"), [id], user_from_row).optional()
+    conn.query_row(
+        &format!("SELECT {USER_COLS} FROM users WHERE id = ?1"),
+        [id],
+        user_from_row,
+    )
+    .optional()
 }
 
 pub fn find_user_by_email(conn: &Connection, email: &str) -> rusqlite::Result<Option<User>> {
-    conn.query_row(&format!("SELECT {USER_COLS} FROM users WHERE email = ?1"), [email], user_from_row).optional()
+    conn.query_row(
+        &format!("SELECT {USER_COLS} FROM users WHERE email = ?1"),
+        [email],
+        user_from_row,
+    )
+    .optional()
 }
 
 pub fn list_users(conn: &Connection) -> rusqlite::Result<Vec<User>> {
-    let mut stmt = conn.prepare(&format!("SELECT {USER_COLS} FROM users ORDER BY active DESC, name COLLATE NOCASE"))?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {USER_COLS} FROM users ORDER BY active DESC, name COLLATE NOCASE"
+    ))?;
     let rows = stmt.query_map([], user_from_row)?;
     rows.collect()
 }
 
 pub fn count_active_admins(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("SELECT count(*) FROM users WHERE role = 'admin' AND active = 1", [], |r| r.get(0))
+    conn.query_row(
+        "SELECT count(*) FROM users WHERE role = 'admin' AND active = 1",
+        [],
+        |r| r.get(0),
+    )
 }
 
 pub fn count_users(conn: &Connection) -> rusqlite::Result<i64> {
@@ -81,18 +105,43 @@ pub fn mfa_coverage(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
 }
 
 pub fn update_role(conn: &Connection, id: i64, role: Role, now: i64) -> rusqlite::Result<usize> {
-    conn.execute("UPDATE users SET role = ?2, updated_at = ?3 WHERE id = ?1", params![id, role, now])
+    conn.execute(
+        "UPDATE users SET role = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, role, now],
+    )
 }
 
-pub fn update_active(conn: &Connection, id: i64, active: bool, now: i64) -> rusqlite::Result<usize> {
-    conn.execute("UPDATE users SET active = ?2, updated_at = ?3 WHERE id = ?1", params![id, active, now])
+pub fn update_active(
+    conn: &Connection,
+    id: i64,
+    active: bool,
+    now: i64,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE users SET active = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, active, now],
+    )
 }
 
-pub fn update_password(conn: &Connection, id: i64, hash: &str, now: i64) -> rusqlite::Result<usize> {
-    conn.execute("UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1", params![id, hash, now])
+pub fn update_password(
+    conn: &Connection,
+    id: i64,
+    hash: &str,
+    now: i64,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, hash, now],
+    )
 }
 
-pub fn update_profile(conn: &Connection, id: i64, name: &str, locale: Option<&str>, now: i64) -> rusqlite::Result<usize> {
+pub fn update_profile(
+    conn: &Connection,
+    id: i64,
+    name: &str,
+    locale: Option<&str>,
+    now: i64,
+) -> rusqlite::Result<usize> {
     conn.execute(
         "UPDATE users SET name = ?2, locale = ?3, updated_at = ?4 WHERE id = ?1",
         params![id, name, locale, now],
@@ -111,13 +160,24 @@ pub fn get_totp(conn: &Connection, user_id: i64) -> rusqlite::Result<Option<Totp
     conn.query_row(
         "SELECT totp_secret, totp_enabled, totp_last_step FROM users WHERE id = ?1",
         [user_id],
-        |r| Ok(TotpState { secret: r.get(0)?, enabled: r.get(1)?, last_step: r.get(2)? }),
+        |r| {
+            Ok(TotpState {
+                secret: r.get(0)?,
+                enabled: r.get(1)?,
+                last_step: r.get(2)?,
+            })
+        },
     )
     .optional()
 }
 
 /// Stores a not-yet-confirmed secret (replacing any earlier unconfirmed one).
-pub fn set_pending_totp(conn: &Connection, user_id: i64, secret: &str, now: i64) -> rusqlite::Result<usize> {
+pub fn set_pending_totp(
+    conn: &Connection,
+    user_id: i64,
+    secret: &str,
+    now: i64,
+) -> rusqlite::Result<usize> {
     conn.execute(
         "UPDATE users SET totp_secret = ?2, updated_at = ?3 WHERE id = ?1 AND totp_enabled = 0",
         params![user_id, secret, now],
@@ -149,9 +209,14 @@ pub fn reset_mfa(conn: &Connection, user_id: i64, now: i64) -> rusqlite::Result<
     )
 }
 
-pub fn replace_recovery_codes(conn: &Connection, user_id: i64, hashes: &[String]) -> rusqlite::Result<()> {
+pub fn replace_recovery_codes(
+    conn: &Connection,
+    user_id: i64,
+    hashes: &[String],
+) -> rusqlite::Result<()> {
     conn.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [user_id])?;
-    let mut stmt = conn.prepare("INSERT INTO recovery_codes (user_id, code_hash) VALUES (?1, ?2)")?;
+    let mut stmt =
+        conn.prepare("INSERT INTO recovery_codes (user_id, code_hash) VALUES (?1, ?2)")?;
     for h in hashes {
         stmt.execute(params![user_id, h])?;
     }
@@ -159,17 +224,33 @@ pub fn replace_recovery_codes(conn: &Connection, user_id: i64, hashes: &[String]
 }
 
 /// Deletes the code if it exists; true when it did (single use).
-pub fn consume_recovery_code(conn: &Connection, user_id: i64, hash: &str) -> rusqlite::Result<bool> {
-    Ok(conn.execute("DELETE FROM recovery_codes WHERE user_id = ?1 AND code_hash = ?2", params![user_id, hash])? == 1)
+pub fn consume_recovery_code(
+    conn: &Connection,
+    user_id: i64,
+    hash: &str,
+) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "DELETE FROM recovery_codes WHERE user_id = ?1 AND code_hash = ?2",
+        params![user_id, hash],
+    )? == 1)
 }
 
 pub fn count_recovery_codes(conn: &Connection, user_id: i64) -> rusqlite::Result<i64> {
-    conn.query_row("SELECT count(*) FROM recovery_codes WHERE user_id = ?1", [user_id], |r| r.get(0))
+    conn.query_row(
+        "SELECT count(*) FROM recovery_codes WHERE user_id = ?1",
+        [user_id],
+        |r| r.get(0),
+    )
 }
 
 // ---- invites ------------------------------------------------------------------
 
-pub fn insert_invite(conn: &Connection, token_hash: &str, user_id: i64, expires_at: i64) -> rusqlite::Result<()> {
+pub fn insert_invite(
+    conn: &Connection,
+    token_hash: &str,
+    user_id: i64,
+    expires_at: i64,
+) -> rusqlite::Result<()> {
     conn.execute("DELETE FROM invites WHERE user_id = ?1", [user_id])?;
     conn.execute(
         "INSERT INTO invites (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
@@ -207,7 +288,8 @@ pub struct SessionRow {
     pub expires_at: i64,
 }
 
-const SESSION_COLS: &str = "id, user_id, stage, mfa_failures, ip, user_agent, created_at, last_seen_at, expires_at";
+const SESSION_COLS: &str =
+    "id, user_id, stage, mfa_failures, ip, user_agent, created_at, last_seen_at, expires_at";
 
 fn session_from_row(r: &Row<'_>) -> rusqlite::Result<SessionRow> {
     Ok(SessionRow {
@@ -243,12 +325,19 @@ pub fn insert_session(
 }
 
 pub fn find_session(conn: &Connection, token_hash: &str) -> rusqlite::Result<Option<SessionRow>> {
-    conn.query_row(&format!("SELECT {SESSION_COLS} FROM sessions WHERE token_hash = ?1"), [token_hash], session_from_row)
-        .optional()
+    conn.query_row(
+        &format!("SELECT {SESSION_COLS} FROM sessions WHERE token_hash = ?1"),
+        [token_hash],
+        session_from_row,
+    )
+    .optional()
 }
 
 pub fn touch_session(conn: &Connection, id: i64, now: i64, ip: &str) -> rusqlite::Result<usize> {
-    conn.execute("UPDATE sessions SET last_seen_at = ?2, ip = ?3 WHERE id = ?1", params![id, now, ip])
+    conn.execute(
+        "UPDATE sessions SET last_seen_at = ?2, ip = ?3 WHERE id = ?1",
+        params![id, now, ip],
+    )
 }
 
 pub fn increment_mfa_failures(conn: &Connection, id: i64) -> rusqlite::Result<i64> {
@@ -264,14 +353,25 @@ pub fn delete_session(conn: &Connection, id: i64) -> rusqlite::Result<usize> {
 }
 
 /// Deletes a session only if it belongs to `user_id` (or to anyone when `None`).
-pub fn delete_session_of(conn: &Connection, id: i64, user_id: Option<i64>) -> rusqlite::Result<usize> {
+pub fn delete_session_of(
+    conn: &Connection,
+    id: i64,
+    user_id: Option<i64>,
+) -> rusqlite::Result<usize> {
     match user_id {
-        Some(u) => conn.execute("DELETE FROM sessions WHERE id = ?1 AND user_id = ?2", params![id, u]),
+        Some(u) => conn.execute(
+            "DELETE FROM sessions WHERE id = ?1 AND user_id = ?2",
+            params![id, u],
+        ),
         None => delete_session(conn, id),
     }
 }
 
-pub fn delete_sessions_of_user(conn: &Connection, user_id: i64, except: Option<i64>) -> rusqlite::Result<usize> {
+pub fn delete_sessions_of_user(
+    conn: &Connection,
+    user_id: i64,
+    except: Option<i64>,
+) -> rusqlite::Result<usize> {
     conn.execute(
         "DELETE FROM sessions WHERE user_id = ?1 AND id IS NOT ?2",
         params![user_id, except],
@@ -285,21 +385,38 @@ pub struct SessionListItem {
     pub user_email: String,
 }
 
-pub fn list_sessions(conn: &Connection, user_id: Option<i64>, now: i64, idle_secs: i64) -> rusqlite::Result<Vec<SessionListItem>> {
+pub fn list_sessions(
+    conn: &Connection,
+    user_id: Option<i64>,
+    now: i64,
+    idle_secs: i64,
+) -> rusqlite::Result<Vec<SessionListItem>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {}, u.name, u.email FROM sessions s JOIN users u ON u.id = s.user_id
          WHERE (?1 IS NULL OR s.user_id = ?1) AND s.expires_at > ?2 AND s.last_seen_at > ?3
          ORDER BY s.last_seen_at DESC",
-        SESSION_COLS.split(", ").map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", ")
+        SESSION_COLS
+            .split(", ")
+            .map(|c| format!("s.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     ))?;
     let rows = stmt.query_map(params![user_id, now, now - idle_secs], |r| {
-        Ok(SessionListItem { session: session_from_row(r)?, user_name: r.get(9)?, user_email: r.get(10)? })
+        Ok(SessionListItem {
+            session: session_from_row(r)?,
+            user_name: r.get(9)?,
+            user_email: r.get(10)?,
+        })
     })?;
     rows.collect()
 }
 
 /// Removes sessions past their absolute expiry or idle for longer than `idle_secs`.
-pub fn delete_expired_sessions(conn: &Connection, now: i64, idle_secs: i64) -> rusqlite::Result<usize> {
+pub fn delete_expired_sessions(
+    conn: &Connection,
+    now: i64,
+    idle_secs: i64,
+) -> rusqlite::Result<usize> {
     conn.execute(
         "DELETE FROM sessions WHERE expires_at <= ?1 OR last_seen_at <= ?2",
         params![now, now - idle_secs],
@@ -311,14 +428,24 @@ pub fn delete_expired_sessions(conn: &Connection, now: i64, idle_secs: i64) -> r
 /// Seconds-since-epoch until which the address is locked (0 = not locked).
 pub fn locked_until(conn: &Connection, email: &str) -> rusqlite::Result<i64> {
     Ok(conn
-        .query_row("SELECT locked_until FROM login_throttle WHERE email = ?1", [email], |r| r.get(0))
+        .query_row(
+            "SELECT locked_until FROM login_throttle WHERE email = ?1",
+            [email],
+            |r| r.get(0),
+        )
         .optional()?
         .unwrap_or(0))
 }
 
 /// Counts one failure; every `max` failures lock the address for `lock_secs`, doubling
 /// with each lock (capped at a day). Returns the new lock end when this failure locked it.
-pub fn record_failure(conn: &Connection, email: &str, now: i64, max: i64, lock_secs: i64) -> rusqlite::Result<Option<i64>> {
+pub fn record_failure(
+    conn: &Connection,
+    email: &str,
+    now: i64,
+    max: i64,
+    lock_secs: i64,
+) -> rusqlite::Result<Option<i64>> {
     let failures: i64 = conn.query_row(
         "INSERT INTO login_throttle (email, failures, updated_at) VALUES (?1, 1, ?2)
          ON CONFLICT(email) DO UPDATE SET failures = failures + 1, updated_at = ?2
@@ -332,7 +459,10 @@ pub fn record_failure(conn: &Connection, email: &str, now: i64, max: i64, lock_s
     let exponent = u32::try_from((failures / max - 1).clamp(0, 16)).unwrap_or(16);
     let secs = lock_secs.saturating_mul(1i64 << exponent).min(86_400);
     let until = now + secs;
-    conn.execute("UPDATE login_throttle SET locked_until = ?2 WHERE email = ?1", params![email, until])?;
+    conn.execute(
+        "UPDATE login_throttle SET locked_until = ?2 WHERE email = ?1",
+        params![email, until],
+    )?;
     Ok(Some(until))
 }
 
@@ -341,7 +471,10 @@ pub fn clear_throttle(conn: &Connection, email: &str) -> rusqlite::Result<usize>
 }
 
 pub fn purge_throttle(conn: &Connection, before: i64) -> rusqlite::Result<usize> {
-    conn.execute("DELETE FROM login_throttle WHERE updated_at < ?1 AND locked_until < ?1", [before])
+    conn.execute(
+        "DELETE FROM login_throttle WHERE updated_at < ?1 AND locked_until < ?1",
+        [before],
+    )
 }
 
 // ---- login events -----------------------------------------------------------------
@@ -418,7 +551,12 @@ pub fn insert_login_event(
     Ok(())
 }
 
-pub fn list_login_events(conn: &Connection, outcome: Option<&str>, email: Option<&str>, limit: i64) -> rusqlite::Result<Vec<LoginEvent>> {
+pub fn list_login_events(
+    conn: &Connection,
+    outcome: Option<&str>,
+    email: Option<&str>,
+    limit: i64,
+) -> rusqlite::Result<Vec<LoginEvent>> {
     let mut stmt = conn.prepare(
         "SELECT at, email, user_id, outcome, ip, user_agent FROM login_events
          WHERE (?1 IS NULL OR outcome = ?1) AND (?2 IS NULL OR email LIKE '%' || ?2 || '%')

@@ -7,32 +7,60 @@ use crate::audit::{self, Actor};
 use crate::error::{AppError, AppResult};
 use crate::i18n::Locale;
 use crate::web::middleware::{SESSION_COOKIE, removal_cookie, session_cookie};
-use crate::web::{AppState, Authed, FormErrors, RequestCtx, SignedIn, invalid_page, ok_page, see_other, see_other_flash};
+use crate::web::{
+    AppState, Authed, FormErrors, RequestCtx, SignedIn, invalid_page, ok_page, see_other,
+    see_other_flash,
+};
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use base64::Engine;
 use serde::Deserialize;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/login").route(web::get().to(get_login)).route(web::post().to(post_login)))
-        .service(web::resource("/login/mfa").route(web::get().to(get_login_mfa)).route(web::post().to(post_login_mfa)))
-        .service(web::resource("/logout").route(web::post().to(post_logout)))
-        .service(web::resource("/account").route(web::get().to(get_account)).route(web::post().to(post_account)))
-        .service(web::resource("/account/password").route(web::post().to(post_password)))
-        .service(web::resource("/account/mfa").route(web::get().to(get_mfa)))
-        .service(web::resource("/account/mfa/start").route(web::post().to(post_mfa_start)))
-        .service(web::resource("/account/mfa/confirm").route(web::post().to(post_mfa_confirm)))
-        .service(web::resource("/account/mfa/recovery").route(web::post().to(post_mfa_recovery)))
-        .service(web::resource("/account/sessions").route(web::get().to(get_sessions)))
-        .service(web::resource("/account/sessions/revoke-others").route(web::post().to(post_revoke_others)))
-        .service(web::resource("/account/sessions/{id}/revoke").route(web::post().to(post_revoke_session)))
-        .service(web::resource("/invite/{token}").route(web::get().to(get_invite)).route(web::post().to(post_invite)));
+    cfg.service(
+        web::resource("/login")
+            .route(web::get().to(get_login))
+            .route(web::post().to(post_login)),
+    )
+    .service(
+        web::resource("/login/mfa")
+            .route(web::get().to(get_login_mfa))
+            .route(web::post().to(post_login_mfa)),
+    )
+    .service(web::resource("/logout").route(web::post().to(post_logout)))
+    .service(
+        web::resource("/account")
+            .route(web::get().to(get_account))
+            .route(web::post().to(post_account)),
+    )
+    .service(web::resource("/account/password").route(web::post().to(post_password)))
+    .service(web::resource("/account/mfa").route(web::get().to(get_mfa)))
+    .service(web::resource("/account/mfa/start").route(web::post().to(post_mfa_start)))
+    .service(web::resource("/account/mfa/confirm").route(web::post().to(post_mfa_confirm)))
+    .service(web::resource("/account/mfa/recovery").route(web::post().to(post_mfa_recovery)))
+    .service(web::resource("/account/sessions").route(web::get().to(get_sessions)))
+    .service(
+        web::resource("/account/sessions/revoke-others").route(web::post().to(post_revoke_others)),
+    )
+    .service(
+        web::resource("/account/sessions/{id}/revoke").route(web::post().to(post_revoke_session)),
+    )
+    .service(
+        web::resource("/invite/{token}")
+            .route(web::get().to(get_invite))
+            .route(web::post().to(post_invite)),
+    );
 }
 
 /// Only local paths are allowed as the place to go after sign-in (no open redirect).
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.starts_with("/login") => {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.starts_with("/login") =>
+        {
             n.to_string()
         }
         _ => "/".into(),
@@ -64,7 +92,12 @@ async fn get_login(ctx: RequestCtx, q: web::Query<LoginQuery>) -> AppResult<Http
     if ctx.signed_in() {
         return Ok(see_other(&safe_next(q.next.as_deref())));
     }
-    ok_page(&LoginPage { ctx, email: String::new(), next: safe_next(q.next.as_deref()), error: None })
+    ok_page(&LoginPage {
+        ctx,
+        email: String::new(),
+        next: safe_next(q.next.as_deref()),
+        error: None,
+    })
 }
 
 #[derive(Deserialize)]
@@ -74,7 +107,11 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-async fn post_login(state: web::Data<AppState>, ctx: RequestCtx, form: web::Form<LoginForm>) -> AppResult<HttpResponse> {
+async fn post_login(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    form: web::Form<LoginForm>,
+) -> AppResult<HttpResponse> {
     let form = form.into_inner();
     let next = safe_next(form.next.as_deref());
     let error = if form.email.trim().is_empty() || form.password.is_empty() {
@@ -83,16 +120,26 @@ async fn post_login(state: web::Data<AppState>, ctx: RequestCtx, form: web::Form
         Some("login.invalid")
     } else {
         match service::sign_in(&state, &ctx, &form.email, form.password).await? {
-            PasswordStep::SignedIn(s) => return Ok(with_session_cookie(see_other(&next), &s.token)),
+            PasswordStep::SignedIn(s) => {
+                return Ok(with_session_cookie(see_other(&next), &s.token));
+            }
             PasswordStep::NeedMfa(s) => {
                 let enc: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
-                return Ok(with_session_cookie(see_other(&format!("/login/mfa?next={enc}")), &s.token));
+                return Ok(with_session_cookie(
+                    see_other(&format!("/login/mfa?next={enc}")),
+                    &s.token,
+                ));
             }
             PasswordStep::Invalid => Some("login.invalid"),
             PasswordStep::Locked => Some("login.locked"),
         }
     };
-    let page = LoginPage { ctx, email: form.email, next, error };
+    let page = LoginPage {
+        ctx,
+        email: form.email,
+        next,
+        error,
+    };
     if error == Some("login.locked") {
         return super::super::web::render(actix_web::http::StatusCode::TOO_MANY_REQUESTS, &page);
     }
@@ -109,7 +156,11 @@ struct MfaLoginPage {
 
 async fn get_login_mfa(ctx: RequestCtx, q: web::Query<LoginQuery>) -> AppResult<HttpResponse> {
     match ctx.session.as_ref().map(|s| s.stage.as_str()) {
-        Some("mfa") => ok_page(&MfaLoginPage { next: safe_next(q.next.as_deref()), ctx, error: None }),
+        Some("mfa") => ok_page(&MfaLoginPage {
+            next: safe_next(q.next.as_deref()),
+            ctx,
+            error: None,
+        }),
         Some(_) => Ok(see_other("/")),
         None => Ok(see_other("/login")),
     }
@@ -121,11 +172,19 @@ pub struct CodeForm {
     next: Option<String>,
 }
 
-async fn post_login_mfa(state: web::Data<AppState>, ctx: RequestCtx, form: web::Form<CodeForm>) -> AppResult<HttpResponse> {
+async fn post_login_mfa(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    form: web::Form<CodeForm>,
+) -> AppResult<HttpResponse> {
     let next = safe_next(form.next.as_deref());
     match service::verify_mfa(&state, &ctx, &form.code).await? {
         MfaStep::SignedIn(s) => Ok(with_session_cookie(see_other(&next), &s.token)),
-        MfaStep::Invalid => invalid_page(&MfaLoginPage { ctx, next, error: Some("mfa.invalid_code") }),
+        MfaStep::Invalid => invalid_page(&MfaLoginPage {
+            ctx,
+            next,
+            error: Some("mfa.invalid_code"),
+        }),
         MfaStep::Restart => {
             let mut resp = see_other("/login?m=flash.session_expired");
             let _ = resp.add_cookie(&removal_cookie(SESSION_COOKIE));
@@ -155,7 +214,10 @@ struct AccountPage {
 
 impl AccountPage {
     fn locales(&self) -> Vec<(&'static str, &'static str)> {
-        Locale::ALL.iter().map(|l| (l.code(), l.native_name())).collect()
+        Locale::ALL
+            .iter()
+            .map(|l| (l.code(), l.native_name()))
+            .collect()
     }
 }
 
@@ -175,7 +237,11 @@ pub struct AccountForm {
     locale: String,
 }
 
-async fn post_account(state: web::Data<AppState>, a: Authed, form: web::Form<AccountForm>) -> AppResult<HttpResponse> {
+async fn post_account(
+    state: web::Data<AppState>,
+    a: Authed,
+    form: web::Form<AccountForm>,
+) -> AppResult<HttpResponse> {
     let form = form.into_inner();
     let name = form.name.trim().to_string();
     let mut errors = FormErrors::default();
@@ -187,7 +253,13 @@ async fn post_account(state: web::Data<AppState>, a: Authed, form: web::Form<Acc
         errors.add("locale", "form.invalid_choice");
     }
     if !errors.is_empty() {
-        return invalid_page(&AccountPage { email: a.user.email.clone(), ctx: a.ctx, name, locale: form.locale, errors });
+        return invalid_page(&AccountPage {
+            email: a.user.email.clone(),
+            ctx: a.ctx,
+            name,
+            locale: form.locale,
+            errors,
+        });
     }
     let (now, actor, id) = (state.now(), a.actor(), a.user.id);
     state
@@ -208,7 +280,11 @@ pub struct PasswordForm {
     confirm: String,
 }
 
-async fn post_password(state: web::Data<AppState>, a: Authed, form: web::Form<PasswordForm>) -> AppResult<HttpResponse> {
+async fn post_password(
+    state: web::Data<AppState>,
+    a: Authed,
+    form: web::Form<PasswordForm>,
+) -> AppResult<HttpResponse> {
     let form = form.into_inner();
     let mut errors = FormErrors::default();
     let email = a.user.email.clone();
@@ -233,7 +309,11 @@ async fn post_password(state: web::Data<AppState>, a: Authed, form: web::Form<Pa
             errors,
         });
     }
-    let hash = state.hasher.hash(form.new).await.map_err(AppError::Internal)?;
+    let hash = state
+        .hasher
+        .hash(form.new)
+        .await
+        .map_err(AppError::Internal)?;
     let (now, actor, id, sid) = (state.now(), a.actor(), a.user.id, a.session_id);
     state
         .db
@@ -241,7 +321,14 @@ async fn post_password(state: web::Data<AppState>, a: Authed, form: web::Form<Pa
             repo::update_password(c, id, &hash, now)?;
             // Every other session ends when the password changes.
             repo::delete_sessions_of_user(c, id, Some(sid))?;
-            audit::record(c, &actor, "account.password_change", &format!("user:{id}"), "", now)?;
+            audit::record(
+                c,
+                &actor,
+                "account.password_change",
+                &format!("user:{id}"),
+                "",
+                now,
+            )?;
             Ok(())
         })
         .await?;
@@ -269,30 +356,62 @@ struct MfaPage {
 
 impl MfaPage {
     fn codes_left(&self) -> String {
-        self.ctx.tf("mfa.codes_left", &[("n", &self.recovery_left.to_string())])
+        self.ctx
+            .tf("mfa.codes_left", &[("n", &self.recovery_left.to_string())])
     }
 }
 
 fn enrolment_view(state: &AppState, user: &super::User, secret: &str) -> AppResult<Enrolment> {
-    let issuer = state.business().map(|b| format!("Whacaster {}", b.name)).unwrap_or_else(|| "Whacaster".into());
+    let issuer = state
+        .business()
+        .map(|b| format!("Whacaster {}", b.name))
+        .unwrap_or_else(|| "Whacaster".into());
     let url = totp::otpauth_url(secret, &user.email, &issuer).map_err(AppError::Internal)?;
     let svg = totp::qr_svg(&url).map_err(AppError::Internal)?;
-    let qr_data_url = format!("data:image/svg+xml;base64,{}", base64::engine::general_purpose::STANDARD.encode(svg));
+    let qr_data_url = format!(
+        "data:image/svg+xml;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(svg)
+    );
     // Shown in groups of four so it can be typed into an app by hand.
-    let grouped = secret.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join(" ");
-    Ok(Enrolment { secret: grouped, qr_data_url })
+    let grouped = secret
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    Ok(Enrolment {
+        secret: grouped,
+        qr_data_url,
+    })
 }
 
-async fn mfa_page(state: &AppState, s: SignedIn, enrolment: Option<Enrolment>, codes: Vec<String>, error: Option<&'static str>) -> AppResult<MfaPage> {
+async fn mfa_page(
+    state: &AppState,
+    s: SignedIn,
+    enrolment: Option<Enrolment>,
+    codes: Vec<String>,
+    error: Option<&'static str>,
+) -> AppResult<MfaPage> {
     let id = s.user.id;
     let (enabled, left) = state
         .db
         .read(move |c| {
             let t = repo::get_totp(c, id)?;
-            Ok((t.map(|t| t.enabled).unwrap_or(false), repo::count_recovery_codes(c, id)?))
+            Ok((
+                t.map(|t| t.enabled).unwrap_or(false),
+                repo::count_recovery_codes(c, id)?,
+            ))
         })
         .await?;
-    Ok(MfaPage { must_enrol: s.must_enrol, ctx: s.ctx, enabled, recovery_left: left, enrolment, codes, error })
+    Ok(MfaPage {
+        must_enrol: s.must_enrol,
+        ctx: s.ctx,
+        enabled,
+        recovery_left: left,
+        enrolment,
+        codes,
+        error,
+    })
 }
 
 async fn get_mfa(state: web::Data<AppState>, s: SignedIn) -> AppResult<HttpResponse> {
@@ -310,7 +429,11 @@ pub struct ConfirmForm {
     code: String,
 }
 
-async fn post_mfa_confirm(state: web::Data<AppState>, s: SignedIn, form: web::Form<ConfirmForm>) -> AppResult<HttpResponse> {
+async fn post_mfa_confirm(
+    state: web::Data<AppState>,
+    s: SignedIn,
+    form: web::Form<ConfirmForm>,
+) -> AppResult<HttpResponse> {
     match service::confirm_enrolment(&state, &s.ctx, &s.user, s.session_id, &form.code).await? {
         Some((codes, new_session)) => {
             let mut page = mfa_page(&state, s, None, codes, None).await?;
@@ -320,7 +443,10 @@ async fn post_mfa_confirm(state: web::Data<AppState>, s: SignedIn, form: web::Fo
         }
         None => {
             let id = s.user.id;
-            let secret = state.db.read(move |c| Ok(repo::get_totp(c, id)?.and_then(|t| t.secret))).await?;
+            let secret = state
+                .db
+                .read(move |c| Ok(repo::get_totp(c, id)?.and_then(|t| t.secret)))
+                .await?;
             let enrol = match secret {
                 Some(sec) => Some(enrolment_view(&state, &s.user, &sec)?),
                 None => None,
@@ -330,12 +456,23 @@ async fn post_mfa_confirm(state: web::Data<AppState>, s: SignedIn, form: web::Fo
     }
 }
 
-async fn post_mfa_recovery(state: web::Data<AppState>, a: Authed, form: web::Form<ConfirmForm>) -> AppResult<HttpResponse> {
+async fn post_mfa_recovery(
+    state: web::Data<AppState>,
+    a: Authed,
+    form: web::Form<ConfirmForm>,
+) -> AppResult<HttpResponse> {
     let codes = service::regenerate_recovery_codes(&state, &a.ctx, &a.user, &form.code).await?;
-    let s = SignedIn { ctx: a.ctx, user: a.user, session_id: a.session_id, must_enrol: false };
+    let s = SignedIn {
+        ctx: a.ctx,
+        user: a.user,
+        session_id: a.session_id,
+        must_enrol: false,
+    };
     match codes {
         Some(codes) => ok_page(&mfa_page(&state, s, None, codes, None).await?),
-        None => invalid_page(&mfa_page(&state, s, None, Vec::new(), Some("mfa.invalid_code")).await?),
+        None => {
+            invalid_page(&mfa_page(&state, s, None, Vec::new(), Some("mfa.invalid_code")).await?)
+        }
     }
 }
 
@@ -377,12 +514,27 @@ pub struct SessionsPage {
 }
 
 async fn get_sessions(state: web::Data<AppState>, a: Authed) -> AppResult<HttpResponse> {
-    let (id, now, idle) = (a.user.id, state.now(), state.config.session.idle_minutes * 60);
-    let items = state.db.read(move |c| Ok(repo::list_sessions(c, Some(id), now, idle)?)).await?;
-    ok_page(&SessionsPage { sessions: session_views(items, a.session_id), ctx: a.ctx, all_users: false })
+    let (id, now, idle) = (
+        a.user.id,
+        state.now(),
+        state.config.session.idle_minutes * 60,
+    );
+    let items = state
+        .db
+        .read(move |c| Ok(repo::list_sessions(c, Some(id), now, idle)?))
+        .await?;
+    ok_page(&SessionsPage {
+        sessions: session_views(items, a.session_id),
+        ctx: a.ctx,
+        all_users: false,
+    })
 }
 
-async fn post_revoke_session(state: web::Data<AppState>, a: Authed, path: web::Path<i64>) -> AppResult<HttpResponse> {
+async fn post_revoke_session(
+    state: web::Data<AppState>,
+    a: Authed,
+    path: web::Path<i64>,
+) -> AppResult<HttpResponse> {
     let sid = path.into_inner();
     let (now, actor, uid) = (state.now(), a.actor(), a.user.id);
     let n = state
@@ -390,7 +542,14 @@ async fn post_revoke_session(state: web::Data<AppState>, a: Authed, path: web::P
         .write(move |c| {
             let n = repo::delete_session_of(c, sid, Some(uid))?;
             if n > 0 {
-                audit::record(c, &actor, "session.revoke", &format!("session:{sid}"), "", now)?;
+                audit::record(
+                    c,
+                    &actor,
+                    "session.revoke",
+                    &format!("session:{sid}"),
+                    "",
+                    now,
+                )?;
             }
             Ok(n)
         })
@@ -398,7 +557,10 @@ async fn post_revoke_session(state: web::Data<AppState>, a: Authed, path: web::P
     if n == 0 {
         return Err(AppError::NotFound);
     }
-    Ok(see_other_flash("/account/sessions", "flash.session_revoked"))
+    Ok(see_other_flash(
+        "/account/sessions",
+        "flash.session_revoked",
+    ))
 }
 
 async fn post_revoke_others(state: web::Data<AppState>, a: Authed) -> AppResult<HttpResponse> {
@@ -407,11 +569,21 @@ async fn post_revoke_others(state: web::Data<AppState>, a: Authed) -> AppResult<
         .db
         .write(move |c| {
             let n = repo::delete_sessions_of_user(c, uid, Some(sid))?;
-            audit::record(c, &actor, "session.revoke_others", &format!("user:{uid}"), &format!("{n} sessions"), now)?;
+            audit::record(
+                c,
+                &actor,
+                "session.revoke_others",
+                &format!("user:{uid}"),
+                &format!("{n} sessions"),
+                now,
+            )?;
             Ok(())
         })
         .await?;
-    Ok(see_other_flash("/account/sessions", "flash.sessions_revoked"))
+    Ok(see_other_flash(
+        "/account/sessions",
+        "flash.sessions_revoked",
+    ))
 }
 
 // ---- invitations --------------------------------------------------------------------
@@ -428,7 +600,10 @@ struct InvitePage {
 
 impl InvitePage {
     fn intro(&self) -> String {
-        self.ctx.tf("invite.intro", &[("name", &self.name), ("email", &self.email)])
+        self.ctx.tf(
+            "invite.intro",
+            &[("name", &self.name), ("email", &self.email)],
+        )
     }
 }
 
@@ -446,10 +621,20 @@ async fn invited_user(state: &AppState, token: &str) -> AppResult<super::User> {
         .ok_or(AppError::BadRequest("invite.invalid"))
 }
 
-async fn get_invite(state: web::Data<AppState>, ctx: RequestCtx, path: web::Path<String>) -> AppResult<HttpResponse> {
+async fn get_invite(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    path: web::Path<String>,
+) -> AppResult<HttpResponse> {
     let token = path.into_inner();
     let user = invited_user(&state, &token).await?;
-    ok_page(&InvitePage { ctx, token, name: user.name, email: user.email, errors: FormErrors::default() })
+    ok_page(&InvitePage {
+        ctx,
+        token,
+        name: user.name,
+        email: user.email,
+        errors: FormErrors::default(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -458,7 +643,12 @@ pub struct InviteForm {
     confirm: String,
 }
 
-async fn post_invite(state: web::Data<AppState>, ctx: RequestCtx, path: web::Path<String>, form: web::Form<InviteForm>) -> AppResult<HttpResponse> {
+async fn post_invite(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    path: web::Path<String>,
+    form: web::Form<InviteForm>,
+) -> AppResult<HttpResponse> {
     let token = path.into_inner();
     let user = invited_user(&state, &token).await?;
     let mut errors = FormErrors::default();
@@ -468,14 +658,28 @@ async fn post_invite(state: web::Data<AppState>, ctx: RequestCtx, path: web::Pat
         errors.add("confirm", "password.mismatch");
     }
     if !errors.is_empty() {
-        return invalid_page(&InvitePage { ctx, token, name: user.name, email: user.email, errors });
+        return invalid_page(&InvitePage {
+            ctx,
+            token,
+            name: user.name,
+            email: user.email,
+            errors,
+        });
     }
-    let hash = state.hasher.hash(form.password.clone()).await.map_err(AppError::Internal)?;
-    let (now, hash_tok, actor) = (state.now(), crate::crypto::sha256_hex(token.as_bytes()), Actor {
-        id: Some(user.id),
-        label: user.email.clone(),
-        ip: ctx.ip.clone(),
-    });
+    let hash = state
+        .hasher
+        .hash(form.password.clone())
+        .await
+        .map_err(AppError::Internal)?;
+    let (now, hash_tok, actor) = (
+        state.now(),
+        crate::crypto::sha256_hex(token.as_bytes()),
+        Actor {
+            id: Some(user.id),
+            label: user.email.clone(),
+            ip: ctx.ip.clone(),
+        },
+    );
     state
         .db
         .write(move |c| {
@@ -484,7 +688,14 @@ async fn post_invite(state: web::Data<AppState>, ctx: RequestCtx, path: web::Pat
                 return Err(AppError::BadRequest("invite.invalid"));
             }
             repo::update_password(c, user.id, &hash, now)?;
-            audit::record(c, &actor, "user.invite_accepted", &format!("user:{}", user.id), "", now)?;
+            audit::record(
+                c,
+                &actor,
+                "user.invite_accepted",
+                &format!("user:{}", user.id),
+                "",
+                now,
+            )?;
             Ok(())
         })
         .await?;

@@ -43,26 +43,48 @@ fn event(
 }
 
 /// The password step. `old_session` (a pre-existing session of this browser) is ended.
-pub async fn sign_in(state: &AppState, ctx: &RequestCtx, email: &str, password: String) -> AppResult<PasswordStep> {
+pub async fn sign_in(
+    state: &AppState,
+    ctx: &RequestCtx,
+    email: &str,
+    password: String,
+) -> AppResult<PasswordStep> {
     let email = normalize_email(email);
     let now = state.now();
     let ctx2 = ctx.clone();
 
-    let ip_ok = ctx.ip.parse().map(|ip| state.login_limiter.check_key(&ip).is_ok()).unwrap_or(true);
+    let ip_ok = ctx
+        .ip
+        .parse()
+        .map(|ip| state.login_limiter.check_key(&ip).is_ok())
+        .unwrap_or(true);
     if !ip_ok {
         let e = email.clone();
-        state.db.write(move |c| Ok(event(c, now, &e, None, LoginOutcome::IpThrottled, &ctx2)?)).await?;
+        state
+            .db
+            .write(move |c| Ok(event(c, now, &e, None, LoginOutcome::IpThrottled, &ctx2)?))
+            .await?;
         state.metrics.login_failures.inc();
         return Ok(PasswordStep::Locked);
     }
 
     let e = email.clone();
-    let (locked_until, found) =
-        state.db.read(move |c| Ok((repo::locked_until(c, &e)?, repo::find_user_for_login(c, &e)?))).await?;
+    let (locked_until, found) = state
+        .db
+        .read(move |c| {
+            Ok((
+                repo::locked_until(c, &e)?,
+                repo::find_user_for_login(c, &e)?,
+            ))
+        })
+        .await?;
     if locked_until > now {
         let e = email.clone();
         let uid = found.as_ref().map(|(u, _)| u.id);
-        state.db.write(move |c| Ok(event(c, now, &e, uid, LoginOutcome::Locked, &ctx2)?)).await?;
+        state
+            .db
+            .write(move |c| Ok(event(c, now, &e, uid, LoginOutcome::Locked, &ctx2)?))
+            .await?;
         state.metrics.login_failures.inc();
         return Ok(PasswordStep::Locked);
     }
@@ -75,7 +97,10 @@ pub async fn sign_in(state: &AppState, ctx: &RequestCtx, email: &str, password: 
     // Always hash, so an unknown address takes as long as a known one.
     let ok = state.hasher.verify(password.clone(), hash.clone()).await && user.is_some();
     let Some(user) = user.filter(|_| ok) else {
-        let (max, lock) = (state.config.login.max_failures, state.config.login.lockout_minutes * 60);
+        let (max, lock) = (
+            state.config.login.max_failures,
+            state.config.login.lockout_minutes * 60,
+        );
         let e = email.clone();
         let uid = found_uid;
         let locked = state
@@ -90,11 +115,21 @@ pub async fn sign_in(state: &AppState, ctx: &RequestCtx, email: &str, password: 
             })
             .await?;
         state.metrics.login_failures.inc();
-        return Ok(if locked.is_some() { PasswordStep::Locked } else { PasswordStep::Invalid });
+        return Ok(if locked.is_some() {
+            PasswordStep::Locked
+        } else {
+            PasswordStep::Invalid
+        });
     };
 
     let rehash = match &hash {
-        Some(h) if state.hasher.needs_rehash(h) => Some(state.hasher.hash(password).await.map_err(AppError::Internal)?),
+        Some(h) if state.hasher.needs_rehash(h) => Some(
+            state
+                .hasher
+                .hash(password)
+                .await
+                .map_err(AppError::Internal)?,
+        ),
         _ => None,
     };
     let abs = absolute_secs(state);
@@ -119,7 +154,14 @@ pub async fn sign_in(state: &AppState, ctx: &RequestCtx, email: &str, password: 
             };
             let s = session::create(c, user.id, stage, &ctx2.ip, &ctx2.user_agent, now, abs)?;
             if stage == "mfa" {
-                event(c, now, &email, Some(user.id), LoginOutcome::PasswordOk, &ctx2)?;
+                event(
+                    c,
+                    now,
+                    &email,
+                    Some(user.id),
+                    LoginOutcome::PasswordOk,
+                    &ctx2,
+                )?;
                 Ok(PasswordStep::NeedMfa(s))
             } else {
                 event(c, now, &email, Some(user.id), LoginOutcome::Success, &ctx2)?;
@@ -141,7 +183,10 @@ pub async fn verify_mfa(state: &AppState, ctx: &RequestCtx, code: &str) -> AppRe
     let ctx2 = ctx.clone();
     let code = code.trim().to_string();
     let abs = absolute_secs(state);
-    let (max, lock) = (state.config.login.max_failures, state.config.login.lockout_minutes * 60);
+    let (max, lock) = (
+        state.config.login.max_failures,
+        state.config.login.lockout_minutes * 60,
+    );
 
     enum Verdict {
         Ok(NewSession),
@@ -156,7 +201,9 @@ pub async fn verify_mfa(state: &AppState, ctx: &RequestCtx, code: &str) -> AppRe
                 repo::delete_session(c, sess.id)?;
                 return Ok(Verdict::Restart);
             }
-            let Some(t) = repo::get_totp(c, user.id)? else { return Ok(Verdict::Restart) };
+            let Some(t) = repo::get_totp(c, user.id)? else {
+                return Ok(Verdict::Restart);
+            };
             let secret = t.secret.unwrap_or_default();
             let outcome = if totp::looks_like_recovery_code(&code) {
                 if repo::consume_recovery_code(c, user.id, &totp::hash_recovery_code(&code))? {
@@ -166,10 +213,19 @@ pub async fn verify_mfa(state: &AppState, ctx: &RequestCtx, code: &str) -> AppRe
                 }
             } else {
                 match totp::matching_step(&secret, &code, now) {
-                    Some(step) if repo::consume_totp_step(c, user.id, step)? => Some(LoginOutcome::MfaSuccess),
+                    Some(step) if repo::consume_totp_step(c, user.id, step)? => {
+                        Some(LoginOutcome::MfaSuccess)
+                    }
                     Some(_) => {
                         // A correct code whose step was already used: a replay.
-                        event(c, now, &email, Some(user.id), LoginOutcome::MfaReplay, &ctx2)?;
+                        event(
+                            c,
+                            now,
+                            &email,
+                            Some(user.id),
+                            LoginOutcome::MfaReplay,
+                            &ctx2,
+                        )?;
                         None
                     }
                     None => None,
@@ -179,12 +235,25 @@ pub async fn verify_mfa(state: &AppState, ctx: &RequestCtx, code: &str) -> AppRe
                 Some(o) => {
                     event(c, now, &email, Some(user.id), o, &ctx2)?;
                     repo::clear_throttle(c, &email)?;
-                    let s = session::rotate(c, sess.id, user.id, "full", &ctx2.ip, &ctx2.user_agent, now, abs)?;
+                    let s = session::rotate(
+                        c,
+                        sess.id,
+                        user.id,
+                        "full",
+                        &ctx2.ip,
+                        &ctx2.user_agent,
+                        now,
+                        abs,
+                    )?;
                     if o == LoginOutcome::RecoveryCodeUsed {
                         let left = repo::count_recovery_codes(c, user.id)?;
                         audit::record(
                             c,
-                            &Actor { id: Some(user.id), label: email.clone(), ip: ctx2.ip.clone() },
+                            &Actor {
+                                id: Some(user.id),
+                                label: email.clone(),
+                                ip: ctx2.ip.clone(),
+                            },
                             "mfa.recovery_code_used",
                             &format!("user:{}", user.id),
                             &format!("{left} left"),
@@ -194,7 +263,14 @@ pub async fn verify_mfa(state: &AppState, ctx: &RequestCtx, code: &str) -> AppRe
                     Ok(Verdict::Ok(s))
                 }
                 None => {
-                    event(c, now, &email, Some(user.id), LoginOutcome::MfaFailure, &ctx2)?;
+                    event(
+                        c,
+                        now,
+                        &email,
+                        Some(user.id),
+                        LoginOutcome::MfaFailure,
+                        &ctx2,
+                    )?;
                     // Wrong codes count against the account too, and re-entering the
                     // password does not reset that count.
                     let locked = repo::record_failure(c, &email, now, max, lock)?;
@@ -229,7 +305,10 @@ pub async fn verify_mfa(state: &AppState, ctx: &RequestCtx, code: &str) -> AppRe
 pub async fn start_enrolment(state: &AppState, user: &User) -> AppResult<String> {
     let secret = totp::new_secret();
     let (id, now, s) = (user.id, state.now(), secret.clone());
-    let changed = state.db.write(move |c| Ok(repo::set_pending_totp(c, id, &s, now)?)).await?;
+    let changed = state
+        .db
+        .write(move |c| Ok(repo::set_pending_totp(c, id, &s, now)?))
+        .await?;
     if changed == 0 {
         return Err(AppError::BadRequest("mfa.already_enabled"));
     }
@@ -253,20 +332,46 @@ pub async fn confirm_enrolment(
     let done = state
         .db
         .write(move |c| {
-            let Some(t) = repo::get_totp(c, user.id)? else { return Ok(None) };
-            let (Some(secret), false) = (t.secret, t.enabled) else { return Ok(None) };
-            let Some(step) = totp::matching_step(&secret, &code, now) else { return Ok(None) };
+            let Some(t) = repo::get_totp(c, user.id)? else {
+                return Ok(None);
+            };
+            let (Some(secret), false) = (t.secret, t.enabled) else {
+                return Ok(None);
+            };
+            let Some(step) = totp::matching_step(&secret, &code, now) else {
+                return Ok(None);
+            };
             // Consume the step, so the set-up code cannot be replayed at the next sign-in.
             if !repo::consume_totp_step(c, user.id, step)? {
                 return Ok(None);
             }
             repo::enable_totp(c, user.id, now)?;
             repo::replace_recovery_codes(c, user.id, &hashes)?;
-            let actor = Actor { id: Some(user.id), label: user.email.clone(), ip: ctx2.ip.clone() };
-            audit::record(c, &actor, "mfa.enable", &format!("user:{}", user.id), "", now)?;
+            let actor = Actor {
+                id: Some(user.id),
+                label: user.email.clone(),
+                ip: ctx2.ip.clone(),
+            };
+            audit::record(
+                c,
+                &actor,
+                "mfa.enable",
+                &format!("user:{}", user.id),
+                "",
+                now,
+            )?;
             // Other sessions were signed in with less; they end (ASVS 3.3.3).
             repo::delete_sessions_of_user(c, user.id, Some(session_id))?;
-            let s = session::rotate(c, session_id, user.id, "full", &ctx2.ip, &ctx2.user_agent, now, abs)?;
+            let s = session::rotate(
+                c,
+                session_id,
+                user.id,
+                "full",
+                &ctx2.ip,
+                &ctx2.user_agent,
+                now,
+                abs,
+            )?;
             Ok(Some(s))
         })
         .await?;
@@ -274,7 +379,12 @@ pub async fn confirm_enrolment(
 }
 
 /// Replaces the recovery codes after re-checking a TOTP code.
-pub async fn regenerate_recovery_codes(state: &AppState, ctx: &RequestCtx, user: &User, code: &str) -> AppResult<Option<Vec<String>>> {
+pub async fn regenerate_recovery_codes(
+    state: &AppState,
+    ctx: &RequestCtx,
+    user: &User,
+    code: &str,
+) -> AppResult<Option<Vec<String>>> {
     let now = state.now();
     let codes = totp::new_recovery_codes();
     let hashes: Vec<String> = codes.iter().map(|c| totp::hash_recovery_code(c)).collect();
@@ -282,19 +392,41 @@ pub async fn regenerate_recovery_codes(state: &AppState, ctx: &RequestCtx, user:
     let ok = state
         .db
         .write(move |c| {
-            let Some(t) = repo::get_totp(c, user.id)? else { return Ok(false) };
-            let Some(secret) = t.secret.filter(|_| t.enabled) else { return Ok(false) };
+            let Some(t) = repo::get_totp(c, user.id)? else {
+                return Ok(false);
+            };
+            let Some(secret) = t.secret.filter(|_| t.enabled) else {
+                return Ok(false);
+            };
             let valid = match totp::matching_step(&secret, &code, now) {
                 Some(step) => repo::consume_totp_step(c, user.id, step)?,
                 None => false,
             };
             if !valid {
-                event(c, now, &user.email, Some(user.id), LoginOutcome::MfaFailure, &ctx2)?;
+                event(
+                    c,
+                    now,
+                    &user.email,
+                    Some(user.id),
+                    LoginOutcome::MfaFailure,
+                    &ctx2,
+                )?;
                 return Ok(false);
             }
             repo::replace_recovery_codes(c, user.id, &hashes)?;
-            let actor = Actor { id: Some(user.id), label: user.email.clone(), ip: ctx2.ip.clone() };
-            audit::record(c, &actor, "mfa.recovery_codes_regenerated", &format!("user:{}", user.id), "", now)?;
+            let actor = Actor {
+                id: Some(user.id),
+                label: user.email.clone(),
+                ip: ctx2.ip.clone(),
+            };
+            audit::record(
+                c,
+                &actor,
+                "mfa.recovery_codes_regenerated",
+                &format!("user:{}", user.id),
+                "",
+                now,
+            )?;
             Ok(true)
         })
         .await?;
@@ -308,19 +440,35 @@ pub fn reset_mfa(c: &rusqlite::Connection, actor: &Actor, user_id: i64, now: i64
     }
     repo::reset_mfa(c, user_id, now)?;
     repo::delete_sessions_of_user(c, user_id, None)?;
-    audit::record(c, actor, "user.mfa_reset", &format!("user:{user_id}"), "", now)?;
+    audit::record(
+        c,
+        actor,
+        "user.mfa_reset",
+        &format!("user:{user_id}"),
+        "",
+        now,
+    )?;
     Ok(())
 }
 
 /// Ends the session behind this request.
 pub async fn sign_out(state: &AppState, ctx: &RequestCtx) -> AppResult<()> {
-    let Some(s) = ctx.session.clone() else { return Ok(()) };
+    let Some(s) = ctx.session.clone() else {
+        return Ok(());
+    };
     let (now, ctx2) = (state.now(), ctx.clone());
     state
         .db
         .write(move |c| {
             repo::delete_session(c, s.id)?;
-            event(c, now, &s.user.email, Some(s.user.id), LoginOutcome::Logout, &ctx2)?;
+            event(
+                c,
+                now,
+                &s.user.email,
+                Some(s.user.id),
+                LoginOutcome::Logout,
+                &ctx2,
+            )?;
             Ok(())
         })
         .await
@@ -328,5 +476,8 @@ pub async fn sign_out(state: &AppState, ctx: &RequestCtx) -> AppResult<()> {
 
 /// Whether a user with this role may be left without MFA under the current policy.
 pub async fn mfa_required(state: &AppState, role: Role) -> AppResult<bool> {
-    state.db.read(move |c| Ok(settings::mfa_policy(c)?.requires(role))).await
+    state
+        .db
+        .read(move |c| Ok(settings::mfa_policy(c)?.requires(role)))
+        .await
 }

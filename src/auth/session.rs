@@ -27,7 +27,11 @@ pub fn create(
 ) -> rusqlite::Result<NewSession> {
     let token = crypto::random_token(32);
     let hash = crypto::sha256_hex(token.as_bytes());
-    let expires = if stage == "mfa" { now + MFA_PENDING_SECS } else { now + absolute_secs };
+    let expires = if stage == "mfa" {
+        now + MFA_PENDING_SECS
+    } else {
+        now + absolute_secs
+    };
     let id = repo::insert_session(conn, &hash, user_id, stage, ip, user_agent, now, expires)?;
     Ok(NewSession { token, id })
 }

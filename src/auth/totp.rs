@@ -15,9 +15,19 @@ pub fn new_secret() -> String {
 }
 
 fn totp(secret_b32: &str, account: &str, issuer: &str) -> Result<TOTP, String> {
-    let bytes = Secret::Encoded(secret_b32.to_string()).to_bytes().map_err(|e| format!("{e:?}"))?;
-    TOTP::new(Algorithm::SHA1, 6, 1, STEP_SECS as u64, bytes, Some(issuer.to_string()), account.to_string())
-        .map_err(|e| e.to_string())
+    let bytes = Secret::Encoded(secret_b32.to_string())
+        .to_bytes()
+        .map_err(|e| format!("{e:?}"))?;
+    TOTP::new(
+        Algorithm::SHA1,
+        6,
+        1,
+        STEP_SECS as u64,
+        bytes,
+        Some(issuer.to_string()),
+        account.to_string(),
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// The `otpauth://` URL authenticator apps read from the QR code.
@@ -68,14 +78,21 @@ pub fn new_recovery_codes() -> Vec<String> {
     (0..RECOVERY_CODES)
         .map(|_| {
             let raw = data_encoding::BASE32_NOPAD.encode(&crypto::random_bytes::<15>());
-            raw.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join("-")
+            raw.as_bytes()
+                .chunks(4)
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect::<Vec<_>>()
+                .join("-")
         })
         .collect()
 }
 
 /// Canonical form of a typed recovery code: upper case, no separators.
 pub fn normalize_recovery_code(s: &str) -> String {
-    s.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect()
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
 }
 
 pub fn hash_recovery_code(code: &str) -> String {
@@ -110,7 +127,10 @@ mod tests {
         let codes = new_recovery_codes();
         assert_eq!(codes.len(), 10);
         assert!(looks_like_recovery_code(&codes[0]));
-        assert_eq!(hash_recovery_code(&codes[0].to_lowercase()), hash_recovery_code(&codes[0]));
+        assert_eq!(
+            hash_recovery_code(&codes[0].to_lowercase()),
+            hash_recovery_code(&codes[0])
+        );
         let set: std::collections::HashSet<_> = codes.iter().collect();
         assert_eq!(set.len(), 10);
     }

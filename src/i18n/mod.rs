@@ -43,7 +43,11 @@ impl Locale {
             let mut it = part.split(';');
             let tag = it.next().unwrap_or("").trim();
             let q = it
-                .find_map(|p| p.trim().strip_prefix("q=").and_then(|v| v.parse::<f32>().ok()))
+                .find_map(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .and_then(|v| v.parse::<f32>().ok())
+                })
                 .unwrap_or(1.0);
             let primary = tag.split('-').next().unwrap_or("");
             if let Some(loc) = Locale::parse(primary) {
@@ -76,7 +80,11 @@ fn parse_catalog(src: &str, name: &str) -> Messages {
 
 fn flatten(prefix: &str, table: &toml::Table, out: &mut Messages) {
     for (k, v) in table {
-        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         match v {
             toml::Value::String(s) => {
                 out.insert(key, s.clone());
@@ -129,14 +137,23 @@ mod tests {
 
     #[test]
     fn accept_language() {
-        assert_eq!(Locale::from_accept_language("id-ID,id;q=0.9,en;q=0.8"), Some(Locale::Id));
-        assert_eq!(Locale::from_accept_language("fr, en;q=0.5, id;q=0.4"), Some(Locale::En));
+        assert_eq!(
+            Locale::from_accept_language("id-ID,id;q=0.9,en;q=0.8"),
+            Some(Locale::Id)
+        );
+        assert_eq!(
+            Locale::from_accept_language("fr, en;q=0.5, id;q=0.4"),
+            Some(Locale::En)
+        );
         assert_eq!(Locale::from_accept_language("fr"), None);
         assert_eq!(Locale::from_accept_language(""), None);
     }
 
     #[test]
     fn placeholders() {
-        assert_eq!(tf(Locale::En, "mfa.codes_left", &[("n", "7")]), "7 recovery codes left.");
+        assert_eq!(
+            tf(Locale::En, "mfa.codes_left", &[("n", "7")]),
+            "7 recovery codes left."
+        );
     }
 }

@@ -27,13 +27,21 @@ pub struct JobSpec {
 /// Every job the appliance runs. Later features add theirs here.
 pub fn all_jobs() -> Vec<JobSpec> {
     vec![
-        JobSpec { name: "purge_expired_sessions", every: Duration::from_secs(600), run: tasks::purge_expired_sessions },
+        JobSpec {
+            name: "purge_expired_sessions",
+            every: Duration::from_secs(600),
+            run: tasks::purge_expired_sessions,
+        },
         JobSpec {
             name: "renew_self_signed_certificate",
             every: Duration::from_secs(12 * 3600),
             run: tasks::renew_self_signed_certificate,
         },
-        JobSpec { name: "purge_old_logs", every: Duration::from_secs(24 * 3600), run: tasks::purge_old_logs },
+        JobSpec {
+            name: "purge_old_logs",
+            every: Duration::from_secs(24 * 3600),
+            run: tasks::purge_old_logs,
+        },
     ]
 }
 
@@ -45,7 +53,12 @@ pub struct Scheduler {
 
 impl Scheduler {
     pub fn new() -> Scheduler {
-        Scheduler { triggers: all_jobs().into_iter().map(|j| (j.name, Arc::new(Notify::new()))).collect() }
+        Scheduler {
+            triggers: all_jobs()
+                .into_iter()
+                .map(|j| (j.name, Arc::new(Notify::new())))
+                .collect(),
+        }
     }
 
     /// Asks a job to run now; false for an unknown name.
@@ -64,12 +77,19 @@ impl Scheduler {
 pub fn start(state: web::Data<AppState>) {
     for job in all_jobs() {
         let state = state.clone();
-        let Some(trigger) = state.scheduler.triggers.get(job.name).cloned() else { continue };
+        let Some(trigger) = state.scheduler.triggers.get(job.name).cloned() else {
+            continue;
+        };
         tokio::spawn(async move {
             // First run: when it is due (catch-up), but never in the first seconds of start.
             let now = state.now();
             let name = job.name;
-            let last = state.db.read(move |c| Ok(last_run_at(c, name)?)).await.ok().flatten();
+            let last = state
+                .db
+                .read(move |c| Ok(last_run_at(c, name)?))
+                .await
+                .ok()
+                .flatten();
             let every = i64::try_from(job.every.as_secs()).unwrap_or(i64::MAX);
             let first_in = match last {
                 Some(t) => (t + every - now).clamp(5, every),
@@ -92,23 +112,41 @@ pub async fn run_once(state: &web::Data<AppState>, job: &JobSpec) {
     let started = std::time::Instant::now();
     let at = state.now();
     let (st, run) = (state.clone(), job.run);
-    let result = tokio::task::spawn_blocking(move || run(&st)).await.unwrap_or_else(|e| Err(format!("job panicked: {e}")));
+    let result = tokio::task::spawn_blocking(move || run(&st))
+        .await
+        .unwrap_or_else(|e| Err(format!("job panicked: {e}")));
     let ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     match &result {
         Ok(r) => tracing::info!(job = job.name, result = %r, ms, "job done"),
         Err(e) => tracing::error!(job = job.name, error = %e, ms, "job failed"),
     }
     let name = job.name;
-    if let Err(e) = state.db.write(move |c| Ok(record_run(c, name, at, ms, &result)?)).await {
+    if let Err(e) = state
+        .db
+        .write(move |c| Ok(record_run(c, name, at, ms, &result)?))
+        .await
+    {
         tracing::error!(job = name, error = %e, "cannot record job run");
     }
 }
 
 fn last_run_at(c: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
-    Ok(c.query_row("SELECT last_run_at FROM job_runs WHERE name = ?1", [name], |r| r.get(0)).optional()?.flatten())
+    Ok(c.query_row(
+        "SELECT last_run_at FROM job_runs WHERE name = ?1",
+        [name],
+        |r| r.get(0),
+    )
+    .optional()?
+    .flatten())
 }
 
-fn record_run(c: &Connection, name: &str, at: i64, ms: i64, result: &Result<String, String>) -> rusqlite::Result<()> {
+fn record_run(
+    c: &Connection,
+    name: &str,
+    at: i64,
+    ms: i64,
+    result: &Result<String, String>,
+) -> rusqlite::Result<()> {
     let (ok_at, err, res, fail) = match result {
         Ok(r) => (Some(at), None, Some(r.as_str()), 0),
         Err(e) => (None, Some(e.as_str()), None, 1),

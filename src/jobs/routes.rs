@@ -20,7 +20,11 @@ struct JobsPage {
 
 impl JobsPage {
     fn every(&self, secs: &u64) -> String {
-        if secs % 3600 == 0 { format!("{} h", secs / 3600) } else { format!("{} min", secs / 60) }
+        if secs % 3600 == 0 {
+            format!("{} h", secs / 3600)
+        } else {
+            format!("{} min", secs / 60)
+        }
     }
 }
 
@@ -29,12 +33,19 @@ async fn get_jobs(state: web::Data<AppState>, Admin(a): Admin) -> AppResult<Http
     ok_page(&JobsPage { ctx: a.ctx, jobs })
 }
 
-async fn post_run_job(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<String>) -> AppResult<HttpResponse> {
+async fn post_run_job(
+    state: web::Data<AppState>,
+    Admin(a): Admin,
+    path: web::Path<String>,
+) -> AppResult<HttpResponse> {
     let name = path.into_inner();
     if !state.scheduler.trigger(&name) {
         return Err(AppError::NotFound);
     }
     let (now, actor, n) = (state.now(), a.actor(), name.clone());
-    state.db.write(move |c| Ok(crate::audit::record(c, &actor, "job.run_now", &n, "", now)?)).await?;
+    state
+        .db
+        .write(move |c| Ok(crate::audit::record(c, &actor, "job.run_now", &n, "", now)?))
+        .await?;
     Ok(see_other_flash("/admin/jobs", "flash.job_started"))
 }

@@ -10,10 +10,20 @@ pub fn integrity_check(path: &Path, key: &DbKey) -> Result<Vec<String>, OpenErro
     let mut problems = Vec::new();
     let other = |e: rusqlite::Error| OpenError::Other(path.into(), e.to_string());
     let mut stmt = conn.prepare("PRAGMA integrity_check").map_err(other)?;
-    let rows: Vec<String> = stmt.query_map([], |r| r.get(0)).map_err(other)?.filter_map(Result::ok).collect();
+    let rows: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .map_err(other)?
+        .filter_map(Result::ok)
+        .collect();
     problems.extend(rows.into_iter().filter(|r| r != "ok"));
-    let mut stmt = conn.prepare("PRAGMA cipher_integrity_check").map_err(other)?;
-    let rows: Vec<String> = stmt.query_map([], |r| r.get(0)).map_err(other)?.filter_map(Result::ok).collect();
+    let mut stmt = conn
+        .prepare("PRAGMA cipher_integrity_check")
+        .map_err(other)?;
+    let rows: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .map_err(other)?
+        .filter_map(Result::ok)
+        .collect();
     problems.extend(rows);
     Ok(problems)
 }
@@ -21,19 +31,31 @@ pub fn integrity_check(path: &Path, key: &DbKey) -> Result<Vec<String>, OpenErro
 /// Re-encrypts the database under `new_key` (offline: the server must be stopped).
 /// The copy is made with `sqlcipher_export` into a new file, verified, then swapped in;
 /// the new key is written next to the old one first and only replaces it on success.
-pub fn rekey(db_path: &Path, old_key: &DbKey, new_key: &DbKey, key_path: &Path) -> Result<(), String> {
+pub fn rekey(
+    db_path: &Path,
+    old_key: &DbKey,
+    new_key: &DbKey,
+    key_path: &Path,
+) -> Result<(), String> {
     let tmp_db = db_path.with_extension("db.rekey");
     let new_key_path = key_path.with_extension("key.new");
     for p in [&tmp_db, &new_key_path] {
         if p.exists() {
-            return Err(format!("{} exists from an earlier attempt: remove it first", p.display()));
+            return Err(format!(
+                "{} exists from an earlier attempt: remove it first",
+                p.display()
+            ));
         }
     }
     new_key.write_new(&new_key_path)?;
     let result = (|| -> Result<(), String> {
         let conn = open_connection(db_path, old_key).map_err(|e| e.to_string())?;
-        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").map_err(|e| e.to_string())?;
-        let tmp = tmp_db.to_str().ok_or("database path is not UTF-8")?.replace('\'', "''");
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .map_err(|e| e.to_string())?;
+        let tmp = tmp_db
+            .to_str()
+            .ok_or("database path is not UTF-8")?
+            .replace('\'', "''");
         conn.execute_batch(&format!(
             "ATTACH DATABASE '{tmp}' AS rekeyed KEY \"x'{}'\";
              SELECT sqlcipher_export('rekeyed');
@@ -44,7 +66,10 @@ pub fn rekey(db_path: &Path, old_key: &DbKey, new_key: &DbKey, key_path: &Path) 
         drop(conn);
         let problems = integrity_check(&tmp_db, new_key).map_err(|e| e.to_string())?;
         if !problems.is_empty() {
-            return Err(format!("the re-encrypted copy failed its check: {}", problems.join("; ")));
+            return Err(format!(
+                "the re-encrypted copy failed its check: {}",
+                problems.join("; ")
+            ));
         }
         Ok(())
     })();
@@ -59,8 +84,10 @@ pub fn rekey(db_path: &Path, old_key: &DbKey, new_key: &DbKey, key_path: &Path) 
         let side = std::path::PathBuf::from(format!("{}{suffix}", db_path.display()));
         let _ = std::fs::remove_file(side);
     }
-    std::fs::copy(key_path, &old_key_backup).map_err(|e| format!("cannot back up the old key: {e}"))?;
-    std::fs::rename(&tmp_db, db_path).map_err(|e| format!("cannot swap in the new database: {e}"))?;
+    std::fs::copy(key_path, &old_key_backup)
+        .map_err(|e| format!("cannot back up the old key: {e}"))?;
+    std::fs::rename(&tmp_db, db_path)
+        .map_err(|e| format!("cannot swap in the new database: {e}"))?;
     std::fs::rename(&new_key_path, key_path).map_err(|e| {
         format!(
             "the database now uses the new key in {}, but it could not be moved to {}: {e}",
@@ -68,6 +95,7 @@ pub fn rekey(db_path: &Path, old_key: &DbKey, new_key: &DbKey, key_path: &Path) 
             key_path.display()
         )
     })?;
-    std::fs::remove_file(&old_key_backup).map_err(|e| format!("cannot remove {}: {e}", old_key_backup.display()))?;
+    std::fs::remove_file(&old_key_backup)
+        .map_err(|e| format!("cannot remove {}: {e}", old_key_backup.display()))?;
     Ok(())
 }

@@ -59,7 +59,9 @@ impl Writer {
                 }),
             }
         });
-        self.tx.send(job).map_err(|_| AppError::internal("database writer stopped"))?;
+        self.tx
+            .send(job)
+            .map_err(|_| AppError::internal("database writer stopped"))?;
         Ok(rx)
     }
 }
@@ -86,11 +88,18 @@ fn run_batch(conn: &Connection, batch: Vec<Job>) {
     let mut completions = Vec::with_capacity(batch.len());
     for job in batch {
         if conn.execute_batch("SAVEPOINT job").is_err() {
-            completions.push(Completion { ok: false, deliver: Box::new(|_| {}) });
+            completions.push(Completion {
+                ok: false,
+                deliver: Box::new(|_| {}),
+            });
             continue;
         }
         let c = job(conn);
-        let end = if c.ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+        let end = if c.ok {
+            "RELEASE job"
+        } else {
+            "ROLLBACK TO job; RELEASE job"
+        };
         if let Err(e) = conn.execute_batch(end) {
             tracing::error!(error = %e, "savepoint handling failed");
         }

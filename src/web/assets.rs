@@ -30,7 +30,9 @@ pub fn versioned(path: &str) -> String {
 pub async fn get_asset(req: HttpRequest, path: web::Path<String>) -> HttpResponse {
     let path = path.into_inner();
     let Some(file) = Static::get(&path) else {
-        return HttpResponse::NotFound().content_type("text/plain; charset=utf-8").body("not found");
+        return HttpResponse::NotFound()
+            .content_type("text/plain; charset=utf-8")
+            .body("not found");
     };
     let etag = format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..16]));
     let fresh = req

@@ -50,7 +50,10 @@ impl RequestCtx {
     }
 
     pub fn user(&self) -> Option<&User> {
-        self.session.as_ref().filter(|s| s.stage == "full").map(|s| &s.user)
+        self.session
+            .as_ref()
+            .filter(|s| s.stage == "full")
+            .map(|s| &s.user)
     }
 
     pub fn signed_in(&self) -> bool {
@@ -58,11 +61,16 @@ impl RequestCtx {
     }
 
     pub fn user_name(&self) -> &str {
-        self.session.as_ref().map(|s| s.user.name.as_str()).unwrap_or("")
+        self.session
+            .as_ref()
+            .map(|s| s.user.name.as_str())
+            .unwrap_or("")
     }
 
     pub fn role_label(&self) -> &'static str {
-        self.user().map(|u| self.t(u.role.label_key())).unwrap_or("")
+        self.user()
+            .map(|u| self.t(u.role.label_key()))
+            .unwrap_or("")
     }
 
     pub fn at_least(&self, role: &str) -> bool {
@@ -74,7 +82,11 @@ impl RequestCtx {
 
     /// Whether the navigation entry for `prefix` is the current page.
     pub fn nav_current(&self, prefix: &str) -> bool {
-        if prefix == "/" { self.path == "/" } else { self.path.starts_with(prefix) }
+        if prefix == "/" {
+            self.path == "/"
+        } else {
+            self.path.starts_with(prefix)
+        }
     }
 
     /// Unix time as local (business time zone) date and time.
@@ -85,7 +97,11 @@ impl RequestCtx {
     /// A translated label for a code such as `outcome.failure`, falling back to the code.
     pub fn label(&self, prefix: &str, code: &str) -> String {
         let key = format!("{prefix}.{code}");
-        if i18n::has_key(&key) { self.t(&key).to_string() } else { code.to_string() }
+        if i18n::has_key(&key) {
+            self.t(&key).to_string()
+        } else {
+            code.to_string()
+        }
     }
 }
 
@@ -114,17 +130,29 @@ pub struct Authed {
 impl Authed {
     /// Refuses (403) unless the user's role is at least `role`.
     pub fn require(&self, role: Role) -> Result<(), AppError> {
-        if self.user.at_least(role) { Ok(()) } else { Err(AppError::Forbidden) }
+        if self.user.at_least(role) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden)
+        }
     }
 
     pub fn actor(&self) -> crate::audit::Actor {
-        crate::audit::Actor { id: Some(self.user.id), label: self.user.email.clone(), ip: self.ctx.ip.clone() }
+        crate::audit::Actor {
+            id: Some(self.user.id),
+            label: self.user.email.clone(),
+            ip: self.ctx.ip.clone(),
+        }
     }
 }
 
 fn login_redirect(req: &HttpRequest) -> AppError {
     if req.method() == actix_web::http::Method::GET {
-        let next = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let next = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
         if next == "/" {
             return AppError::Redirect("/login".into());
         }
@@ -144,7 +172,11 @@ impl FromRequest for Authed {
         let result = match ctx {
             None => Err(AppError::internal("request context missing")),
             Some(ctx) => match ctx.session.clone() {
-                Some(s) if s.stage == "full" => Ok(Authed { user: s.user, session_id: s.id, ctx }),
+                Some(s) if s.stage == "full" => Ok(Authed {
+                    user: s.user,
+                    session_id: s.id,
+                    ctx,
+                }),
                 Some(s) if s.stage == "enrol" => Err(AppError::Redirect("/account/mfa".into())),
                 Some(s) if s.stage == "mfa" => Err(AppError::Redirect("/login/mfa".into())),
                 _ => Err(login_redirect(req)),
@@ -165,7 +197,11 @@ pub struct SignedIn {
 
 impl SignedIn {
     pub fn actor(&self) -> crate::audit::Actor {
-        crate::audit::Actor { id: Some(self.user.id), label: self.user.email.clone(), ip: self.ctx.ip.clone() }
+        crate::audit::Actor {
+            id: Some(self.user.id),
+            label: self.user.email.clone(),
+            ip: self.ctx.ip.clone(),
+        }
     }
 }
 

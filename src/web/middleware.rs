@@ -1,8 +1,8 @@
 //! The one middleware every request passes: request id, client IP, session, language,
 //! CSRF (token + Origin), then error pages, security headers, metrics and the access log.
 
-use super::ctx::{RequestCtx, SessionInfo};
 use super::AppState;
+use super::ctx::{RequestCtx, SessionInfo};
 use crate::auth::repo;
 use crate::crypto;
 use crate::error::AppError;
@@ -13,7 +13,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, HttpResponse, ResponseError, web};
+use actix_web::{HttpMessage, HttpResponse, web};
 use askama::Template;
 use base64::Engine;
 use futures_util::StreamExt;
@@ -80,11 +80,15 @@ pub async fn app_middleware(
         if fresh {
             new_csrf_cookie = Some(csrf_seed.clone());
         }
-        let session_binding = req.cookie(SESSION_COOKIE).filter(|_| session.is_some()).map(|c| c.value().to_string());
+        let session_binding = req
+            .cookie(SESSION_COOKIE)
+            .filter(|_| session.is_some())
+            .map(|c| c.value().to_string());
         let csrf = csrf_token(&state.csrf_key, &csrf_seed, session_binding.as_deref());
-        let query = web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
-            .map(|q| q.into_inner())
-            .unwrap_or_default();
+        let query =
+            web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+                .map(|q| q.into_inner())
+                .unwrap_or_default();
         let business = state.business();
         let locale = session
             .as_ref()
@@ -99,7 +103,12 @@ pub async fn app_middleware(
             })
             .or_else(|| business.as_ref().map(|b| b.locale()))
             .unwrap_or(Locale::En);
-        let flash = query.get("m").and_then(|k| FLASH_KEYS.iter().copied().find(|known| *known == k.as_str()));
+        let flash = query.get("m").and_then(|k| {
+            FLASH_KEYS
+                .iter()
+                .copied()
+                .find(|known| *known == k.as_str())
+        });
         let user_agent = req
             .headers()
             .get(header::USER_AGENT)
@@ -125,14 +134,32 @@ pub async fn app_middleware(
         if is_unsafe(&method) && !csrf_exempt(&path) {
             if let Err(e) = check_csrf(&mut req, &ctx, new_csrf_cookie.is_some()).await {
                 let (http_req, _) = req.into_parts();
-                let res = ServiceResponse::new(http_req, e.error_response());
-                return Ok(finish(res, &state, &request_id, started, new_csrf_cookie, clear_session_cookie));
+                let res = ServiceResponse::new(http_req, HttpResponse::from_error(e));
+                return Ok(finish(
+                    res,
+                    &state,
+                    &request_id,
+                    started,
+                    new_csrf_cookie,
+                    clear_session_cookie,
+                ));
             }
         }
     }
 
-    let res = next.call(req).await?.map_into_boxed_body();
-    Ok(finish(res, &state, &request_id, started, new_csrf_cookie, clear_session_cookie))
+    // Every log line of this request carries its id (the same id is on error pages).
+    let span = tracing::info_span!("request", id = %request_id);
+    let res = tracing::Instrument::instrument(next.call(req), span)
+        .await?
+        .map_into_boxed_body();
+    Ok(finish(
+        res,
+        &state,
+        &request_id,
+        started,
+        new_csrf_cookie,
+        clear_session_cookie,
+    ))
 }
 
 fn is_unsafe(m: &Method) -> bool {
@@ -160,17 +187,30 @@ pub const FLASH_KEYS: &[&str] = &[
 /// signing in changes every token. HMAC, so the server keeps no token table.
 pub fn csrf_token(key: &[u8; 32], seed: &str, session_token: Option<&str>) -> String {
     let data = format!("{seed}|{}", session_token.unwrap_or("-"));
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crypto::hmac_sha256(key, data.as_bytes()))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(crypto::hmac_sha256(key, data.as_bytes()))
 }
 
-async fn check_csrf(req: &mut ServiceRequest, ctx: &RequestCtx, cookie_was_missing: bool) -> Result<(), AppError> {
+async fn check_csrf(
+    req: &mut ServiceRequest,
+    ctx: &RequestCtx,
+    cookie_was_missing: bool,
+) -> Result<(), AppError> {
     // A browser says where a request comes from; refuse other sites outright.
-    if let Some(site) = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+    if let Some(site) = req
+        .headers()
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+    {
         if site == "cross-site" {
             return Err(AppError::Csrf("cross-site request"));
         }
     }
-    if let Some(origin) = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+    if let Some(origin) = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    {
         let host = req.connection_info().host().to_string();
         let origin_host = url::Url::parse(origin).ok().map(|u| match u.port() {
             Some(p) => format!("{}:{p}", u.host_str().unwrap_or("")),
@@ -183,7 +223,11 @@ async fn check_csrf(req: &mut ServiceRequest, ctx: &RequestCtx, cookie_was_missi
     if cookie_was_missing {
         return Err(AppError::Csrf("no CSRF cookie"));
     }
-    let mut token = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let mut token = req
+        .headers()
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let is_form = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -200,7 +244,9 @@ async fn check_csrf(req: &mut ServiceRequest, ctx: &RequestCtx, cookie_was_missi
             buf.extend_from_slice(&chunk);
         }
         let body = buf.freeze();
-        token = url::form_urlencoded::parse(&body).find(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned());
+        token = url::form_urlencoded::parse(&body)
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v.into_owned());
         req.set_payload(actix_web::dev::Payload::from(body));
     }
     match token {
@@ -221,7 +267,9 @@ async fn load_session(state: &AppState, token: &str, ip: &str) -> Option<Session
     let found = state
         .db
         .read(move |c| {
-            let Some(s) = repo::find_session(c, &hash)? else { return Ok(None) };
+            let Some(s) = repo::find_session(c, &hash)? else {
+                return Ok(None);
+            };
             let user = repo::find_user(c, s.user_id)?;
             Ok(user.map(|u| (s, u)))
         })
@@ -239,11 +287,20 @@ async fn load_session(state: &AppState, token: &str, ip: &str) -> Option<Session
     }
     if now - s.last_seen_at >= TOUCH_EVERY_SECS || s.ip != ip {
         let (id, ip) = (s.id, ip.to_string());
-        if let Err(e) = state.db.write(move |c| Ok(repo::touch_session(c, id, now, &ip)?)).await {
+        if let Err(e) = state
+            .db
+            .write(move |c| Ok(repo::touch_session(c, id, now, &ip)?))
+            .await
+        {
             tracing::warn!(error = %e, "cannot record session activity");
         }
     }
-    Some(SessionInfo { id: s.id, stage: s.stage, mfa_failures: s.mfa_failures, user })
+    Some(SessionInfo {
+        id: s.id,
+        stage: s.stage,
+        mfa_failures: s.mfa_failures,
+        user,
+    })
 }
 
 /// The client's address: the peer, or (behind a configured proxy) the last address in
@@ -252,7 +309,11 @@ fn client_ip(req: &ServiceRequest, trusted: &[IpAddr]) -> String {
     let peer = req.peer_addr().map(|a| a.ip());
     if let Some(p) = peer {
         if trusted.contains(&p) {
-            if let Some(xff) = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            if let Some(xff) = req
+                .headers()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+            {
                 let found = xff
                     .split(',')
                     .rev()
@@ -264,7 +325,8 @@ fn client_ip(req: &ServiceRequest, trusted: &[IpAddr]) -> String {
             }
         }
     }
-    peer.map(|p| p.to_string()).unwrap_or_else(|| "unknown".into())
+    peer.map(|p| p.to_string())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 pub fn session_cookie(token: &str) -> Cookie<'static> {
@@ -298,13 +360,20 @@ fn finish(
     let path = res.request().path().to_string();
     let headers = res.headers_mut();
     let set = |h: &mut header::HeaderMap, k: &'static str, v: &'static str| {
-        h.insert(header::HeaderName::from_static(k), HeaderValue::from_static(v));
+        h.insert(
+            header::HeaderName::from_static(k),
+            HeaderValue::from_static(v),
+        );
     };
     set(headers, "content-security-policy", CSP);
     set(headers, "x-content-type-options", "nosniff");
     set(headers, "x-frame-options", "DENY");
     set(headers, "referrer-policy", "same-origin");
-    set(headers, "permissions-policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()");
+    set(
+        headers,
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",
+    );
     set(headers, "cross-origin-opener-policy", "same-origin");
     set(headers, "cross-origin-resource-policy", "same-origin");
     if state.config.tls_enabled() {
@@ -327,14 +396,21 @@ fn finish(
     }
     let handler_set_session = res.response().cookies().any(|c| c.name() == SESSION_COOKIE);
     if clear_session_cookie && !handler_set_session {
-        let _ = res.response_mut().add_cookie(&removal_cookie(SESSION_COOKIE));
+        let _ = res
+            .response_mut()
+            .add_cookie(&removal_cookie(SESSION_COOKIE));
     }
 
     let status = res.status();
-    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".into());
     let method = res.request().method().to_string();
     let elapsed = started.elapsed();
-    state.metrics.observe_request(&route, &method, status.as_u16(), elapsed.as_secs_f64());
+    state
+        .metrics
+        .observe_request(&route, &method, status.as_u16(), elapsed.as_secs_f64());
     if !bare(&path) || status.is_server_error() {
         tracing::info!(
             request_id,
@@ -360,7 +436,11 @@ fn render_error(res: ServiceResponse<BoxBody>, request_id: &str) -> ServiceRespo
             Some(app) => app.message_key(),
             None => generic_key(status),
         },
-        None if res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/html")) => {
+        None if res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/html")) =>
+        {
             return res;
         }
         None => generic_key(status),
@@ -387,10 +467,16 @@ fn render_error(res: ServiceResponse<BoxBody>, request_id: &str) -> ServiceRespo
                 &fallback
             }
         };
-        let page = ErrorPageTpl { ctx: ctx_ref, status: status.as_u16(), message };
+        let page = ErrorPageTpl {
+            ctx: ctx_ref,
+            status: status.as_u16(),
+            message,
+        };
         match page.render() {
             Ok(html) => builder.content_type("text/html; charset=utf-8").body(html),
-            Err(_) => builder.content_type("text/plain; charset=utf-8").body(format!("{message} ({request_id})")),
+            Err(_) => builder
+                .content_type("text/plain; charset=utf-8")
+                .body(format!("{message} ({request_id})")),
         }
     };
     ServiceResponse::new(req, new)

@@ -95,7 +95,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// 303 See Other to `path`.
 pub fn see_other(path: &str) -> HttpResponse {
-    HttpResponse::SeeOther().insert_header(("Location", path)).finish()
+    HttpResponse::SeeOther()
+        .insert_header(("Location", path))
+        .finish()
 }
 
 /// 303 to `path` with a one-time message: `?m=flash.key` (no cookie needed, P20).
@@ -105,8 +107,13 @@ pub fn see_other_flash(path: &str, flash_key: &str) -> HttpResponse {
 }
 
 /// Renders an askama page with a status.
-pub fn render<T: askama::Template>(status: actix_web::http::StatusCode, page: &T) -> crate::error::AppResult<HttpResponse> {
-    Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(page.render()?))
+pub fn render<T: askama::Template>(
+    status: actix_web::http::StatusCode,
+    page: &T,
+) -> crate::error::AppResult<HttpResponse> {
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(page.render()?))
 }
 
 pub fn ok_page<T: askama::Template>(page: &T) -> crate::error::AppResult<HttpResponse> {

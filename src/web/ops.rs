@@ -48,27 +48,66 @@ impl Metrics {
         let login_failures = Counter::default();
         let pool_connections = Gauge::default();
         let pool_idle = Gauge::default();
-        registry.register("http_requests", "HTTP requests by route, method and status", requests.clone());
-        registry.register("http_request_duration_seconds", "HTTP request latency by route", latency.clone());
-        registry.register("login_failures", "Failed sign-in attempts (password or MFA)", login_failures.clone());
-        registry.register("db_pool_connections", "Open database connections in the read pool", pool_connections.clone());
-        registry.register("db_pool_idle_connections", "Idle database connections in the read pool", pool_idle.clone());
-        Metrics { registry: Mutex::new(registry), requests, latency, login_failures, pool_connections, pool_idle }
+        registry.register(
+            "http_requests",
+            "HTTP requests by route, method and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route",
+            latency.clone(),
+        );
+        registry.register(
+            "login_failures",
+            "Failed sign-in attempts (password or MFA)",
+            login_failures.clone(),
+        );
+        registry.register(
+            "db_pool_connections",
+            "Open database connections in the read pool",
+            pool_connections.clone(),
+        );
+        registry.register(
+            "db_pool_idle_connections",
+            "Idle database connections in the read pool",
+            pool_idle.clone(),
+        );
+        Metrics {
+            registry: Mutex::new(registry),
+            requests,
+            latency,
+            login_failures,
+            pool_connections,
+            pool_idle,
+        }
     }
 
     pub fn observe_request(&self, route: &str, method: &str, status: u16, secs: f64) {
         self.requests
-            .get_or_create(&RequestLabels { route: route.to_string(), method: method.to_string(), status })
+            .get_or_create(&RequestLabels {
+                route: route.to_string(),
+                method: method.to_string(),
+                status,
+            })
             .inc();
-        self.latency.get_or_create(&RouteLabels { route: route.to_string() }).observe(secs);
+        self.latency
+            .get_or_create(&RouteLabels {
+                route: route.to_string(),
+            })
+            .observe(secs);
     }
 
     pub fn encode(&self, pool: (u32, u32)) -> Result<String, String> {
         self.pool_connections.set(i64::from(pool.0));
         self.pool_idle.set(i64::from(pool.1));
         let mut out = String::new();
-        let registry = self.registry.lock().map_err(|_| "metrics registry poisoned".to_string())?;
-        prometheus_client::encoding::text::encode(&mut out, &registry).map_err(|e| e.to_string())?;
+        let registry = self
+            .registry
+            .lock()
+            .map_err(|_| "metrics registry poisoned".to_string())?;
+        prometheus_client::encoding::text::encode(&mut out, &registry)
+            .map_err(|e| e.to_string())?;
         Ok(out)
     }
 }
@@ -84,17 +123,37 @@ pub async fn get_healthz(state: web::Data<AppState>) -> HttpResponse {
         "version": crate::VERSION,
         "db": if db_ok { "ok" } else { "error" },
     });
-    let mut resp = if db_ok { HttpResponse::Ok() } else { HttpResponse::ServiceUnavailable() };
+    let mut resp = if db_ok {
+        HttpResponse::Ok()
+    } else {
+        HttpResponse::ServiceUnavailable()
+    };
     resp.json(body)
 }
 
 /// Prometheus metrics: for a signed-in admin, or for anything on loopback (a local scraper).
-pub async fn get_metrics(req: actix_web::HttpRequest, state: web::Data<AppState>, ctx: RequestCtx) -> AppResult<HttpResponse> {
-    let loopback = req.peer_addr().is_some_and(|a| a.ip().is_loopback()) && state.config.trusted_proxies.is_empty();
-    let admin = ctx.user().is_some_and(|u| u.at_least(crate::auth::Role::Admin));
+pub async fn get_metrics(
+    req: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+) -> AppResult<HttpResponse> {
+    let loopback = req.peer_addr().is_some_and(|a| a.ip().is_loopback())
+        && state.config.trusted_proxies.is_empty();
+    let admin = ctx
+        .user()
+        .is_some_and(|u| u.at_least(crate::auth::Role::Admin));
     if !loopback && !admin {
-        return Err(if ctx.user().is_some() { AppError::Forbidden } else { AppError::Unauthenticated });
+        return Err(if ctx.user().is_some() {
+            AppError::Forbidden
+        } else {
+            AppError::Unauthenticated
+        });
     }
-    let text = state.metrics.encode(state.db.pool_state()).map_err(AppError::Internal)?;
-    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(text))
+    let text = state
+        .metrics
+        .encode(state.db.pool_state())
+        .map_err(AppError::Internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(text))
 }

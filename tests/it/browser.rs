@@ -1,6 +1,6 @@
 //! A real browser (headless Chromium over WebDriver): sign in, see the dashboard, in
 //! both languages. Skips with a printed reason when Chromium is not installed; `.ci/run`
-//! installs it so CI always runs this. Set WHACASTER_SCREENSHOTS=dir to keep screenshots.
+//! installs it so CI always runs this. Set SCREENSHOT_DIR=dir to keep screenshots.
 
 use crate::common::{PASSWORD, TestApp};
 use fantoccini::{ClientBuilder, Locator};
@@ -16,16 +16,30 @@ impl Drop for Driver {
 }
 
 fn chromedriver() -> Option<String> {
-    ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"].iter().find(|p| std::path::Path::new(p).exists()).map(|s| s.to_string())
+    ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+        .iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .map(|s| s.to_string())
 }
 
 async fn start_browser() -> Option<(Driver, fantoccini::Client)> {
     let Some(driver) = chromedriver() else {
-        eprintln!("SKIPPED browser test: chromedriver not installed (apt-get install chromium chromium-driver)");
+        eprintln!(
+            "SKIPPED browser test: chromedriver not installed (apt-get install chromium chromium-driver)"
+        );
         return None;
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
-    let child = Command::new(driver).arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    let child = Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
     let guard = Driver(child);
     let mut caps = serde_json::Map::new();
     caps.insert("acceptInsecureCerts".into(), serde_json::json!(true));
@@ -42,7 +56,11 @@ async fn start_browser() -> Option<(Driver, fantoccini::Client)> {
     );
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
     for _ in 0..50 {
-        match ClientBuilder::new(connector.clone()).capabilities(caps.clone()).connect(&format!("http://127.0.0.1:{port}")).await {
+        match ClientBuilder::new(connector.clone())
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
             Ok(c) => return Some((guard, c)),
             Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
         }
@@ -51,7 +69,7 @@ async fn start_browser() -> Option<(Driver, fantoccini::Client)> {
 }
 
 async fn screenshot(c: &fantoccini::Client, name: &str) {
-    if let Ok(dir) = std::env::var("WHACASTER_SCREENSHOTS") {
+    if let Ok(dir) = std::env::var("SCREENSHOT_DIR") {
         let png = c.screenshot().await.expect("screenshot");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(format!("{dir}/{name}.png"), png).unwrap();
@@ -59,12 +77,19 @@ async fn screenshot(c: &fantoccini::Client, name: &str) {
 }
 
 async fn fill(c: &fantoccini::Client, name: &str, value: &str) {
-    c.find(Locator::Css(&format!("[name=\"{name}\"]"))).await.expect(name).send_keys(value).await.expect("type");
+    c.find(Locator::Css(&format!("[name=\"{name}\"]")))
+        .await
+        .expect(name)
+        .send_keys(value)
+        .await
+        .expect("type");
 }
 
 #[tokio::test]
 async fn a_person_signs_in_and_sees_the_dashboard() {
-    let Some((_driver, c)) = start_browser().await else { return };
+    let Some((_driver, c)) = start_browser().await else {
+        return;
+    };
     let app = TestApp::start().await;
     // Setup through the browser, as the owner would after opening the printed link.
     c.goto(app.setup_url.as_deref().unwrap()).await.unwrap();
@@ -76,32 +101,100 @@ async fn a_person_signs_in_and_sees_the_dashboard() {
     fill(&c, "email", "owner@toko.id").await;
     fill(&c, "password", PASSWORD).await;
     fill(&c, "confirm", PASSWORD).await;
-    c.find(Locator::Css("[name=terms]")).await.unwrap().click().await.unwrap();
-    c.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
-    c.wait().for_element(Locator::Css("input[name=email]")).await.unwrap();
+    c.find(Locator::Css("[name=terms]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("input[name=email]"))
+        .await
+        .unwrap();
     assert!(c.current_url().await.unwrap().path().starts_with("/login"));
     screenshot(&c, "02-login").await;
 
     // Sign in; admins enrol MFA first.
     fill(&c, "email", "owner@toko.id").await;
     fill(&c, "password", PASSWORD).await;
-    c.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
-    c.wait().for_element(Locator::Css("form[action='/account/mfa/start'] button")).await.unwrap();
+    c.find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("form[action='/account/mfa/start'] button"))
+        .await
+        .unwrap();
     screenshot(&c, "03-mfa-required").await;
-    c.find(Locator::Css("form[action='/account/mfa/start'] button")).await.unwrap().click().await.unwrap();
-    let secret = c.wait().for_element(Locator::Id("totp-secret")).await.unwrap().text().await.unwrap().replace(' ', "");
+    c.find(Locator::Css("form[action='/account/mfa/start'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let secret = c
+        .wait()
+        .for_element(Locator::Id("totp-secret"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .replace(' ', "");
     screenshot(&c, "04-mfa-qr").await;
     fill(&c, "code", &app.code(&secret)).await;
-    c.find(Locator::Css("form[action='/account/mfa/confirm'] button")).await.unwrap().click().await.unwrap();
-    c.wait().for_element(Locator::Id("recovery-codes")).await.unwrap();
+    c.find(Locator::Css("form[action='/account/mfa/confirm'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Id("recovery-codes"))
+        .await
+        .unwrap();
     screenshot(&c, "05-recovery-codes").await;
     c.goto(&format!("{}/", app.base)).await.unwrap();
-    let h1 = c.find(Locator::Css("h1")).await.unwrap().text().await.unwrap();
-    assert!(h1.contains("Welcome") && h1.contains("Budi Santoso"), "{h1}");
-    let nav = c.find(Locator::Css("nav.sidebar")).await.unwrap().text().await.unwrap();
-    assert!(nav.contains("Audit log") && nav.contains("Team"), "admins see admin navigation: {nav}");
+    let h1 = c
+        .find(Locator::Css("h1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        h1.contains("Welcome") && h1.contains("Budi Santoso"),
+        "{h1}"
+    );
+    let nav = c
+        .find(Locator::Css("nav.sidebar"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        nav.contains("Audit log") && nav.contains("Team"),
+        "admins see admin navigation: {nav}"
+    );
     screenshot(&c, "06-dashboard").await;
-    for (path, name) in [("/admin/users", "07-team"), ("/admin/audit", "08-audit"), ("/admin/logins", "09-logins"), ("/admin/jobs", "10-jobs"), ("/account/sessions", "11-sessions"), ("/admin/security", "12-security"), ("/admin/business", "13-business")] {
+    for (path, name) in [
+        ("/admin/users", "07-team"),
+        ("/admin/audit", "08-audit"),
+        ("/admin/logins", "09-logins"),
+        ("/admin/jobs", "10-jobs"),
+        ("/account/sessions", "11-sessions"),
+        ("/admin/security", "12-security"),
+        ("/admin/business", "13-business"),
+    ] {
         c.goto(&format!("{}{path}", app.base)).await.unwrap();
         assert!(c.find(Locator::Css("h1")).await.is_ok(), "{path} renders");
         screenshot(&c, name).await;
@@ -109,23 +202,57 @@ async fn a_person_signs_in_and_sees_the_dashboard() {
 
     // Switch to Bahasa Indonesia: the whole interface follows.
     c.goto(&format!("{}/account", app.base)).await.unwrap();
-    c.find(Locator::Css("select[name=locale] option[value=id]")).await.unwrap().click().await.unwrap();
-    c.find(Locator::Css("form[action='/account'] button")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("select[name=locale] option[value=id]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action='/account'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     c.wait().for_element(Locator::Css(".flash")).await.unwrap();
     c.goto(&format!("{}/", app.base)).await.unwrap();
-    let h1 = c.find(Locator::Css("h1")).await.unwrap().text().await.unwrap();
+    let h1 = c
+        .find(Locator::Css("h1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(h1.contains("Selamat datang"), "{h1}");
     screenshot(&c, "14-dashboard-id").await;
     c.goto(&format!("{}/admin/users", app.base)).await.unwrap();
     screenshot(&c, "15-team-id").await;
 
     // Sign out with the menu's button, then the sign-in page in Indonesian.
-    c.find(Locator::Css("details.usermenu summary")).await.unwrap().click().await.unwrap();
-    c.find(Locator::Css("form[action='/logout'] button")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("details.usermenu summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action='/logout'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     c.wait().for_element(Locator::Css(".flash")).await.unwrap();
-    c.goto(&format!("{}/login?lang=id", app.base)).await.unwrap();
+    c.goto(&format!("{}/login?lang=id", app.base))
+        .await
+        .unwrap();
     screenshot(&c, "16-login-id").await;
-    let text = c.find(Locator::Css("h1")).await.unwrap().text().await.unwrap();
+    let text = c
+        .find(Locator::Css("h1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(text, "Masuk");
     // Phone-sized screen.
     c.set_window_size(390, 844).await.unwrap();

@@ -26,14 +26,26 @@ async fn check_finds_a_world_readable_key_file() {
     let d = data.to_str().unwrap();
     let (code, out, _) = whacaster(&["check", "--data-dir", d]);
     assert_eq!(code, 0, "a fresh install passes: {out}");
-    assert!(out.contains("is encrypted") && out.contains("integrity check passed") && out.contains("self-signed"), "{out}");
+    assert!(
+        out.contains("is encrypted")
+            && out.contains("integrity check passed")
+            && out.contains("self-signed"),
+        "{out}"
+    );
     std::fs::set_permissions(data.join("db.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
     let (code, out, err) = whacaster(&["check", "--data-dir", d]);
     assert_ne!(code, 0);
-    assert!(out.contains("PROBLEM") && out.contains("db.key") && out.contains("chmod 600"), "{out}");
+    assert!(
+        out.contains("PROBLEM") && out.contains("db.key") && out.contains("chmod 600"),
+        "{out}"
+    );
     assert!(err.starts_with("error: "), "{err}");
     std::fs::set_permissions(data.join("db.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
-    std::fs::set_permissions(data.join("tls/key.pem"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::fs::set_permissions(
+        data.join("tls/key.pem"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
     let (code, out, _) = whacaster(&["check", "--data-dir", d]);
     assert_ne!(code, 0, "a readable TLS key is a problem too: {out}");
 }
@@ -45,26 +57,69 @@ async fn setup_url_and_reset_mfa_from_the_command_line() {
     let d = d.to_str().unwrap();
     let (code, out, _) = whacaster(&["setup-url", "--data-dir", d]);
     assert_eq!(code, 0);
-    assert!(out.trim().starts_with("https://127.0.0.1:8443/setup?token="), "{out}");
+    assert!(
+        out.trim()
+            .starts_with("https://127.0.0.1:8443/setup?token="),
+        "{out}"
+    );
     // The printed link works on the running server.
     let token = out.trim().split("token=").nth(1).unwrap().to_string();
-    assert_eq!(app.browser().get(&format!("/setup?token={token}")).await.status, 200);
+    assert_eq!(
+        app.browser()
+            .get(&format!("/setup?token={token}"))
+            .await
+            .status,
+        200
+    );
     let (admin, secret) = app.admin("owner@toko.id").await;
     let (code, _, err) = whacaster(&["setup-url", "--data-dir", d]);
     assert_ne!(code, 0);
     assert!(err.contains("already done"), "{err}");
     // Locked-out owner: reset MFA from the server's shell.
-    let (code, out, _) = whacaster(&["user", "reset-mfa", "--email", "OWNER@toko.id", "--data-dir", d]);
+    let (code, out, _) = whacaster(&[
+        "user",
+        "reset-mfa",
+        "--email",
+        "OWNER@toko.id",
+        "--data-dir",
+        d,
+    ]);
     assert_eq!(code, 0, "{out}");
-    assert_eq!(admin.get("/").await.location(), Some("/login"), "their sessions ended");
+    assert_eq!(
+        admin.get("/").await.location(),
+        Some("/login"),
+        "their sessions ended"
+    );
     let r = admin.login("owner@toko.id", PASSWORD).await;
     assert_eq!(r.location(), Some("/"), "password only now");
-    assert_eq!(admin.get("/").await.location(), Some("/account/mfa"), "admins must enrol again");
+    assert_eq!(
+        admin.get("/").await.location(),
+        Some("/account/mfa"),
+        "admins must enrol again"
+    );
     let _ = secret;
-    let (code, _, err) = whacaster(&["user", "reset-mfa", "--email", "ghost@toko.id", "--data-dir", d]);
+    let (code, _, err) = whacaster(&[
+        "user",
+        "reset-mfa",
+        "--email",
+        "ghost@toko.id",
+        "--data-dir",
+        d,
+    ]);
     assert_ne!(code, 0);
     assert!(err.contains("no user"), "{err}");
-    let audit = app.state.db.read(|c| Ok(c.query_row("SELECT actor FROM audit_log WHERE action = 'user.mfa_reset'", [], |r| r.get::<_, String>(0))?)).await.unwrap();
+    let audit = app
+        .state
+        .db
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT actor FROM audit_log WHERE action = 'user.mfa_reset'",
+                [],
+                |r| r.get::<_, String>(0),
+            )?)
+        })
+        .await
+        .unwrap();
     assert!(audit.starts_with("cli"), "{audit}");
 }
 
@@ -73,7 +128,7 @@ async fn rekey_rotates_the_key_and_keeps_the_data() {
     let app = TestApp::start().await;
     app.setup_admin("owner@toko.id").await;
     let data = app.data_dir();
-    app.stop().await;
+    let _keep = app.stop().await;
     let d = data.to_str().unwrap();
     let old = std::fs::read_to_string(data.join("db.key")).unwrap();
     let (code, out, err) = whacaster(&["rekey", "--data-dir", d]);
@@ -82,12 +137,17 @@ async fn rekey_rotates_the_key_and_keeps_the_data() {
     assert_ne!(old, new);
     assert!(!data.join("db.key.old").exists() && !data.join("db.key.new").exists());
     let old_key = whacaster::crypto::DbKey::parse(&old, &data).unwrap();
-    assert!(whacaster::store::open_connection(&data.join("whacaster.db"), &old_key).is_err(), "old key no longer opens it");
+    assert!(
+        whacaster::store::open_connection(&data.join("whacaster.db"), &old_key).is_err(),
+        "old key no longer opens it"
+    );
     let (code, out, _) = whacaster(&["check", "--data-dir", d]);
     assert_eq!(code, 0, "{out}");
     let key = whacaster::crypto::DbKey::read(&data.join("db.key")).unwrap();
     let conn = whacaster::store::open_connection(&data.join("whacaster.db"), &key).unwrap();
-    let email: String = conn.query_row("SELECT email FROM users", [], |r| r.get(0)).unwrap();
+    let email: String = conn
+        .query_row("SELECT email FROM users", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(email, "owner@toko.id");
 }
 
@@ -124,9 +184,21 @@ fn bad_config_and_busy_port_are_one_line_errors() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port();
     let data = dir.path().join("data");
-    let (code, _, err) = whacaster(&["serve", "--data-dir", data.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}")]);
+    let (code, _, err) = whacaster(&[
+        "serve",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+    ]);
     assert_ne!(code, 0);
     assert!(err.contains("in use"), "{err}");
-    assert_eq!(err.trim().lines().filter(|l| l.starts_with("error")).count(), 1);
+    assert_eq!(
+        err.trim()
+            .lines()
+            .filter(|l| l.starts_with("error"))
+            .count(),
+        1
+    );
     assert!(!err.contains("panicked"));
 }

@@ -51,7 +51,12 @@ impl TestApp {
             actix_web::rt::System::new().block_on(async move {
                 match whacaster::server::start(c2, clock2).await {
                     Ok(r) => {
-                        let _ = tx.send(Ok((r.addr, r.setup_url.clone(), r.handle.clone(), r.state.clone())));
+                        let _ = tx.send(Ok((
+                            r.addr,
+                            r.setup_url.clone(),
+                            r.handle.clone(),
+                            r.state.clone(),
+                        )));
                         let _ = r.server.await;
                     }
                     Err(e) => {
@@ -62,7 +67,15 @@ impl TestApp {
         });
         let (addr, setup_url, handle, state) = rx.await.map_err(|e| e.to_string())??;
         let scheme = if cfg.tls_enabled() { "https" } else { "http" };
-        Ok(TestApp { base: format!("{scheme}://{addr}"), setup_url, clock, config: cfg, state, handle, _dir: dir })
+        Ok(TestApp {
+            base: format!("{scheme}://{addr}"),
+            setup_url,
+            clock,
+            config: cfg,
+            state,
+            handle,
+            _dir: dir,
+        })
     }
 
     pub fn browser(&self) -> Browser {
@@ -73,8 +86,12 @@ impl TestApp {
         self.config.data_dir.clone()
     }
 
-    pub async fn stop(self) {
+    /// Stops the server; the data dir lives on in the returned guard.
+    pub async fn stop(self) -> tempfile::TempDir {
         self.handle.stop(false).await;
+        // Let the server's thread drop its state (and database handles).
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        self._dir
     }
 
     /// Runs setup through the page and returns a browser that is not signed in.
@@ -133,7 +150,13 @@ impl TestApp {
             .submit(
                 "/admin/users",
                 "/admin/users",
-                &[("name", email), ("email", email), ("role", role), ("method", "password"), ("password", PASSWORD)],
+                &[
+                    ("name", email),
+                    ("email", email),
+                    ("role", role),
+                    ("method", "password"),
+                    ("password", PASSWORD),
+                ],
             )
             .await;
         assert_eq!(r.status, 303, "create user {email}: {}", r.body);
@@ -179,7 +202,11 @@ impl Browser {
             .user_agent("Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0 Safari/537.36")
             .build()
             .expect("client");
-        Browser { base: base.to_string(), client, last_csrf: Arc::new(Mutex::new(None)) }
+        Browser {
+            base: base.to_string(),
+            client,
+            last_csrf: Arc::new(Mutex::new(None)),
+        }
     }
 
     async fn finish(&self, r: reqwest::Response) -> Resp {
@@ -189,24 +216,40 @@ impl Browser {
         if let Some(t) = csrf_in(&body) {
             *self.last_csrf.lock().expect("lock") = Some(t);
         }
-        Resp { status, headers, body }
+        Resp {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Resp {
-        let r = self.client.get(format!("{}{path}", self.base)).send().await.expect("GET");
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("GET");
         self.finish(r).await
     }
 
     /// POST a form with whatever fields are given (no CSRF token added).
     pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> Resp {
-        let r = self.client.post(format!("{}{path}", self.base)).form(fields).send().await.expect("POST");
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .form(fields)
+            .send()
+            .await
+            .expect("POST");
         self.finish(r).await
     }
 
     /// Loads `page` (as a person would), then posts the form to `action` with its CSRF token.
     pub async fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> Resp {
         let p = self.get(page).await;
-        let token = csrf_in(&p.body).unwrap_or_else(|| panic!("no CSRF token on {page} ({}): {}", p.status, p.body));
+        let token = csrf_in(&p.body)
+            .unwrap_or_else(|| panic!("no CSRF token on {page} ({}): {}", p.status, p.body));
         let mut all: Vec<(&str, &str)> = vec![("csrf", token.as_str())];
         all.extend_from_slice(fields);
         self.post_raw(action, &all).await
@@ -214,27 +257,47 @@ impl Browser {
 
     /// Posts with the token of the last page seen.
     pub async fn post(&self, action: &str, fields: &[(&str, &str)]) -> Resp {
-        let token = self.last_csrf.lock().expect("lock").clone().expect("a page with a CSRF token was loaded");
+        let token = self
+            .last_csrf
+            .lock()
+            .expect("lock")
+            .clone()
+            .expect("a page with a CSRF token was loaded");
         let mut all: Vec<(&str, &str)> = vec![("csrf", token.as_str())];
         all.extend_from_slice(fields);
         self.post_raw(action, &all).await
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Resp {
-        self.submit("/login", "/login", &[("email", email), ("password", password)]).await
+        self.submit(
+            "/login",
+            "/login",
+            &[("email", email), ("password", password)],
+        )
+        .await
     }
 
     /// Full sign-in with a TOTP code; asserts it lands signed in.
     pub async fn login_totp(&self, app: &TestApp, email: &str, secret: &str) {
         let r = self.login(email, PASSWORD).await;
-        assert!(r.location().unwrap_or("").starts_with("/login/mfa"), "expected MFA step: {:?}", r.location());
-        let r = self.submit("/login/mfa", "/login/mfa", &[("code", &app.code(secret))]).await;
+        assert!(
+            r.location().unwrap_or("").starts_with("/login/mfa"),
+            "expected MFA step: {:?}",
+            r.location()
+        );
+        let r = self
+            .submit("/login/mfa", "/login/mfa", &[("code", &app.code(secret))])
+            .await;
         assert_eq!(r.location(), Some("/"), "TOTP step: {}", r.body);
     }
 
     pub async fn logout(&self) {
         let page = self.get("/account").await;
-        let r = if page.status == 200 { self.post("/logout", &[]).await } else { self.submit("/account/mfa", "/logout", &[]).await };
+        let r = if page.status == 200 {
+            self.post("/logout", &[]).await
+        } else {
+            self.submit("/account/mfa", "/logout", &[]).await
+        };
         assert_eq!(r.status, 303);
     }
 
@@ -242,10 +305,16 @@ impl Browser {
     pub async fn enrol_totp(&self, app: &TestApp) -> (String, Vec<String>) {
         let r = self.submit("/account/mfa", "/account/mfa/start", &[]).await;
         assert_eq!(r.status, 200, "enrolment page: {}", r.body);
-        assert!(r.body.contains("data:image/svg+xml;base64,"), "QR code shown inline");
-        let i = r.body.find("id=\"totp-secret\">").expect("secret shown") + "id=\"totp-secret\">".len();
+        assert!(
+            r.body.contains("data:image/svg+xml;base64,"),
+            "QR code shown inline"
+        );
+        let i =
+            r.body.find("id=\"totp-secret\">").expect("secret shown") + "id=\"totp-secret\">".len();
         let secret: String = r.body[i..].split('<').next().unwrap_or("").replace(' ', "");
-        let r = self.post("/account/mfa/confirm", &[("code", &app.code(&secret))]).await;
+        let r = self
+            .post("/account/mfa/confirm", &[("code", &app.code(&secret))])
+            .await;
         assert_eq!(r.status, 200, "confirm: {}", r.body);
         let codes: Vec<String> = r
             .body

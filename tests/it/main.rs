@@ -7,4 +7,5 @@ mod cli;
 mod common;
 mod roles;
 mod store;
+mod tls;
 mod web;

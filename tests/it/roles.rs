@@ -20,45 +20,179 @@ use Access::*;
 const TABLE: &[(&str, &str, &str, Access, &[(&str, &str)])] = &[
     ("GET", "/healthz", "/healthz", Public, &[]),
     ("GET", "/metrics", "/metrics", AdminOrLoopback, &[]),
-    ("GET", "/static/{path:.*}", "/static/css/app.css", Public, &[]),
+    (
+        "GET",
+        "/static/{path:.*}",
+        "/static/css/app.css",
+        Public,
+        &[],
+    ),
     ("GET", "/", "/", User, &[]),
     ("GET", "/setup", "/setup", Public, &[]),
     ("POST", "/setup", "/setup", Public, &[("token", "x")]),
     ("GET", "/admin/business", "/admin/business", Admin, &[]),
-    ("POST", "/admin/business", "/admin/business", Admin, &[("business_name", "T"), ("owner_name", "B"), ("email", "b@t.id"), ("phone", "+628123456789"), ("address", "Jl. 1"), ("industry", "retail"), ("timezone", "Asia/Jakarta"), ("locale", "en")]),
+    (
+        "POST",
+        "/admin/business",
+        "/admin/business",
+        Admin,
+        &[
+            ("business_name", "T"),
+            ("owner_name", "B"),
+            ("email", "b@t.id"),
+            ("phone", "+628123456789"),
+            ("address", "Jl. 1"),
+            ("industry", "retail"),
+            ("timezone", "Asia/Jakarta"),
+            ("locale", "en"),
+        ],
+    ),
     ("GET", "/login", "/login", Public, &[]),
-    ("POST", "/login", "/login", Public, &[("email", "nobody@x.id"), ("password", "nothing here")]),
+    (
+        "POST",
+        "/login",
+        "/login",
+        Public,
+        &[("email", "nobody@x.id"), ("password", "nothing here")],
+    ),
     ("GET", "/login/mfa", "/login/mfa", Public, &[]),
-    ("POST", "/login/mfa", "/login/mfa", Public, &[("code", "000000")]),
+    (
+        "POST",
+        "/login/mfa",
+        "/login/mfa",
+        Public,
+        &[("code", "000000")],
+    ),
     ("POST", "/logout", "/logout", Public, &[]),
     ("GET", "/account", "/account", User, &[]),
-    ("POST", "/account", "/account", User, &[("name", "Someone"), ("locale", "en")]),
-    ("POST", "/account/password", "/account/password", User, &[("current", "x"), ("new", "y"), ("confirm", "z")]),
+    (
+        "POST",
+        "/account",
+        "/account",
+        User,
+        &[("name", "Someone"), ("locale", "en")],
+    ),
+    (
+        "POST",
+        "/account/password",
+        "/account/password",
+        User,
+        &[("current", "x"), ("new", "y"), ("confirm", "z")],
+    ),
     ("GET", "/account/mfa", "/account/mfa", User, &[]),
-    ("POST", "/account/mfa/start", "/account/mfa/start", User, &[]),
-    ("POST", "/account/mfa/confirm", "/account/mfa/confirm", User, &[("code", "000000")]),
-    ("POST", "/account/mfa/recovery", "/account/mfa/recovery", User, &[("code", "000000")]),
+    (
+        "POST",
+        "/account/mfa/start",
+        "/account/mfa/start",
+        User,
+        &[],
+    ),
+    (
+        "POST",
+        "/account/mfa/confirm",
+        "/account/mfa/confirm",
+        User,
+        &[("code", "000000")],
+    ),
+    (
+        "POST",
+        "/account/mfa/recovery",
+        "/account/mfa/recovery",
+        User,
+        &[("code", "000000")],
+    ),
     ("GET", "/account/sessions", "/account/sessions", User, &[]),
-    ("POST", "/account/sessions/revoke-others", "/account/sessions/revoke-others", User, &[]),
-    ("POST", "/account/sessions/{id}/revoke", "/account/sessions/999999/revoke", User, &[]),
+    (
+        "POST",
+        "/account/sessions/revoke-others",
+        "/account/sessions/revoke-others",
+        User,
+        &[],
+    ),
+    (
+        "POST",
+        "/account/sessions/{id}/revoke",
+        "/account/sessions/999999/revoke",
+        User,
+        &[],
+    ),
     ("GET", "/invite/{token}", "/invite/not-a-token", Public, &[]),
-    ("POST", "/invite/{token}", "/invite/not-a-token", Public, &[("password", "x"), ("confirm", "x")]),
+    (
+        "POST",
+        "/invite/{token}",
+        "/invite/not-a-token",
+        Public,
+        &[("password", "x"), ("confirm", "x")],
+    ),
     ("GET", "/admin/users", "/admin/users", Admin, &[]),
-    ("POST", "/admin/users", "/admin/users", Admin, &[("name", "N"), ("email", "bad"), ("role", "agent"), ("method", "invite")]),
+    (
+        "POST",
+        "/admin/users",
+        "/admin/users",
+        Admin,
+        &[
+            ("name", "N"),
+            ("email", "bad"),
+            ("role", "agent"),
+            ("method", "invite"),
+        ],
+    ),
     ("GET", "/admin/users/{id}", "/admin/users/3", Admin, &[]),
-    ("POST", "/admin/users/{id}/role", "/admin/users/3/role", Admin, &[("role", "agent")]),
-    ("POST", "/admin/users/{id}/active", "/admin/users/3/active", Admin, &[("active", "1")]),
-    ("POST", "/admin/users/{id}/reset-mfa", "/admin/users/3/reset-mfa", Admin, &[]),
-    ("POST", "/admin/users/{id}/invite", "/admin/users/3/invite", Admin, &[]),
+    (
+        "POST",
+        "/admin/users/{id}/role",
+        "/admin/users/4/role",
+        Admin,
+        &[("role", "agent")],
+    ),
+    (
+        "POST",
+        "/admin/users/{id}/active",
+        "/admin/users/4/active",
+        Admin,
+        &[("active", "1")],
+    ),
+    (
+        "POST",
+        "/admin/users/{id}/reset-mfa",
+        "/admin/users/4/reset-mfa",
+        Admin,
+        &[],
+    ),
+    (
+        "POST",
+        "/admin/users/{id}/invite",
+        "/admin/users/4/invite",
+        Admin,
+        &[],
+    ),
     ("GET", "/admin/sessions", "/admin/sessions", Admin, &[]),
-    ("POST", "/admin/sessions/{id}/revoke", "/admin/sessions/999999/revoke", Admin, &[]),
+    (
+        "POST",
+        "/admin/sessions/{id}/revoke",
+        "/admin/sessions/999999/revoke",
+        Admin,
+        &[],
+    ),
     ("GET", "/admin/logins", "/admin/logins", Admin, &[]),
     ("GET", "/admin/security", "/admin/security", Admin, &[]),
-    ("POST", "/admin/security", "/admin/security", Admin, &[("mfa_admin", "1")]),
+    (
+        "POST",
+        "/admin/security",
+        "/admin/security",
+        Admin,
+        &[("mfa_admin", "1")],
+    ),
     ("GET", "/admin/audit", "/admin/audit", Admin, &[]),
     ("GET", "/admin/audit.csv", "/admin/audit.csv", Admin, &[]),
     ("GET", "/admin/jobs", "/admin/jobs", Admin, &[]),
-    ("POST", "/admin/jobs/{name}/run", "/admin/jobs/purge_expired_sessions/run", Admin, &[]),
+    (
+        "POST",
+        "/admin/jobs/{name}/run",
+        "/admin/jobs/purge_expired_sessions/run",
+        Admin,
+        &[],
+    ),
 ];
 
 /// The routes registered in the code: every `web::resource("…")` under src/.
@@ -86,12 +220,20 @@ fn the_table_covers_every_route() {
     let routes = routes_in_code();
     assert!(routes.len() > 20);
     for r in &routes {
-        assert!(TABLE.iter().any(|(_, pattern, ..)| pattern == r), "route {r} is missing from the role table");
+        assert!(
+            TABLE.iter().any(|(_, pattern, ..)| pattern == r),
+            "route {r} is missing from the role table"
+        );
     }
 }
 
 /// Sends the request the way a browser of that role would (with its CSRF token).
-async fn request(b: &Browser, method: &str, path: &str, fields: &[(&str, &str)]) -> crate::common::Resp {
+async fn request(
+    b: &Browser,
+    method: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> crate::common::Resp {
     if method == "GET" {
         return b.get(path).await;
     }
@@ -123,12 +265,19 @@ async fn route_by_role_matrix() {
     let (admin, _) = app.admin("owner@toko.id").await;
     app.create_user(&admin, "super@toko.id", "supervisor").await;
     app.create_user(&admin, "agen@toko.id", "agent").await;
+    // The target of the admin actions in the table (role, reset MFA, ...).
+    app.create_user(&admin, "target@toko.id", "agent").await;
     let anon = app.browser();
     let agent = app.browser();
     agent.login("agen@toko.id", PASSWORD).await;
     let supervisor = app.browser();
     supervisor.login("super@toko.id", PASSWORD).await;
-    let who: [(&str, &Browser); 4] = [("anonymous", &anon), ("agent", &agent), ("supervisor", &supervisor), ("admin", &admin)];
+    let who: [(&str, &Browser); 4] = [
+        ("anonymous", &anon),
+        ("agent", &agent),
+        ("supervisor", &supervisor),
+        ("admin", &admin),
+    ];
 
     let mut failures = Vec::new();
     for (method, pattern, path, access, fields) in TABLE {
@@ -147,7 +296,8 @@ async fn route_by_role_matrix() {
                 !refused(r.status) && !r.location().unwrap_or("").starts_with("/login?next")
             } else if role == "anonymous" {
                 if *method == "GET" {
-                    r.status == 401 || (r.status == 303 && r.location().unwrap_or("").starts_with("/login"))
+                    r.status == 401
+                        || (r.status == 303 && r.location().unwrap_or("").starts_with("/login"))
                 } else {
                     r.status == 401
                 }
@@ -155,11 +305,19 @@ async fn route_by_role_matrix() {
                 r.status == 403
             };
             if !ok {
-                failures.push(format!("{method} {pattern} as {role}: {} {:?}", r.status, r.location()));
+                failures.push(format!(
+                    "{method} {pattern} as {role}: {} {:?}",
+                    r.status,
+                    r.location()
+                ));
             }
         }
     }
-    assert!(failures.is_empty(), "role matrix failures:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "role matrix failures:\n{}",
+        failures.join("\n")
+    );
     // Everyone is still who they were (no request in the table signed anyone out).
     assert_eq!(admin.get("/admin/users").await.status, 200);
     assert_eq!(agent.get("/account").await.status, 200);

@@ -16,16 +16,34 @@ async fn database_and_wal_hold_no_plaintext() {
     let dir = app.data_dir();
     let db = std::fs::read(dir.join("whacaster.db")).unwrap();
     let wal = std::fs::read(dir.join("whacaster.db-wal")).unwrap();
-    assert!(!db.starts_with(b"SQLite format 3"), "the file must not be plain SQLite");
+    assert!(
+        !db.starts_with(b"SQLite format 3"),
+        "the file must not be plain SQLite"
+    );
     assert!(!wal.is_empty(), "the WAL has the recent writes");
-    for needle in [&b"rahasia.unik"[..], b"Budi Santoso", b"Toko Maju Jaya", b"Merdeka"] {
-        assert!(!contains(&db, needle), "plaintext {:?} in the database file", String::from_utf8_lossy(needle));
-        assert!(!contains(&wal, needle), "plaintext {:?} in the WAL", String::from_utf8_lossy(needle));
+    for needle in [
+        &b"rahasia.unik"[..],
+        b"Budi Santoso",
+        b"Toko Maju Jaya",
+        b"Merdeka",
+    ] {
+        assert!(
+            !contains(&db, needle),
+            "plaintext {:?} in the database file",
+            String::from_utf8_lossy(needle)
+        );
+        assert!(
+            !contains(&wal, needle),
+            "plaintext {:?} in the WAL",
+            String::from_utf8_lossy(needle)
+        );
     }
     // ... and the data really is there, readable with the key.
     let key = DbKey::read(&dir.join("db.key")).unwrap();
     let conn = store::open_connection(&dir.join("whacaster.db"), &key).unwrap();
-    let email: String = conn.query_row("SELECT email FROM users", [], |r| r.get(0)).unwrap();
+    let email: String = conn
+        .query_row("SELECT email FROM users", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(email, "rahasia.unik@example.id");
 }
 
@@ -40,12 +58,23 @@ async fn wrong_key_fails_at_start_with_a_clear_message() {
     assert!(again.is_ok(), "{:?}", again.err());
     // ...a different key does not.
     std::fs::remove_file(cfg.data_dir.join("db.key")).unwrap();
-    DbKey::generate().write_new(&cfg.data_dir.join("db.key")).unwrap();
-    let err = TestApp::try_start(tempfile::tempdir().unwrap(), cfg.clone()).await.err().expect("must refuse");
-    assert!(err.contains("wrong key"), "message names the problem: {err}");
+    DbKey::generate()
+        .write_new(&cfg.data_dir.join("db.key"))
+        .unwrap();
+    let err = TestApp::try_start(tempfile::tempdir().unwrap(), cfg.clone())
+        .await
+        .err()
+        .expect("must refuse");
+    assert!(
+        err.contains("wrong key"),
+        "message names the problem: {err}"
+    );
     // A database whose key file is missing is never given a new key.
     std::fs::remove_file(cfg.data_dir.join("db.key")).unwrap();
-    let err = TestApp::try_start(tempfile::tempdir().unwrap(), cfg).await.err().expect("must refuse");
+    let err = TestApp::try_start(tempfile::tempdir().unwrap(), cfg)
+        .await
+        .err()
+        .expect("must refuse");
     assert!(err.contains("key file") && err.contains("missing"), "{err}");
 }
 
@@ -57,12 +86,19 @@ fn migrations_apply_once() {
     let db = Db::open(&path, &key).unwrap();
     drop(db);
     let mut conn = store::open_connection(&path, &key).unwrap();
-    assert!(store::migrate(&mut conn).unwrap().is_empty(), "nothing left to apply");
+    assert!(
+        store::migrate(&mut conn).unwrap().is_empty(),
+        "nothing left to apply"
+    );
     let applied = store::applied_versions(&conn).unwrap();
     assert_eq!(applied.len(), store::MIGRATIONS.len());
     // Opening again (as every start does) changes nothing.
     let db = Db::open(&path, &key).unwrap();
-    let n: i64 = db.read_blocking(|c| Ok(c.query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))?)).unwrap();
+    let n: i64 = db
+        .read_blocking(|c| {
+            Ok(c.query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))?)
+        })
+        .unwrap();
     assert_eq!(n as usize, store::MIGRATIONS.len());
 }
 
@@ -70,7 +106,9 @@ fn migrations_apply_once() {
 async fn grouped_writes_are_isolated_and_all_land() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(&dir.path().join("t.db"), &DbKey::generate()).unwrap();
-    db.write(|c| Ok(c.execute_batch("CREATE TABLE t (v INTEGER)")?)).await.unwrap();
+    db.write(|c| Ok(c.execute_batch("CREATE TABLE t (v INTEGER)")?))
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for i in 0..200i64 {
         let db = db.clone();
@@ -94,7 +132,13 @@ async fn grouped_writes_are_isolated_and_all_land() {
     }
     assert_eq!(failed, 20);
     let (n, bad): (i64, i64) = db
-        .read(|c| Ok(c.query_row("SELECT count(*), sum(v % 10 = 0) FROM t", [], |r| Ok((r.get(0)?, r.get(1)?)))?))
+        .read(|c| {
+            Ok(
+                c.query_row("SELECT count(*), sum(v % 10 = 0) FROM t", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?,
+            )
+        })
         .await
         .unwrap();
     assert_eq!(n, 180, "every successful write landed");
@@ -115,7 +159,13 @@ async fn kill_during_writes_loses_nothing_acknowledged() {
             l.local_addr().unwrap().port()
         };
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_whacaster"))
-            .args(["serve", "--data-dir", data.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}")])
+            .args([
+                "serve",
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
             .env("WHACASTER_ARGON2__MEMORY_KIB", "64")
             .env("WHACASTER_ARGON2__ITERATIONS", "1")
             .env("WHACASTER_LOGIN__PER_IP_PER_MINUTE", "100000")
@@ -127,8 +177,13 @@ async fn kill_during_writes_loses_nothing_acknowledged() {
             .unwrap();
         let b = crate::common::Browser::new(&format!("https://127.0.0.1:{port}"));
         let mut up = false;
-        for _ in 0..100 {
-            if b.client.get(format!("{}/healthz", b.base)).send().await.is_ok() {
+        for _ in 0..600 {
+            if b.client
+                .get(format!("{}/healthz", b.base))
+                .send()
+                .await
+                .is_ok()
+            {
                 up = true;
                 break;
             }
@@ -147,7 +202,11 @@ async fn kill_during_writes_loses_nothing_acknowledged() {
                     let r = b
                         .client
                         .post(format!("{}/login", b.base))
-                        .form(&[("csrf", token.as_str()), ("email", &email), ("password", "wrong password!")])
+                        .form(&[
+                            ("csrf", token.as_str()),
+                            ("email", &email),
+                            ("password", "wrong password!"),
+                        ])
                         .send()
                         .await;
                     match r {
@@ -166,14 +225,24 @@ async fn kill_during_writes_loses_nothing_acknowledged() {
             t.await.unwrap();
         }
         acknowledged += ok.load(std::sync::atomic::Ordering::SeqCst);
-        assert!(ok.load(std::sync::atomic::Ordering::SeqCst) > 0, "round {round} wrote something");
+        assert!(
+            ok.load(std::sync::atomic::Ordering::SeqCst) > 0,
+            "round {round} wrote something"
+        );
         let key = DbKey::read(&data.join("db.key")).unwrap();
         let problems = store::integrity_check(&data.join("whacaster.db"), &key).unwrap();
         assert!(problems.is_empty(), "integrity after kill: {problems:?}");
         let conn = store::open_connection(&data.join("whacaster.db"), &key).unwrap();
         let stored: i64 = conn
-            .query_row("SELECT count(*) FROM login_events WHERE outcome = 'failure'", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM login_events WHERE outcome = 'failure'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
-        assert!(stored as usize >= acknowledged, "round {round}: {stored} stored < {acknowledged} acknowledged");
+        assert!(
+            stored as usize >= acknowledged,
+            "round {round}: {stored} stored < {acknowledged} acknowledged"
+        );
     }
 }

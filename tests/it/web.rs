@@ -8,11 +8,20 @@ use std::collections::BTreeSet;
 async fn state_changes_need_a_valid_csrf_token_and_same_origin() {
     let app = TestApp::start().await;
     let (admin, _) = app.admin("owner@toko.id").await;
-    let fields = [("name", "X"), ("email", "x@toko.id"), ("role", "agent"), ("method", "invite")];
+    let fields = [
+        ("name", "X"),
+        ("email", "x@toko.id"),
+        ("role", "agent"),
+        ("method", "invite"),
+    ];
     admin.get("/admin/users").await;
     let missing = admin.post_raw("/admin/users", &fields).await;
     assert_eq!(missing.status, 403);
-    assert!(missing.body.contains("form expired"), "clear message: {}", missing.body);
+    assert!(
+        missing.body.contains("form expired"),
+        "clear message: {}",
+        missing.body
+    );
     let mut wrong = vec![("csrf", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")];
     wrong.extend_from_slice(&fields);
     assert_eq!(admin.post_raw("/admin/users", &wrong).await.status, 403);
@@ -21,21 +30,53 @@ async fn state_changes_need_a_valid_csrf_token_and_same_origin() {
     let token = crate::common::csrf_in(&page.body).unwrap();
     let mut good = vec![("csrf", token.as_str())];
     good.extend_from_slice(&fields);
-    let r = admin.client.post(format!("{}/admin/users", app.base)).header("origin", "https://evil.example").form(&good).send().await.unwrap();
+    let r = admin
+        .client
+        .post(format!("{}/admin/users", app.base))
+        .header("origin", "https://evil.example")
+        .form(&good)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
-    let r = admin.client.post(format!("{}/admin/users", app.base)).header("sec-fetch-site", "cross-site").form(&good).send().await.unwrap();
+    let r = admin
+        .client
+        .post(format!("{}/admin/users", app.base))
+        .header("sec-fetch-site", "cross-site")
+        .form(&good)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     // Same origin, valid token: accepted.
-    let r = admin.client.post(format!("{}/admin/users", app.base)).header("origin", app.base.clone()).form(&good).send().await.unwrap();
+    let r = admin
+        .client
+        .post(format!("{}/admin/users", app.base))
+        .header("origin", app.base.clone())
+        .form(&good)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     // A token from another browser does not work here.
     let other = app.browser();
     let p = other.get("/login").await;
     let foreign = crate::common::csrf_in(&p.body).unwrap();
-    let r = admin.post_raw("/logout", &[("csrf", foreign.as_str())]).await;
+    let r = admin
+        .post_raw("/logout", &[("csrf", foreign.as_str())])
+        .await;
     assert_eq!(r.status, 403);
     // The login form is protected too.
-    assert_eq!(other.post_raw("/login", &[("email", "owner@toko.id"), ("password", PASSWORD)]).await.status, 403);
+    assert_eq!(
+        other
+            .post_raw(
+                "/login",
+                &[("email", "owner@toko.id"), ("password", PASSWORD)]
+            )
+            .await
+            .status,
+        403
+    );
 }
 
 #[tokio::test]
@@ -43,20 +84,47 @@ async fn security_headers_on_every_response() {
     let app = TestApp::start().await;
     let b = app.browser();
     let css = b.get("/static/css/app.css").await;
-    let paths = ["/login", "/healthz", "/static/css/app.css", "/does-not-exist", "/admin/users"];
+    let paths = [
+        "/login",
+        "/healthz",
+        "/static/css/app.css",
+        "/does-not-exist",
+        "/admin/users",
+    ];
     for path in paths {
         let r = b.get(path).await;
-        let csp = r.header("content-security-policy").unwrap_or_else(|| panic!("CSP on {path}"));
-        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline") && csp.contains("frame-ancestors 'none'"));
+        let csp = r
+            .header("content-security-policy")
+            .unwrap_or_else(|| panic!("CSP on {path}"));
+        assert!(
+            csp.contains("script-src 'self'")
+                && !csp.contains("unsafe-inline")
+                && csp.contains("frame-ancestors 'none'")
+        );
         assert!(!csp.contains("http"), "no third-party origin in the CSP");
-        assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{path}");
+        assert_eq!(
+            r.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
         assert_eq!(r.header("referrer-policy"), Some("same-origin"));
-        assert!(r.header("permissions-policy").unwrap().contains("camera=()"));
-        assert!(r.header("strict-transport-security").unwrap().starts_with("max-age="));
+        assert!(
+            r.header("permissions-policy")
+                .unwrap()
+                .contains("camera=()")
+        );
+        assert!(
+            r.header("strict-transport-security")
+                .unwrap()
+                .starts_with("max-age=")
+        );
         assert!(r.header("x-request-id").is_some());
         assert!(r.header("server").is_none(), "no version banner");
     }
-    assert_eq!(b.get("/login").await.header("cache-control"), Some("no-store"));
+    assert_eq!(
+        b.get("/login").await.header("cache-control"),
+        Some("no-store")
+    );
     assert!(css.header("cache-control").unwrap().contains("max-age"));
     // Pages reference no third-party resource.
     let login = b.get("/login").await;
@@ -73,18 +141,38 @@ async fn errors_are_pages_with_a_request_id() {
     assert_eq!(r.status, 404);
     let id = r.header("x-request-id").unwrap().to_string();
     assert!(r.body.contains(&id) && r.body.contains("This page does not exist"));
-    let r = b.client.get(format!("{}/nope", app.base)).header("accept-language", "id-ID,id;q=0.9").send().await.unwrap();
+    let r = b
+        .client
+        .get(format!("{}/nope", app.base))
+        .header("accept-language", "id-ID,id;q=0.9")
+        .send()
+        .await
+        .unwrap();
     assert!(r.text().await.unwrap().contains("Halaman ini tidak ada"));
     // Oversized and malformed forms get a clear 4xx, not a crash.
     let page = b.get("/login").await;
     let token = crate::common::csrf_in(&page.body).unwrap();
     let big = "x".repeat(200 * 1024);
-    let r = b.post_raw("/login", &[("csrf", token.as_str()), ("email", big.as_str()), ("password", "x")]).await;
+    let r = b
+        .post_raw(
+            "/login",
+            &[
+                ("csrf", token.as_str()),
+                ("email", big.as_str()),
+                ("password", "x"),
+            ],
+        )
+        .await;
     assert_eq!(r.status, 400);
     assert!(r.body.contains("too large"), "{}", r.body);
     let r = b.post_raw("/login", &[("csrf", token.as_str())]).await;
     assert_eq!(r.status, 400, "missing fields");
-    let r = b.client.get(format!("{}/admin/users/notanumber", app.base)).send().await.unwrap();
+    let r = b
+        .client
+        .get(format!("{}/admin/users/notanumber", app.base))
+        .send()
+        .await
+        .unwrap();
     assert!(r.status().is_redirection() || r.status() == 404);
 }
 
@@ -98,7 +186,13 @@ async fn static_files_have_etags_and_cache_busting() {
     assert_eq!(r.status, 200);
     assert!(r.header("content-type").unwrap().starts_with("text/css"));
     let etag = r.header("etag").unwrap().to_string();
-    let r = b.client.get(format!("{}/static/css/app.css", app.base)).header("if-none-match", etag).send().await.unwrap();
+    let r = b
+        .client
+        .get(format!("{}/static/css/app.css", app.base))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 304);
     assert_eq!(b.get("/static/../Cargo.toml").await.status, 404);
     assert_eq!(b.get("/static/nothing.js").await.status, 404);
@@ -107,7 +201,11 @@ async fn static_files_have_etags_and_cache_busting() {
 fn catalogue_keys(src: &str) -> BTreeSet<String> {
     fn walk(prefix: &str, t: &toml::Table, out: &mut BTreeSet<String>) {
         for (k, v) in t {
-            let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            let key = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
             match v {
                 toml::Value::Table(t) => walk(&key, t, out),
                 toml::Value::String(s) => {
@@ -119,7 +217,11 @@ fn catalogue_keys(src: &str) -> BTreeSet<String> {
         }
     }
     let mut out = BTreeSet::new();
-    walk("", &toml::from_str(src).expect("catalogue parses"), &mut out);
+    walk(
+        "",
+        &toml::from_str(src).expect("catalogue parses"),
+        &mut out,
+    );
     out
 }
 
@@ -140,13 +242,16 @@ fn both_languages_are_complete() {
     let id = catalogue_keys(include_str!("../../src/i18n/id.toml"));
     let only_en: Vec<_> = en.difference(&id).collect();
     let only_id: Vec<_> = id.difference(&en).collect();
-    assert!(only_en.is_empty(), "missing in Bahasa Indonesia: {only_en:?}");
+    assert!(
+        only_en.is_empty(),
+        "missing in Bahasa Indonesia: {only_en:?}"
+    );
     assert!(only_id.is_empty(), "missing in English: {only_id:?}");
     // Every key the code and templates ask for exists.
     let mut files = Vec::new();
     files_under("templates", "html", &mut files);
     files_under("src", "rs", &mut files);
-    let re_call = ["t(\"", "tf(\"", "BadRequest(\"", "errors.add(\""];
+    let re_call = [".t(\"", ".tf(\"", "BadRequest(\"", "errors.add(\""];
     let mut used = BTreeSet::new();
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
@@ -155,7 +260,11 @@ fn both_languages_are_complete() {
                 let mut s = part.split('"');
                 let first = s.next().unwrap_or("");
                 // errors.add("field", "key"): the key is the second string.
-                let key = if pat == "errors.add(\"" { s.nth(1).unwrap_or("") } else { first };
+                let key = if pat == "errors.add(\"" {
+                    s.nth(1).unwrap_or("")
+                } else {
+                    first
+                };
                 if key.contains('.') && !key.contains(' ') && !key.ends_with('.') {
                     used.insert(key.to_string());
                 }
@@ -166,7 +275,10 @@ fn both_languages_are_complete() {
         used.insert(k.to_string());
     }
     let missing: Vec<_> = used.iter().filter(|k| !en.contains(*k)).collect();
-    assert!(missing.is_empty(), "keys used but not in the catalogue: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "keys used but not in the catalogue: {missing:?}"
+    );
     assert!(used.len() > 100, "the scan found the keys ({})", used.len());
 }
 
@@ -174,17 +286,36 @@ fn both_languages_are_complete() {
 async fn language_follows_user_then_browser_then_business() {
     let app = TestApp::start().await;
     let b = app.browser();
-    let r = b.client.get(format!("{}/login", app.base)).header("accept-language", "id,en;q=0.5").send().await.unwrap();
+    let r = b
+        .client
+        .get(format!("{}/login", app.base))
+        .header("accept-language", "id,en;q=0.5")
+        .send()
+        .await
+        .unwrap();
     let body = r.text().await.unwrap();
     assert!(body.contains("lang=\"id\"") && body.contains("Masuk"));
     let r = b.get("/login?lang=id").await;
     assert!(r.body.contains("Kata sandi"));
     let (admin, _) = app.admin("owner@toko.id").await;
-    let r = admin.submit("/account", "/account", &[("name", "Budi"), ("locale", "id")]).await;
+    let r = admin
+        .submit(
+            "/account",
+            "/account",
+            &[("name", "Budi"), ("locale", "id")],
+        )
+        .await;
     assert_eq!(r.status, 303);
     let page = admin.get("/account").await;
     assert!(page.body.contains("Akun saya"), "user preference wins");
-    assert!(page.body.contains("Tersimpan") || admin.get("/account?m=flash.saved").await.body.contains("Tersimpan"));
+    assert!(
+        page.body.contains("Tersimpan")
+            || admin
+                .get("/account?m=flash.saved")
+                .await
+                .body
+                .contains("Tersimpan")
+    );
 }
 
 #[tokio::test]
@@ -199,26 +330,60 @@ async fn health_and_metrics() {
     assert_eq!(h["status"], "ok");
     assert_eq!(h["db"], "ok");
     assert_eq!(h["version"], whacaster::VERSION);
-    assert_eq!(b.get("/metrics").await.status, 303, "anonymous visitors are sent to sign in");
+    assert_eq!(
+        b.get("/metrics").await.status,
+        401,
+        "anonymous scrapers are refused"
+    );
     let (admin, _) = app.admin("owner@toko.id").await;
     app.create_user(&admin, "agen@toko.id", "agent").await;
     let agent = app.browser();
     agent.login("agen@toko.id", PASSWORD).await;
     assert_eq!(agent.get("/metrics").await.status, 403);
-    agent.login("agen@toko.id", "wrong password").await;
+    app.browser().login("agen@toko.id", "wrong password").await;
     let m = admin.get("/metrics").await;
     assert_eq!(m.status, 200);
-    for needle in ["whacaster_http_requests_total", "route=\"/login\"", "whacaster_http_request_duration_seconds_bucket", "whacaster_login_failures_total", "whacaster_db_pool_connections"] {
+    for needle in [
+        "whacaster_http_requests_total",
+        "route=\"/login\"",
+        "whacaster_http_request_duration_seconds_bucket",
+        "whacaster_login_failures_total",
+        "whacaster_db_pool_connections",
+    ] {
         assert!(m.body.contains(needle), "{needle} in metrics");
     }
     // Client IP from X-Forwarded-For, only because the proxy is trusted.
-    let r = b.client.get(format!("{}/healthz", app.base)).header("x-forwarded-for", "203.0.113.9").send().await.unwrap();
+    let r = b
+        .client
+        .get(format!("{}/healthz", app.base))
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let fresh = app.browser();
     let p = fresh.get("/login").await;
     let t = crate::common::csrf_in(&p.body).unwrap();
-    fresh.client.post(format!("{}/login", app.base)).header("x-forwarded-for", "203.0.113.9").form(&[("csrf", t.as_str()), ("email", "z@z.id"), ("password", "x")]).send().await.unwrap();
-    let ip: String = app.state.db.read(|c| Ok(c.query_row("SELECT ip FROM login_events WHERE email = 'z@z.id'", [], |r| r.get(0))?)).await.unwrap();
+    fresh
+        .client
+        .post(format!("{}/login", app.base))
+        .header("x-forwarded-for", "203.0.113.9")
+        .form(&[("csrf", t.as_str()), ("email", "z@z.id"), ("password", "x")])
+        .send()
+        .await
+        .unwrap();
+    let ip: String = app
+        .state
+        .db
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT ip FROM login_events WHERE email = 'z@z.id'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
     assert_eq!(ip, "203.0.113.9");
 }
 
@@ -234,8 +399,15 @@ async fn audit_log_filters_and_exports_csv() {
     let csv = admin.get("/admin/audit.csv?action=user.create").await;
     assert_eq!(csv.status, 200);
     assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
-    assert!(csv.header("content-disposition").unwrap().contains("attachment"));
-    assert!(csv.body.starts_with("id,time_utc,actor,action,target,details,ip"));
+    assert!(
+        csv.header("content-disposition")
+            .unwrap()
+            .contains("attachment")
+    );
+    assert!(
+        csv.body
+            .starts_with("id,time_utc,actor,action,target,details,ip")
+    );
     assert_eq!(csv.body.lines().count(), 3, "{}", csv.body);
     assert!(csv.body.contains("agen2@toko.id"));
     let all = admin.get("/admin/audit.csv").await;
@@ -251,7 +423,11 @@ async fn jobs_are_listed_and_run_on_demand() {
     let app = TestApp::start().await;
     let (admin, _) = app.admin("owner@toko.id").await;
     let page = admin.get("/admin/jobs").await;
-    for name in ["purge_expired_sessions", "renew_self_signed_certificate", "purge_old_logs"] {
+    for name in [
+        "purge_expired_sessions",
+        "renew_self_signed_certificate",
+        "purge_old_logs",
+    ] {
         assert!(page.body.contains(name), "{name} listed");
     }
     // An old login event and an expired session exist; running the jobs removes them.
@@ -304,11 +480,24 @@ async fn output_is_escaped() {
     let (admin, _) = app.admin("owner@toko.id").await;
     let evil = "\"><img src=x onerror=alert(1)><script>alert(2)</script>";
     let r = admin
-        .submit("/admin/users", "/admin/users", &[("name", evil), ("email", "evil@toko.id"), ("role", "agent"), ("method", "password"), ("password", PASSWORD)])
+        .submit(
+            "/admin/users",
+            "/admin/users",
+            &[
+                ("name", evil),
+                ("email", "evil@toko.id"),
+                ("role", "agent"),
+                ("method", "password"),
+                ("password", PASSWORD),
+            ],
+        )
         .await;
     assert_eq!(r.status, 303);
     for page in ["/admin/users", "/admin/users/2", "/admin/audit"] {
         let body = admin.get(page).await.body;
-        assert!(!body.contains("<script>alert(2)") && !body.contains("<img src=x"), "{page} escapes");
+        assert!(
+            !body.contains("<script>alert(2)") && !body.contains("<img src=x"),
+            "{page} escapes"
+        );
     }
 }
