@@ -20,15 +20,17 @@ pub struct TestApp {
 }
 
 pub fn test_config(dir: &std::path::Path) -> Config {
-    let mut cfg = Config::default();
-    cfg.listen = "127.0.0.1:0".into();
-    cfg.data_dir = dir.join("data");
+    let mut cfg = Config {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.join("data"),
+        log_level: "warn".into(),
+        ..Default::default()
+    };
     cfg.tls.mode = TlsMode::SelfSigned;
     // Cheap hashing in tests; production uses the OWASP parameters.
     cfg.argon2.memory_kib = 64;
     cfg.argon2.iterations = 1;
     cfg.login.per_ip_per_minute = 1000;
-    cfg.log_level = "warn".into();
     cfg
 }
 

@@ -16,8 +16,16 @@ enum Access {
 }
 use Access::*;
 
-/// (method, route pattern as in the code, a concrete path, access, form fields).
-const TABLE: &[(&str, &str, &str, Access, &[(&str, &str)])] = &[
+/// One row: method, route pattern as in the code, a concrete path, access, form fields.
+type Row = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Access,
+    &'static [(&'static str, &'static str)],
+);
+
+const TABLE: &[Row] = &[
     ("GET", "/healthz", "/healthz", Public, &[]),
     ("GET", "/metrics", "/metrics", AdminOrLoopback, &[]),
     (
