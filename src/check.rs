@@ -62,10 +62,7 @@ fn private_file(path: &Path, what: &str, out: &mut Vec<Finding>) {
                     path.display()
                 )));
             } else {
-                out.push(ok(format!(
-                    "{what} {} is private ({mode:o})",
-                    path.display()
-                )));
+                out.push(ok(format!("{what} {} is private ({mode:o})", path.display())));
             }
         }
         Err(e) => out.push(problem(format!("{what} {}: {e}", path.display()))),
@@ -81,10 +78,7 @@ pub fn run(cfg: &Config, config_file: Option<&Path>, now: i64) -> Vec<Finding> {
             cfg.data_dir.display(),
             m.permissions().mode() & 0o777
         ))),
-        Ok(_) => out.push(ok(format!(
-            "data dir {} is private",
-            cfg.data_dir.display()
-        ))),
+        Ok(_) => out.push(ok(format!("data dir {} is private", cfg.data_dir.display()))),
         Err(e) => out.push(problem(format!("data dir {}: {e}", cfg.data_dir.display()))),
     }
 
@@ -98,10 +92,7 @@ pub fn run(cfg: &Config, config_file: Option<&Path>, now: i64) -> Vec<Finding> {
                 "config file {} is readable by everyone; 640 is enough",
                 p.display()
             ))),
-            Ok(_) => out.push(ok(format!(
-                "config file {} permissions are fine",
-                p.display()
-            ))),
+            Ok(_) => out.push(ok(format!("config file {} permissions are fine", p.display()))),
             Err(e) => out.push(problem(format!("config file {}: {e}", p.display()))),
         }
     }
@@ -125,10 +116,7 @@ pub fn run(cfg: &Config, config_file: Option<&Path>, now: i64) -> Vec<Finding> {
     if let (Some(key), true) = (&key, db_exists) {
         check_database(cfg, key, now, &mut out);
     } else if !db_exists {
-        out.push(warn(format!(
-            "no database yet at {}",
-            cfg.db_path().display()
-        )));
+        out.push(warn(format!("no database yet at {}", cfg.db_path().display())));
     }
 
     match crate::tls::inspect(cfg) {
@@ -136,10 +124,7 @@ pub fn run(cfg: &Config, config_file: Option<&Path>, now: i64) -> Vec<Finding> {
             private_file(&info.key_path, "TLS private key", &mut out);
             let days = (info.not_after - now) / 86_400;
             let when = crate::clock::format_unix(info.not_after, None);
-            let text = format!(
-                "certificate from {} valid until {when} ({days} days)",
-                info.issuer
-            );
+            let text = format!("certificate from {} valid until {when} ({days} days)", info.issuer);
             out.push(if info.not_after <= now {
                 problem(format!("{text}: EXPIRED"))
             } else if days < crate::tls::RENEW_BEFORE_DAYS {
@@ -189,10 +174,7 @@ fn check_database(cfg: &Config, key: &DbKey, now: i64, out: &mut Vec<Finding>) {
                 .map(|(_, n)| n.clone())
                 .collect();
             if pending.is_empty() {
-                out.push(ok(format!(
-                    "schema up to date ({} migrations)",
-                    applied.len()
-                )));
+                out.push(ok(format!("schema up to date ({} migrations)", applied.len())));
             } else {
                 out.push(warn(format!(
                     "schema changes pending (applied at next start): {}",

@@ -190,11 +190,7 @@ impl Config {
             fig = fig.merge(Toml::file_exact(path));
         }
         fig = fig
-            .merge(
-                Env::prefixed("WHACASTER_")
-                    .ignore(NON_CONFIG_ENV)
-                    .split("__"),
-            )
+            .merge(Env::prefixed("WHACASTER_").ignore(NON_CONFIG_ENV).split("__"))
             .merge(Serialized::defaults(overrides));
         let cfg: Config = fig.extract().map_err(|e| describe_figment_error(&e))?;
         cfg.validate()?;
@@ -204,8 +200,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), String> {
         let addr = self.listen_addr()?;
         if let Some(url) = &self.public_url {
-            let parsed = url::Url::parse(url)
-                .map_err(|e| format!("public_url {url:?} is not a URL: {e}"))?;
+            let parsed = url::Url::parse(url).map_err(|e| format!("public_url {url:?} is not a URL: {e}"))?;
             if parsed.scheme() != "https" && parsed.scheme() != "http" {
                 return Err(format!("public_url {url:?} must start with https://"));
             }
@@ -231,9 +226,7 @@ impl Config {
             TlsMode::SelfSigned => {}
         }
         if self.session.idle_minutes < 1 || self.session.absolute_hours < 1 {
-            return Err(
-                "session.idle_minutes and session.absolute_hours must be at least 1".into(),
-            );
+            return Err("session.idle_minutes and session.absolute_hours must be at least 1".into());
         }
         if self.argon2.memory_kib < 8 || self.argon2.iterations < 1 || self.argon2.parallelism < 1 {
             return Err("argon2.memory_kib must be >= 8, iterations and parallelism >= 1".into());
@@ -247,12 +240,9 @@ impl Config {
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, String> {
-        self.listen.parse().map_err(|_| {
-            format!(
-                "listen {:?} is not an address like 127.0.0.1:8443",
-                self.listen
-            )
-        })
+        self.listen
+            .parse()
+            .map_err(|_| format!("listen {:?} is not an address like 127.0.0.1:8443", self.listen))
     }
 
     pub fn tls_enabled(&self) -> bool {
@@ -272,10 +262,7 @@ impl Config {
                 a.to_string()
             }
         });
-        format!(
-            "{scheme}://{}",
-            listen.unwrap_or_else(|_| self.listen.clone())
-        )
+        format!("{scheme}://{}", listen.unwrap_or_else(|_| self.listen.clone()))
     }
 
     pub fn public_host(&self) -> Option<String> {

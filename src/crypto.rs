@@ -76,15 +76,13 @@ impl DbKey {
             ));
         }
         let mut k = Zeroizing::new([0u8; 32]);
-        hex::decode_to_slice(t, k.as_mut())
-            .map_err(|e| format!("key file {}: {e}", origin.display()))?;
+        hex::decode_to_slice(t, k.as_mut()).map_err(|e| format!("key file {}: {e}", origin.display()))?;
         Ok(DbKey(k))
     }
 
     pub fn read(path: &Path) -> Result<Self, String> {
         let text = Zeroizing::new(
-            std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read key file {}: {e}", path.display()))?,
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read key file {}: {e}", path.display()))?,
         );
         Self::parse(&text, path)
     }
@@ -114,11 +112,7 @@ impl DbKey {
 /// Finds the database key: systemd credential, then `WHACASTER_DB_KEY_FILE`, then the
 /// data dir's `db.key`. With `create`, a missing data-dir key is made (only when no
 /// database exists yet, so a lost key is never silently replaced).
-pub fn load_db_key(
-    data_dir: &Path,
-    db_exists: bool,
-    create: bool,
-) -> Result<(DbKey, KeySource), String> {
+pub fn load_db_key(data_dir: &Path, db_exists: bool, create: bool) -> Result<(DbKey, KeySource), String> {
     if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
         let p = Path::new(&dir).join("db.key");
         if p.exists() {

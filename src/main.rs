@@ -8,11 +8,7 @@ use whacaster::clock::Clock;
 use whacaster::config::{Config, LogFormat, Overrides};
 
 #[derive(Parser)]
-#[command(
-    name = "whacaster",
-    version,
-    about = "Self-hosted WhatsApp Business platform"
-)]
+#[command(name = "whacaster", version, about = "Self-hosted WhatsApp Business platform")]
 struct Cli {
     /// Configuration file (TOML). Also WHACASTER_CONFIG.
     #[arg(long, global = true)]
@@ -124,24 +120,15 @@ fn init_logging(cfg: &Config, serving: bool) {
 fn serve(cfg: Config) -> Result<(), String> {
     actix_web::rt::System::new().block_on(async move {
         let running = whacaster::server::start(cfg, Clock::default()).await?;
-        println!(
-            "Whacaster {} is listening on {}",
-            whacaster::VERSION,
-            running.addr
-        );
+        println!("Whacaster {} is listening on {}", whacaster::VERSION, running.addr);
         if let Some(url) = &running.setup_url {
             println!();
             println!("Open this one-time link to set up your business (valid 24 hours):");
             println!("  {url}");
-            println!(
-                "The certificate is self-signed unless configured: your browser will warn once."
-            );
+            println!("The certificate is self-signed unless configured: your browser will warn once.");
             println!();
         }
-        running
-            .server
-            .await
-            .map_err(|e| format!("server stopped: {e}"))
+        running.server.await.map_err(|e| format!("server stopped: {e}"))
     })
 }
 
@@ -153,10 +140,7 @@ fn setup_url(cfg: &Config) -> Result<(), String> {
             println!("{}", whacaster::setup::setup_url(&cfg.base_url(), &token));
             Ok(())
         }
-        None => Err(
-            "setup is already done: sign in, or reset a user's MFA with `whacaster user reset-mfa`"
-                .into(),
-        ),
+        None => Err("setup is already done: sign in, or reset a user's MFA with `whacaster user reset-mfa`".into()),
     }
 }
 

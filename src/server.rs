@@ -31,14 +31,12 @@ pub fn prepare_data_dir(dir: &Path) -> Result<(), String> {
             .create(dir)
             .map_err(|e| format!("cannot create data dir {}: {e}", dir.display()))?;
     }
-    let meta = std::fs::metadata(dir)
-        .map_err(|e| format!("cannot read data dir {}: {e}", dir.display()))?;
+    let meta = std::fs::metadata(dir).map_err(|e| format!("cannot read data dir {}: {e}", dir.display()))?;
     if !meta.is_dir() {
         return Err(format!("data dir {} is not a directory", dir.display()));
     }
     let probe = dir.join(".write-test");
-    std::fs::write(&probe, b"")
-        .map_err(|e| format!("data dir {} is not writable: {e}", dir.display()))?;
+    std::fs::write(&probe, b"").map_err(|e| format!("data dir {} is not writable: {e}", dir.display()))?;
     let _ = std::fs::remove_file(probe);
     if meta.permissions().mode() & 0o077 != 0 {
         tracing::warn!(dir = %dir.display(), "data dir is readable by others; chmod 700 it");
@@ -47,10 +45,7 @@ pub fn prepare_data_dir(dir: &Path) -> Result<(), String> {
 }
 
 /// Opens the database for a command (CLI) or the server: data dir, key, migrations.
-pub fn open_store(
-    cfg: &Config,
-    create: bool,
-) -> Result<(Db, crypto::KeySource, crypto::DbKey), String> {
+pub fn open_store(cfg: &Config, create: bool) -> Result<(Db, crypto::KeySource, crypto::DbKey), String> {
     if create {
         prepare_data_dir(&cfg.data_dir)?;
     } else if !cfg.db_path().exists() {
@@ -126,12 +121,11 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, String> {
         base = format!("{scheme}://{host}:{}", bound.port());
     }
     let now = clock.unix();
-    let setup_url =
-        actix_web::rt::task::spawn_blocking(move || crate::setup::issue_setup_token(&db, now))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?
-            .map(|t| crate::setup::setup_url(&base, &t));
+    let setup_url = actix_web::rt::task::spawn_blocking(move || crate::setup::issue_setup_token(&db, now))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?
+        .map(|t| crate::setup::setup_url(&base, &t));
     Ok(Running {
         addr: bound,
         handle,
@@ -168,8 +162,7 @@ async fn not_found() -> Result<actix_web::HttpResponse, crate::AppError> {
 
 fn spawn_reload_on_sighup(tls: Arc<crate::tls::CertState>, cfg: Arc<Config>, clock: Clock) {
     tokio::spawn(async move {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
             tracing::warn!("cannot listen for SIGHUP; certificate reload needs a restart");
             return;
         };

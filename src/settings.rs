@@ -52,7 +52,17 @@ pub fn insert_business(conn: &Connection, b: &Business, now: i64) -> rusqlite::R
         "INSERT INTO business (id, name, owner_name, email, phone, address, industry, timezone, locale,
                                terms_accepted_at, created_at, updated_at)
          VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?9)",
-        params![b.name, b.owner_name, b.email, b.phone, b.address, b.industry, b.timezone, b.locale, now],
+        params![
+            b.name,
+            b.owner_name,
+            b.email,
+            b.phone,
+            b.address,
+            b.industry,
+            b.timezone,
+            b.locale,
+            now
+        ],
     )?;
     Ok(())
 }
@@ -61,15 +71,23 @@ pub fn update_business(conn: &Connection, b: &Business, now: i64) -> rusqlite::R
     conn.execute(
         "UPDATE business SET name = ?1, owner_name = ?2, email = ?3, phone = ?4, address = ?5, industry = ?6,
                              timezone = ?7, locale = ?8, updated_at = ?9 WHERE id = 1",
-        params![b.name, b.owner_name, b.email, b.phone, b.address, b.industry, b.timezone, b.locale, now],
+        params![
+            b.name,
+            b.owner_name,
+            b.email,
+            b.phone,
+            b.address,
+            b.industry,
+            b.timezone,
+            b.locale,
+            now
+        ],
     )
 }
 
 pub fn get_setting(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
-        r.get(0)
-    })
-    .optional()
+    conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+        .optional()
 }
 
 pub fn set_setting(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {

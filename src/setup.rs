@@ -8,9 +8,7 @@ use crate::error::{AppError, AppResult};
 use crate::i18n::Locale;
 use crate::settings::{self, Business};
 use crate::store::Db;
-use crate::web::{
-    Admin, AppState, Authed, FormErrors, RequestCtx, invalid_page, ok_page, render, see_other_flash,
-};
+use crate::web::{Admin, AppState, Authed, FormErrors, RequestCtx, invalid_page, ok_page, render, see_other_flash};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -113,20 +111,21 @@ struct SetupPage {
     ctx: RequestCtx,
     form: SetupForm,
     errors: FormErrors,
+    choices: BusinessChoices,
 }
 
-impl SetupPage {
-    fn industries(&self) -> &'static [&'static str] {
+/// The choices of the business form (setup and profile pages).
+pub struct BusinessChoices;
+
+impl BusinessChoices {
+    pub fn industries(&self) -> &'static [&'static str] {
         INDUSTRIES
     }
-    fn timezones(&self) -> Vec<&'static str> {
+    pub fn timezones(&self) -> Vec<&'static str> {
         timezones()
     }
-    fn locales(&self) -> Vec<(&'static str, &'static str)> {
-        Locale::ALL
-            .iter()
-            .map(|l| (l.code(), l.native_name()))
-            .collect()
+    pub fn locales(&self) -> Vec<(&'static str, &'static str)> {
+        Locale::ALL.iter().map(|l| (l.code(), l.native_name())).collect()
     }
 }
 
@@ -163,11 +162,7 @@ async fn setup_state(state: &AppState, token: String) -> AppResult<(bool, bool)>
         .await
 }
 
-async fn get_setup(
-    state: web::Data<AppState>,
-    ctx: RequestCtx,
-    q: web::Query<TokenQuery>,
-) -> AppResult<HttpResponse> {
+async fn get_setup(state: web::Data<AppState>, ctx: RequestCtx, q: web::Query<TokenQuery>) -> AppResult<HttpResponse> {
     let token = q.into_inner().token.unwrap_or_default();
     let (done, valid) = setup_state(&state, token.clone()).await?;
     if done {
@@ -187,6 +182,7 @@ async fn get_setup(
         ctx,
         form,
         errors: FormErrors::default(),
+        choices: BusinessChoices,
     })
 }
 
@@ -203,11 +199,7 @@ fn validate_business(f: &SetupForm, errors: &mut FormErrors) {
     }
     let phone = f.phone.trim();
     let digits = phone.chars().filter(char::is_ascii_digit).count();
-    if !(6..=15).contains(&digits)
-        || !phone
-            .chars()
-            .all(|c| c.is_ascii_digit() || " +-().".contains(c))
-    {
+    if !(6..=15).contains(&digits) || !phone.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c)) {
         errors.add("phone", "form.phone_invalid");
     }
     if !len_ok(&f.address, 300) {
@@ -263,7 +255,12 @@ async fn post_setup(
     if !errors.is_empty() {
         form.password.clear();
         form.confirm.clear();
-        return invalid_page(&SetupPage { ctx, form, errors });
+        return invalid_page(&SetupPage {
+            ctx,
+            form,
+            errors,
+            choices: BusinessChoices,
+        });
     }
     let hash = state
         .hasher
@@ -271,12 +268,7 @@ async fn post_setup(
         .await
         .map_err(AppError::Internal)?;
     let business = business_from(&form);
-    let (now, token, b2, ip) = (
-        state.now(),
-        form.token.clone(),
-        business.clone(),
-        ctx.ip.clone(),
-    );
+    let (now, token, b2, ip) = (state.now(), form.token.clone(), business.clone(), ctx.ip.clone());
     let created = state
         .db
         .write(move |c| {
@@ -366,21 +358,7 @@ struct BusinessPage {
     ctx: RequestCtx,
     form: SetupForm,
     errors: FormErrors,
-}
-
-impl BusinessPage {
-    fn industries(&self) -> &'static [&'static str] {
-        INDUSTRIES
-    }
-    fn timezones(&self) -> Vec<&'static str> {
-        timezones()
-    }
-    fn locales(&self) -> Vec<(&'static str, &'static str)> {
-        Locale::ALL
-            .iter()
-            .map(|l| (l.code(), l.native_name()))
-            .collect()
-    }
+    choices: BusinessChoices,
 }
 
 async fn get_business(state: web::Data<AppState>, Admin(a): Admin) -> AppResult<HttpResponse> {
@@ -404,6 +382,7 @@ async fn get_business(state: web::Data<AppState>, Admin(a): Admin) -> AppResult<
         ctx: a.ctx,
         form,
         errors: FormErrors::default(),
+        choices: BusinessChoices,
     })
 }
 
@@ -420,6 +399,7 @@ async fn post_business(
             ctx: a.ctx,
             form,
             errors,
+            choices: BusinessChoices,
         });
     }
     let b = business_from(&form);

@@ -105,21 +105,16 @@ pub fn prepare(cfg: &Config, now: OffsetDateTime) -> Result<Option<Arc<CertState
 }
 
 pub fn server_config(state: Arc<CertState>) -> Result<rustls::ServerConfig, String> {
-    let mut config = rustls::ServerConfig::builder_with_protocol_versions(&[
-        &rustls::version::TLS13,
-        &rustls::version::TLS12,
-    ])
-    .with_no_client_auth()
-    .with_cert_resolver(Arc::new(Resolver(state)));
+    let mut config =
+        rustls::ServerConfig::builder_with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(Resolver(state)));
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
 }
 
 fn self_signed_paths(cfg: &Config) -> (PathBuf, PathBuf) {
-    (
-        cfg.tls_dir().join("cert.pem"),
-        cfg.tls_dir().join("key.pem"),
-    )
+    (cfg.tls_dir().join("cert.pem"), cfg.tls_dir().join("key.pem"))
 }
 
 /// The names a self-signed certificate must cover.
@@ -135,10 +130,7 @@ fn wanted_names(cfg: &Config) -> Vec<String> {
 
 fn needs_renewal(info: &CertInfo, cfg: &Config, now: OffsetDateTime) -> bool {
     let soon = now.unix_timestamp() + RENEW_BEFORE_DAYS * 86_400;
-    info.not_after <= soon
-        || wanted_names(cfg)
-            .iter()
-            .any(|n| !info.subject_names.contains(n))
+    info.not_after <= soon || wanted_names(cfg).iter().any(|n| !info.subject_names.contains(n))
 }
 
 fn load(cfg: &Config, now: OffsetDateTime) -> Result<(Arc<CertifiedKey>, CertInfo), String> {
@@ -176,29 +168,21 @@ fn load(cfg: &Config, now: OffsetDateTime) -> Result<(Arc<CertifiedKey>, CertInf
     }
 }
 
-fn make_self_signed(
-    cfg: &Config,
-    now: OffsetDateTime,
-    cert_path: &Path,
-    key_path: &Path,
-) -> Result<(), String> {
+fn make_self_signed(cfg: &Config, now: OffsetDateTime, cert_path: &Path, key_path: &Path) -> Result<(), String> {
     let dir = cfg.tls_dir();
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(&dir)
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let mut params = rcgen::CertificateParams::new(wanted_names(cfg))
-        .map_err(|e| format!("certificate names: {e}"))?;
+    let mut params = rcgen::CertificateParams::new(wanted_names(cfg)).map_err(|e| format!("certificate names: {e}"))?;
     params
         .distinguished_name
         .push(rcgen::DnType::CommonName, "Whacaster (self-signed)");
     params.not_before = now - time::Duration::days(1);
     params.not_after = now + time::Duration::days(SELF_SIGNED_DAYS);
     let key = rcgen::KeyPair::generate().map_err(|e| format!("key generation: {e}"))?;
-    let cert = params
-        .self_signed(&key)
-        .map_err(|e| format!("certificate: {e}"))?;
+    let cert = params.self_signed(&key).map_err(|e| format!("certificate: {e}"))?;
     write_private(key_path, key.serialize_pem().as_bytes())?;
     write_private(cert_path, cert.pem().as_bytes())?;
     tracing::info!(path = %cert_path.display(), "made a self-signed certificate");
@@ -221,15 +205,10 @@ fn write_private(path: &Path, data: &[u8]) -> Result<(), String> {
     std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-fn read_pair(
-    cert_path: &Path,
-    key_path: &Path,
-    mode: TlsMode,
-) -> Result<(Arc<CertifiedKey>, CertInfo), String> {
-    let cert_pem = std::fs::read(cert_path)
-        .map_err(|e| format!("cannot read certificate {}: {e}", cert_path.display()))?;
-    let key_pem = std::fs::read(key_path)
-        .map_err(|e| format!("cannot read key {}: {e}", key_path.display()))?;
+fn read_pair(cert_path: &Path, key_path: &Path, mode: TlsMode) -> Result<(Arc<CertifiedKey>, CertInfo), String> {
+    let cert_pem =
+        std::fs::read(cert_path).map_err(|e| format!("cannot read certificate {}: {e}", cert_path.display()))?;
+    let key_pem = std::fs::read(key_path).map_err(|e| format!("cannot read key {}: {e}", key_path.display()))?;
     let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
         .collect::<Result<_, _>>()
         .map_err(|e| format!("certificate {} is not PEM: {e}", cert_path.display()))?;
@@ -239,8 +218,7 @@ fn read_pair(
     let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_slice())
         .map_err(|e| format!("key {} is not PEM: {e}", key_path.display()))?
         .ok_or_else(|| format!("no private key in {}", key_path.display()))?;
-    let signing = any_supported_type(&key)
-        .map_err(|e| format!("unsupported key {}: {e}", key_path.display()))?;
+    let signing = any_supported_type(&key).map_err(|e| format!("unsupported key {}: {e}", key_path.display()))?;
     let (_, parsed) = x509_parser::parse_x509_certificate(first.as_ref())
         .map_err(|e| format!("certificate {} cannot be parsed: {e}", cert_path.display()))?;
     let mut names = Vec::new();

@@ -27,6 +27,15 @@ impl Actor {
         }
     }
 
+    /// A signed-in user acting from `ip`.
+    pub fn user(user: &crate::auth::User, ip: &str) -> Actor {
+        Actor {
+            id: Some(user.id),
+            label: user.email.clone(),
+            ip: ip.to_string(),
+        }
+    }
+
     pub fn system() -> Actor {
         Actor {
             id: None,
@@ -152,10 +161,8 @@ pub fn purge(conn: &Connection, before: i64) -> rusqlite::Result<usize> {
 pub fn to_csv(entries: &[Entry]) -> Result<Vec<u8>, String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let e = |e: csv::Error| e.to_string();
-    w.write_record([
-        "id", "time_utc", "actor", "action", "target", "details", "ip",
-    ])
-    .map_err(e)?;
+    w.write_record(["id", "time_utc", "actor", "action", "target", "details", "ip"])
+        .map_err(e)?;
     for en in entries {
         let at = crate::clock::format_unix(en.at, None);
         let row = [
@@ -167,8 +174,7 @@ pub fn to_csv(entries: &[Entry]) -> Result<Vec<u8>, String> {
             en.details.clone(),
             en.ip.clone(),
         ];
-        w.write_record(row.iter().map(|c| defuse_formula(c)))
-            .map_err(e)?;
+        w.write_record(row.iter().map(|c| defuse_formula(c))).map_err(e)?;
     }
     w.into_inner().map_err(|e| e.to_string())
 }

@@ -43,11 +43,7 @@ fn filter_query(f: &Filter) -> String {
     q.finish()
 }
 
-async fn get_audit(
-    state: web::Data<AppState>,
-    Admin(a): Admin,
-    q: web::Query<Filter>,
-) -> AppResult<HttpResponse> {
+async fn get_audit(state: web::Data<AppState>, Admin(a): Admin, q: web::Query<Filter>) -> AppResult<HttpResponse> {
     let filter = q.into_inner();
     let f = filter.clone();
     let (entries, actions) = state
@@ -67,39 +63,20 @@ async fn get_audit(
     })
 }
 
-async fn get_audit_csv(
-    state: web::Data<AppState>,
-    Admin(a): Admin,
-    q: web::Query<Filter>,
-) -> AppResult<HttpResponse> {
+async fn get_audit_csv(state: web::Data<AppState>, Admin(a): Admin, q: web::Query<Filter>) -> AppResult<HttpResponse> {
     let mut filter = q.into_inner();
     filter.before = None;
     let (now, actor, f) = (state.now(), a.actor(), filter.clone());
-    let entries = state
-        .db
-        .read(move |c| Ok(super::list(c, &f, EXPORT_MAX)?))
-        .await?;
+    let entries = state.db.read(move |c| Ok(super::list(c, &f, EXPORT_MAX)?)).await?;
     let details = filter_query(&filter);
     // Exporting the log is itself an action worth recording.
     state
         .db
-        .write(move |c| {
-            Ok(super::record(
-                c,
-                &actor,
-                "audit.export",
-                "audit_log",
-                &details,
-                now,
-            )?)
-        })
+        .write(move |c| Ok(super::record(c, &actor, "audit.export", "audit_log", &details, now)?))
         .await?;
     let csv = super::to_csv(&entries).map_err(crate::AppError::Internal)?;
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            "Content-Disposition",
-            "attachment; filename=\"whacaster-audit.csv\"",
-        ))
+        .insert_header(("Content-Disposition", "attachment; filename=\"whacaster-audit.csv\""))
         .body(csv))
 }

@@ -7,9 +7,7 @@ use crate::audit::{self, Actor};
 use crate::crypto;
 use crate::error::{AppError, AppResult};
 use crate::settings::{self, MfaPolicy};
-use crate::web::{
-    Admin, AppState, Authed, FormErrors, RequestCtx, invalid_page, ok_page, see_other_flash,
-};
+use crate::web::{Admin, AppState, Authed, FormErrors, RequestCtx, invalid_page, ok_page, see_other_flash};
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
@@ -121,12 +119,7 @@ async fn post_users(
         }
     }
     let email = form.email.clone();
-    if errors.is_empty()
-        && state
-            .db
-            .read(move |c| Ok(repo::email_taken(c, &email)?))
-            .await?
-    {
+    if errors.is_empty() && state.db.read(move |c| Ok(repo::email_taken(c, &email)?)).await? {
         errors.add("email", "form.email_taken");
     }
     let (Some(role), true) = (role, errors.is_empty()) else {
@@ -161,11 +154,7 @@ async fn post_users(
             if let Some(t) = &tok {
                 repo::insert_invite(c, &crypto::sha256_hex(t.as_bytes()), id, now + INVITE_SECS)?;
             }
-            let how = if tok.is_some() {
-                "invite"
-            } else {
-                "initial password"
-            };
+            let how = if tok.is_some() { "invite" } else { "initial password" };
             audit::record(
                 c,
                 &actor,
@@ -221,12 +210,7 @@ async fn user_page(
     let (now, idle) = (state.now(), state.config.session.idle_minutes * 60);
     let (user, items) = state
         .db
-        .read(move |c| {
-            Ok((
-                repo::find_user(c, id)?,
-                repo::list_sessions(c, Some(id), now, idle)?,
-            ))
-        })
+        .read(move |c| Ok((repo::find_user(c, id)?, repo::list_sessions(c, Some(id), now, idle)?)))
         .await?;
     let user = user.ok_or(AppError::NotFound)?;
     Ok(UserPage {
@@ -240,11 +224,7 @@ async fn user_page(
     })
 }
 
-async fn get_user(
-    state: web::Data<AppState>,
-    Admin(a): Admin,
-    path: web::Path<i64>,
-) -> AppResult<HttpResponse> {
+async fn get_user(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<i64>) -> AppResult<HttpResponse> {
     ok_page(&user_page(&state, a, path.into_inner(), None, None).await?)
 }
 
@@ -289,10 +269,7 @@ async fn post_role(
     if !ok {
         return invalid_page(&user_page(&state, a, id, None, Some("users.last_admin")).await?);
     }
-    Ok(see_other_flash(
-        &format!("/admin/users/{id}"),
-        "flash.user_updated",
-    ))
+    Ok(see_other_flash(&format!("/admin/users/{id}"), "flash.user_updated"))
 }
 
 #[derive(Deserialize)]
@@ -323,11 +300,7 @@ async fn post_active(
                 // A deactivated user is signed out everywhere at once.
                 repo::delete_sessions_of_user(c, id, None)?;
             }
-            let action = if active {
-                "user.activate"
-            } else {
-                "user.deactivate"
-            };
+            let action = if active { "user.activate" } else { "user.deactivate" };
             audit::record(c, &actor, action, &format!("user:{id}"), "", now)?;
             Ok(true)
         })
@@ -335,30 +308,17 @@ async fn post_active(
     if !ok {
         return invalid_page(&user_page(&state, a, id, None, Some("users.last_admin")).await?);
     }
-    Ok(see_other_flash(
-        &format!("/admin/users/{id}"),
-        "flash.user_updated",
-    ))
+    Ok(see_other_flash(&format!("/admin/users/{id}"), "flash.user_updated"))
 }
 
-async fn post_reset_mfa(
-    state: web::Data<AppState>,
-    Admin(a): Admin,
-    path: web::Path<i64>,
-) -> AppResult<HttpResponse> {
+async fn post_reset_mfa(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<i64>) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let (now, actor) = (state.now(), a.actor());
-    state
-        .db
-        .write(move |c| service::reset_mfa(c, &actor, id, now))
-        .await?;
+    state.db.write(move |c| service::reset_mfa(c, &actor, id, now)).await?;
     if id == a.user.id {
         return Ok(see_other_flash("/login", "flash.mfa_reset"));
     }
-    Ok(see_other_flash(
-        &format!("/admin/users/{id}"),
-        "flash.mfa_reset",
-    ))
+    Ok(see_other_flash(&format!("/admin/users/{id}"), "flash.mfa_reset"))
 }
 
 /// A new one-time link with which the user sets a password (the admin never sees or sets it).
@@ -375,14 +335,7 @@ async fn post_invite_link(
         .write(move |c| {
             repo::find_user(c, id)?.ok_or(AppError::NotFound)?;
             repo::insert_invite(c, &hash, id, now + INVITE_SECS)?;
-            audit::record(
-                c,
-                &actor,
-                "user.invite_link",
-                &format!("user:{id}"),
-                "",
-                now,
-            )?;
+            audit::record(c, &actor, "user.invite_link", &format!("user:{id}"), "", now)?;
             Ok(())
         })
         .await?;
@@ -405,11 +358,7 @@ async fn get_all_sessions(state: web::Data<AppState>, Admin(a): Admin) -> AppRes
     })
 }
 
-async fn post_revoke_any(
-    state: web::Data<AppState>,
-    Admin(a): Admin,
-    path: web::Path<i64>,
-) -> AppResult<HttpResponse> {
+async fn post_revoke_any(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<i64>) -> AppResult<HttpResponse> {
     let sid = path.into_inner();
     let (now, actor) = (state.now(), a.actor());
     let n = state
@@ -417,14 +366,7 @@ async fn post_revoke_any(
         .write(move |c| {
             let n = repo::delete_session_of(c, sid, None)?;
             if n > 0 {
-                audit::record(
-                    c,
-                    &actor,
-                    "session.revoke",
-                    &format!("session:{sid}"),
-                    "by admin",
-                    now,
-                )?;
+                audit::record(c, &actor, "session.revoke", &format!("session:{sid}"), "by admin", now)?;
             }
             Ok(n)
         })
@@ -468,29 +410,16 @@ async fn get_logins(
 ) -> AppResult<HttpResponse> {
     let q = q.into_inner();
     let outcome = q.outcome.filter(|o| !o.is_empty());
-    let email = q
-        .email
-        .map(|e| e.trim().to_string())
-        .filter(|e| !e.is_empty());
+    let email = q.email.map(|e| e.trim().to_string()).filter(|e| !e.is_empty());
     let (o2, e2) = (outcome.clone(), email.clone());
     let events = state
         .db
-        .read(move |c| {
-            Ok(repo::list_login_events(
-                c,
-                o2.as_deref(),
-                e2.as_deref(),
-                500,
-            )?)
-        })
+        .read(move |c| Ok(repo::list_login_events(c, o2.as_deref(), e2.as_deref(), 500)?))
         .await?;
     let events = events
         .into_iter()
         .map(|e| LoginEventView {
-            bad: !matches!(
-                e.outcome.as_str(),
-                "success" | "password_ok" | "mfa_success" | "logout"
-            ),
+            bad: !matches!(e.outcome.as_str(), "success" | "password_ok" | "mfa_success" | "logout"),
             device: super::session::describe_device(&e.user_agent),
             at: e.at,
             email: e.email,
@@ -561,14 +490,7 @@ async fn post_security(
                 "admin={} supervisor={} agent={}",
                 policy.admin, policy.supervisor, policy.agent
             );
-            audit::record(
-                c,
-                &actor,
-                "settings.mfa_policy",
-                "mfa_policy",
-                &details,
-                now,
-            )?;
+            audit::record(c, &actor, "settings.mfa_policy", "mfa_policy", &details, now)?;
             Ok(())
         })
         .await?;

@@ -52,8 +52,7 @@ impl Role {
 impl rusqlite::types::FromSql for Role {
     fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
         let s = v.as_str()?;
-        Role::parse(s)
-            .ok_or_else(|| rusqlite::types::FromSqlError::Other(format!("unknown role {s}").into()))
+        Role::parse(s).ok_or_else(|| rusqlite::types::FromSqlError::Other(format!("unknown role {s}").into()))
     }
 }
 
@@ -95,10 +94,7 @@ pub fn valid_email(s: &str) -> bool {
     }
     match s.split_once('@') {
         Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
         }
         None => false,
     }

@@ -2,9 +2,7 @@
 //! allocates `memory_kib`; the password policy (length, common passwords).
 
 use crate::config::Argon2Config;
-use argon2::password_hash::{
-    PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString, rand_core::OsRng,
-};
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -60,17 +58,10 @@ pub fn policy_problem(password: &str, email: &str) -> Option<&'static str> {
     }
     let lower = password.to_lowercase();
     let local = email.split('@').next().unwrap_or("").to_lowercase();
-    if COMMON.contains(&lower.as_str())
-        || (!local.is_empty() && lower.contains(&local) && local.len() >= 4)
-    {
+    if COMMON.contains(&lower.as_str()) || (!local.is_empty() && lower.contains(&local) && local.len() >= 4) {
         return Some("password.too_common");
     }
-    if password
-        .chars()
-        .collect::<std::collections::HashSet<_>>()
-        .len()
-        < 4
-    {
+    if password.chars().collect::<std::collections::HashSet<_>>().len() < 4 {
         return Some("password.too_common");
     }
     None
@@ -105,10 +96,7 @@ impl Hasher {
     pub fn verify_blocking(&self, password: &str, phc: Option<&str>) -> bool {
         let target = phc.unwrap_or(self.dummy.as_str());
         let ok = match PasswordHash::new(target) {
-            Ok(parsed) => self
-                .argon()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok(),
+            Ok(parsed) => self.argon().verify_password(password.as_bytes(), &parsed).is_ok(),
             Err(_) => false,
         };
         ok && phc.is_some()
@@ -120,11 +108,7 @@ impl Hasher {
             Ok(p) => Params::try_from(&p)
                 .map(|old| {
                     (old.m_cost(), old.t_cost(), old.p_cost())
-                        != (
-                            self.params.m_cost(),
-                            self.params.t_cost(),
-                            self.params.p_cost(),
-                        )
+                        != (self.params.m_cost(), self.params.t_cost(), self.params.p_cost())
                 })
                 .unwrap_or(true),
             Err(_) => true,
@@ -168,14 +152,8 @@ mod tests {
         assert!(!h.verify_blocking("wrong", Some(&phc)));
         assert!(!h.verify_blocking("whacaster-dummy-password", None));
         assert!(!h.needs_rehash(&phc));
-        assert_eq!(
-            policy_problem("short", "a@b.co"),
-            Some("password.too_short")
-        );
-        assert_eq!(
-            policy_problem("password1234", "a@b.co"),
-            Some("password.too_common")
-        );
+        assert_eq!(policy_problem("short", "a@b.co"), Some("password.too_short"));
+        assert_eq!(policy_problem("password1234", "a@b.co"), Some("password.too_common"));
         assert_eq!(
             policy_problem("budi.santoso99!", "budi.santoso@x.id"),
             Some("password.too_common")

@@ -36,19 +36,14 @@ pub fn insert_user(
 }
 
 pub fn email_taken(conn: &Connection, email: &str) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT count(*) FROM users WHERE email = ?1",
-        [email],
-        |r| r.get::<_, i64>(0),
-    )
+    conn.query_row("SELECT count(*) FROM users WHERE email = ?1", [email], |r| {
+        r.get::<_, i64>(0)
+    })
     .map(|n| n > 0)
 }
 
 /// The user and their password hash, for sign-in.
-pub fn find_user_for_login(
-    conn: &Connection,
-    email: &str,
-) -> rusqlite::Result<Option<(User, Option<String>)>> {
+pub fn find_user_for_login(conn: &Connection, email: &str) -> rusqlite::Result<Option<(User, Option<String>)>> {
     conn.query_row(
         &format!("SELECT {USER_COLS}, password_hash FROM users WHERE email = ?1"),
         [email],
@@ -111,24 +106,14 @@ pub fn update_role(conn: &Connection, id: i64, role: Role, now: i64) -> rusqlite
     )
 }
 
-pub fn update_active(
-    conn: &Connection,
-    id: i64,
-    active: bool,
-    now: i64,
-) -> rusqlite::Result<usize> {
+pub fn update_active(conn: &Connection, id: i64, active: bool, now: i64) -> rusqlite::Result<usize> {
     conn.execute(
         "UPDATE users SET active = ?2, updated_at = ?3 WHERE id = ?1",
         params![id, active, now],
     )
 }
 
-pub fn update_password(
-    conn: &Connection,
-    id: i64,
-    hash: &str,
-    now: i64,
-) -> rusqlite::Result<usize> {
+pub fn update_password(conn: &Connection, id: i64, hash: &str, now: i64) -> rusqlite::Result<usize> {
     conn.execute(
         "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
         params![id, hash, now],
@@ -172,12 +157,7 @@ pub fn get_totp(conn: &Connection, user_id: i64) -> rusqlite::Result<Option<Totp
 }
 
 /// Stores a not-yet-confirmed secret (replacing any earlier unconfirmed one).
-pub fn set_pending_totp(
-    conn: &Connection,
-    user_id: i64,
-    secret: &str,
-    now: i64,
-) -> rusqlite::Result<usize> {
+pub fn set_pending_totp(conn: &Connection, user_id: i64, secret: &str, now: i64) -> rusqlite::Result<usize> {
     conn.execute(
         "UPDATE users SET totp_secret = ?2, updated_at = ?3 WHERE id = ?1 AND totp_enabled = 0",
         params![user_id, secret, now],
@@ -209,14 +189,9 @@ pub fn reset_mfa(conn: &Connection, user_id: i64, now: i64) -> rusqlite::Result<
     )
 }
 
-pub fn replace_recovery_codes(
-    conn: &Connection,
-    user_id: i64,
-    hashes: &[String],
-) -> rusqlite::Result<()> {
+pub fn replace_recovery_codes(conn: &Connection, user_id: i64, hashes: &[String]) -> rusqlite::Result<()> {
     conn.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [user_id])?;
-    let mut stmt =
-        conn.prepare("INSERT INTO recovery_codes (user_id, code_hash) VALUES (?1, ?2)")?;
+    let mut stmt = conn.prepare("INSERT INTO recovery_codes (user_id, code_hash) VALUES (?1, ?2)")?;
     for h in hashes {
         stmt.execute(params![user_id, h])?;
     }
@@ -224,11 +199,7 @@ pub fn replace_recovery_codes(
 }
 
 /// Deletes the code if it exists; true when it did (single use).
-pub fn consume_recovery_code(
-    conn: &Connection,
-    user_id: i64,
-    hash: &str,
-) -> rusqlite::Result<bool> {
+pub fn consume_recovery_code(conn: &Connection, user_id: i64, hash: &str) -> rusqlite::Result<bool> {
     Ok(conn.execute(
         "DELETE FROM recovery_codes WHERE user_id = ?1 AND code_hash = ?2",
         params![user_id, hash],
@@ -245,12 +216,7 @@ pub fn count_recovery_codes(conn: &Connection, user_id: i64) -> rusqlite::Result
 
 // ---- invites ------------------------------------------------------------------
 
-pub fn insert_invite(
-    conn: &Connection,
-    token_hash: &str,
-    user_id: i64,
-    expires_at: i64,
-) -> rusqlite::Result<()> {
+pub fn insert_invite(conn: &Connection, token_hash: &str, user_id: i64, expires_at: i64) -> rusqlite::Result<()> {
     conn.execute("DELETE FROM invites WHERE user_id = ?1", [user_id])?;
     conn.execute(
         "INSERT INTO invites (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
@@ -288,8 +254,7 @@ pub struct SessionRow {
     pub expires_at: i64,
 }
 
-const SESSION_COLS: &str =
-    "id, user_id, stage, mfa_failures, ip, user_agent, created_at, last_seen_at, expires_at";
+const SESSION_COLS: &str = "id, user_id, stage, mfa_failures, ip, user_agent, created_at, last_seen_at, expires_at";
 
 fn session_from_row(r: &Row<'_>) -> rusqlite::Result<SessionRow> {
     Ok(SessionRow {
@@ -353,25 +318,14 @@ pub fn delete_session(conn: &Connection, id: i64) -> rusqlite::Result<usize> {
 }
 
 /// Deletes a session only if it belongs to `user_id` (or to anyone when `None`).
-pub fn delete_session_of(
-    conn: &Connection,
-    id: i64,
-    user_id: Option<i64>,
-) -> rusqlite::Result<usize> {
+pub fn delete_session_of(conn: &Connection, id: i64, user_id: Option<i64>) -> rusqlite::Result<usize> {
     match user_id {
-        Some(u) => conn.execute(
-            "DELETE FROM sessions WHERE id = ?1 AND user_id = ?2",
-            params![id, u],
-        ),
+        Some(u) => conn.execute("DELETE FROM sessions WHERE id = ?1 AND user_id = ?2", params![id, u]),
         None => delete_session(conn, id),
     }
 }
 
-pub fn delete_sessions_of_user(
-    conn: &Connection,
-    user_id: i64,
-    except: Option<i64>,
-) -> rusqlite::Result<usize> {
+pub fn delete_sessions_of_user(conn: &Connection, user_id: i64, except: Option<i64>) -> rusqlite::Result<usize> {
     conn.execute(
         "DELETE FROM sessions WHERE user_id = ?1 AND id IS NOT ?2",
         params![user_id, except],
@@ -412,11 +366,7 @@ pub fn list_sessions(
 }
 
 /// Removes sessions past their absolute expiry or idle for longer than `idle_secs`.
-pub fn delete_expired_sessions(
-    conn: &Connection,
-    now: i64,
-    idle_secs: i64,
-) -> rusqlite::Result<usize> {
+pub fn delete_expired_sessions(conn: &Connection, now: i64, idle_secs: i64) -> rusqlite::Result<usize> {
     conn.execute(
         "DELETE FROM sessions WHERE expires_at <= ?1 OR last_seen_at <= ?2",
         params![now, now - idle_secs],

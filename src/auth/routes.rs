@@ -8,8 +8,7 @@ use crate::error::{AppError, AppResult};
 use crate::i18n::Locale;
 use crate::web::middleware::{SESSION_COOKIE, removal_cookie, session_cookie};
 use crate::web::{
-    AppState, Authed, FormErrors, RequestCtx, SignedIn, invalid_page, ok_page, see_other,
-    see_other_flash,
+    AppState, Authed, FormErrors, RequestCtx, SignedIn, invalid_page, ok_page, see_other, see_other_flash,
 };
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -39,12 +38,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/account/mfa/confirm").route(web::post().to(post_mfa_confirm)))
     .service(web::resource("/account/mfa/recovery").route(web::post().to(post_mfa_recovery)))
     .service(web::resource("/account/sessions").route(web::get().to(get_sessions)))
-    .service(
-        web::resource("/account/sessions/revoke-others").route(web::post().to(post_revoke_others)),
-    )
-    .service(
-        web::resource("/account/sessions/{id}/revoke").route(web::post().to(post_revoke_session)),
-    )
+    .service(web::resource("/account/sessions/revoke-others").route(web::post().to(post_revoke_others)))
+    .service(web::resource("/account/sessions/{id}/revoke").route(web::post().to(post_revoke_session)))
     .service(
         web::resource("/invite/{token}")
             .route(web::get().to(get_invite))
@@ -55,12 +50,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Only local paths are allowed as the place to go after sign-in (no open redirect).
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n)
-            if n.starts_with('/')
-                && !n.starts_with("//")
-                && !n.contains('\\')
-                && !n.starts_with("/login") =>
-        {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.starts_with("/login") => {
             n.to_string()
         }
         _ => "/".into(),
@@ -214,10 +204,7 @@ struct AccountPage {
 
 impl AccountPage {
     fn locales(&self) -> Vec<(&'static str, &'static str)> {
-        Locale::ALL
-            .iter()
-            .map(|l| (l.code(), l.native_name()))
-            .collect()
+        Locale::ALL.iter().map(|l| (l.code(), l.native_name())).collect()
     }
 }
 
@@ -237,11 +224,7 @@ pub struct AccountForm {
     locale: String,
 }
 
-async fn post_account(
-    state: web::Data<AppState>,
-    a: Authed,
-    form: web::Form<AccountForm>,
-) -> AppResult<HttpResponse> {
+async fn post_account(state: web::Data<AppState>, a: Authed, form: web::Form<AccountForm>) -> AppResult<HttpResponse> {
     let form = form.into_inner();
     let name = form.name.trim().to_string();
     let mut errors = FormErrors::default();
@@ -309,11 +292,7 @@ async fn post_password(
             errors,
         });
     }
-    let hash = state
-        .hasher
-        .hash(form.new)
-        .await
-        .map_err(AppError::Internal)?;
+    let hash = state.hasher.hash(form.new).await.map_err(AppError::Internal)?;
     let (now, actor, id, sid) = (state.now(), a.actor(), a.user.id, a.session_id);
     state
         .db
@@ -321,14 +300,7 @@ async fn post_password(
             repo::update_password(c, id, &hash, now)?;
             // Every other session ends when the password changes.
             repo::delete_sessions_of_user(c, id, Some(sid))?;
-            audit::record(
-                c,
-                &actor,
-                "account.password_change",
-                &format!("user:{id}"),
-                "",
-                now,
-            )?;
+            audit::record(c, &actor, "account.password_change", &format!("user:{id}"), "", now)?;
             Ok(())
         })
         .await?;
@@ -356,8 +328,7 @@ struct MfaPage {
 
 impl MfaPage {
     fn codes_left(&self) -> String {
-        self.ctx
-            .tf("mfa.codes_left", &[("n", &self.recovery_left.to_string())])
+        self.ctx.tf("mfa.codes_left", &[("n", &self.recovery_left.to_string())])
     }
 }
 
@@ -470,9 +441,7 @@ async fn post_mfa_recovery(
     };
     match codes {
         Some(codes) => ok_page(&mfa_page(&state, s, None, codes, None).await?),
-        None => {
-            invalid_page(&mfa_page(&state, s, None, Vec::new(), Some("mfa.invalid_code")).await?)
-        }
+        None => invalid_page(&mfa_page(&state, s, None, Vec::new(), Some("mfa.invalid_code")).await?),
     }
 }
 
@@ -514,11 +483,7 @@ pub struct SessionsPage {
 }
 
 async fn get_sessions(state: web::Data<AppState>, a: Authed) -> AppResult<HttpResponse> {
-    let (id, now, idle) = (
-        a.user.id,
-        state.now(),
-        state.config.session.idle_minutes * 60,
-    );
+    let (id, now, idle) = (a.user.id, state.now(), state.config.session.idle_minutes * 60);
     let items = state
         .db
         .read(move |c| Ok(repo::list_sessions(c, Some(id), now, idle)?))
@@ -530,11 +495,7 @@ async fn get_sessions(state: web::Data<AppState>, a: Authed) -> AppResult<HttpRe
     })
 }
 
-async fn post_revoke_session(
-    state: web::Data<AppState>,
-    a: Authed,
-    path: web::Path<i64>,
-) -> AppResult<HttpResponse> {
+async fn post_revoke_session(state: web::Data<AppState>, a: Authed, path: web::Path<i64>) -> AppResult<HttpResponse> {
     let sid = path.into_inner();
     let (now, actor, uid) = (state.now(), a.actor(), a.user.id);
     let n = state
@@ -542,14 +503,7 @@ async fn post_revoke_session(
         .write(move |c| {
             let n = repo::delete_session_of(c, sid, Some(uid))?;
             if n > 0 {
-                audit::record(
-                    c,
-                    &actor,
-                    "session.revoke",
-                    &format!("session:{sid}"),
-                    "",
-                    now,
-                )?;
+                audit::record(c, &actor, "session.revoke", &format!("session:{sid}"), "", now)?;
             }
             Ok(n)
         })
@@ -557,10 +511,7 @@ async fn post_revoke_session(
     if n == 0 {
         return Err(AppError::NotFound);
     }
-    Ok(see_other_flash(
-        "/account/sessions",
-        "flash.session_revoked",
-    ))
+    Ok(see_other_flash("/account/sessions", "flash.session_revoked"))
 }
 
 async fn post_revoke_others(state: web::Data<AppState>, a: Authed) -> AppResult<HttpResponse> {
@@ -580,10 +531,7 @@ async fn post_revoke_others(state: web::Data<AppState>, a: Authed) -> AppResult<
             Ok(())
         })
         .await?;
-    Ok(see_other_flash(
-        "/account/sessions",
-        "flash.sessions_revoked",
-    ))
+    Ok(see_other_flash("/account/sessions", "flash.sessions_revoked"))
 }
 
 // ---- invitations --------------------------------------------------------------------
@@ -600,10 +548,8 @@ struct InvitePage {
 
 impl InvitePage {
     fn intro(&self) -> String {
-        self.ctx.tf(
-            "invite.intro",
-            &[("name", &self.name), ("email", &self.email)],
-        )
+        self.ctx
+            .tf("invite.intro", &[("name", &self.name), ("email", &self.email)])
     }
 }
 
@@ -621,11 +567,7 @@ async fn invited_user(state: &AppState, token: &str) -> AppResult<super::User> {
         .ok_or(AppError::BadRequest("invite.invalid"))
 }
 
-async fn get_invite(
-    state: web::Data<AppState>,
-    ctx: RequestCtx,
-    path: web::Path<String>,
-) -> AppResult<HttpResponse> {
+async fn get_invite(state: web::Data<AppState>, ctx: RequestCtx, path: web::Path<String>) -> AppResult<HttpResponse> {
     let token = path.into_inner();
     let user = invited_user(&state, &token).await?;
     ok_page(&InvitePage {
@@ -674,11 +616,7 @@ async fn post_invite(
     let (now, hash_tok, actor) = (
         state.now(),
         crate::crypto::sha256_hex(token.as_bytes()),
-        Actor {
-            id: Some(user.id),
-            label: user.email.clone(),
-            ip: ctx.ip.clone(),
-        },
+        Actor::user(&user, &ctx.ip),
     );
     state
         .db
@@ -688,14 +626,7 @@ async fn post_invite(
                 return Err(AppError::BadRequest("invite.invalid"));
             }
             repo::update_password(c, user.id, &hash, now)?;
-            audit::record(
-                c,
-                &actor,
-                "user.invite_accepted",
-                &format!("user:{}", user.id),
-                "",
-                now,
-            )?;
+            audit::record(c, &actor, "user.invite_accepted", &format!("user:{}", user.id), "", now)?;
             Ok(())
         })
         .await?;

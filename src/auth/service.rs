@@ -43,12 +43,7 @@ fn event(
 }
 
 /// The password step. `old_session` (a pre-existing session of this browser) is ended.
-pub async fn sign_in(
-    state: &AppState,
-    ctx: &RequestCtx,
-    email: &str,
-    password: String,
-) -> AppResult<PasswordStep> {
+pub async fn sign_in(state: &AppState, ctx: &RequestCtx, email: &str, password: String) -> AppResult<PasswordStep> {
     let email = normalize_email(email);
     let now = state.now();
     let ctx2 = ctx.clone();
@@ -71,12 +66,7 @@ pub async fn sign_in(
     let e = email.clone();
     let (locked_until, found) = state
         .db
-        .read(move |c| {
-            Ok((
-                repo::locked_until(c, &e)?,
-                repo::find_user_for_login(c, &e)?,
-            ))
-        })
+        .read(move |c| Ok((repo::locked_until(c, &e)?, repo::find_user_for_login(c, &e)?)))
         .await?;
     if locked_until > now {
         let e = email.clone();
@@ -97,10 +87,7 @@ pub async fn sign_in(
     // Always hash, so an unknown address takes as long as a known one.
     let ok = state.hasher.verify(password.clone(), hash.clone()).await && user.is_some();
     let Some(user) = user.filter(|_| ok) else {
-        let (max, lock) = (
-            state.config.login.max_failures,
-            state.config.login.lockout_minutes * 60,
-        );
+        let (max, lock) = (state.config.login.max_failures, state.config.login.lockout_minutes * 60);
         let e = email.clone();
         let uid = found_uid;
         let locked = state
@@ -123,13 +110,7 @@ pub async fn sign_in(
     };
 
     let rehash = match &hash {
-        Some(h) if state.hasher.needs_rehash(h) => Some(
-            state
-                .hasher
-                .hash(password)
-                .await
-                .map_err(AppError::Internal)?,
-        ),
+        Some(h) if state.hasher.needs_rehash(h) => Some(state.hasher.hash(password).await.map_err(AppError::Internal)?),
         _ => None,
     };
     let abs = absolute_secs(state);
@@ -154,14 +135,7 @@ pub async fn sign_in(
             };
             let s = session::create(c, user.id, stage, &ctx2.ip, &ctx2.user_agent, now, abs)?;
             if stage == "mfa" {
-                event(
-                    c,
-                    now,
-                    &email,
-                    Some(user.id),
-                    LoginOutcome::PasswordOk,
-                    &ctx2,
-                )?;
+                event(c, now, &email, Some(user.id), LoginOutcome::PasswordOk, &ctx2)?;
                 Ok(PasswordStep::NeedMfa(s))
             } else {
                 event(c, now, &email, Some(user.id), LoginOutcome::Success, &ctx2)?;
@@ -183,10 +157,7 @@ pub async fn verify_mfa(state: &AppState, ctx: &RequestCtx, code: &str) -> AppRe
     let ctx2 = ctx.clone();
     let code = code.trim().to_string();
     let abs = absolute_secs(state);
-    let (max, lock) = (
-        state.config.login.max_failures,
-        state.config.login.lockout_minutes * 60,
-    );
+    let (max, lock) = (state.config.login.max_failures, state.config.login.lockout_minutes * 60);
 
     enum Verdict {
         Ok(NewSession),
@@ -213,19 +184,10 @@ pub async fn verify_mfa(state: &AppState, ctx: &RequestCtx, code: &str) -> AppRe
                 }
             } else {
                 match totp::matching_step(&secret, &code, now) {
-                    Some(step) if repo::consume_totp_step(c, user.id, step)? => {
-                        Some(LoginOutcome::MfaSuccess)
-                    }
+                    Some(step) if repo::consume_totp_step(c, user.id, step)? => Some(LoginOutcome::MfaSuccess),
                     Some(_) => {
                         // A correct code whose step was already used: a replay.
-                        event(
-                            c,
-                            now,
-                            &email,
-                            Some(user.id),
-                            LoginOutcome::MfaReplay,
-                            &ctx2,
-                        )?;
+                        event(c, now, &email, Some(user.id), LoginOutcome::MfaReplay, &ctx2)?;
                         None
                     }
                     None => None,
@@ -235,25 +197,12 @@ pub async fn verify_mfa(state: &AppState, ctx: &RequestCtx, code: &str) -> AppRe
                 Some(o) => {
                     event(c, now, &email, Some(user.id), o, &ctx2)?;
                     repo::clear_throttle(c, &email)?;
-                    let s = session::rotate(
-                        c,
-                        sess.id,
-                        user.id,
-                        "full",
-                        &ctx2.ip,
-                        &ctx2.user_agent,
-                        now,
-                        abs,
-                    )?;
+                    let s = session::rotate(c, sess.id, user.id, "full", &ctx2.ip, &ctx2.user_agent, now, abs)?;
                     if o == LoginOutcome::RecoveryCodeUsed {
                         let left = repo::count_recovery_codes(c, user.id)?;
                         audit::record(
                             c,
-                            &Actor {
-                                id: Some(user.id),
-                                label: email.clone(),
-                                ip: ctx2.ip.clone(),
-                            },
+                            &Actor::user(&user, &ctx2.ip),
                             "mfa.recovery_code_used",
                             &format!("user:{}", user.id),
                             &format!("{left} left"),
@@ -263,14 +212,7 @@ pub async fn verify_mfa(state: &AppState, ctx: &RequestCtx, code: &str) -> AppRe
                     Ok(Verdict::Ok(s))
                 }
                 None => {
-                    event(
-                        c,
-                        now,
-                        &email,
-                        Some(user.id),
-                        LoginOutcome::MfaFailure,
-                        &ctx2,
-                    )?;
+                    event(c, now, &email, Some(user.id), LoginOutcome::MfaFailure, &ctx2)?;
                     // Wrong codes count against the account too, and re-entering the
                     // password does not reset that count.
                     let locked = repo::record_failure(c, &email, now, max, lock)?;
@@ -325,8 +267,7 @@ pub async fn confirm_enrolment(
     code: &str,
 ) -> AppResult<Option<(Vec<String>, NewSession)>> {
     let now = state.now();
-    let codes = totp::new_recovery_codes();
-    let hashes: Vec<String> = codes.iter().map(|c| totp::hash_recovery_code(c)).collect();
+    let (codes, hashes) = totp::new_recovery_codes_hashed();
     let (user, ctx2, code) = (user.clone(), ctx.clone(), code.trim().to_string());
     let abs = absolute_secs(state);
     let done = state
@@ -347,31 +288,11 @@ pub async fn confirm_enrolment(
             }
             repo::enable_totp(c, user.id, now)?;
             repo::replace_recovery_codes(c, user.id, &hashes)?;
-            let actor = Actor {
-                id: Some(user.id),
-                label: user.email.clone(),
-                ip: ctx2.ip.clone(),
-            };
-            audit::record(
-                c,
-                &actor,
-                "mfa.enable",
-                &format!("user:{}", user.id),
-                "",
-                now,
-            )?;
+            let actor = Actor::user(&user, &ctx2.ip);
+            audit::record(c, &actor, "mfa.enable", &format!("user:{}", user.id), "", now)?;
             // Other sessions were signed in with less; they end (ASVS 3.3.3).
             repo::delete_sessions_of_user(c, user.id, Some(session_id))?;
-            let s = session::rotate(
-                c,
-                session_id,
-                user.id,
-                "full",
-                &ctx2.ip,
-                &ctx2.user_agent,
-                now,
-                abs,
-            )?;
+            let s = session::rotate(c, session_id, user.id, "full", &ctx2.ip, &ctx2.user_agent, now, abs)?;
             Ok(Some(s))
         })
         .await?;
@@ -386,8 +307,7 @@ pub async fn regenerate_recovery_codes(
     code: &str,
 ) -> AppResult<Option<Vec<String>>> {
     let now = state.now();
-    let codes = totp::new_recovery_codes();
-    let hashes: Vec<String> = codes.iter().map(|c| totp::hash_recovery_code(c)).collect();
+    let (codes, hashes) = totp::new_recovery_codes_hashed();
     let (user, ctx2, code) = (user.clone(), ctx.clone(), code.trim().to_string());
     let ok = state
         .db
@@ -403,22 +323,11 @@ pub async fn regenerate_recovery_codes(
                 None => false,
             };
             if !valid {
-                event(
-                    c,
-                    now,
-                    &user.email,
-                    Some(user.id),
-                    LoginOutcome::MfaFailure,
-                    &ctx2,
-                )?;
+                event(c, now, &user.email, Some(user.id), LoginOutcome::MfaFailure, &ctx2)?;
                 return Ok(false);
             }
             repo::replace_recovery_codes(c, user.id, &hashes)?;
-            let actor = Actor {
-                id: Some(user.id),
-                label: user.email.clone(),
-                ip: ctx2.ip.clone(),
-            };
+            let actor = Actor::user(&user, &ctx2.ip);
             audit::record(
                 c,
                 &actor,
@@ -440,14 +349,7 @@ pub fn reset_mfa(c: &rusqlite::Connection, actor: &Actor, user_id: i64, now: i64
     }
     repo::reset_mfa(c, user_id, now)?;
     repo::delete_sessions_of_user(c, user_id, None)?;
-    audit::record(
-        c,
-        actor,
-        "user.mfa_reset",
-        &format!("user:{user_id}"),
-        "",
-        now,
-    )?;
+    audit::record(c, actor, "user.mfa_reset", &format!("user:{user_id}"), "", now)?;
     Ok(())
 }
 
@@ -461,14 +363,7 @@ pub async fn sign_out(state: &AppState, ctx: &RequestCtx) -> AppResult<()> {
         .db
         .write(move |c| {
             repo::delete_session(c, s.id)?;
-            event(
-                c,
-                now,
-                &s.user.email,
-                Some(s.user.id),
-                LoginOutcome::Logout,
-                &ctx2,
-            )?;
+            event(c, now, &s.user.email, Some(s.user.id), LoginOutcome::Logout, &ctx2)?;
             Ok(())
         })
         .await

@@ -87,6 +87,13 @@ pub fn new_recovery_codes() -> Vec<String> {
         .collect()
 }
 
+/// New recovery codes (to show once) and their hashes (to store).
+pub fn new_recovery_codes_hashed() -> (Vec<String>, Vec<String>) {
+    let codes = new_recovery_codes();
+    let hashes = codes.iter().map(|c| hash_recovery_code(c)).collect();
+    (codes, hashes)
+}
+
 /// Canonical form of a typed recovery code: upper case, no separators.
 pub fn normalize_recovery_code(s: &str) -> String {
     s.chars()

@@ -43,11 +43,7 @@ impl Locale {
             let mut it = part.split(';');
             let tag = it.next().unwrap_or("").trim();
             let q = it
-                .find_map(|p| {
-                    p.trim()
-                        .strip_prefix("q=")
-                        .and_then(|v| v.parse::<f32>().ok())
-                })
+                .find_map(|p| p.trim().strip_prefix("q=").and_then(|v| v.parse::<f32>().ok()))
                 .unwrap_or(1.0);
             let primary = tag.split('-').next().unwrap_or("");
             if let Some(loc) = Locale::parse(primary) {
@@ -141,10 +137,7 @@ mod tests {
             Locale::from_accept_language("id-ID,id;q=0.9,en;q=0.8"),
             Some(Locale::Id)
         );
-        assert_eq!(
-            Locale::from_accept_language("fr, en;q=0.5, id;q=0.4"),
-            Some(Locale::En)
-        );
+        assert_eq!(Locale::from_accept_language("fr, en;q=0.5, id;q=0.4"), Some(Locale::En));
         assert_eq!(Locale::from_accept_language("fr"), None);
         assert_eq!(Locale::from_accept_language(""), None);
     }

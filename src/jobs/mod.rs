@@ -84,12 +84,7 @@ pub fn start(state: web::Data<AppState>) {
             // First run: when it is due (catch-up), but never in the first seconds of start.
             let now = state.now();
             let name = job.name;
-            let last = state
-                .db
-                .read(move |c| Ok(last_run_at(c, name)?))
-                .await
-                .ok()
-                .flatten();
+            let last = state.db.read(move |c| Ok(last_run_at(c, name)?)).await.ok().flatten();
             let every = i64::try_from(job.every.as_secs()).unwrap_or(i64::MAX);
             let first_in = match last {
                 Some(t) => (t + every - now).clamp(5, every),
@@ -121,32 +116,20 @@ pub async fn run_once(state: &web::Data<AppState>, job: &JobSpec) {
         Err(e) => tracing::error!(job = job.name, error = %e, ms, "job failed"),
     }
     let name = job.name;
-    if let Err(e) = state
-        .db
-        .write(move |c| Ok(record_run(c, name, at, ms, &result)?))
-        .await
-    {
+    if let Err(e) = state.db.write(move |c| Ok(record_run(c, name, at, ms, &result)?)).await {
         tracing::error!(job = name, error = %e, "cannot record job run");
     }
 }
 
 fn last_run_at(c: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
-    Ok(c.query_row(
-        "SELECT last_run_at FROM job_runs WHERE name = ?1",
-        [name],
-        |r| r.get(0),
+    Ok(
+        c.query_row("SELECT last_run_at FROM job_runs WHERE name = ?1", [name], |r| r.get(0))
+            .optional()?
+            .flatten(),
     )
-    .optional()?
-    .flatten())
 }
 
-fn record_run(
-    c: &Connection,
-    name: &str,
-    at: i64,
-    ms: i64,
-    result: &Result<String, String>,
-) -> rusqlite::Result<()> {
+fn record_run(c: &Connection, name: &str, at: i64, ms: i64, result: &Result<String, String>) -> rusqlite::Result<()> {
     let (ok_at, err, res, fail) = match result {
         Ok(r) => (Some(at), None, Some(r.as_str()), 0),
         Err(e) => (None, Some(e.as_str()), None, 1),
@@ -188,7 +171,17 @@ pub fn statuses(c: &Connection) -> rusqlite::Result<Vec<JobStatus>> {
                 "SELECT last_run_at, last_ok_at, last_error, last_result, duration_ms, runs, failures
                  FROM job_runs WHERE name = ?1",
                 [job.name],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                },
             )
             .optional()?;
         let (last_run_at, last_ok_at, last_error, last_result, duration_ms, runs, failures) =

@@ -33,11 +33,7 @@ async fn get_jobs(state: web::Data<AppState>, Admin(a): Admin) -> AppResult<Http
     ok_page(&JobsPage { ctx: a.ctx, jobs })
 }
 
-async fn post_run_job(
-    state: web::Data<AppState>,
-    Admin(a): Admin,
-    path: web::Path<String>,
-) -> AppResult<HttpResponse> {
+async fn post_run_job(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<String>) -> AppResult<HttpResponse> {
     let name = path.into_inner();
     if !state.scheduler.trigger(&name) {
         return Err(AppError::NotFound);

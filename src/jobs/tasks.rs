@@ -16,7 +16,9 @@ pub fn purge_expired_sessions(state: &AppState) -> Result<String, String> {
             let invites = c.execute("DELETE FROM invites WHERE expires_at <= ?1", [now])?;
             let tokens = c.execute("DELETE FROM setup_tokens WHERE expires_at <= ?1", [now])?;
             let throttle = repo::purge_throttle(c, now - 86_400)?;
-            Ok(format!("{sessions} sessions, {invites} invites, {tokens} setup links, {throttle} throttle entries removed"))
+            Ok(format!(
+                "{sessions} sessions, {invites} invites, {tokens} setup links, {throttle} throttle entries removed"
+            ))
         })
         .map_err(|e| e.to_string())
 }
@@ -28,7 +30,9 @@ pub fn purge_old_logs(state: &AppState) -> Result<String, String> {
         .write_blocking(move |c| {
             let logins = repo::purge_login_events(c, before)?;
             let audit = crate::audit::purge(c, before)?;
-            Ok(format!("{logins} login events, {audit} audit entries older than {LOG_RETENTION_DAYS} days removed"))
+            Ok(format!(
+                "{logins} login events, {audit} audit entries older than {LOG_RETENTION_DAYS} days removed"
+            ))
         })
         .map_err(|e| e.to_string())
 }

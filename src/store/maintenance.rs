@@ -16,9 +16,7 @@ pub fn integrity_check(path: &Path, key: &DbKey) -> Result<Vec<String>, OpenErro
         .filter_map(Result::ok)
         .collect();
     problems.extend(rows.into_iter().filter(|r| r != "ok"));
-    let mut stmt = conn
-        .prepare("PRAGMA cipher_integrity_check")
-        .map_err(other)?;
+    let mut stmt = conn.prepare("PRAGMA cipher_integrity_check").map_err(other)?;
     let rows: Vec<String> = stmt
         .query_map([], |r| r.get(0))
         .map_err(other)?
@@ -31,12 +29,7 @@ pub fn integrity_check(path: &Path, key: &DbKey) -> Result<Vec<String>, OpenErro
 /// Re-encrypts the database under `new_key` (offline: the server must be stopped).
 /// The copy is made with `sqlcipher_export` into a new file, verified, then swapped in;
 /// the new key is written next to the old one first and only replaces it on success.
-pub fn rekey(
-    db_path: &Path,
-    old_key: &DbKey,
-    new_key: &DbKey,
-    key_path: &Path,
-) -> Result<(), String> {
+pub fn rekey(db_path: &Path, old_key: &DbKey, new_key: &DbKey, key_path: &Path) -> Result<(), String> {
     let tmp_db = db_path.with_extension("db.rekey");
     let new_key_path = key_path.with_extension("key.new");
     for p in [&tmp_db, &new_key_path] {
@@ -52,10 +45,7 @@ pub fn rekey(
         let conn = open_connection(db_path, old_key).map_err(|e| e.to_string())?;
         conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
             .map_err(|e| e.to_string())?;
-        let tmp = tmp_db
-            .to_str()
-            .ok_or("database path is not UTF-8")?
-            .replace('\'', "''");
+        let tmp = tmp_db.to_str().ok_or("database path is not UTF-8")?.replace('\'', "''");
         conn.execute_batch(&format!(
             "ATTACH DATABASE '{tmp}' AS rekeyed KEY \"x'{}'\";
              SELECT sqlcipher_export('rekeyed');
@@ -84,10 +74,8 @@ pub fn rekey(
         let side = std::path::PathBuf::from(format!("{}{suffix}", db_path.display()));
         let _ = std::fs::remove_file(side);
     }
-    std::fs::copy(key_path, &old_key_backup)
-        .map_err(|e| format!("cannot back up the old key: {e}"))?;
-    std::fs::rename(&tmp_db, db_path)
-        .map_err(|e| format!("cannot swap in the new database: {e}"))?;
+    std::fs::copy(key_path, &old_key_backup).map_err(|e| format!("cannot back up the old key: {e}"))?;
+    std::fs::rename(&tmp_db, db_path).map_err(|e| format!("cannot swap in the new database: {e}"))?;
     std::fs::rename(&new_key_path, key_path).map_err(|e| {
         format!(
             "the database now uses the new key in {}, but it could not be moved to {}: {e}",
@@ -95,7 +83,6 @@ pub fn rekey(
             key_path.display()
         )
     })?;
-    std::fs::remove_file(&old_key_backup)
-        .map_err(|e| format!("cannot remove {}: {e}", old_key_backup.display()))?;
+    std::fs::remove_file(&old_key_backup).map_err(|e| format!("cannot remove {}: {e}", old_key_backup.display()))?;
     Ok(())
 }

@@ -43,9 +43,7 @@ pub enum OpenError {
 pub fn prepare_connection(conn: &Connection, key: &DbKey) -> rusqlite::Result<()> {
     let hex = key.hex();
     conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", hex.as_str()))?;
-    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
-        r.get::<_, i64>(0)
-    })?;
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))?;
     // temp_store=MEMORY: no plaintext temp files. cache_size: keep decrypted pages
     // cached (SQLCipher decrypts on every cache miss).
     conn.execute_batch(
@@ -58,10 +56,7 @@ pub fn prepare_connection(conn: &Connection, key: &DbKey) -> rusqlite::Result<()
 }
 
 fn is_wrong_key(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(rusqlite::ErrorCode::NotADatabase)
-    )
+    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::NotADatabase))
 }
 
 /// Opens one keyed connection (for the writer, the CLI and maintenance).
@@ -93,12 +88,10 @@ impl Db {
         let mut conn = open_connection(path, key)?;
         conn.execute_batch("PRAGMA journal_mode = WAL;")
             .map_err(|e| OpenError::Other(path.into(), e.to_string()))?;
-        migrate(&mut conn)
-            .map_err(|e| OpenError::Other(path.into(), format!("migration failed: {e}")))?;
+        migrate(&mut conn).map_err(|e| OpenError::Other(path.into(), format!("migration failed: {e}")))?;
 
         let init_key = key.clone();
-        let manager = SqliteConnectionManager::file(path)
-            .with_init(move |c| prepare_connection(c, &init_key));
+        let manager = SqliteConnectionManager::file(path).with_init(move |c| prepare_connection(c, &init_key));
         let pool = r2d2::Pool::builder()
             .max_size(8)
             .min_idle(Some(1))
@@ -140,10 +133,7 @@ impl Db {
     }
 
     /// Blocking read for CLI commands and jobs already off the async workers.
-    pub fn read_blocking<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, AppError>,
-    ) -> Result<T, AppError> {
+    pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> Result<T, AppError>) -> Result<T, AppError> {
         let conn = self.pool.get()?;
         f(&conn)
     }

@@ -50,10 +50,7 @@ impl RequestCtx {
     }
 
     pub fn user(&self) -> Option<&User> {
-        self.session
-            .as_ref()
-            .filter(|s| s.stage == "full")
-            .map(|s| &s.user)
+        self.session.as_ref().filter(|s| s.stage == "full").map(|s| &s.user)
     }
 
     pub fn signed_in(&self) -> bool {
@@ -61,16 +58,11 @@ impl RequestCtx {
     }
 
     pub fn user_name(&self) -> &str {
-        self.session
-            .as_ref()
-            .map(|s| s.user.name.as_str())
-            .unwrap_or("")
+        self.session.as_ref().map(|s| s.user.name.as_str()).unwrap_or("")
     }
 
     pub fn role_label(&self) -> &'static str {
-        self.user()
-            .map(|u| self.t(u.role.label_key()))
-            .unwrap_or("")
+        self.user().map(|u| self.t(u.role.label_key())).unwrap_or("")
     }
 
     pub fn at_least(&self, role: &str) -> bool {
@@ -119,6 +111,23 @@ impl FromRequest for RequestCtx {
     }
 }
 
+/// The session of a signed-in request, or where to send the browser instead:
+/// a pending second factor goes to `/login/mfa`, an obligatory enrolment to
+/// `/account/mfa` (unless `enrolling` is allowed), no session to the sign-in page.
+fn signed_in_session(req: &HttpRequest, enrolling: bool) -> Result<(RequestCtx, SessionInfo), AppError> {
+    let ctx = req
+        .extensions()
+        .get::<RequestCtx>()
+        .cloned()
+        .ok_or_else(|| AppError::internal("request context missing"))?;
+    match ctx.session.clone() {
+        Some(s) if s.stage == "full" || (enrolling && s.stage == "enrol") => Ok((ctx, s)),
+        Some(s) if s.stage == "enrol" => Err(AppError::Redirect("/account/mfa".into())),
+        Some(s) if s.stage == "mfa" => Err(AppError::Redirect("/login/mfa".into())),
+        _ => Err(login_redirect(req)),
+    }
+}
+
 /// A fully signed-in user (password, and MFA where enrolled or required).
 #[derive(Debug, Clone)]
 pub struct Authed {
@@ -138,21 +147,13 @@ impl Authed {
     }
 
     pub fn actor(&self) -> crate::audit::Actor {
-        crate::audit::Actor {
-            id: Some(self.user.id),
-            label: self.user.email.clone(),
-            ip: self.ctx.ip.clone(),
-        }
+        crate::audit::Actor::user(&self.user, &self.ctx.ip)
     }
 }
 
 fn login_redirect(req: &HttpRequest) -> AppError {
     if req.method() == actix_web::http::Method::GET {
-        let next = req
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/");
+        let next = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
         if next == "/" {
             return AppError::Redirect("/login".into());
         }
@@ -168,21 +169,11 @@ impl FromRequest for Authed {
     type Future = Ready<Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let ctx = req.extensions().get::<RequestCtx>().cloned();
-        let result = match ctx {
-            None => Err(AppError::internal("request context missing")),
-            Some(ctx) => match ctx.session.clone() {
-                Some(s) if s.stage == "full" => Ok(Authed {
-                    user: s.user,
-                    session_id: s.id,
-                    ctx,
-                }),
-                Some(s) if s.stage == "enrol" => Err(AppError::Redirect("/account/mfa".into())),
-                Some(s) if s.stage == "mfa" => Err(AppError::Redirect("/login/mfa".into())),
-                _ => Err(login_redirect(req)),
-            },
-        };
-        ready(result)
+        ready(signed_in_session(req, false).map(|(ctx, s)| Authed {
+            user: s.user,
+            session_id: s.id,
+            ctx,
+        }))
     }
 }
 
@@ -195,36 +186,17 @@ pub struct SignedIn {
     pub must_enrol: bool,
 }
 
-impl SignedIn {
-    pub fn actor(&self) -> crate::audit::Actor {
-        crate::audit::Actor {
-            id: Some(self.user.id),
-            label: self.user.email.clone(),
-            ip: self.ctx.ip.clone(),
-        }
-    }
-}
-
 impl FromRequest for SignedIn {
     type Error = AppError;
     type Future = Ready<Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let ctx = req.extensions().get::<RequestCtx>().cloned();
-        let result = match ctx {
-            None => Err(AppError::internal("request context missing")),
-            Some(ctx) => match ctx.session.clone() {
-                Some(s) if s.stage == "full" || s.stage == "enrol" => Ok(SignedIn {
-                    must_enrol: s.stage == "enrol",
-                    user: s.user,
-                    session_id: s.id,
-                    ctx,
-                }),
-                Some(s) if s.stage == "mfa" => Err(AppError::Redirect("/login/mfa".into())),
-                _ => Err(login_redirect(req)),
-            },
-        };
-        ready(result)
+        ready(signed_in_session(req, true).map(|(ctx, s)| SignedIn {
+            must_enrol: s.stage == "enrol",
+            user: s.user,
+            session_id: s.id,
+            ctx,
+        }))
     }
 }
 

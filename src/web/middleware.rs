@@ -85,10 +85,9 @@ pub async fn app_middleware(
             .filter(|_| session.is_some())
             .map(|c| c.value().to_string());
         let csrf = csrf_token(&state.csrf_key, &csrf_seed, session_binding.as_deref());
-        let query =
-            web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
-                .map(|q| q.into_inner())
-                .unwrap_or_default();
+        let query = web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+            .map(|q| q.into_inner())
+            .unwrap_or_default();
         let business = state.business();
         let locale = session
             .as_ref()
@@ -103,12 +102,9 @@ pub async fn app_middleware(
             })
             .or_else(|| business.as_ref().map(|b| b.locale()))
             .unwrap_or(Locale::En);
-        let flash = query.get("m").and_then(|k| {
-            FLASH_KEYS
-                .iter()
-                .copied()
-                .find(|known| *known == k.as_str())
-        });
+        let flash = query
+            .get("m")
+            .and_then(|k| FLASH_KEYS.iter().copied().find(|known| *known == k.as_str()));
         let user_agent = req
             .headers()
             .get(header::USER_AGENT)
@@ -187,30 +183,17 @@ pub const FLASH_KEYS: &[&str] = &[
 /// signing in changes every token. HMAC, so the server keeps no token table.
 pub fn csrf_token(key: &[u8; 32], seed: &str, session_token: Option<&str>) -> String {
     let data = format!("{seed}|{}", session_token.unwrap_or("-"));
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(crypto::hmac_sha256(key, data.as_bytes()))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crypto::hmac_sha256(key, data.as_bytes()))
 }
 
-async fn check_csrf(
-    req: &mut ServiceRequest,
-    ctx: &RequestCtx,
-    cookie_was_missing: bool,
-) -> Result<(), AppError> {
+async fn check_csrf(req: &mut ServiceRequest, ctx: &RequestCtx, cookie_was_missing: bool) -> Result<(), AppError> {
     // A browser says where a request comes from; refuse other sites outright.
-    if let Some(site) = req
-        .headers()
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(site) = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         if site == "cross-site" {
             return Err(AppError::Csrf("cross-site request"));
         }
     }
-    if let Some(origin) = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(origin) = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         let host = req.connection_info().host().to_string();
         let origin_host = url::Url::parse(origin).ok().map(|u| match u.port() {
             Some(p) => format!("{}:{p}", u.host_str().unwrap_or("")),
@@ -287,11 +270,7 @@ async fn load_session(state: &AppState, token: &str, ip: &str) -> Option<Session
     }
     if now - s.last_seen_at >= TOUCH_EVERY_SECS || s.ip != ip {
         let (id, ip) = (s.id, ip.to_string());
-        if let Err(e) = state
-            .db
-            .write(move |c| Ok(repo::touch_session(c, id, now, &ip)?))
-            .await
-        {
+        if let Err(e) = state.db.write(move |c| Ok(repo::touch_session(c, id, now, &ip)?)).await {
             tracing::warn!(error = %e, "cannot record session activity");
         }
     }
@@ -309,11 +288,7 @@ fn client_ip(req: &ServiceRequest, trusted: &[IpAddr]) -> String {
     let peer = req.peer_addr().map(|a| a.ip());
     if let Some(p) = peer {
         if trusted.contains(&p) {
-            if let Some(xff) = req
-                .headers()
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-            {
+            if let Some(xff) = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
                 let found = xff
                     .split(',')
                     .rev()
@@ -325,27 +300,27 @@ fn client_ip(req: &ServiceRequest, trusted: &[IpAddr]) -> String {
             }
         }
     }
-    peer.map(|p| p.to_string())
-        .unwrap_or_else(|| "unknown".into())
+    peer.map(|p| p.to_string()).unwrap_or_else(|| "unknown".into())
+}
+
+/// Our cookies: `__Host-` names, so always `Secure`, `Path=/` and no `Domain`.
+fn host_cookie(name: &'static str, value: String, same_site: SameSite) -> Cookie<'static> {
+    Cookie::build(name, value)
+        .path("/")
+        .secure(true)
+        .http_only(true)
+        .same_site(same_site)
+        .finish()
 }
 
 pub fn session_cookie(token: &str) -> Cookie<'static> {
-    Cookie::build(SESSION_COOKIE, token.to_string())
-        .path("/")
-        .secure(true)
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .finish()
+    host_cookie(SESSION_COOKIE, token.to_string(), SameSite::Lax)
 }
 
 pub fn removal_cookie(name: &'static str) -> Cookie<'static> {
-    Cookie::build(name, "")
-        .path("/")
-        .secure(true)
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .max_age(CookieDuration::ZERO)
-        .finish()
+    let mut c = host_cookie(name, String::new(), SameSite::Lax);
+    c.set_max_age(CookieDuration::ZERO);
+    c
 }
 
 fn finish(
@@ -360,10 +335,7 @@ fn finish(
     let path = res.request().path().to_string();
     let headers = res.headers_mut();
     let set = |h: &mut header::HeaderMap, k: &'static str, v: &'static str| {
-        h.insert(
-            header::HeaderName::from_static(k),
-            HeaderValue::from_static(v),
-        );
+        h.insert(header::HeaderName::from_static(k), HeaderValue::from_static(v));
     };
     set(headers, "content-security-policy", CSP);
     set(headers, "x-content-type-options", "nosniff");
@@ -386,26 +358,17 @@ fn finish(
         headers.insert(header::HeaderName::from_static("x-request-id"), v);
     }
     if let Some(seed) = new_csrf_cookie {
-        let c = Cookie::build(CSRF_COOKIE, seed)
-            .path("/")
-            .secure(true)
-            .http_only(true)
-            .same_site(SameSite::Strict)
-            .finish();
-        let _ = res.response_mut().add_cookie(&c);
+        let _ = res
+            .response_mut()
+            .add_cookie(&host_cookie(CSRF_COOKIE, seed, SameSite::Strict));
     }
     let handler_set_session = res.response().cookies().any(|c| c.name() == SESSION_COOKIE);
     if clear_session_cookie && !handler_set_session {
-        let _ = res
-            .response_mut()
-            .add_cookie(&removal_cookie(SESSION_COOKIE));
+        let _ = res.response_mut().add_cookie(&removal_cookie(SESSION_COOKIE));
     }
 
     let status = res.status();
-    let route = res
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".into());
+    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
     let method = res.request().method().to_string();
     let elapsed = started.elapsed();
     state

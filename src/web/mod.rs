@@ -95,9 +95,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// 303 See Other to `path`.
 pub fn see_other(path: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header(("Location", path))
-        .finish()
+    HttpResponse::SeeOther().insert_header(("Location", path)).finish()
 }
 
 /// 303 to `path` with a one-time message: `?m=flash.key` (no cookie needed, P20).

@@ -106,8 +106,7 @@ impl Metrics {
             .registry
             .lock()
             .map_err(|_| "metrics registry poisoned".to_string())?;
-        prometheus_client::encoding::text::encode(&mut out, &registry)
-            .map_err(|e| e.to_string())?;
+        prometheus_client::encoding::text::encode(&mut out, &registry).map_err(|e| e.to_string())?;
         Ok(out)
     }
 }
@@ -137,11 +136,8 @@ pub async fn get_metrics(
     state: web::Data<AppState>,
     ctx: RequestCtx,
 ) -> AppResult<HttpResponse> {
-    let loopback = req.peer_addr().is_some_and(|a| a.ip().is_loopback())
-        && state.config.trusted_proxies.is_empty();
-    let admin = ctx
-        .user()
-        .is_some_and(|u| u.at_least(crate::auth::Role::Admin));
+    let loopback = req.peer_addr().is_some_and(|a| a.ip().is_loopback()) && state.config.trusted_proxies.is_empty();
+    let admin = ctx.user().is_some_and(|u| u.at_least(crate::auth::Role::Admin));
     if !loopback && !admin {
         return Err(if ctx.user().is_some() {
             AppError::Forbidden

@@ -23,9 +23,7 @@ async fn login_events(app: &TestApp, outcome: &str) -> Vec<(String, String, Stri
     app.state
         .db
         .read(move |c| {
-            let mut st = c.prepare(
-                "SELECT email, ip, user_agent FROM login_events WHERE outcome = ?1 ORDER BY id",
-            )?;
+            let mut st = c.prepare("SELECT email, ip, user_agent FROM login_events WHERE outcome = ?1 ORDER BY id")?;
             let rows = st.query_map([o], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
@@ -70,34 +68,21 @@ async fn setup_link_needs_its_token_and_closes_for_good() {
         )
         .await;
     assert_eq!(r.status, 422);
-    assert!(
-        r.body.contains("Please enter an e-mail address"),
-        "{}",
-        r.body
-    );
+    assert!(r.body.contains("Please enter an e-mail address"), "{}", r.body);
     assert!(r.body.contains("at least 12 characters"));
     assert!(
-        r.body.contains("Toko &#60;b&#62;Baru&#60;/b&#62;")
-            || r.body.contains("Toko &lt;b&gt;Baru"),
+        r.body.contains("Toko &#60;b&#62;Baru&#60;/b&#62;") || r.body.contains("Toko &lt;b&gt;Baru"),
         "escaped echo"
     );
     app.setup_admin("owner@toko.id").await;
-    assert_eq!(
-        b.get(&path).await.status,
-        410,
-        "setup is closed once an admin exists"
-    );
+    assert_eq!(b.get(&path).await.status, 410, "setup is closed once an admin exists");
     let (db, now) = (app.state.db.clone(), app.clock.unix());
     let token = tokio::task::spawn_blocking(move || whacaster::setup::issue_setup_token(&db, now))
         .await
         .unwrap()
         .unwrap();
     assert!(token.is_none(), "no new setup link once set up");
-    assert!(
-        audit_actions(&app)
-            .await
-            .contains(&"setup.complete".to_string())
-    );
+    assert!(audit_actions(&app).await.contains(&"setup.complete".to_string()));
 }
 
 #[tokio::test]
@@ -123,11 +108,7 @@ async fn setup_login_enrol_totp_sign_out_sign_in_with_totp() {
     assert_eq!(b.get("/admin/users").await.location(), Some("/account/mfa"));
     let (secret, _codes) = b.enrol_totp(&app).await;
     assert_eq!(b.get("/").await.status, 200, "full access after enrolment");
-    assert!(
-        audit_actions(&app)
-            .await
-            .contains(&"mfa.enable".to_string())
-    );
+    assert!(audit_actions(&app).await.contains(&"mfa.enable".to_string()));
     b.logout().await;
     assert_eq!(b.get("/").await.location(), Some("/login"));
 
@@ -178,16 +159,10 @@ async fn totp_code_is_refused_the_second_time() {
     // Same step, same code: a replay.
     let r = b.login("owner@toko.id", PASSWORD).await;
     assert!(r.location().unwrap().starts_with("/login/mfa"));
-    let r = b
-        .submit("/login/mfa", "/login/mfa", &[("code", &code)])
-        .await;
+    let r = b.submit("/login/mfa", "/login/mfa", &[("code", &code)]).await;
     assert_eq!(r.status, 422);
     assert!(r.body.contains("already used"));
-    assert_eq!(
-        login_events(&app, "mfa_replay").await.len(),
-        1,
-        "replay is recorded"
-    );
+    assert_eq!(login_events(&app, "mfa_replay").await.len(), 1, "replay is recorded");
     // A code from two steps back is outside the window.
     app.next_step();
     app.next_step();
@@ -207,20 +182,14 @@ async fn recovery_code_works_once() {
     b.logout().await;
     b.login("owner@toko.id", PASSWORD).await;
     let r = b
-        .submit(
-            "/login/mfa",
-            "/login/mfa",
-            &[("code", &codes[3].to_lowercase())],
-        )
+        .submit("/login/mfa", "/login/mfa", &[("code", &codes[3].to_lowercase())])
         .await;
     assert_eq!(r.location(), Some("/"), "recovery code accepted (any case)");
     let mfa = b.get("/account/mfa").await;
     assert!(mfa.body.contains("9 recovery codes left"), "{}", mfa.body);
     b.logout().await;
     b.login("owner@toko.id", PASSWORD).await;
-    let r = b
-        .submit("/login/mfa", "/login/mfa", &[("code", &codes[3])])
-        .await;
+    let r = b.submit("/login/mfa", "/login/mfa", &[("code", &codes[3])]).await;
     assert_eq!(r.status, 422, "a used recovery code is refused");
     let stored: Vec<String> = app
         .state
@@ -253,10 +222,7 @@ async fn too_many_wrong_codes_restart_the_sign_in() {
         last = Some(b.post("/login/mfa", &[("code", "000000")]).await);
     }
     let last = last.unwrap();
-    assert_eq!(
-        last.status, 303,
-        "after 5 wrong codes the pending sign-in ends"
-    );
+    assert_eq!(last.status, 303, "after 5 wrong codes the pending sign-in ends");
     assert!(last.location().unwrap().starts_with("/login"));
     assert_eq!(login_events(&app, "mfa_failure").await.len(), 5);
 }
@@ -267,15 +233,8 @@ async fn mfa_policy_forces_enrolment_for_agents() {
     let (admin, _) = app.admin("owner@toko.id").await;
     app.create_user(&admin, "agen@toko.id", "agent").await;
     let agent = app.browser();
-    assert_eq!(
-        agent.login("agen@toko.id", PASSWORD).await.location(),
-        Some("/")
-    );
-    assert_eq!(
-        agent.get("/").await.status,
-        200,
-        "agents are not forced by default"
-    );
+    assert_eq!(agent.login("agen@toko.id", PASSWORD).await.location(), Some("/"));
+    assert_eq!(agent.get("/").await.status, 200, "agents are not forced by default");
     agent.logout().await;
     let r = admin
         .submit(
@@ -295,11 +254,7 @@ async fn mfa_policy_forces_enrolment_for_agents() {
     assert!(page.body.contains("requires two-step sign-in"));
     agent.enrol_totp(&app).await;
     assert_eq!(agent.get("/").await.status, 200);
-    assert!(
-        audit_actions(&app)
-            .await
-            .contains(&"settings.mfa_policy".to_string())
-    );
+    assert!(audit_actions(&app).await.contains(&"settings.mfa_policy".to_string()));
 }
 
 #[tokio::test]
@@ -323,10 +278,7 @@ async fn throttling_locks_an_address_without_telling_which_exist() {
     assert_eq!(locked.status, 429, "5th failure locks");
     assert!(locked.body.contains("Too many attempts"));
     let right = b.login("owner@toko.id", PASSWORD).await;
-    assert_eq!(
-        right.status, 429,
-        "even the right password waits out the lock"
-    );
+    assert_eq!(right.status, 429, "even the right password waits out the lock");
     for _ in 0..4 {
         b.login("nobody@toko.id", "x").await;
     }
@@ -345,10 +297,7 @@ async fn throttling_locks_an_address_without_telling_which_exist() {
     );
     // After the lock expires the right password works.
     app.clock.advance(6 * 60);
-    assert_eq!(
-        b.login("owner@toko.id", PASSWORD).await.location(),
-        Some("/")
-    );
+    assert_eq!(b.login("owner@toko.id", PASSWORD).await.location(), Some("/"));
 }
 
 #[tokio::test]
@@ -386,11 +335,7 @@ async fn sessions_time_out_and_die_on_logout() {
             break;
         }
     }
-    assert_eq!(
-        agent.get("/").await.location(),
-        Some("/login"),
-        "absolute timeout"
-    );
+    assert_eq!(agent.get("/").await.location(), Some("/login"), "absolute timeout");
     // Logout kills the server-side session: the old cookie value is useless.
     let r = agent.login("agen@toko.id", PASSWORD).await;
     let token2 = cookie_value(&r, "__Host-wsid").unwrap();
@@ -413,11 +358,11 @@ async fn sessions_time_out_and_die_on_logout() {
         .state
         .db
         .read(move |c| {
-            Ok(c.query_row(
-                "SELECT count(*) FROM sessions WHERE token_hash = ?1",
-                [hash],
-                |r| r.get(0),
-            )?)
+            Ok(
+                c.query_row("SELECT count(*) FROM sessions WHERE token_hash = ?1", [hash], |r| {
+                    r.get(0)
+                })?,
+            )
         })
         .await
         .unwrap();
@@ -433,31 +378,16 @@ async fn deactivating_a_user_ends_their_sessions_at_once() {
     agent.login("agen@toko.id", PASSWORD).await;
     assert_eq!(agent.get("/account").await.status, 200);
     let r = admin
-        .submit(
-            "/admin/users/2",
-            "/admin/users/2/active",
-            &[("active", "0")],
-        )
+        .submit("/admin/users/2", "/admin/users/2/active", &[("active", "0")])
         .await;
     assert_eq!(r.status, 303);
-    assert_eq!(
-        agent.get("/account").await.location(),
-        Some("/login?next=%2Faccount")
-    );
+    assert_eq!(agent.get("/account").await.location(), Some("/login?next=%2Faccount"));
     let again = agent.login("agen@toko.id", PASSWORD).await;
     assert_eq!(again.status, 422, "a deactivated user cannot sign in");
-    assert!(
-        audit_actions(&app)
-            .await
-            .contains(&"user.deactivate".to_string())
-    );
+    assert!(audit_actions(&app).await.contains(&"user.deactivate".to_string()));
     // The last admin cannot be deactivated or demoted.
     let r = admin
-        .submit(
-            "/admin/users/1",
-            "/admin/users/1/role",
-            &[("role", "agent")],
-        )
+        .submit("/admin/users/1", "/admin/users/1/role", &[("role", "agent")])
         .await;
     assert_eq!(r.status, 422);
     assert!(r.body.contains("at least one active administrator"));
@@ -515,29 +445,17 @@ async fn admin_resets_mfa_and_invites() {
     let link: String = r.body[i..].split('<').next().unwrap().to_string();
     let sari = app.browser();
     let r = sari
-        .submit(
-            &link,
-            &link,
-            &[("password", PASSWORD), ("confirm", PASSWORD)],
-        )
+        .submit(&link, &link, &[("password", PASSWORD), ("confirm", PASSWORD)])
         .await;
     assert_eq!(r.status, 303);
     assert_eq!(sari.get(&link).await.status, 400, "the link works once");
-    assert_eq!(
-        sari.login("sari@toko.id", PASSWORD).await.location(),
-        Some("/")
-    );
+    assert_eq!(sari.login("sari@toko.id", PASSWORD).await.location(), Some("/"));
     let (secret, _) = sari.enrol_totp(&app).await;
     // Admin resets Sari's MFA: her sessions end, she signs in with the password alone.
-    let r = admin
-        .submit("/admin/users/2", "/admin/users/2/reset-mfa", &[])
-        .await;
+    let r = admin.submit("/admin/users/2", "/admin/users/2/reset-mfa", &[]).await;
     assert_eq!(r.status, 303);
     assert_eq!(sari.get("/").await.location(), Some("/login"));
-    assert_eq!(
-        sari.login("sari@toko.id", PASSWORD).await.location(),
-        Some("/")
-    );
+    assert_eq!(sari.login("sari@toko.id", PASSWORD).await.location(), Some("/"));
     let _ = secret;
     let actions = audit_actions(&app).await;
     for a in ["user.create", "user.invite_accepted", "user.mfa_reset"] {
@@ -583,10 +501,7 @@ async fn password_change_ends_other_sessions() {
     assert_eq!(a.get("/").await.status, 200);
     let fresh = Browser::new(&app.base);
     assert_eq!(
-        fresh
-            .login("agen@toko.id", "a fresh long secret")
-            .await
-            .location(),
+        fresh.login("agen@toko.id", "a fresh long secret").await.location(),
         Some("/")
     );
 }

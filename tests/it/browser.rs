@@ -24,9 +24,7 @@ fn chromedriver() -> Option<String> {
 
 async fn start_browser() -> Option<(Driver, fantoccini::Client)> {
     let Some(driver) = chromedriver() else {
-        eprintln!(
-            "SKIPPED browser test: chromedriver not installed (apt-get install chromium chromium-driver)"
-        );
+        eprintln!("SKIPPED browser test: chromedriver not installed (apt-get install chromium chromium-driver)");
         return None;
     };
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -113,10 +111,7 @@ async fn a_person_signs_in_and_sees_the_dashboard() {
         .click()
         .await
         .unwrap();
-    c.wait()
-        .for_element(Locator::Css("input[name=email]"))
-        .await
-        .unwrap();
+    c.wait().for_element(Locator::Css("input[name=email]")).await.unwrap();
     assert!(c.current_url().await.unwrap().path().starts_with("/login"));
     screenshot(&c, "02-login").await;
 
@@ -157,30 +152,12 @@ async fn a_person_signs_in_and_sees_the_dashboard() {
         .click()
         .await
         .unwrap();
-    c.wait()
-        .for_element(Locator::Id("recovery-codes"))
-        .await
-        .unwrap();
+    c.wait().for_element(Locator::Id("recovery-codes")).await.unwrap();
     screenshot(&c, "05-recovery-codes").await;
     c.goto(&format!("{}/", app.base)).await.unwrap();
-    let h1 = c
-        .find(Locator::Css("h1"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        h1.contains("Welcome") && h1.contains("Budi Santoso"),
-        "{h1}"
-    );
-    let nav = c
-        .find(Locator::Css("nav.sidebar"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let h1 = c.find(Locator::Css("h1")).await.unwrap().text().await.unwrap();
+    assert!(h1.contains("Welcome") && h1.contains("Budi Santoso"), "{h1}");
+    let nav = c.find(Locator::Css("nav.sidebar")).await.unwrap().text().await.unwrap();
     assert!(
         nav.contains("Audit log") && nav.contains("Team"),
         "admins see admin navigation: {nav}"
@@ -216,13 +193,7 @@ async fn a_person_signs_in_and_sees_the_dashboard() {
         .unwrap();
     c.wait().for_element(Locator::Css(".flash")).await.unwrap();
     c.goto(&format!("{}/", app.base)).await.unwrap();
-    let h1 = c
-        .find(Locator::Css("h1"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let h1 = c.find(Locator::Css("h1")).await.unwrap().text().await.unwrap();
     assert!(h1.contains("Selamat datang"), "{h1}");
     screenshot(&c, "14-dashboard-id").await;
     c.goto(&format!("{}/admin/users", app.base)).await.unwrap();
@@ -242,17 +213,9 @@ async fn a_person_signs_in_and_sees_the_dashboard() {
         .await
         .unwrap();
     c.wait().for_element(Locator::Css(".flash")).await.unwrap();
-    c.goto(&format!("{}/login?lang=id", app.base))
-        .await
-        .unwrap();
+    c.goto(&format!("{}/login?lang=id", app.base)).await.unwrap();
     screenshot(&c, "16-login-id").await;
-    let text = c
-        .find(Locator::Css("h1"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = c.find(Locator::Css("h1")).await.unwrap().text().await.unwrap();
     assert_eq!(text, "Masuk");
     // Phone-sized screen.
     c.set_window_size(390, 844).await.unwrap();

@@ -27,9 +27,7 @@ async fn check_finds_a_world_readable_key_file() {
     let (code, out, _) = whacaster(&["check", "--data-dir", d]);
     assert_eq!(code, 0, "a fresh install passes: {out}");
     assert!(
-        out.contains("is encrypted")
-            && out.contains("integrity check passed")
-            && out.contains("self-signed"),
+        out.contains("is encrypted") && out.contains("integrity check passed") && out.contains("self-signed"),
         "{out}"
     );
     std::fs::set_permissions(data.join("db.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -41,11 +39,7 @@ async fn check_finds_a_world_readable_key_file() {
     );
     assert!(err.starts_with("error: "), "{err}");
     std::fs::set_permissions(data.join("db.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
-    std::fs::set_permissions(
-        data.join("tls/key.pem"),
-        std::fs::Permissions::from_mode(0o640),
-    )
-    .unwrap();
+    std::fs::set_permissions(data.join("tls/key.pem"), std::fs::Permissions::from_mode(0o640)).unwrap();
     let (code, out, _) = whacaster(&["check", "--data-dir", d]);
     assert_ne!(code, 0, "a readable TLS key is a problem too: {out}");
 }
@@ -57,39 +51,18 @@ async fn setup_url_and_reset_mfa_from_the_command_line() {
     let d = d.to_str().unwrap();
     let (code, out, _) = whacaster(&["setup-url", "--data-dir", d]);
     assert_eq!(code, 0);
-    assert!(
-        out.trim()
-            .starts_with("https://127.0.0.1:8443/setup?token="),
-        "{out}"
-    );
+    assert!(out.trim().starts_with("https://127.0.0.1:8443/setup?token="), "{out}");
     // The printed link works on the running server.
     let token = out.trim().split("token=").nth(1).unwrap().to_string();
-    assert_eq!(
-        app.browser()
-            .get(&format!("/setup?token={token}"))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.browser().get(&format!("/setup?token={token}")).await.status, 200);
     let (admin, secret) = app.admin("owner@toko.id").await;
     let (code, _, err) = whacaster(&["setup-url", "--data-dir", d]);
     assert_ne!(code, 0);
     assert!(err.contains("already done"), "{err}");
     // Locked-out owner: reset MFA from the server's shell.
-    let (code, out, _) = whacaster(&[
-        "user",
-        "reset-mfa",
-        "--email",
-        "OWNER@toko.id",
-        "--data-dir",
-        d,
-    ]);
+    let (code, out, _) = whacaster(&["user", "reset-mfa", "--email", "OWNER@toko.id", "--data-dir", d]);
     assert_eq!(code, 0, "{out}");
-    assert_eq!(
-        admin.get("/").await.location(),
-        Some("/login"),
-        "their sessions ended"
-    );
+    assert_eq!(admin.get("/").await.location(), Some("/login"), "their sessions ended");
     let r = admin.login("owner@toko.id", PASSWORD).await;
     assert_eq!(r.location(), Some("/"), "password only now");
     assert_eq!(
@@ -98,25 +71,18 @@ async fn setup_url_and_reset_mfa_from_the_command_line() {
         "admins must enrol again"
     );
     let _ = secret;
-    let (code, _, err) = whacaster(&[
-        "user",
-        "reset-mfa",
-        "--email",
-        "ghost@toko.id",
-        "--data-dir",
-        d,
-    ]);
+    let (code, _, err) = whacaster(&["user", "reset-mfa", "--email", "ghost@toko.id", "--data-dir", d]);
     assert_ne!(code, 0);
     assert!(err.contains("no user"), "{err}");
     let audit = app
         .state
         .db
         .read(|c| {
-            Ok(c.query_row(
-                "SELECT actor FROM audit_log WHERE action = 'user.mfa_reset'",
-                [],
-                |r| r.get::<_, String>(0),
-            )?)
+            Ok(
+                c.query_row("SELECT actor FROM audit_log WHERE action = 'user.mfa_reset'", [], |r| {
+                    r.get::<_, String>(0)
+                })?,
+            )
         })
         .await
         .unwrap();
@@ -145,9 +111,7 @@ async fn rekey_rotates_the_key_and_keeps_the_data() {
     assert_eq!(code, 0, "{out}");
     let key = whacaster::crypto::DbKey::read(&data.join("db.key")).unwrap();
     let conn = whacaster::store::open_connection(&data.join("whacaster.db"), &key).unwrap();
-    let email: String = conn
-        .query_row("SELECT email FROM users", [], |r| r.get(0))
-        .unwrap();
+    let email: String = conn.query_row("SELECT email FROM users", [], |r| r.get(0)).unwrap();
     assert_eq!(email, "owner@toko.id");
 }
 
@@ -193,12 +157,6 @@ fn bad_config_and_busy_port_are_one_line_errors() {
     ]);
     assert_ne!(code, 0);
     assert!(err.contains("in use"), "{err}");
-    assert_eq!(
-        err.trim()
-            .lines()
-            .filter(|l| l.starts_with("error"))
-            .count(),
-        1
-    );
+    assert_eq!(err.trim().lines().filter(|l| l.starts_with("error")).count(), 1);
     assert!(!err.contains("panicked"));
 }

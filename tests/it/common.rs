@@ -53,12 +53,7 @@ impl TestApp {
             actix_web::rt::System::new().block_on(async move {
                 match whacaster::server::start(c2, clock2).await {
                     Ok(r) => {
-                        let _ = tx.send(Ok((
-                            r.addr,
-                            r.setup_url.clone(),
-                            r.handle.clone(),
-                            r.state.clone(),
-                        )));
+                        let _ = tx.send(Ok((r.addr, r.setup_url.clone(), r.handle.clone(), r.state.clone())));
                         let _ = r.server.await;
                     }
                     Err(e) => {
@@ -218,11 +213,7 @@ impl Browser {
         if let Some(t) = csrf_in(&body) {
             *self.last_csrf.lock().expect("lock") = Some(t);
         }
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        Resp { status, headers, body }
     }
 
     pub async fn get(&self, path: &str) -> Resp {
@@ -250,8 +241,7 @@ impl Browser {
     /// Loads `page` (as a person would), then posts the form to `action` with its CSRF token.
     pub async fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> Resp {
         let p = self.get(page).await;
-        let token = csrf_in(&p.body)
-            .unwrap_or_else(|| panic!("no CSRF token on {page} ({}): {}", p.status, p.body));
+        let token = csrf_in(&p.body).unwrap_or_else(|| panic!("no CSRF token on {page} ({}): {}", p.status, p.body));
         let mut all: Vec<(&str, &str)> = vec![("csrf", token.as_str())];
         all.extend_from_slice(fields);
         self.post_raw(action, &all).await
@@ -271,12 +261,8 @@ impl Browser {
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Resp {
-        self.submit(
-            "/login",
-            "/login",
-            &[("email", email), ("password", password)],
-        )
-        .await
+        self.submit("/login", "/login", &[("email", email), ("password", password)])
+            .await
     }
 
     /// Full sign-in with a TOTP code; asserts it lands signed in.
@@ -307,16 +293,10 @@ impl Browser {
     pub async fn enrol_totp(&self, app: &TestApp) -> (String, Vec<String>) {
         let r = self.submit("/account/mfa", "/account/mfa/start", &[]).await;
         assert_eq!(r.status, 200, "enrolment page: {}", r.body);
-        assert!(
-            r.body.contains("data:image/svg+xml;base64,"),
-            "QR code shown inline"
-        );
-        let i =
-            r.body.find("id=\"totp-secret\">").expect("secret shown") + "id=\"totp-secret\">".len();
+        assert!(r.body.contains("data:image/svg+xml;base64,"), "QR code shown inline");
+        let i = r.body.find("id=\"totp-secret\">").expect("secret shown") + "id=\"totp-secret\">".len();
         let secret: String = r.body[i..].split('<').next().unwrap_or("").replace(' ', "");
-        let r = self
-            .post("/account/mfa/confirm", &[("code", &app.code(&secret))])
-            .await;
+        let r = self.post("/account/mfa/confirm", &[("code", &app.code(&secret))]).await;
         assert_eq!(r.status, 200, "confirm: {}", r.body);
         let codes: Vec<String> = r
             .body

@@ -28,13 +28,7 @@ type Row = (
 const TABLE: &[Row] = &[
     ("GET", "/healthz", "/healthz", Public, &[]),
     ("GET", "/metrics", "/metrics", AdminOrLoopback, &[]),
-    (
-        "GET",
-        "/static/{path:.*}",
-        "/static/css/app.css",
-        Public,
-        &[],
-    ),
+    ("GET", "/static/{path:.*}", "/static/css/app.css", Public, &[]),
     ("GET", "/", "/", User, &[]),
     ("GET", "/setup", "/setup", Public, &[]),
     ("POST", "/setup", "/setup", Public, &[("token", "x")]),
@@ -64,13 +58,7 @@ const TABLE: &[Row] = &[
         &[("email", "nobody@x.id"), ("password", "nothing here")],
     ),
     ("GET", "/login/mfa", "/login/mfa", Public, &[]),
-    (
-        "POST",
-        "/login/mfa",
-        "/login/mfa",
-        Public,
-        &[("code", "000000")],
-    ),
+    ("POST", "/login/mfa", "/login/mfa", Public, &[("code", "000000")]),
     ("POST", "/logout", "/logout", Public, &[]),
     ("GET", "/account", "/account", User, &[]),
     (
@@ -88,13 +76,7 @@ const TABLE: &[Row] = &[
         &[("current", "x"), ("new", "y"), ("confirm", "z")],
     ),
     ("GET", "/account/mfa", "/account/mfa", User, &[]),
-    (
-        "POST",
-        "/account/mfa/start",
-        "/account/mfa/start",
-        User,
-        &[],
-    ),
+    ("POST", "/account/mfa/start", "/account/mfa/start", User, &[]),
     (
         "POST",
         "/account/mfa/confirm",
@@ -138,12 +120,7 @@ const TABLE: &[Row] = &[
         "/admin/users",
         "/admin/users",
         Admin,
-        &[
-            ("name", "N"),
-            ("email", "bad"),
-            ("role", "agent"),
-            ("method", "invite"),
-        ],
+        &[("name", "N"), ("email", "bad"), ("role", "agent"), ("method", "invite")],
     ),
     ("GET", "/admin/users/{id}", "/admin/users/3", Admin, &[]),
     (
@@ -167,13 +144,7 @@ const TABLE: &[Row] = &[
         Admin,
         &[],
     ),
-    (
-        "POST",
-        "/admin/users/{id}/invite",
-        "/admin/users/4/invite",
-        Admin,
-        &[],
-    ),
+    ("POST", "/admin/users/{id}/invite", "/admin/users/4/invite", Admin, &[]),
     ("GET", "/admin/sessions", "/admin/sessions", Admin, &[]),
     (
         "POST",
@@ -236,12 +207,7 @@ fn the_table_covers_every_route() {
 }
 
 /// Sends the request the way a browser of that role would (with its CSRF token).
-async fn request(
-    b: &Browser,
-    method: &str,
-    path: &str,
-    fields: &[(&str, &str)],
-) -> crate::common::Resp {
+async fn request(b: &Browser, method: &str, path: &str, fields: &[(&str, &str)]) -> crate::common::Resp {
     if method == "GET" {
         return b.get(path).await;
     }
@@ -304,8 +270,7 @@ async fn route_by_role_matrix() {
                 !refused(r.status) && !r.location().unwrap_or("").starts_with("/login?next")
             } else if role == "anonymous" {
                 if *method == "GET" {
-                    r.status == 401
-                        || (r.status == 303 && r.location().unwrap_or("").starts_with("/login"))
+                    r.status == 401 || (r.status == 303 && r.location().unwrap_or("").starts_with("/login"))
                 } else {
                     r.status == 401
                 }
@@ -313,19 +278,11 @@ async fn route_by_role_matrix() {
                 r.status == 403
             };
             if !ok {
-                failures.push(format!(
-                    "{method} {pattern} as {role}: {} {:?}",
-                    r.status,
-                    r.location()
-                ));
+                failures.push(format!("{method} {pattern} as {role}: {} {:?}", r.status, r.location()));
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "role matrix failures:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "role matrix failures:\n{}", failures.join("\n"));
     // Everyone is still who they were (no request in the table signed anyone out).
     assert_eq!(admin.get("/admin/users").await.status, 200);
     assert_eq!(agent.get("/account").await.status, 200);

@@ -16,17 +16,9 @@ async fn database_and_wal_hold_no_plaintext() {
     let dir = app.data_dir();
     let db = std::fs::read(dir.join("whacaster.db")).unwrap();
     let wal = std::fs::read(dir.join("whacaster.db-wal")).unwrap();
-    assert!(
-        !db.starts_with(b"SQLite format 3"),
-        "the file must not be plain SQLite"
-    );
+    assert!(!db.starts_with(b"SQLite format 3"), "the file must not be plain SQLite");
     assert!(!wal.is_empty(), "the WAL has the recent writes");
-    for needle in [
-        &b"rahasia.unik"[..],
-        b"Budi Santoso",
-        b"Toko Maju Jaya",
-        b"Merdeka",
-    ] {
+    for needle in [&b"rahasia.unik"[..], b"Budi Santoso", b"Toko Maju Jaya", b"Merdeka"] {
         assert!(
             !contains(&db, needle),
             "plaintext {:?} in the database file",
@@ -41,9 +33,7 @@ async fn database_and_wal_hold_no_plaintext() {
     // ... and the data really is there, readable with the key.
     let key = DbKey::read(&dir.join("db.key")).unwrap();
     let conn = store::open_connection(&dir.join("whacaster.db"), &key).unwrap();
-    let email: String = conn
-        .query_row("SELECT email FROM users", [], |r| r.get(0))
-        .unwrap();
+    let email: String = conn.query_row("SELECT email FROM users", [], |r| r.get(0)).unwrap();
     assert_eq!(email, "rahasia.unik@example.id");
 }
 
@@ -58,17 +48,12 @@ async fn wrong_key_fails_at_start_with_a_clear_message() {
     assert!(again.is_ok(), "{:?}", again.err());
     // ...a different key does not.
     std::fs::remove_file(cfg.data_dir.join("db.key")).unwrap();
-    DbKey::generate()
-        .write_new(&cfg.data_dir.join("db.key"))
-        .unwrap();
+    DbKey::generate().write_new(&cfg.data_dir.join("db.key")).unwrap();
     let err = TestApp::try_start(tempfile::tempdir().unwrap(), cfg.clone())
         .await
         .err()
         .expect("must refuse");
-    assert!(
-        err.contains("wrong key"),
-        "message names the problem: {err}"
-    );
+    assert!(err.contains("wrong key"), "message names the problem: {err}");
     // A database whose key file is missing is never given a new key.
     std::fs::remove_file(cfg.data_dir.join("db.key")).unwrap();
     let err = TestApp::try_start(tempfile::tempdir().unwrap(), cfg)
@@ -86,18 +71,13 @@ fn migrations_apply_once() {
     let db = Db::open(&path, &key).unwrap();
     drop(db);
     let mut conn = store::open_connection(&path, &key).unwrap();
-    assert!(
-        store::migrate(&mut conn).unwrap().is_empty(),
-        "nothing left to apply"
-    );
+    assert!(store::migrate(&mut conn).unwrap().is_empty(), "nothing left to apply");
     let applied = store::applied_versions(&conn).unwrap();
     assert_eq!(applied.len(), store::MIGRATIONS.len());
     // Opening again (as every start does) changes nothing.
     let db = Db::open(&path, &key).unwrap();
     let n: i64 = db
-        .read_blocking(|c| {
-            Ok(c.query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))?)
-        })
+        .read_blocking(|c| Ok(c.query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))?))
         .unwrap();
     assert_eq!(n as usize, store::MIGRATIONS.len());
 }
@@ -133,11 +113,9 @@ async fn grouped_writes_are_isolated_and_all_land() {
     assert_eq!(failed, 20);
     let (n, bad): (i64, i64) = db
         .read(|c| {
-            Ok(
-                c.query_row("SELECT count(*), sum(v % 10 = 0) FROM t", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?,
-            )
+            Ok(c.query_row("SELECT count(*), sum(v % 10 = 0) FROM t", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?)
         })
         .await
         .unwrap();
@@ -178,12 +156,7 @@ async fn kill_during_writes_loses_nothing_acknowledged() {
         let b = crate::common::Browser::new(&format!("https://127.0.0.1:{port}"));
         let mut up = false;
         for _ in 0..600 {
-            if b.client
-                .get(format!("{}/healthz", b.base))
-                .send()
-                .await
-                .is_ok()
-            {
+            if b.client.get(format!("{}/healthz", b.base)).send().await.is_ok() {
                 up = true;
                 break;
             }
@@ -234,11 +207,9 @@ async fn kill_during_writes_loses_nothing_acknowledged() {
         assert!(problems.is_empty(), "integrity after kill: {problems:?}");
         let conn = store::open_connection(&data.join("whacaster.db"), &key).unwrap();
         let stored: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM login_events WHERE outcome = 'failure'",
-                [],
-                |r| r.get(0),
-            )
+            .query_row("SELECT count(*) FROM login_events WHERE outcome = 'failure'", [], |r| {
+                r.get(0)
+            })
             .unwrap();
         assert!(
             stored as usize >= acknowledged,

@@ -33,10 +33,7 @@ async fn certificate_from_files_is_served_and_reloaded() {
     write_cert(cfg.tls.cert.as_ref().unwrap().parent().unwrap(), 90);
     tls.reload(&cfg, app.clock.now()).unwrap();
     let after = tls.info().unwrap().not_after;
-    assert!(
-        after > before + 20 * 86_400,
-        "the new certificate is in use"
-    );
+    assert!(after > before + 20 * 86_400, "the new certificate is in use");
     // A broken file keeps the old certificate in service.
     std::fs::write(cfg.tls.cert.as_ref().unwrap(), "not a certificate").unwrap();
     assert!(tls.reload(&cfg, app.clock.now()).is_err());
@@ -53,10 +50,7 @@ async fn an_expired_certificate_is_refused_at_start() {
     cfg.tls.cert = Some(c);
     cfg.tls.key = Some(k);
     let err = TestApp::try_start(dir, cfg).await.err().expect("refused");
-    assert!(
-        err.contains("expired") && err.contains("fullchain.pem"),
-        "{err}"
-    );
+    assert!(err.contains("expired") && err.contains("fullchain.pem"), "{err}");
 }
 
 #[tokio::test]
@@ -65,8 +59,7 @@ async fn self_signed_certificate_is_renewed_before_it_expires() {
     let tls = app.state.tls.clone().unwrap();
     let info = tls.info().unwrap();
     assert!(
-        info.subject_names.contains(&"localhost".to_string())
-            && info.subject_names.contains(&"127.0.0.1".to_string())
+        info.subject_names.contains(&"localhost".to_string()) && info.subject_names.contains(&"127.0.0.1".to_string())
     );
     let msg = tls.renew_if_needed(&app.config, app.clock.now()).unwrap();
     assert!(msg.starts_with("valid until"), "{msg}");
@@ -89,20 +82,12 @@ async fn only_tls_1_2_and_1_3_are_offered() {
         } else {
             b.min_tls_version(reqwest::tls::Version::TLS_1_3)
         };
-        let r = b
-            .build()
-            .unwrap()
-            .get(format!("{}/healthz", app.base))
-            .send()
-            .await;
+        let r = b.build().unwrap().get(format!("{}/healthz", app.base)).send().await;
         assert_eq!(r.is_ok(), ok, "TLS {version}");
     }
     // Plain HTTP on the TLS port gets nowhere.
     let plain = reqwest::Client::new()
-        .get(format!(
-            "http://{}/healthz",
-            app.base.trim_start_matches("https://")
-        ))
+        .get(format!("http://{}/healthz", app.base.trim_start_matches("https://")))
         .send()
         .await;
     assert!(plain.map(|r| !r.status().is_success()).unwrap_or(true));

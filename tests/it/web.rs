@@ -17,11 +17,7 @@ async fn state_changes_need_a_valid_csrf_token_and_same_origin() {
     admin.get("/admin/users").await;
     let missing = admin.post_raw("/admin/users", &fields).await;
     assert_eq!(missing.status, 403);
-    assert!(
-        missing.body.contains("form expired"),
-        "clear message: {}",
-        missing.body
-    );
+    assert!(missing.body.contains("form expired"), "clear message: {}", missing.body);
     let mut wrong = vec![("csrf", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")];
     wrong.extend_from_slice(&fields);
     assert_eq!(admin.post_raw("/admin/users", &wrong).await.status, 403);
@@ -62,17 +58,12 @@ async fn state_changes_need_a_valid_csrf_token_and_same_origin() {
     let other = app.browser();
     let p = other.get("/login").await;
     let foreign = crate::common::csrf_in(&p.body).unwrap();
-    let r = admin
-        .post_raw("/logout", &[("csrf", foreign.as_str())])
-        .await;
+    let r = admin.post_raw("/logout", &[("csrf", foreign.as_str())]).await;
     assert_eq!(r.status, 403);
     // The login form is protected too.
     assert_eq!(
         other
-            .post_raw(
-                "/login",
-                &[("email", "owner@toko.id"), ("password", PASSWORD)]
-            )
+            .post_raw("/login", &[("email", "owner@toko.id"), ("password", PASSWORD)])
             .await
             .status,
         403
@@ -102,29 +93,14 @@ async fn security_headers_on_every_response() {
                 && csp.contains("frame-ancestors 'none'")
         );
         assert!(!csp.contains("http"), "no third-party origin in the CSP");
-        assert_eq!(
-            r.header("x-content-type-options"),
-            Some("nosniff"),
-            "{path}"
-        );
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{path}");
         assert_eq!(r.header("referrer-policy"), Some("same-origin"));
-        assert!(
-            r.header("permissions-policy")
-                .unwrap()
-                .contains("camera=()")
-        );
-        assert!(
-            r.header("strict-transport-security")
-                .unwrap()
-                .starts_with("max-age=")
-        );
+        assert!(r.header("permissions-policy").unwrap().contains("camera=()"));
+        assert!(r.header("strict-transport-security").unwrap().starts_with("max-age="));
         assert!(r.header("x-request-id").is_some());
         assert!(r.header("server").is_none(), "no version banner");
     }
-    assert_eq!(
-        b.get("/login").await.header("cache-control"),
-        Some("no-store")
-    );
+    assert_eq!(b.get("/login").await.header("cache-control"), Some("no-store"));
     assert!(css.header("cache-control").unwrap().contains("max-age"));
     // Pages reference no third-party resource.
     let login = b.get("/login").await;
@@ -156,11 +132,7 @@ async fn errors_are_pages_with_a_request_id() {
     let r = b
         .post_raw(
             "/login",
-            &[
-                ("csrf", token.as_str()),
-                ("email", big.as_str()),
-                ("password", "x"),
-            ],
+            &[("csrf", token.as_str()), ("email", big.as_str()), ("password", "x")],
         )
         .await;
     assert_eq!(r.status, 400);
@@ -217,11 +189,7 @@ fn catalogue_keys(src: &str) -> BTreeSet<String> {
         }
     }
     let mut out = BTreeSet::new();
-    walk(
-        "",
-        &toml::from_str(src).expect("catalogue parses"),
-        &mut out,
-    );
+    walk("", &toml::from_str(src).expect("catalogue parses"), &mut out);
     out
 }
 
@@ -242,10 +210,7 @@ fn both_languages_are_complete() {
     let id = catalogue_keys(include_str!("../../src/i18n/id.toml"));
     let only_en: Vec<_> = en.difference(&id).collect();
     let only_id: Vec<_> = id.difference(&en).collect();
-    assert!(
-        only_en.is_empty(),
-        "missing in Bahasa Indonesia: {only_en:?}"
-    );
+    assert!(only_en.is_empty(), "missing in Bahasa Indonesia: {only_en:?}");
     assert!(only_id.is_empty(), "missing in English: {only_id:?}");
     // Every key the code and templates ask for exists.
     let mut files = Vec::new();
@@ -275,10 +240,7 @@ fn both_languages_are_complete() {
         used.insert(k.to_string());
     }
     let missing: Vec<_> = used.iter().filter(|k| !en.contains(*k)).collect();
-    assert!(
-        missing.is_empty(),
-        "keys used but not in the catalogue: {missing:?}"
-    );
+    assert!(missing.is_empty(), "keys used but not in the catalogue: {missing:?}");
     assert!(used.len() > 100, "the scan found the keys ({})", used.len());
 }
 
@@ -299,23 +261,12 @@ async fn language_follows_user_then_browser_then_business() {
     assert!(r.body.contains("Kata sandi"));
     let (admin, _) = app.admin("owner@toko.id").await;
     let r = admin
-        .submit(
-            "/account",
-            "/account",
-            &[("name", "Budi"), ("locale", "id")],
-        )
+        .submit("/account", "/account", &[("name", "Budi"), ("locale", "id")])
         .await;
     assert_eq!(r.status, 303);
     let page = admin.get("/account").await;
     assert!(page.body.contains("Akun saya"), "user preference wins");
-    assert!(
-        page.body.contains("Tersimpan")
-            || admin
-                .get("/account?m=flash.saved")
-                .await
-                .body
-                .contains("Tersimpan")
-    );
+    assert!(page.body.contains("Tersimpan") || admin.get("/account?m=flash.saved").await.body.contains("Tersimpan"));
 }
 
 #[tokio::test]
@@ -330,11 +281,7 @@ async fn health_and_metrics() {
     assert_eq!(h["status"], "ok");
     assert_eq!(h["db"], "ok");
     assert_eq!(h["version"], whacaster::VERSION);
-    assert_eq!(
-        b.get("/metrics").await.status,
-        401,
-        "anonymous scrapers are refused"
-    );
+    assert_eq!(b.get("/metrics").await.status, 401, "anonymous scrapers are refused");
     let (admin, _) = app.admin("owner@toko.id").await;
     app.create_user(&admin, "agen@toko.id", "agent").await;
     let agent = app.browser();
@@ -375,13 +322,7 @@ async fn health_and_metrics() {
     let ip: String = app
         .state
         .db
-        .read(|c| {
-            Ok(c.query_row(
-                "SELECT ip FROM login_events WHERE email = 'z@z.id'",
-                [],
-                |r| r.get(0),
-            )?)
-        })
+        .read(|c| Ok(c.query_row("SELECT ip FROM login_events WHERE email = 'z@z.id'", [], |r| r.get(0))?))
         .await
         .unwrap();
     assert_eq!(ip, "203.0.113.9");
@@ -399,15 +340,8 @@ async fn audit_log_filters_and_exports_csv() {
     let csv = admin.get("/admin/audit.csv?action=user.create").await;
     assert_eq!(csv.status, 200);
     assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
-    assert!(
-        csv.header("content-disposition")
-            .unwrap()
-            .contains("attachment")
-    );
-    assert!(
-        csv.body
-            .starts_with("id,time_utc,actor,action,target,details,ip")
-    );
+    assert!(csv.header("content-disposition").unwrap().contains("attachment"));
+    assert!(csv.body.starts_with("id,time_utc,actor,action,target,details,ip"));
     assert_eq!(csv.body.lines().count(), 3, "{}", csv.body);
     assert!(csv.body.contains("agen2@toko.id"));
     let all = admin.get("/admin/audit.csv").await;
