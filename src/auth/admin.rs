@@ -73,21 +73,26 @@ async fn list_users(state: &AppState) -> AppResult<Vec<User>> {
     state.db.read(|c| Ok(repo::list_users(c)?)).await
 }
 
-async fn get_users(state: web::Data<AppState>, Admin(a): Admin) -> AppResult<HttpResponse> {
-    let users = list_users(&state).await?;
+/// The team page with an empty "add" form (and, right after an invitation, its link).
+async fn users_page(state: &AppState, ctx: RequestCtx, invite_url: Option<String>) -> AppResult<HttpResponse> {
+    let users = list_users(state).await?;
     let form = NewUserForm {
         role: "agent".into(),
         method: "invite".into(),
         ..Default::default()
     };
     ok_page(&UsersPage {
-        ctx: a.ctx,
+        ctx,
         users,
         form,
         errors: FormErrors::default(),
-        invite_url: None,
+        invite_url,
         roles: roles(),
     })
+}
+
+async fn get_users(state: web::Data<AppState>, Admin(a): Admin) -> AppResult<HttpResponse> {
+    users_page(&state, a.ctx, None).await
 }
 
 async fn post_users(
@@ -167,23 +172,7 @@ async fn post_users(
         })
         .await?;
     match invite_token {
-        Some(t) => {
-            let users = list_users(&state).await?;
-            let invite_url = Some(format!("{}/invite/{t}", state.config.base_url()));
-            let form = NewUserForm {
-                role: "agent".into(),
-                method: "invite".into(),
-                ..Default::default()
-            };
-            ok_page(&UsersPage {
-                ctx: a.ctx,
-                users,
-                form,
-                errors: FormErrors::default(),
-                invite_url,
-                roles: roles(),
-            })
-        }
+        Some(t) => users_page(&state, a.ctx, Some(format!("{}/invite/{t}", state.config.base_url()))).await,
         None => Ok(see_other_flash("/admin/users", "flash.user_created")),
     }
 }
