@@ -257,7 +257,7 @@ impl Config {
         let scheme = if self.tls_enabled() { "https" } else { "http" };
         let listen = self.listen_addr().map(|a| {
             if a.ip().is_unspecified() {
-                format!("127.0.0.1:{}", a.port())
+                format!("{}:{}", host_name(), a.port())
             } else {
                 a.to_string()
             }
@@ -289,6 +289,16 @@ impl Config {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render config: {e}"))
     }
+}
+
+/// This machine's name, for links when listening on all addresses and no `public_url`
+/// is set; `localhost` when it cannot be read.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 fn describe_figment_error(e: &figment::Error) -> String {

@@ -72,7 +72,13 @@ fn main() -> ExitCode {
         .config
         .clone()
         .or_else(|| std::env::var_os("WHACASTER_CONFIG").map(PathBuf::from));
-    let result = match cli.command.unwrap_or(Command::Serve { listen: None }) {
+    let command = cli.command.unwrap_or(Command::Serve { listen: None });
+    if !matches!(command, Command::Serve { .. } | Command::CheckConfig) {
+        if let Err(e) = whacaster::server::become_data_owner(&cfg.data_dir) {
+            return fail(&e);
+        }
+    }
+    let result = match command {
         Command::Serve { .. } => serve(cfg),
         Command::SetupUrl => setup_url(&cfg),
         Command::User {
@@ -120,6 +126,10 @@ fn init_logging(cfg: &Config, serving: bool) {
 fn serve(cfg: Config) -> Result<(), String> {
     actix_web::rt::System::new().block_on(async move {
         let running = whacaster::server::start(cfg, Clock::default()).await?;
+        // Type=notify: systemd hears "ready" once the listener is bound and migrations ran.
+        if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+            tracing::warn!(error = %e, "cannot notify systemd");
+        }
         println!("Whacaster {} is listening on {}", whacaster::VERSION, running.addr);
         if let Some(url) = &running.setup_url {
             println!();

@@ -44,6 +44,28 @@ pub fn prepare_data_dir(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Run as root (`sudo whacaster setup-url`), a command switches to the user that owns
+/// the data dir before touching the database, so the files it creates (`-wal`, `-shm`,
+/// backups) stay the service's. A no-op for everyone else.
+pub fn become_data_owner(dir: &Path) -> Result<(), String> {
+    use nix::unistd::{Gid, Uid, setgid, setgroups, setuid};
+    use std::os::unix::fs::MetadataExt;
+    if !Uid::effective().is_root() {
+        return Ok(());
+    }
+    let Ok(meta) = std::fs::metadata(dir) else {
+        return Ok(());
+    };
+    if meta.uid() == 0 {
+        return Ok(());
+    }
+    let (uid, gid) = (Uid::from_raw(meta.uid()), Gid::from_raw(meta.gid()));
+    setgroups(&[gid])
+        .and_then(|_| setgid(gid))
+        .and_then(|_| setuid(uid))
+        .map_err(|e| format!("cannot switch to the owner (uid {uid}) of {}: {e}", dir.display()))
+}
+
 /// Opens the database for a command (CLI) or the server: data dir, key, migrations.
 pub fn open_store(cfg: &Config, create: bool) -> Result<(Db, crypto::KeySource, crypto::DbKey), String> {
     if create {

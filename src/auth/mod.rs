@@ -73,6 +73,7 @@ pub struct User {
     pub locale: Option<String>,
     pub mfa_enabled: bool,
     pub created_at: i64,
+    pub last_login_at: Option<i64>,
 }
 
 impl User {

@@ -3,7 +3,7 @@
 use super::{Role, User};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-const USER_COLS: &str = "id, email, name, role, active, locale, totp_enabled, created_at";
+const USER_COLS: &str = "id, email, name, role, active, locale, totp_enabled, created_at, last_login_at";
 
 fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
@@ -15,6 +15,7 @@ fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
         locale: r.get(5)?,
         mfa_enabled: r.get(6)?,
         created_at: r.get(7)?,
+        last_login_at: r.get(8)?,
     })
 }
 
@@ -47,7 +48,7 @@ pub fn find_user_for_login(conn: &Connection, email: &str) -> rusqlite::Result<O
     conn.query_row(
         &format!("SELECT {USER_COLS}, password_hash FROM users WHERE email = ?1"),
         [email],
-        |r| Ok((user_from_row(r)?, r.get(8)?)),
+        |r| Ok((user_from_row(r)?, r.get(9)?)),
     )
     .optional()
 }
@@ -97,6 +98,10 @@ pub fn mfa_coverage(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )
+}
+
+pub fn record_sign_in(conn: &Connection, id: i64, now: i64) -> rusqlite::Result<usize> {
+    conn.execute("UPDATE users SET last_login_at = ?2 WHERE id = ?1", params![id, now])
 }
 
 pub fn update_role(conn: &Connection, id: i64, role: Role, now: i64) -> rusqlite::Result<usize> {

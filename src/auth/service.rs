@@ -134,6 +134,7 @@ pub async fn sign_in(state: &AppState, ctx: &RequestCtx, email: &str, password: 
                 "full"
             };
             let s = session::create(c, user.id, stage, &ctx2.ip, &ctx2.user_agent, now, abs)?;
+            repo::record_sign_in(c, user.id, now)?;
             if stage == "mfa" {
                 event(c, now, &email, Some(user.id), LoginOutcome::PasswordOk, &ctx2)?;
                 Ok(PasswordStep::NeedMfa(s))

@@ -26,6 +26,33 @@ pub fn integrity_check(path: &Path, key: &DbKey) -> Result<Vec<String>, OpenErro
     Ok(problems)
 }
 
+/// Writes a consistent, encrypted copy of the open database to `target` (0600,
+/// under `key`) with `sqlcipher_export`; the directory is made 0700 if needed.
+pub fn export_copy(conn: &rusqlite::Connection, target: &Path, key: &DbKey) -> Result<(), String> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = target.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(target)
+        .map_err(|e| format!("cannot create {}: {e}", target.display()))?;
+    let t = target.to_str().ok_or("backup path is not UTF-8")?.replace('\'', "''");
+    conn.execute_batch(&format!(
+        "ATTACH DATABASE '{t}' AS backup KEY \"x'{}'\";
+         SELECT sqlcipher_export('backup');
+         DETACH DATABASE backup;",
+        key.hex().as_str()
+    ))
+    .map_err(|e| format!("copy to {} failed: {e}", target.display()))
+}
+
 /// Re-encrypts the database under `new_key` (offline: the server must be stopped).
 /// The copy is made with `sqlcipher_export` into a new file, verified, then swapped in;
 /// the new key is written next to the old one first and only replaces it on success.
@@ -45,14 +72,7 @@ pub fn rekey(db_path: &Path, old_key: &DbKey, new_key: &DbKey, key_path: &Path) 
         let conn = open_connection(db_path, old_key).map_err(|e| e.to_string())?;
         conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
             .map_err(|e| e.to_string())?;
-        let tmp = tmp_db.to_str().ok_or("database path is not UTF-8")?.replace('\'', "''");
-        conn.execute_batch(&format!(
-            "ATTACH DATABASE '{tmp}' AS rekeyed KEY \"x'{}'\";
-             SELECT sqlcipher_export('rekeyed');
-             DETACH DATABASE rekeyed;",
-            new_key.hex().as_str()
-        ))
-        .map_err(|e| format!("export failed: {e}"))?;
+        export_copy(&conn, &tmp_db, new_key)?;
         drop(conn);
         let problems = integrity_check(&tmp_db, new_key).map_err(|e| e.to_string())?;
         if !problems.is_empty() {

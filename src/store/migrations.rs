@@ -33,6 +33,16 @@ pub fn applied_versions(conn: &Connection) -> rusqlite::Result<Vec<i64>> {
     rows.collect()
 }
 
+/// Versions embedded in this binary but not yet applied to the database.
+pub fn pending(conn: &Connection) -> Result<Vec<i64>, String> {
+    let done = applied_versions(conn).map_err(|e| e.to_string())?;
+    Ok(MIGRATIONS
+        .iter()
+        .map(|(v, _)| *v)
+        .filter(|v| !done.contains(v))
+        .collect())
+}
+
 /// Applies what is missing; returns the versions applied now.
 pub fn migrate(conn: &mut Connection) -> Result<Vec<i64>, String> {
     conn.execute_batch(

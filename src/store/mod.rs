@@ -5,8 +5,8 @@ mod maintenance;
 mod migrations;
 mod writer;
 
-pub use maintenance::{integrity_check, rekey};
-pub use migrations::{MIGRATIONS, applied_versions, migrate};
+pub use maintenance::{export_copy, integrity_check, rekey};
+pub use migrations::{MIGRATIONS, applied_versions, migrate, pending};
 pub use writer::Writer;
 
 use crate::crypto::DbKey;
@@ -72,6 +72,24 @@ pub fn open_connection(path: &Path, key: &DbKey) -> Result<Connection, OpenError
     Ok(conn)
 }
 
+/// Before an upgrade changes the schema of an existing database, an encrypted copy of
+/// it goes to `backups/` next to it (same key), so a failed upgrade can be undone.
+fn backup_before_schema_change(conn: &Connection, path: &Path, key: &DbKey) -> Result<(), OpenError> {
+    let other = |e: String| OpenError::Other(path.into(), e);
+    let applied = applied_versions(conn).map_err(|e| other(e.to_string()))?;
+    let pending = pending(conn).map_err(other)?;
+    if applied.is_empty() || pending.is_empty() {
+        return Ok(());
+    }
+    let dir = path.parent().unwrap_or(Path::new(".")).join("backups");
+    let from = applied.iter().max().copied().unwrap_or(0);
+    let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
+    let target = dir.join(format!("whacaster-schema{from}-{stamp}.db"));
+    export_copy(conn, &target, key).map_err(other)?;
+    tracing::info!(backup = %target.display(), "copied the database before a schema change");
+    Ok(())
+}
+
 impl Db {
     /// Opens (creating if needed) the database, migrates it and starts the writer.
     pub fn open(path: &Path, key: &DbKey) -> Result<Db, OpenError> {
@@ -88,6 +106,7 @@ impl Db {
         let mut conn = open_connection(path, key)?;
         conn.execute_batch("PRAGMA journal_mode = WAL;")
             .map_err(|e| OpenError::Other(path.into(), e.to_string()))?;
+        backup_before_schema_change(&conn, path, key)?;
         migrate(&mut conn).map_err(|e| OpenError::Other(path.into(), format!("migration failed: {e}")))?;
 
         let init_key = key.clone();

@@ -217,3 +217,49 @@ async fn kill_during_writes_loses_nothing_acknowledged() {
         );
     }
 }
+
+#[test]
+fn an_upgrade_copies_the_database_before_changing_its_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("whacaster.db");
+    let key = DbKey::generate();
+    // A database as the first release left it: only migration 1.
+    {
+        std::fs::File::create(&path).unwrap();
+        let conn = store::open_connection(&path, &key).unwrap();
+        conn.execute_batch(include_str!("../../migrations/0001_init.sql"))
+            .unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);
+             INSERT INTO schema_migrations VALUES (1, '0001_init.sql', 0);
+             INSERT INTO users (email, name, role, created_at, updated_at) VALUES ('kept@toko.id', 'Kept', 'admin', 0, 0);",
+        )
+        .unwrap();
+    }
+    let db = Db::open(&path, &key).unwrap();
+    let backups: Vec<_> = std::fs::read_dir(dir.path().join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(backups.len(), 1, "one copy before the schema change");
+    let name = backups[0].file_name().unwrap().to_string_lossy().to_string();
+    assert!(name.starts_with("whacaster-schema1-"), "{name}");
+    let copy = std::fs::read(&backups[0]).unwrap();
+    assert!(
+        !copy.starts_with(b"SQLite format 3") && !contains(&copy, b"kept@toko.id"),
+        "the copy is encrypted"
+    );
+    let conn = store::open_connection(&backups[0], &key).unwrap();
+    let applied = store::applied_versions(&conn).unwrap();
+    assert_eq!(applied, vec![1], "the copy is the database before the upgrade");
+    let email: String = conn.query_row("SELECT email FROM users", [], |r| r.get(0)).unwrap();
+    assert_eq!(email, "kept@toko.id");
+    let n: i64 = db
+        .read_blocking(|c| Ok(c.query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(n as usize, store::MIGRATIONS.len());
+    drop(db);
+    // No schema change, no copy.
+    let _again = Db::open(&path, &key).unwrap();
+    assert_eq!(std::fs::read_dir(dir.path().join("backups")).unwrap().count(), 1);
+}
