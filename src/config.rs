@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+/// The packaged configuration, used when no other file is named (so that
+/// `sudo whacaster setup-url` finds the installed server's data).
+pub const SYSTEM_CONFIG: &str = "/etc/whacaster/whacaster.toml";
+
 /// Environment variables that are read directly, not config keys.
 const NON_CONFIG_ENV: &[&str] = &["config", "db_key_file"];
 
@@ -179,7 +183,8 @@ impl Config {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         let file = file
             .map(Path::to_path_buf)
-            .or_else(|| std::env::var_os("WHACASTER_CONFIG").map(PathBuf::from));
+            .or_else(|| std::env::var_os("WHACASTER_CONFIG").map(PathBuf::from))
+            .or_else(|| Some(PathBuf::from(SYSTEM_CONFIG)).filter(|p| p.exists()));
         if let Some(path) = &file {
             if !path.is_file() {
                 return Err(format!(
