@@ -72,7 +72,7 @@ pub fn open_store(cfg: &Config, create: bool) -> Result<(Db, crypto::KeySource, 
         prepare_data_dir(&cfg.data_dir)?;
     } else if !cfg.db_path().exists() {
         return Err(format!(
-            "no database at {} (start `whacaster serve` once first)",
+            "no database at {} yet: start the server once first (sudo systemctl start whacaster, or whacaster serve)",
             cfg.db_path().display()
         ));
     }
