@@ -119,7 +119,8 @@ pub fn run(cfg: &Config, config_file: Option<&Path>, now: i64) -> Vec<Finding> {
         out.push(warn(format!("no database yet at {}", cfg.db_path().display())));
     }
 
-    match crate::tls::inspect(cfg) {
+    let acme_key = key.as_ref().map(|k| k.derive("whacaster acme cache v1"));
+    match crate::tls::inspect(cfg, acme_key) {
         Ok(Some(info)) => {
             private_file(&info.key_path, "TLS private key", &mut out);
             let days = (info.not_after - now) / 86_400;
@@ -132,7 +133,11 @@ pub fn run(cfg: &Config, config_file: Option<&Path>, now: i64) -> Vec<Finding> {
             } else {
                 ok(text)
             });
-            if info.mode == crate::config::TlsMode::SelfSigned {
+            if info.mode == crate::config::TlsMode::SelfSigned && cfg.tls.mode == crate::config::TlsMode::Acme {
+                out.push(warn(
+                    "no ACME certificate issued yet: the self-signed one is served meanwhile (see the log)",
+                ));
+            } else if info.mode == crate::config::TlsMode::SelfSigned {
                 out.push(warn(
                     "the certificate is self-signed: fine for the admin pages on your network, but Meta only \
                      delivers webhooks to a CA-issued certificate (use tls.mode = \"files\" or a reverse proxy)",

@@ -54,6 +54,8 @@ pub enum TlsMode {
     Files,
     /// Plain HTTP, for running behind a reverse proxy that terminates TLS.
     Off,
+    /// A certificate from an ACME CA (Let's Encrypt), obtained and renewed by Whacaster.
+    Acme,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,6 +64,12 @@ pub struct TlsConfig {
     pub mode: TlsMode,
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
+    /// ACME: contact address for the CA (expiry warnings).
+    pub acme_email: Option<String>,
+    /// ACME: the CA's directory URL.
+    pub acme_directory: String,
+    /// ACME: an extra root certificate to trust for the CA's own HTTPS (private CA, tests).
+    pub acme_ca_root: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -124,6 +132,9 @@ impl Default for TlsConfig {
             mode: TlsMode::SelfSigned,
             cert: None,
             key: None,
+            acme_email: None,
+            acme_directory: crate::tls::acme::LETS_ENCRYPT.into(),
+            acme_ca_root: None,
         }
     }
 }
@@ -229,6 +240,21 @@ impl Config {
                 }
             }
             TlsMode::SelfSigned => {}
+            TlsMode::Acme => {
+                let host = self.public_host().ok_or(
+                    "tls.mode = \"acme\" needs public_url, e.g. https://wa.example.co.id (the name the certificate is for)",
+                )?;
+                if host.parse::<std::net::IpAddr>().is_ok() {
+                    return Err(format!(
+                        "tls.mode = \"acme\" needs a DNS name in public_url, not the address {host}"
+                    ));
+                }
+                if !self.tls.acme_email.as_deref().is_some_and(|e| e.contains('@')) {
+                    return Err("tls.mode = \"acme\" needs tls.acme_email (the CA writes there about expiry)".into());
+                }
+                url::Url::parse(&self.tls.acme_directory)
+                    .map_err(|e| format!("tls.acme_directory {:?} is not a URL: {e}", self.tls.acme_directory))?;
+            }
         }
         if self.session.idle_minutes < 1 || self.session.absolute_hours < 1 {
             return Err("session.idle_minutes and session.absolute_hours must be at least 1".into());

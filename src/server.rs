@@ -93,7 +93,7 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, String> {
     let addr = cfg.listen_addr()?;
     let (db, source, key) = open_store(&cfg, true)?;
     tracing::info!(key = %source, db = %cfg.db_path().display(), "database open");
-    let tls = crate::tls::prepare(&cfg, clock.now())?;
+    let tls = crate::tls::prepare(&cfg, clock.now(), key.derive("whacaster acme cache v1"))?;
     let csrf_key = key.derive("whacaster csrf v1");
     drop(key);
     let state = actix_web::web::Data::new(AppState::new(

@@ -84,6 +84,7 @@ impl AppState {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthz").route(web::get().to(ops::get_healthz)))
         .service(web::resource("/metrics").route(web::get().to(ops::get_metrics)))
+        .service(web::resource("/admin/system").route(web::get().to(ops::get_system)))
         .service(web::resource("/static/{path:.*}").route(web::get().to(assets::get_asset)))
         .service(web::resource("/").route(web::get().to(crate::setup::get_dashboard)));
     crate::setup::configure(cfg);

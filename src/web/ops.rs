@@ -1,6 +1,6 @@
 //! Operating it: `/healthz` for probes and `/metrics` (Prometheus text) for admins or loopback.
 
-use super::{AppState, RequestCtx};
+use super::{Admin, AppState, RequestCtx};
 use crate::error::{AppError, AppResult};
 use actix_web::{HttpResponse, web};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -152,4 +152,57 @@ pub async fn get_metrics(
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(text))
+}
+
+/// What the system page shows: the certificate, the schema, the store.
+#[derive(askama::Template)]
+#[template(path = "admin/system.html")]
+struct SystemPage {
+    ctx: RequestCtx,
+    version: &'static str,
+    tls_mode: &'static str,
+    cert: Option<crate::tls::CertInfo>,
+    cert_days_left: i64,
+    schema: i64,
+    schema_latest: i64,
+    db_path: String,
+    data_dir: String,
+    public_url: String,
+}
+
+impl SystemPage {
+    fn days_left(&self) -> String {
+        self.ctx
+            .tf("system.days_left", &[("n", &self.cert_days_left.to_string())])
+    }
+}
+
+/// The admin's view of the installation (P17): certificate issuer and expiry, TLS mode,
+/// schema version, where the data lives. `whacaster check` gives the same and more.
+pub async fn get_system(state: web::Data<AppState>, Admin(a): Admin) -> AppResult<HttpResponse> {
+    let schema = state
+        .db
+        .read(|c| Ok(crate::store::applied_versions(c)?.into_iter().max().unwrap_or(0)))
+        .await?;
+    let cert = state.tls.as_ref().and_then(|t| t.info());
+    let now = state.now();
+    let cfg = &state.config;
+    let page = SystemPage {
+        ctx: a.ctx,
+        version: crate::VERSION,
+        tls_mode: match cfg.tls.mode {
+            crate::config::TlsMode::SelfSigned => "self-signed",
+            crate::config::TlsMode::Files => "files",
+            crate::config::TlsMode::Off => "off",
+            crate::config::TlsMode::Acme => "acme",
+        },
+        cert_days_left: cert.as_ref().map(|c| (c.not_after - now) / 86_400).unwrap_or(0),
+        cert,
+        schema,
+        schema_latest: crate::store::MIGRATIONS.iter().map(|(v, _)| *v).max().unwrap_or(0),
+        db_path: cfg.db_path().display().to_string(),
+        data_dir: cfg.data_dir.display().to_string(),
+        public_url: cfg.base_url(),
+    };
+    super::ok_page(&page)
 }

@@ -1,6 +1,7 @@
 //! The one integration-test binary (one link step for all tests).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod acme;
 mod auth;
 mod browser;
 mod cli;

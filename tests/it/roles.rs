@@ -165,6 +165,7 @@ const TABLE: &[Row] = &[
     ("GET", "/admin/audit", "/admin/audit", Admin, &[]),
     ("GET", "/admin/audit.csv", "/admin/audit.csv", Admin, &[]),
     ("GET", "/admin/jobs", "/admin/jobs", Admin, &[]),
+    ("GET", "/admin/system", "/admin/system", Admin, &[]),
     (
         "POST",
         "/admin/jobs/{name}/run",

@@ -58,6 +58,20 @@ async fn self_signed_certificate_is_renewed_before_it_expires() {
     let app = TestApp::start().await;
     let tls = app.state.tls.clone().unwrap();
     let info = tls.info().unwrap();
+    // The admin's system page shows issuer and expiry of what is served.
+    let (admin, _) = app.admin("owner@toko.id").await;
+    let page = admin.get("/admin/system").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("Whacaster (self-signed)") && page.body.contains("days left"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("Meta does not deliver webhooks"),
+        "the page says plainly what Meta needs"
+    );
+
     assert!(
         info.subject_names.contains(&"localhost".to_string()) && info.subject_names.contains(&"127.0.0.1".to_string())
     );
@@ -68,7 +82,7 @@ async fn self_signed_certificate_is_renewed_before_it_expires() {
     assert!(msg.starts_with("renewed"), "{msg}");
     assert!(tls.info().unwrap().not_after > info.not_after + 300 * 86_400);
     // Persisted: the next start reuses the renewed certificate.
-    let on_disk = whacaster::tls::inspect(&app.config).unwrap().unwrap();
+    let on_disk = whacaster::tls::inspect(&app.config, None).unwrap().unwrap();
     assert_eq!(on_disk.not_after, tls.info().unwrap().not_after);
 }
 

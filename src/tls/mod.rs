@@ -1,6 +1,9 @@
 //! TLS: rustls (TLS 1.2 and 1.3 only) with a certificate that can be swapped while
-//! serving: self-signed (rcgen, persisted, renewed before expiry) or from files
-//! (reloaded on SIGHUP). Meta only delivers webhooks to a CA-issued certificate.
+//! serving: self-signed (rcgen, persisted, renewed before expiry), from files
+//! (reloaded on SIGHUP), or from an ACME CA (`acme`). Meta only delivers webhooks to a
+//! CA-issued certificate.
+
+pub mod acme;
 
 use crate::config::{Config, TlsMode};
 use rustls::crypto::ring::sign::any_supported_type;
@@ -29,24 +32,38 @@ pub struct CertInfo {
     pub key_path: PathBuf,
 }
 
+impl CertInfo {
+    pub fn mode_is_self_signed(&self) -> bool {
+        self.mode == TlsMode::SelfSigned
+    }
+}
+
 /// The certificate being served, replaceable at run time.
 #[derive(Debug)]
 pub struct CertState {
+    /// The self-signed or file certificate (in ACME mode: the fallback until issuance).
     current: RwLock<(Arc<CertifiedKey>, CertInfo)>,
+    acme: Option<acme::Acme>,
 }
 
 #[derive(Debug)]
 struct Resolver(Arc<CertState>);
 
 impl ResolvesServerCert for Resolver {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.0.current.read().ok().map(|c| c.0.clone())
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let issued = self.0.acme.as_ref().and_then(|a| a.resolve(hello));
+        issued.or_else(|| self.0.current.read().ok().map(|c| c.0.clone()))
     }
 }
 
 impl CertState {
+    /// The certificate people get: the ACME one once issued, else the local one.
     pub fn info(&self) -> Option<CertInfo> {
-        self.current.read().ok().map(|c| c.1.clone())
+        let issued = self
+            .acme
+            .as_ref()
+            .and_then(|a| a.info.read().ok().and_then(|i| i.clone()));
+        issued.or_else(|| self.current.read().ok().map(|c| c.1.clone()))
     }
 
     fn replace(&self, key: Arc<CertifiedKey>, info: CertInfo) {
@@ -68,10 +85,15 @@ impl CertState {
 
     /// For the self-signed mode: a new certificate when the current one is close to expiry.
     pub fn renew_if_needed(&self, cfg: &Config, now: OffsetDateTime) -> Result<String, String> {
-        if cfg.tls.mode != TlsMode::SelfSigned {
-            return Ok("not a self-signed certificate; nothing to renew".into());
+        if cfg.tls.mode == TlsMode::Files {
+            return Ok("certificate from files; renewed outside Whacaster".into());
         }
-        let info = self.info().ok_or("certificate state unavailable")?;
+        let info = self
+            .current
+            .read()
+            .map_err(|_| "certificate state unavailable")?
+            .1
+            .clone();
         if !needs_renewal(&info, cfg, now) {
             return Ok(format!(
                 "valid until {}",
@@ -94,22 +116,37 @@ pub fn install_crypto_provider() {
 }
 
 /// Loads (or makes) the certificate for the configured mode; `None` when TLS is off.
-pub fn prepare(cfg: &Config, now: OffsetDateTime) -> Result<Option<Arc<CertState>>, String> {
+/// In ACME mode this starts the ACME client (call it inside the async runtime);
+/// `acme_cache_key` encrypts its cache.
+pub fn prepare(cfg: &Config, now: OffsetDateTime, acme_cache_key: [u8; 32]) -> Result<Option<Arc<CertState>>, String> {
     if cfg.tls.mode == TlsMode::Off {
         return Ok(None);
     }
     let (key, info) = load(cfg, now)?;
+    let acme = if cfg.tls.mode == TlsMode::Acme {
+        Some(acme::start(cfg, acme_cache_key)?)
+    } else {
+        None
+    };
     Ok(Some(Arc::new(CertState {
         current: RwLock::new((key, info)),
+        acme,
     })))
 }
 
 pub fn server_config(state: Arc<CertState>) -> Result<rustls::ServerConfig, String> {
+    let acme = state.acme.is_some();
     let mut config =
         rustls::ServerConfig::builder_with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(Resolver(state)));
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    if acme {
+        // TLS-ALPN-01: the CA proves control of the name on this very port.
+        config
+            .alpn_protocols
+            .push(rustls_acme::acme::ACME_TLS_ALPN_NAME.to_vec());
+    }
     Ok(config)
 }
 
@@ -150,7 +187,7 @@ fn load(cfg: &Config, now: OffsetDateTime) -> Result<(Arc<CertifiedKey>, CertInf
             }
             Ok((ck, info))
         }
-        TlsMode::SelfSigned => {
+        TlsMode::SelfSigned | TlsMode::Acme => {
             let (cert, key) = self_signed_paths(cfg);
             if cert.exists() && key.exists() {
                 match read_pair(&cert, &key, TlsMode::SelfSigned) {
@@ -212,13 +249,21 @@ fn read_pair(cert_path: &Path, key_path: &Path, mode: TlsMode) -> Result<(Arc<Ce
     let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
         .collect::<Result<_, _>>()
         .map_err(|e| format!("certificate {} is not PEM: {e}", cert_path.display()))?;
-    let first = certs
-        .first()
-        .ok_or_else(|| format!("no certificate in {}", cert_path.display()))?;
     let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_slice())
         .map_err(|e| format!("key {} is not PEM: {e}", key_path.display()))?
         .ok_or_else(|| format!("no private key in {}", key_path.display()))?;
     let signing = any_supported_type(&key).map_err(|e| format!("unsupported key {}: {e}", key_path.display()))?;
+    let info = parse_cert_info(&cert_pem, mode, cert_path, key_path)?;
+    let ck = CertifiedKey::new(certs, signing);
+    Ok((Arc::new(ck), info))
+}
+
+/// Issuer, names and expiry of the first certificate in a PEM blob.
+pub fn parse_cert_info(pem: &[u8], mode: TlsMode, cert_path: &Path, key_path: &Path) -> Result<CertInfo, String> {
+    let first = rustls_pemfile::certs(&mut &pem[..])
+        .next()
+        .ok_or_else(|| format!("no certificate in {}", cert_path.display()))?
+        .map_err(|e| format!("certificate {} is not PEM: {e}", cert_path.display()))?;
     let (_, parsed) = x509_parser::parse_x509_certificate(first.as_ref())
         .map_err(|e| format!("certificate {} cannot be parsed: {e}", cert_path.display()))?;
     let mut names = Vec::new();
@@ -235,27 +280,32 @@ fn read_pair(cert_path: &Path, key_path: &Path, mode: TlsMode) -> Result<(Arc<Ce
             }
         }
     }
-    let info = CertInfo {
+    Ok(CertInfo {
         mode,
         issuer: parsed.issuer().to_string(),
         subject_names: names,
         not_after: parsed.validity().not_after.timestamp(),
         cert_path: cert_path.to_path_buf(),
         key_path: key_path.to_path_buf(),
-    };
-    let ck = CertifiedKey::new(certs, signing);
-    Ok((Arc::new(ck), info))
+    })
 }
 
 /// Reads certificate facts without serving it (for `check`).
-pub fn inspect(cfg: &Config) -> Result<Option<CertInfo>, String> {
+/// In ACME mode the issued certificate is read from the encrypted cache
+/// (`acme_cache_key`); until one is issued, the self-signed fallback is shown.
+pub fn inspect(cfg: &Config, acme_cache_key: Option<[u8; 32]>) -> Result<Option<CertInfo>, String> {
+    if let (TlsMode::Acme, Some(k)) = (cfg.tls.mode, acme_cache_key) {
+        if let Some(info) = acme::inspect(cfg, k)? {
+            return Ok(Some(info));
+        }
+    }
     let (cert, key, mode) = match cfg.tls.mode {
         TlsMode::Off => return Ok(None),
         TlsMode::Files => match (&cfg.tls.cert, &cfg.tls.key) {
             (Some(c), Some(k)) => (c.clone(), k.clone(), TlsMode::Files),
             _ => return Err("tls.mode = \"files\" needs tls.cert and tls.key".into()),
         },
-        TlsMode::SelfSigned => {
+        TlsMode::SelfSigned | TlsMode::Acme => {
             let (c, k) = self_signed_paths(cfg);
             if !c.exists() {
                 return Ok(None);
