@@ -152,6 +152,20 @@ pub async fn verify_mfa(state: &AppState, ctx: &RequestCtx, code: &str) -> AppRe
     let Some(sess) = ctx.session.clone().filter(|s| s.stage == "mfa") else {
         return Err(AppError::Redirect("/login".into()));
     };
+    // The same per-IP limit as the password step (one budget for both).
+    if ctx
+        .ip
+        .parse()
+        .is_ok_and(|ip| state.login_limiter.check_key(&ip).is_err())
+    {
+        let (now, ctx2, email, uid) = (state.now(), ctx.clone(), sess.user.email.clone(), sess.user.id);
+        state
+            .db
+            .write(move |c| Ok(event(c, now, &email, Some(uid), LoginOutcome::IpThrottled, &ctx2)?))
+            .await?;
+        state.metrics.login_failures.inc();
+        return Err(AppError::TooManyRequests);
+    }
     let now = state.now();
     let user = sess.user.clone();
     let email = user.email.clone();

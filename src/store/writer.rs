@@ -94,7 +94,14 @@ fn run_batch(conn: &Connection, batch: Vec<Job>) {
             });
             continue;
         }
-        let c = job(conn);
+        // A panicking job must not take the writer (and every later write) down.
+        let c = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn))).unwrap_or_else(|_| {
+            tracing::error!("a database write panicked; it was rolled back");
+            Completion {
+                ok: false,
+                deliver: Box::new(|_| {}),
+            }
+        });
         let end = if c.ok {
             "RELEASE job"
         } else {

@@ -263,3 +263,31 @@ fn an_upgrade_copies_the_database_before_changing_its_schema() {
     let _again = Db::open(&path, &key).unwrap();
     assert_eq!(std::fs::read_dir(dir.path().join("backups")).unwrap().count(), 1);
 }
+
+#[tokio::test]
+async fn a_panicking_write_does_not_stop_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("t.db"), &DbKey::generate()).unwrap();
+    db.write(|c| Ok(c.execute_batch("CREATE TABLE t (v INTEGER)")?))
+        .await
+        .unwrap();
+    let r: Result<(), _> = db
+        .write(|c| {
+            c.execute("INSERT INTO t (v) VALUES (1)", [])?;
+            panic!("a bug in a write");
+        })
+        .await;
+    assert!(r.is_err(), "the caller hears about it");
+    db.write(|c| Ok(c.execute("INSERT INTO t (v) VALUES (2)", []).map(|_| ())?))
+        .await
+        .unwrap();
+    let vals: Vec<i64> = db
+        .read(|c| {
+            let mut st = c.prepare("SELECT v FROM t")?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(vals, vec![2], "the panicking write was rolled back, later writes work");
+}
