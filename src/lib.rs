@@ -16,6 +16,7 @@ pub mod setup;
 pub mod store;
 pub mod tls;
 pub mod web;
+pub mod whatsapp;
 
 pub use error::AppError;
 

@@ -30,8 +30,9 @@ pub fn purge_old_logs(state: &AppState) -> Result<String, String> {
         .write_blocking(move |c| {
             let logins = repo::purge_login_events(c, before)?;
             let audit = crate::audit::purge(c, before)?;
+            let security = crate::whatsapp::webhook::purge_security_events(c, before)?;
             Ok(format!(
-                "{logins} login events, {audit} audit entries older than {LOG_RETENTION_DAYS} days removed"
+                "{logins} login events, {audit} audit entries, {security} security events older than {LOG_RETENTION_DAYS} days removed"
             ))
         })
         .map_err(|e| e.to_string())

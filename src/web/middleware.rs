@@ -38,7 +38,7 @@ fn csrf_exempt(path: &str) -> bool {
 
 /// Paths that need no session or page context.
 fn bare(path: &str) -> bool {
-    path.starts_with("/static/") || path == "/healthz"
+    path.starts_with("/static/") || path == "/healthz" || path.starts_with("/webhooks/")
 }
 
 #[derive(Template)]
@@ -177,6 +177,8 @@ pub const FLASH_KEYS: &[&str] = &[
     "flash.invite_accepted",
     "flash.session_expired",
     "flash.job_started",
+    "flash.number_saved",
+    "flash.number_deleted",
 ];
 
 /// The CSRF token for a browser (its CSRF cookie) and, once signed in, its session:

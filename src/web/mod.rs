@@ -33,6 +33,8 @@ pub struct AppState {
     pub metrics: ops::Metrics,
     pub tls: Option<Arc<CertState>>,
     pub scheduler: Scheduler,
+    /// App secrets and verify tokens of the connected numbers, for webhooks.
+    pub webhook_keys: crate::whatsapp::WebhookKeys,
     /// Business name and default language, cached for every page.
     pub business: RwLock<Option<crate::settings::Business>>,
 }
@@ -50,6 +52,9 @@ impl AppState {
         let business = db
             .read_blocking(|c| Ok(crate::settings::find_business(c)?))
             .map_err(|e| format!("cannot read the business profile: {e}"))?;
+        let webhook_keys = db
+            .read_blocking(|c| Ok(crate::whatsapp::WebhookKeys::load(c)?))
+            .map_err(|e| format!("cannot read the WhatsApp numbers: {e}"))?;
         Ok(AppState {
             config,
             db,
@@ -60,6 +65,7 @@ impl AppState {
             metrics: ops::Metrics::new(),
             tls,
             scheduler: Scheduler::new(),
+            webhook_keys,
             business: RwLock::new(business),
         })
     }
@@ -92,6 +98,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     crate::auth::admin::configure(cfg);
     crate::audit::routes::configure(cfg);
     crate::jobs::configure(cfg);
+    crate::whatsapp::numbers::configure(cfg);
+    crate::whatsapp::webhook::configure(cfg);
 }
 
 /// 303 See Other to `path`.

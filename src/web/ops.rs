@@ -28,6 +28,8 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     pub login_failures: Counter,
+    pub webhook_received: Counter,
+    pub webhook_refused: Counter,
     pool_connections: Gauge,
     pool_idle: Gauge,
 }
@@ -46,6 +48,8 @@ impl Metrics {
             Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0])
         });
         let login_failures = Counter::default();
+        let webhook_received = Counter::default();
+        let webhook_refused = Counter::default();
         let pool_connections = Gauge::default();
         let pool_idle = Gauge::default();
         registry.register(
@@ -64,6 +68,16 @@ impl Metrics {
             login_failures.clone(),
         );
         registry.register(
+            "webhook_deliveries",
+            "Signed webhook deliveries stored",
+            webhook_received.clone(),
+        );
+        registry.register(
+            "webhook_refused",
+            "Webhook deliveries refused (missing or wrong signature)",
+            webhook_refused.clone(),
+        );
+        registry.register(
             "db_pool_connections",
             "Open database connections in the read pool",
             pool_connections.clone(),
@@ -78,6 +92,8 @@ impl Metrics {
             requests,
             latency,
             login_failures,
+            webhook_received,
+            webhook_refused,
             pool_connections,
             pool_idle,
         }

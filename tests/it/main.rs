@@ -10,3 +10,4 @@ mod roles;
 mod store;
 mod tls;
 mod web;
+mod whatsapp;

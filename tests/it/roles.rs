@@ -13,6 +13,8 @@ enum Access {
     Admin,
     /// Admins, or a scraper on loopback when no proxy is configured.
     AdminOrLoopback,
+    /// Meta's endpoint: no session; its own token decides, the same for everyone.
+    MetaToken,
 }
 use Access::*;
 
@@ -166,6 +168,37 @@ const TABLE: &[Row] = &[
     ("GET", "/admin/audit.csv", "/admin/audit.csv", Admin, &[]),
     ("GET", "/admin/jobs", "/admin/jobs", Admin, &[]),
     ("GET", "/admin/system", "/admin/system", Admin, &[]),
+    ("GET", "/admin/whatsapp", "/admin/whatsapp", Admin, &[]),
+    (
+        "POST",
+        "/admin/whatsapp",
+        "/admin/whatsapp",
+        Admin,
+        &[("display_name", "")],
+    ),
+    ("GET", "/admin/whatsapp/{id}", "/admin/whatsapp/999", Admin, &[]),
+    (
+        "POST",
+        "/admin/whatsapp/{id}",
+        "/admin/whatsapp/999",
+        Admin,
+        &[("display_name", "")],
+    ),
+    (
+        "POST",
+        "/admin/whatsapp/{id}/delete",
+        "/admin/whatsapp/999/delete",
+        Admin,
+        &[],
+    ),
+    // Meta's endpoint: public, protected by the verify token and the signature instead.
+    (
+        "GET",
+        "/webhooks/whatsapp",
+        "/webhooks/whatsapp?hub.mode=subscribe",
+        MetaToken,
+        &[],
+    ),
     (
         "POST",
         "/admin/jobs/{name}/run",
@@ -262,8 +295,15 @@ async fn route_by_role_matrix() {
                 continue;
             }
             let r = request(b, method, path, fields).await;
+            if *access == MetaToken {
+                // A session changes nothing: without the verify token everyone gets 403.
+                if r.status != 403 {
+                    failures.push(format!("{method} {pattern} as {role}: {}", r.status));
+                }
+                continue;
+            }
             let allowed = match (access, role) {
-                (Public, _) => true,
+                (Public | MetaToken, _) => true,
                 (User, r) => r != "anonymous",
                 (Admin | AdminOrLoopback, r) => r == "admin",
             };

@@ -226,7 +226,12 @@ fn both_languages_are_complete() {
                 let first = s.next().unwrap_or("");
                 // errors.add("field", "key"): the key is the second string.
                 let key = if pat == "errors.add(\"" {
-                    s.nth(1).unwrap_or("")
+                    // Only a literal key right after the field name counts.
+                    if s.next() == Some(", ") {
+                        s.next().unwrap_or("")
+                    } else {
+                        ""
+                    }
                 } else {
                     first
                 };

@@ -1,0 +1,337 @@
+//! Connecting WhatsApp Business numbers (admins): the ids Meta gives, the access token
+//! and app secret (write-only: never shown back or logged), a generated verify token,
+//! the messages-per-second limit, and the callback URL to paste into Meta's dashboard.
+
+pub mod repo;
+
+use super::webhook;
+use crate::audit;
+use crate::crypto;
+use crate::error::{AppError, AppResult};
+use crate::web::{Admin, AppState, FormErrors, RequestCtx, invalid_page, ok_page, see_other_flash};
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use repo::{NewNumber, Number};
+use serde::Deserialize;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/admin/whatsapp")
+            .route(web::get().to(get_numbers))
+            .route(web::post().to(post_numbers)),
+    )
+    .service(
+        web::resource("/admin/whatsapp/{id}")
+            .route(web::get().to(get_number))
+            .route(web::post().to(post_number)),
+    )
+    .service(web::resource("/admin/whatsapp/{id}/delete").route(web::post().to(post_delete)));
+}
+
+#[derive(Deserialize, Default, Clone)]
+pub struct NumberForm {
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    phone_number_id: String,
+    #[serde(default)]
+    waba_id: String,
+    #[serde(default)]
+    business_manager_id: String,
+    #[serde(default)]
+    access_token: String,
+    #[serde(default)]
+    app_secret: String,
+    #[serde(default)]
+    mps: String,
+}
+
+impl NumberForm {
+    fn from_number(n: &Number) -> NumberForm {
+        NumberForm {
+            display_name: n.display_name.clone(),
+            phone_number_id: n.phone_number_id.clone(),
+            waba_id: n.waba_id.clone(),
+            business_manager_id: n.business_manager_id.clone(),
+            access_token: String::new(),
+            app_secret: String::new(),
+            mps: n.mps.to_string(),
+        }
+    }
+
+    /// Checks the form; secrets are required when adding, optional when editing.
+    fn validate(&mut self, adding: bool) -> (FormErrors, i64) {
+        let mut errors = FormErrors::default();
+        for s in [
+            &mut self.display_name,
+            &mut self.phone_number_id,
+            &mut self.waba_id,
+            &mut self.business_manager_id,
+        ] {
+            *s = s.trim().to_string();
+        }
+        self.access_token = self.access_token.trim().to_string();
+        self.app_secret = self.app_secret.trim().to_string();
+        if self.display_name.is_empty() || self.display_name.chars().count() > 100 {
+            errors.add("display_name", "form.name_required");
+        }
+        let meta_id = |s: &str| (5..=30).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
+        if !meta_id(&self.phone_number_id) {
+            errors.add("phone_number_id", "whatsapp.id_invalid");
+        }
+        if !meta_id(&self.waba_id) {
+            errors.add("waba_id", "whatsapp.id_invalid");
+        }
+        if !meta_id(&self.business_manager_id) {
+            errors.add("business_manager_id", "whatsapp.id_invalid");
+        }
+        let secret_ok = |s: &str| s.len() <= 1024 && !s.contains(char::is_whitespace);
+        if (adding && self.access_token.is_empty()) || !secret_ok(&self.access_token) {
+            errors.add("access_token", "whatsapp.token_required");
+        }
+        if (adding && self.app_secret.is_empty()) || !secret_ok(&self.app_secret) {
+            errors.add("app_secret", "whatsapp.secret_required");
+        }
+        let mps = self.mps.trim().parse::<i64>().ok().filter(|m| (1..=1000).contains(m));
+        if mps.is_none() {
+            errors.add("mps", "whatsapp.mps_invalid");
+        }
+        (errors, mps.unwrap_or(80))
+    }
+
+    fn as_new<'a>(&'a self, verify_token: &'a str, mps: i64) -> NewNumber<'a> {
+        NewNumber {
+            display_name: &self.display_name,
+            phone_number_id: &self.phone_number_id,
+            waba_id: &self.waba_id,
+            business_manager_id: &self.business_manager_id,
+            access_token: &self.access_token,
+            app_secret: &self.app_secret,
+            verify_token,
+            mps,
+        }
+    }
+
+    /// The form as re-shown after an error: secrets are never echoed back.
+    fn without_secrets(mut self) -> NumberForm {
+        self.access_token.clear();
+        self.app_secret.clear();
+        self
+    }
+}
+
+#[derive(Template)]
+#[template(path = "whatsapp/numbers.html")]
+struct NumbersPage {
+    ctx: RequestCtx,
+    numbers: Vec<Number>,
+    callback_url: String,
+    self_signed: bool,
+    inbox: webhook::InboxStats,
+    form: NumberForm,
+    errors: FormErrors,
+}
+
+#[derive(Template)]
+#[template(path = "whatsapp/number.html")]
+struct NumberPage {
+    ctx: RequestCtx,
+    number: Number,
+    callback_url: String,
+    form: NumberForm,
+    errors: FormErrors,
+}
+
+impl NumbersPage {
+    fn received(&self) -> String {
+        self.ctx
+            .tf("whatsapp.received", &[("n", &self.inbox.received.to_string())])
+    }
+}
+
+fn callback_url(state: &AppState) -> String {
+    format!("{}/webhooks/whatsapp", state.config.base_url())
+}
+
+fn self_signed(state: &AppState) -> bool {
+    state
+        .tls
+        .as_ref()
+        .and_then(|t| t.info())
+        .is_some_and(|i| i.mode_is_self_signed())
+}
+
+async fn numbers_page(
+    state: &AppState,
+    ctx: RequestCtx,
+    form: NumberForm,
+    errors: FormErrors,
+) -> AppResult<NumbersPage> {
+    let (numbers, inbox) = state
+        .db
+        .read(|c| Ok((repo::list_numbers(c)?, webhook::inbox_stats(c)?)))
+        .await?;
+    Ok(NumbersPage {
+        ctx,
+        numbers,
+        callback_url: callback_url(state),
+        self_signed: self_signed(state),
+        inbox,
+        form,
+        errors,
+    })
+}
+
+async fn get_numbers(state: web::Data<AppState>, Admin(a): Admin) -> AppResult<HttpResponse> {
+    let form = NumberForm {
+        mps: "80".into(),
+        ..Default::default()
+    };
+    ok_page(&numbers_page(&state, a.ctx, form, FormErrors::default()).await?)
+}
+
+/// Saves, audits and refreshes the in-memory webhook keys in one go.
+async fn save(
+    state: &web::Data<AppState>,
+    a: &crate::web::Authed,
+    id: Option<i64>,
+    form: NumberForm,
+    mps: i64,
+) -> AppResult<i64> {
+    let (now, actor) = (state.now(), a.actor());
+    // New numbers get a verify token; an update keeps the existing one.
+    let verify_token = crypto::random_token(24);
+    let id_given = id.is_some();
+    let saved = state
+        .db
+        .write(move |c| {
+            if repo::phone_number_id_taken(c, &form.phone_number_id, id)? {
+                return Ok(None);
+            }
+            let new = form.as_new(&verify_token, mps);
+            let id = match id {
+                Some(id) => {
+                    if repo::update_number(c, id, &new, now)? == 0 {
+                        return Err(AppError::NotFound);
+                    }
+                    id
+                }
+                None => repo::insert_number(c, &new, now)?,
+            };
+            let what = if form.access_token.is_empty() && form.app_secret.is_empty() {
+                ""
+            } else {
+                "secrets set"
+            };
+            let action = if id_given {
+                "whatsapp.number_update"
+            } else {
+                "whatsapp.number_add"
+            };
+            audit::record(
+                c,
+                &actor,
+                action,
+                &format!("number:{id} {}", form.phone_number_id),
+                what,
+                now,
+            )?;
+            Ok(Some(id))
+        })
+        .await?;
+    reload_keys(state).await?;
+    saved.ok_or(AppError::BadRequest("whatsapp.number_taken"))
+}
+
+/// Webhook deliveries are checked against the keys in memory: refresh them after a change.
+async fn reload_keys(state: &web::Data<AppState>) -> AppResult<()> {
+    let st = state.clone();
+    state.db.read(move |c| Ok(st.webhook_keys.reload(c)?)).await
+}
+
+async fn post_numbers(
+    state: web::Data<AppState>,
+    Admin(a): Admin,
+    form: web::Form<NumberForm>,
+) -> AppResult<HttpResponse> {
+    let mut form = form.into_inner();
+    let (mut errors, mps) = form.validate(true);
+    if errors.is_empty() {
+        match save(&state, &a, None, form.clone(), mps).await {
+            Ok(id) => return Ok(see_other_flash(&format!("/admin/whatsapp/{id}"), "flash.number_saved")),
+            Err(AppError::BadRequest(key)) => errors.add("phone_number_id", key),
+            Err(e) => return Err(e),
+        }
+    }
+    invalid_page(&numbers_page(&state, a.ctx, form.without_secrets(), errors).await?)
+}
+
+async fn load_number(state: &AppState, id: i64) -> AppResult<Number> {
+    state
+        .db
+        .read(move |c| Ok(repo::find_number(c, id)?))
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+async fn get_number(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<i64>) -> AppResult<HttpResponse> {
+    let number = load_number(&state, path.into_inner()).await?;
+    let form = NumberForm::from_number(&number);
+    ok_page(&NumberPage {
+        ctx: a.ctx,
+        callback_url: callback_url(&state),
+        number,
+        form,
+        errors: FormErrors::default(),
+    })
+}
+
+async fn post_number(
+    state: web::Data<AppState>,
+    Admin(a): Admin,
+    path: web::Path<i64>,
+    form: web::Form<NumberForm>,
+) -> AppResult<HttpResponse> {
+    let id = path.into_inner();
+    let number = load_number(&state, id).await?;
+    let mut form = form.into_inner();
+    let (mut errors, mps) = form.validate(false);
+    if errors.is_empty() {
+        match save(&state, &a, Some(id), form.clone(), mps).await {
+            Ok(_) => return Ok(see_other_flash(&format!("/admin/whatsapp/{id}"), "flash.number_saved")),
+            Err(AppError::BadRequest(key)) => errors.add("phone_number_id", key),
+            Err(e) => return Err(e),
+        }
+    }
+    let page = NumberPage {
+        ctx: a.ctx,
+        callback_url: callback_url(&state),
+        number,
+        form: form.without_secrets(),
+        errors,
+    };
+    invalid_page(&page)
+}
+
+async fn post_delete(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<i64>) -> AppResult<HttpResponse> {
+    let id = path.into_inner();
+    let (now, actor) = (state.now(), a.actor());
+    state
+        .db
+        .write(move |c| {
+            let n = repo::find_number(c, id)?.ok_or(AppError::NotFound)?;
+            repo::delete_number(c, id)?;
+            audit::record(
+                c,
+                &actor,
+                "whatsapp.number_delete",
+                &format!("number:{id} {}", n.phone_number_id),
+                "",
+                now,
+            )?;
+            Ok(())
+        })
+        .await?;
+    reload_keys(&state).await?;
+    Ok(see_other_flash("/admin/whatsapp", "flash.number_deleted"))
+}

@@ -1,0 +1,123 @@
+//! SQL for connected numbers. Secrets are read only where they are used.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+/// A number as pages show it: no secrets.
+#[derive(Debug, Clone)]
+pub struct Number {
+    pub id: i64,
+    pub display_name: String,
+    pub phone_number_id: String,
+    pub waba_id: String,
+    pub business_manager_id: String,
+    pub verify_token: String,
+    pub mps: i64,
+    pub created_at: i64,
+}
+
+const COLS: &str = "id, display_name, phone_number_id, waba_id, business_manager_id, verify_token, mps, created_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Number> {
+    Ok(Number {
+        id: r.get(0)?,
+        display_name: r.get(1)?,
+        phone_number_id: r.get(2)?,
+        waba_id: r.get(3)?,
+        business_manager_id: r.get(4)?,
+        verify_token: r.get(5)?,
+        mps: r.get(6)?,
+        created_at: r.get(7)?,
+    })
+}
+
+pub struct NewNumber<'a> {
+    pub display_name: &'a str,
+    pub phone_number_id: &'a str,
+    pub waba_id: &'a str,
+    pub business_manager_id: &'a str,
+    pub access_token: &'a str,
+    pub app_secret: &'a str,
+    pub verify_token: &'a str,
+    pub mps: i64,
+}
+
+pub fn insert_number(conn: &Connection, n: &NewNumber<'_>, now: i64) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO wa_numbers (display_name, phone_number_id, waba_id, business_manager_id, access_token,
+                                 app_secret, verify_token, mps, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+        params![
+            n.display_name,
+            n.phone_number_id,
+            n.waba_id,
+            n.business_manager_id,
+            n.access_token,
+            n.app_secret,
+            n.verify_token,
+            n.mps,
+            now
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Updates the plain fields; a secret is replaced only when a new one is given.
+pub fn update_number(conn: &Connection, id: i64, n: &NewNumber<'_>, now: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE wa_numbers SET display_name = ?2, phone_number_id = ?3, waba_id = ?4, business_manager_id = ?5,
+                access_token = CASE WHEN ?6 = '' THEN access_token ELSE ?6 END,
+                app_secret = CASE WHEN ?7 = '' THEN app_secret ELSE ?7 END,
+                mps = ?8, updated_at = ?9
+         WHERE id = ?1",
+        params![
+            id,
+            n.display_name,
+            n.phone_number_id,
+            n.waba_id,
+            n.business_manager_id,
+            n.access_token,
+            n.app_secret,
+            n.mps,
+            now
+        ],
+    )
+}
+
+pub fn delete_number(conn: &Connection, id: i64) -> rusqlite::Result<usize> {
+    conn.execute("DELETE FROM wa_numbers WHERE id = ?1", [id])
+}
+
+pub fn list_numbers(conn: &Connection) -> rusqlite::Result<Vec<Number>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLS} FROM wa_numbers ORDER BY display_name COLLATE NOCASE"
+    ))?;
+    let rows = stmt.query_map([], from_row)?;
+    rows.collect()
+}
+
+pub fn find_number(conn: &Connection, id: i64) -> rusqlite::Result<Option<Number>> {
+    conn.query_row(&format!("SELECT {COLS} FROM wa_numbers WHERE id = ?1"), [id], from_row)
+        .optional()
+}
+
+pub fn phone_number_id_taken(conn: &Connection, phone_number_id: &str, except: Option<i64>) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT count(*) FROM wa_numbers WHERE phone_number_id = ?1 AND id IS NOT ?2",
+        params![phone_number_id, except],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+}
+
+/// Distinct app secrets and verify tokens of all numbers (several numbers may share an app).
+pub fn list_webhook_keys(conn: &Connection) -> rusqlite::Result<(Vec<String>, Vec<String>)> {
+    let secrets = conn
+        .prepare("SELECT DISTINCT app_secret FROM wa_numbers")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    let tokens = conn
+        .prepare("SELECT DISTINCT verify_token FROM wa_numbers")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok((secrets, tokens))
+}
