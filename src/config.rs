@@ -265,8 +265,14 @@ impl Config {
         if self.login.max_failures < 1 || self.login.per_ip_per_minute < 1 {
             return Err("login.max_failures and login.per_ip_per_minute must be at least 1".into());
         }
-        url::Url::parse(&self.graph.base_url)
+        let graph = url::Url::parse(&self.graph.base_url)
             .map_err(|e| format!("graph.base_url {:?} is not a URL: {e}", self.graph.base_url))?;
+        if graph.scheme() != "https" && !crate::whatsapp::graph::is_loopback_http(&self.graph.base_url) {
+            return Err(format!(
+                "graph.base_url {:?} must use https:// (plain HTTP only to 127.0.0.1)",
+                self.graph.base_url
+            ));
+        }
         Ok(())
     }
 

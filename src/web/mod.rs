@@ -33,6 +33,8 @@ pub struct AppState {
     pub metrics: ops::Metrics,
     pub tls: Option<Arc<CertState>>,
     pub scheduler: Scheduler,
+    /// Meta's Graph API (base URL and version from the configuration).
+    pub graph: crate::whatsapp::graph::GraphClient,
     /// App secrets and verify tokens of the connected numbers, for webhooks.
     pub webhook_keys: crate::whatsapp::WebhookKeys,
     /// Business name and default language, cached for every page.
@@ -52,6 +54,7 @@ impl AppState {
         let business = db
             .read_blocking(|c| Ok(crate::settings::find_business(c)?))
             .map_err(|e| format!("cannot read the business profile: {e}"))?;
+        let graph = crate::whatsapp::graph::GraphClient::new(&config.graph.base_url, &config.graph.api_version)?;
         let webhook_keys = db
             .read_blocking(|c| Ok(crate::whatsapp::WebhookKeys::load(c)?))
             .map_err(|e| format!("cannot read the WhatsApp numbers: {e}"))?;
@@ -66,6 +69,7 @@ impl AppState {
             tls,
             scheduler: Scheduler::new(),
             webhook_keys,
+            graph,
             business: RwLock::new(business),
         })
     }

@@ -2,6 +2,7 @@
 //! delivers to (verification handshake, signatures over the raw bytes, the durable
 //! inbox). The only part of Whacaster that knows Meta's URLs and JSON.
 
+pub mod graph;
 pub mod numbers;
 pub mod webhook;
 

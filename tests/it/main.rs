@@ -6,6 +6,7 @@ mod auth;
 mod browser;
 mod cli;
 mod common;
+mod fake_graph;
 mod roles;
 mod store;
 mod tls;

@@ -191,6 +191,20 @@ const TABLE: &[Row] = &[
         Admin,
         &[],
     ),
+    (
+        "POST",
+        "/admin/whatsapp/{id}/test",
+        "/admin/whatsapp/999/test",
+        Admin,
+        &[],
+    ),
+    (
+        "POST",
+        "/admin/whatsapp/{id}/subscribe",
+        "/admin/whatsapp/999/subscribe",
+        Admin,
+        &[],
+    ),
     // Meta's endpoint: public, protected by the verify token and the signature instead.
     (
         "GET",

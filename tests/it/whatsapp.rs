@@ -304,3 +304,74 @@ async fn large_deliveries_up_to_the_limit() {
     );
     assert_eq!(inbox(&app).await.len(), 1);
 }
+
+#[tokio::test]
+async fn test_connection_and_subscribe_through_the_graph_api() {
+    let graph = crate::fake_graph::FakeGraph::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = crate::common::test_config(dir.path());
+    cfg.graph.base_url = graph.base.clone();
+    cfg.graph.api_version = "v25.0".into();
+    let app = TestApp::start_with(dir, cfg).await;
+    let (admin, _) = app.admin("owner@toko.id").await;
+    connect(&app, &admin, "106540352242922", SECRET).await;
+
+    let r = admin.submit("/admin/whatsapp/1", "/admin/whatsapp/1/test", &[]).await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body.contains("Toko Maju Jaya") && r.body.contains("GREEN") && r.body.contains("STANDARD"),
+        "{}",
+        r.body
+    );
+    let seen = graph.seen();
+    assert_eq!(seen[0].method, "GET");
+    assert_eq!(seen[0].path, "/v25.0/106540352242922");
+    assert_eq!(
+        seen[0].authorization,
+        format!("Bearer {TOKEN}"),
+        "the stored token is used"
+    );
+
+    let r = admin
+        .submit("/admin/whatsapp/1", "/admin/whatsapp/1/subscribe", &[])
+        .await;
+    assert!(r.body.contains("Subscribed"), "{}", r.body);
+    assert_eq!(
+        graph.seen().last().unwrap().path,
+        "/v25.0/102290129340398/subscribed_apps"
+    );
+
+    // An expired token: the page says what to do, with Meta's code.
+    graph.fail(
+        "/v25.0/106540352242922",
+        401,
+        crate::fake_graph::meta_error(190, "Access token has expired", "Session has expired"),
+    );
+    let r = admin.submit("/admin/whatsapp/1", "/admin/whatsapp/1/test", &[]).await;
+    assert!(
+        r.body.contains("#190") && r.body.contains("create a new permanent token"),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains(TOKEN), "the token never reaches a page");
+    // Meta overloaded: try again later.
+    graph.clear_faults();
+    graph.fail(
+        "subscribed_apps",
+        503,
+        crate::fake_graph::meta_error(2, "Service temporarily unavailable", ""),
+    );
+    let r = admin
+        .submit("/admin/whatsapp/1", "/admin/whatsapp/1/subscribe", &[])
+        .await;
+    assert!(
+        r.body.contains("#2") && r.body.contains("Try again in a minute"),
+        "{}",
+        r.body
+    );
+    let audit = admin.get("/admin/audit.csv?action=whatsapp.subscribe").await.body;
+    assert!(
+        audit.contains(",subscribed,") && audit.contains("failed: Meta error 2"),
+        "{audit}"
+    );
+}

@@ -25,7 +25,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(get_number))
             .route(web::post().to(post_number)),
     )
-    .service(web::resource("/admin/whatsapp/{id}/delete").route(web::post().to(post_delete)));
+    .service(web::resource("/admin/whatsapp/{id}/delete").route(web::post().to(post_delete)))
+    .service(web::resource("/admin/whatsapp/{id}/test").route(web::post().to(post_test)))
+    .service(web::resource("/admin/whatsapp/{id}/subscribe").route(web::post().to(post_subscribe)));
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -140,6 +142,38 @@ struct NumberPage {
     callback_url: String,
     form: NumberForm,
     errors: FormErrors,
+    result: Option<GraphResult>,
+}
+
+/// The outcome of "Test connection" or "Subscribe", shown on the number's page.
+pub enum GraphResult {
+    Phone(super::graph::PhoneInfo),
+    Subscribed,
+    Failed {
+        code: Option<i64>,
+        message: String,
+        hint: &'static str,
+    },
+}
+
+impl GraphResult {
+    fn failed(e: &super::graph::GraphError) -> GraphResult {
+        use super::graph::{ErrorClass, GraphError};
+        let code = match e {
+            GraphError::Api { code, .. } => Some(*code),
+            GraphError::Transport(_) => None,
+        };
+        let hint = match e.class() {
+            ErrorClass::StopChannel => "whatsapp.hint_token",
+            ErrorClass::Retry | ErrorClass::RetryLater => "whatsapp.hint_retry",
+            ErrorClass::Final => "whatsapp.hint_check_ids",
+        };
+        GraphResult::Failed {
+            code,
+            message: e.to_string(),
+            hint,
+        }
+    }
 }
 
 impl NumbersPage {
@@ -283,6 +317,7 @@ async fn get_number(state: web::Data<AppState>, Admin(a): Admin, path: web::Path
         number,
         form,
         errors: FormErrors::default(),
+        result: None,
     })
 }
 
@@ -309,6 +344,7 @@ async fn post_number(
         number,
         form: form.without_secrets(),
         errors,
+        result: None,
     };
     invalid_page(&page)
 }
@@ -334,4 +370,73 @@ async fn post_delete(state: web::Data<AppState>, Admin(a): Admin, path: web::Pat
         .await?;
     reload_keys(&state).await?;
     Ok(see_other_flash("/admin/whatsapp", "flash.number_deleted"))
+}
+
+/// The number and the credentials a Graph call needs.
+async fn credentials(state: &web::Data<AppState>, id: i64) -> AppResult<(Number, (String, String, String))> {
+    let number = load_number(state, id).await?;
+    let creds = state
+        .db
+        .read(move |c| Ok(repo::find_credentials(c, id)?))
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok((number, creds))
+}
+
+/// The number's page with the outcome of a Graph call.
+fn result_page(state: &AppState, ctx: RequestCtx, number: Number, result: GraphResult) -> AppResult<HttpResponse> {
+    let form = NumberForm::from_number(&number);
+    ok_page(&NumberPage {
+        ctx,
+        callback_url: callback_url(state),
+        number,
+        form,
+        errors: FormErrors::default(),
+        result: Some(result),
+    })
+}
+
+/// "Test connection": reads the number from the Graph API.
+async fn post_test(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<i64>) -> AppResult<HttpResponse> {
+    let (number, (phone_id, _, token)) = credentials(&state, path.into_inner()).await?;
+    let result = match state.graph.phone_number(&phone_id, &token).await {
+        Ok(info) => GraphResult::Phone(info),
+        Err(e) => GraphResult::failed(&e),
+    };
+    result_page(&state, a.ctx, number, result)
+}
+
+/// "Subscribe": `POST /{waba-id}/subscribed_apps`, audited with its outcome.
+async fn post_subscribe(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<i64>) -> AppResult<HttpResponse> {
+    let id = path.into_inner();
+    let (number, (_, waba_id, token)) = credentials(&state, id).await?;
+    let result = match state.graph.subscribe_app(&waba_id, &token).await {
+        Ok(true) => GraphResult::Subscribed,
+        Ok(false) => GraphResult::Failed {
+            code: None,
+            message: "success: false".into(),
+            hint: "whatsapp.hint_check_ids",
+        },
+        Err(e) => GraphResult::failed(&e),
+    };
+    let outcome = match &result {
+        GraphResult::Subscribed => "subscribed".to_string(),
+        GraphResult::Failed { message, .. } => format!("failed: {message}"),
+        GraphResult::Phone(_) => String::new(),
+    };
+    let (now, actor) = (state.now(), a.actor());
+    state
+        .db
+        .write(move |c| {
+            Ok(audit::record(
+                c,
+                &actor,
+                "whatsapp.subscribe",
+                &format!("number:{id}"),
+                &outcome,
+                now,
+            )?)
+        })
+        .await?;
+    result_page(&state, a.ctx, number, result)
 }

@@ -83,6 +83,16 @@ pub fn update_number(conn: &Connection, id: i64, n: &NewNumber<'_>, now: i64) ->
     )
 }
 
+/// What a Graph call for this number needs: (phone number id, WABA id, access token).
+pub fn find_credentials(conn: &Connection, id: i64) -> rusqlite::Result<Option<(String, String, String)>> {
+    conn.query_row(
+        "SELECT phone_number_id, waba_id, access_token FROM wa_numbers WHERE id = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+    .optional()
+}
+
 pub fn delete_number(conn: &Connection, id: i64) -> rusqlite::Result<usize> {
     conn.execute("DELETE FROM wa_numbers WHERE id = ?1", [id])
 }

@@ -1,0 +1,210 @@
+//! The Graph API client: Meta's URLs and JSON stay in here. Errors are classified by
+//! the error table in the Cloud API reference (branch on `code`, never on titles or
+//! HTTP status), so every caller (connection test, outbox, campaigns) reacts the same.
+
+use serde::Deserialize;
+use std::time::Duration;
+
+/// How a caller should react to a Graph error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Temporary: retry with backoff.
+    Retry,
+    /// Retry much later (minutes to a day).
+    RetryLater,
+    /// This request will never succeed as it is: show the reason.
+    Final,
+    /// The channel itself is broken (token, account, registration): stop sending on
+    /// the number and tell an admin.
+    StopChannel,
+}
+
+/// Meta's error table, reduced to what a sender must do (REFERENCE.md §8).
+pub fn classify(code: i64) -> ErrorClass {
+    use ErrorClass::*;
+    match code {
+        0 | 33 | 190 | 368 | 131031 | 131042 | 131045 | 133010 => StopChannel,
+        2 | 131000 | 131016 | 130429 | 131056 | 131057 | 133004 => Retry,
+        4 | 80007 | 131048 | 131049 | 132069 | 133008 | 133009 | 133015 | 133016 => RetryLater,
+        _ => Final,
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GraphError {
+    /// Meta answered with an error object.
+    #[error("Meta error {code}: {title}{}", if details.is_empty() { String::new() } else { format!(" ({details})") })]
+    Api {
+        code: i64,
+        title: String,
+        details: String,
+        http_status: u16,
+    },
+    /// No usable answer (connection, timeout, not JSON): the outcome is unknown.
+    #[error("no answer from Meta: {0}")]
+    Transport(String),
+}
+
+impl GraphError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            GraphError::Api { code, .. } => classify(*code),
+            GraphError::Transport(_) => ErrorClass::Retry,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorEnvelope {
+    error: ErrorBody,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    code: i64,
+    #[serde(default)]
+    error_user_title: Option<String>,
+    #[serde(default)]
+    error_data: Option<ErrorData>,
+}
+
+#[derive(Deserialize)]
+struct ErrorData {
+    #[serde(default)]
+    details: String,
+}
+
+/// What "Test connection" shows about a number.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct PhoneInfo {
+    #[serde(default)]
+    pub verified_name: String,
+    #[serde(default)]
+    pub display_phone_number: String,
+    #[serde(default)]
+    pub quality_rating: String,
+    #[serde(default)]
+    pub throughput: Option<Throughput>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Throughput {
+    #[serde(default)]
+    pub level: String,
+}
+
+#[derive(Clone)]
+pub struct GraphClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl GraphClient {
+    /// `base_url` and `api_version` come from the configuration.
+    pub fn new(base_url: &str, api_version: &str) -> Result<GraphClient, String> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(20))
+            .https_only(!is_loopback_http(base_url))
+            .user_agent(concat!("Whacaster/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(GraphClient {
+            http,
+            base: format!("{}/{}", base_url.trim_end_matches('/'), api_version),
+        })
+    }
+
+    async fn call<T: serde::de::DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T, GraphError> {
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| GraphError::Transport(e.without_url().to_string()))?;
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| GraphError::Transport(e.without_url().to_string()))?;
+        if (200..300).contains(&status) {
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| GraphError::Transport(format!("unexpected answer: {e}")));
+        }
+        match serde_json::from_slice::<ErrorEnvelope>(&bytes) {
+            Ok(env) => {
+                let e = env.error;
+                let title = e.error_user_title.unwrap_or(e.message);
+                Err(GraphError::Api {
+                    code: e.code,
+                    title,
+                    details: e.error_data.map(|d| d.details).unwrap_or_default(),
+                    http_status: status,
+                })
+            }
+            Err(_) => Err(GraphError::Transport(format!("HTTP {status} without an error object"))),
+        }
+    }
+
+    /// `GET /{phone-number-id}`: verified name, quality rating, throughput.
+    pub async fn phone_number(&self, phone_number_id: &str, token: &str) -> Result<PhoneInfo, GraphError> {
+        let url = format!("{}/{phone_number_id}", self.base);
+        let req = self
+            .http
+            .get(url)
+            .bearer_auth(token)
+            .query(&[("fields", "verified_name,display_phone_number,quality_rating,throughput")]);
+        self.call(req).await
+    }
+
+    /// `POST /{waba-id}/subscribed_apps`: without it Meta sends no webhooks for the WABA.
+    pub async fn subscribe_app(&self, waba_id: &str, token: &str) -> Result<bool, GraphError> {
+        #[derive(Deserialize)]
+        struct Success {
+            #[serde(default)]
+            success: bool,
+        }
+        let url = format!("{}/{waba_id}/subscribed_apps", self.base);
+        let s: Success = self.call(self.http.post(url).bearer_auth(token)).await?;
+        Ok(s.success)
+    }
+}
+
+/// Plain HTTP is allowed only to this machine (tests, a local proxy): every call to
+/// Meta goes over TLS (PRIVACY-PROMISES P13).
+pub fn is_loopback_http(base_url: &str) -> bool {
+    url::Url::parse(base_url).is_ok_and(|u| {
+        u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1") | Some("localhost") | Some("[::1]"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_classes_follow_the_table() {
+        assert_eq!(classify(190), ErrorClass::StopChannel);
+        assert_eq!(classify(131031), ErrorClass::StopChannel);
+        assert_eq!(classify(130429), ErrorClass::Retry);
+        assert_eq!(classify(131056), ErrorClass::Retry);
+        assert_eq!(classify(131047), ErrorClass::Final);
+        assert_eq!(classify(131026), ErrorClass::Final);
+        assert_eq!(classify(132000), ErrorClass::Final);
+        assert_eq!(classify(131049), ErrorClass::RetryLater);
+        assert_eq!(
+            classify(999_999),
+            ErrorClass::Final,
+            "unknown codes are not retried blindly"
+        );
+        assert_eq!(GraphError::Transport("timeout".into()).class(), ErrorClass::Retry);
+    }
+
+    #[test]
+    fn only_loopback_may_be_plain_http() {
+        assert!(is_loopback_http("http://127.0.0.1:9999"));
+        assert!(!is_loopback_http("http://graph.example.com"));
+        assert!(!is_loopback_http("https://graph.facebook.com"));
+    }
+}
