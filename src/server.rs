@@ -127,6 +127,7 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, String> {
     let handle = server.handle();
 
     crate::jobs::start(state.clone());
+    crate::whatsapp::processor::start(state.clone());
     if let (Some(t), crate::config::TlsMode::Files) = (&tls, cfg.tls.mode) {
         spawn_reload_on_sighup(t.clone(), cfg.clone(), clock.clone());
     }

@@ -5,6 +5,8 @@ use crate::web::AppState;
 
 /// System logs (login events, audit log) are kept 90 days (PRIVACY-PROMISES P14).
 pub const LOG_RETENTION_DAYS: i64 = 90;
+/// Raw webhook deliveries, once processed, are kept a week for troubleshooting.
+pub const DELIVERY_RETENTION_DAYS: i64 = 7;
 
 pub fn purge_expired_sessions(state: &AppState) -> Result<String, String> {
     let now = state.now();
@@ -24,15 +26,18 @@ pub fn purge_expired_sessions(state: &AppState) -> Result<String, String> {
 }
 
 pub fn purge_old_logs(state: &AppState) -> Result<String, String> {
-    let before = state.now() - LOG_RETENTION_DAYS * 86_400;
+    let now = state.now();
+    let before = now - LOG_RETENTION_DAYS * 86_400;
     state
         .db
         .write_blocking(move |c| {
             let logins = repo::purge_login_events(c, before)?;
             let audit = crate::audit::purge(c, before)?;
             let security = crate::whatsapp::webhook::purge_security_events(c, before)?;
+            // Processed raw deliveries are personal data that now lives in its own tables.
+            let deliveries = crate::whatsapp::processor::purge_done(c, now - DELIVERY_RETENTION_DAYS * 86_400)?;
             Ok(format!(
-                "{logins} login events, {audit} audit entries, {security} security events older than {LOG_RETENTION_DAYS} days removed"
+                "{logins} login events, {audit} audit entries, {security} security events older than {LOG_RETENTION_DAYS} days, {deliveries} processed webhook deliveries older than {DELIVERY_RETENTION_DAYS} days removed"
             ))
         })
         .map_err(|e| e.to_string())

@@ -33,6 +33,8 @@ pub struct AppState {
     pub metrics: ops::Metrics,
     pub tls: Option<Arc<CertState>>,
     pub scheduler: Scheduler,
+    /// Wakes the webhook processor when a delivery was stored.
+    pub inbox_notify: tokio::sync::Notify,
     /// Meta's Graph API (base URL and version from the configuration).
     pub graph: crate::whatsapp::graph::GraphClient,
     /// App secrets and verify tokens of the connected numbers, for webhooks.
@@ -70,6 +72,7 @@ impl AppState {
             scheduler: Scheduler::new(),
             webhook_keys,
             graph,
+            inbox_notify: tokio::sync::Notify::new(),
             business: RwLock::new(business),
         })
     }

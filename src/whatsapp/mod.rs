@@ -3,7 +3,9 @@
 //! inbox). The only part of Whacaster that knows Meta's URLs and JSON.
 
 pub mod graph;
+pub mod inbound;
 pub mod numbers;
+pub mod processor;
 pub mod webhook;
 
 use std::sync::RwLock;

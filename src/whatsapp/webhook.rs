@@ -108,6 +108,7 @@ async fn post_delivery(state: web::Data<AppState>, req: HttpRequest, body: web::
     // 200 only after the commit: an acknowledged delivery is never lost.
     state.db.write(move |c| Ok(append(c, now, &body)?)).await?;
     state.metrics.webhook_received.inc();
+    state.inbox_notify.notify_one();
     Ok(HttpResponse::Ok().content_type("text/plain").body("ok"))
 }
 

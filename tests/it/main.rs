@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod common;
 mod fake_graph;
+mod inbound;
 mod roles;
 mod store;
 mod tls;

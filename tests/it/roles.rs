@@ -205,6 +205,13 @@ const TABLE: &[Row] = &[
         Admin,
         &[],
     ),
+    (
+        "POST",
+        "/admin/whatsapp/deliveries/{id}/retry",
+        "/admin/whatsapp/deliveries/999/retry",
+        Admin,
+        &[],
+    ),
     // Meta's endpoint: public, protected by the verify token and the signature instead.
     (
         "GET",

@@ -27,7 +27,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/admin/whatsapp/{id}/delete").route(web::post().to(post_delete)))
     .service(web::resource("/admin/whatsapp/{id}/test").route(web::post().to(post_test)))
-    .service(web::resource("/admin/whatsapp/{id}/subscribe").route(web::post().to(post_subscribe)));
+    .service(web::resource("/admin/whatsapp/{id}/subscribe").route(web::post().to(post_subscribe)))
+    .service(web::resource("/admin/whatsapp/deliveries/{id}/retry").route(web::post().to(post_retry_delivery)));
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -130,6 +131,7 @@ struct NumbersPage {
     callback_url: String,
     self_signed: bool,
     inbox: webhook::InboxStats,
+    quarantined: Vec<(i64, i64, i64, String)>,
     form: NumberForm,
     errors: FormErrors,
 }
@@ -143,6 +145,30 @@ struct NumberPage {
     form: NumberForm,
     errors: FormErrors,
     result: Option<GraphResult>,
+    /// Template, quality and account news Meta sent for this number's account.
+    news: Vec<repo::News>,
+}
+
+/// The number's page, with the latest news from Meta about its account.
+async fn number_page(
+    state: &AppState,
+    ctx: RequestCtx,
+    number: Number,
+    form: NumberForm,
+    errors: FormErrors,
+    result: Option<GraphResult>,
+) -> AppResult<NumberPage> {
+    let (waba, phone) = (number.waba_id.clone(), number.phone_number_id.clone());
+    let news = state.db.read(move |c| Ok(repo::list_news(c, &waba, &phone)?)).await?;
+    Ok(NumberPage {
+        ctx,
+        callback_url: callback_url(state),
+        number,
+        form,
+        errors,
+        result,
+        news,
+    })
 }
 
 /// The outcome of "Test connection" or "Subscribe", shown on the number's page.
@@ -201,9 +227,15 @@ async fn numbers_page(
     form: NumberForm,
     errors: FormErrors,
 ) -> AppResult<NumbersPage> {
-    let (numbers, inbox) = state
+    let (numbers, inbox, quarantined) = state
         .db
-        .read(|c| Ok((repo::list_numbers(c)?, webhook::inbox_stats(c)?)))
+        .read(|c| {
+            Ok((
+                repo::list_numbers(c)?,
+                webhook::inbox_stats(c)?,
+                super::processor::quarantined(c)?,
+            ))
+        })
         .await?;
     Ok(NumbersPage {
         ctx,
@@ -211,6 +243,7 @@ async fn numbers_page(
         callback_url: callback_url(state),
         self_signed: self_signed(state),
         inbox,
+        quarantined,
         form,
         errors,
     })
@@ -311,14 +344,7 @@ async fn load_number(state: &AppState, id: i64) -> AppResult<Number> {
 async fn get_number(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<i64>) -> AppResult<HttpResponse> {
     let number = load_number(&state, path.into_inner()).await?;
     let form = NumberForm::from_number(&number);
-    ok_page(&NumberPage {
-        ctx: a.ctx,
-        callback_url: callback_url(&state),
-        number,
-        form,
-        errors: FormErrors::default(),
-        result: None,
-    })
+    ok_page(&number_page(&state, a.ctx, number, form, FormErrors::default(), None).await?)
 }
 
 async fn post_number(
@@ -338,14 +364,7 @@ async fn post_number(
             Err(e) => return Err(e),
         }
     }
-    let page = NumberPage {
-        ctx: a.ctx,
-        callback_url: callback_url(&state),
-        number,
-        form: form.without_secrets(),
-        errors,
-        result: None,
-    };
+    let page = number_page(&state, a.ctx, number, form.without_secrets(), errors, None).await?;
     invalid_page(&page)
 }
 
@@ -384,16 +403,14 @@ async fn credentials(state: &web::Data<AppState>, id: i64) -> AppResult<(Number,
 }
 
 /// The number's page with the outcome of a Graph call.
-fn result_page(state: &AppState, ctx: RequestCtx, number: Number, result: GraphResult) -> AppResult<HttpResponse> {
+async fn result_page(
+    state: &AppState,
+    ctx: RequestCtx,
+    number: Number,
+    result: GraphResult,
+) -> AppResult<HttpResponse> {
     let form = NumberForm::from_number(&number);
-    ok_page(&NumberPage {
-        ctx,
-        callback_url: callback_url(state),
-        number,
-        form,
-        errors: FormErrors::default(),
-        result: Some(result),
-    })
+    ok_page(&number_page(state, ctx, number, form, FormErrors::default(), Some(result)).await?)
 }
 
 /// "Test connection": reads the number from the Graph API.
@@ -403,7 +420,7 @@ async fn post_test(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<
         Ok(info) => GraphResult::Phone(info),
         Err(e) => GraphResult::failed(&e),
     };
-    result_page(&state, a.ctx, number, result)
+    result_page(&state, a.ctx, number, result).await
 }
 
 /// "Subscribe": `POST /{waba-id}/subscribed_apps`, audited with its outcome.
@@ -438,5 +455,30 @@ async fn post_subscribe(state: web::Data<AppState>, Admin(a): Admin, path: web::
             )?)
         })
         .await?;
-    result_page(&state, a.ctx, number, result)
+    result_page(&state, a.ctx, number, result).await
+}
+
+/// Puts a quarantined delivery back in the processing queue.
+async fn post_retry_delivery(
+    state: web::Data<AppState>,
+    Admin(a): Admin,
+    path: web::Path<i64>,
+) -> AppResult<HttpResponse> {
+    let id = path.into_inner();
+    let (now, actor) = (state.now(), a.actor());
+    let n = state
+        .db
+        .write(move |c| {
+            let n = super::processor::retry(c, id)?;
+            if n > 0 {
+                audit::record(c, &actor, "whatsapp.delivery_retry", &format!("delivery:{id}"), "", now)?;
+            }
+            Ok(n)
+        })
+        .await?;
+    if n == 0 {
+        return Err(AppError::NotFound);
+    }
+    state.inbox_notify.notify_one();
+    Ok(see_other_flash("/admin/whatsapp", "flash.job_started"))
 }

@@ -93,6 +93,31 @@ pub fn find_credentials(conn: &Connection, id: i64) -> rusqlite::Result<Option<(
     .optional()
 }
 
+/// A piece of news from Meta about an account (template status, quality, limits).
+#[derive(Debug, Clone)]
+pub struct News {
+    pub at: i64,
+    pub field: String,
+    pub event: String,
+    pub summary: String,
+}
+
+pub fn list_news(conn: &Connection, waba_id: &str, phone_number_id: &str) -> rusqlite::Result<Vec<News>> {
+    let mut stmt = conn.prepare(
+        "SELECT at, field, event, summary FROM wa_account_events
+         WHERE waba_id = ?1 OR phone_number_id = ?2 ORDER BY id DESC LIMIT 20",
+    )?;
+    let rows = stmt.query_map(params![waba_id, phone_number_id], |r| {
+        Ok(News {
+            at: r.get(0)?,
+            field: r.get(1)?,
+            event: r.get(2)?,
+            summary: r.get(3)?,
+        })
+    })?;
+    rows.collect()
+}
+
 pub fn delete_number(conn: &Connection, id: i64) -> rusqlite::Result<usize> {
     conn.execute("DELETE FROM wa_numbers WHERE id = ?1", [id])
 }

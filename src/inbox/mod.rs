@@ -1,0 +1,119 @@
+//! Messages and their delivery status. Inbound messages are stored once per wamid;
+//! statuses follow a one-way ladder (sent < delivered < read < played; failed is final
+//! unless the message was already read), and every status is kept in the history.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+pub struct NewInbound<'a> {
+    pub phone_number_id: &'a str,
+    pub contact_id: Option<i64>,
+    pub wamid: &'a str,
+    pub kind: &'a str,
+    pub body: &'a str,
+    pub detail: &'a str,
+    pub understood: bool,
+    pub reply_to: Option<&'a str>,
+    pub forwarded: u8,
+    pub referral: Option<&'a str>,
+    pub sent_at: i64,
+}
+
+/// Stores an inbound message; false when this wamid was stored before (a duplicate).
+pub fn insert_inbound(conn: &Connection, m: &NewInbound<'_>, now: i64) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "INSERT OR IGNORE INTO messages (phone_number_id, contact_id, direction, wamid, kind, body, detail, understood,
+                                         reply_to, forwarded, referral, sent_at, created_at)
+         VALUES (?1, ?2, 'in', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            m.phone_number_id,
+            m.contact_id,
+            m.wamid,
+            m.kind,
+            m.body,
+            m.detail,
+            m.understood,
+            m.reply_to,
+            m.forwarded,
+            m.referral,
+            m.sent_at,
+            now
+        ],
+    )?;
+    Ok(n == 1)
+}
+
+/// Position on the status ladder; unknown words rank 0 (kept in history, never applied).
+pub fn status_rank(status: &str) -> i64 {
+    match status {
+        "sent" => 1,
+        "delivered" => 2,
+        "read" => 3,
+        "played" => 4,
+        "failed" => 5,
+        _ => 0,
+    }
+}
+
+pub struct StatusChange<'a> {
+    pub wamid: &'a str,
+    pub status: &'a str,
+    pub at: i64,
+    pub error: Option<(i64, &'a str, &'a str)>,
+}
+
+/// Records a status; returns whether the message's current status changed.
+pub fn apply_status(conn: &Connection, s: &StatusChange<'_>) -> rusqlite::Result<bool> {
+    let (code, title, details) = match s.error {
+        Some((c, t, d)) => (Some(c), Some(t), Some(d)),
+        None => (None, None, None),
+    };
+    let new = conn.execute(
+        "INSERT OR IGNORE INTO message_statuses (wamid, status, at, error_code, error_title, error_details)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![s.wamid, s.status, s.at, code, title, details],
+    )?;
+    if new == 0 {
+        return Ok(false);
+    }
+    let rank = status_rank(s.status);
+    let current: Option<Option<String>> = conn
+        .query_row("SELECT status FROM messages WHERE wamid = ?1", [s.wamid], |r| r.get(0))
+        .optional()?;
+    let Some(current) = current else { return Ok(false) };
+    let current_rank = current.as_deref().map(status_rank).unwrap_or(0);
+    let applies = rank > current_rank && !(s.status == "failed" && current_rank >= status_rank("read"));
+    if !applies {
+        return Ok(false);
+    }
+    conn.execute(
+        "UPDATE messages SET status = ?2, status_at = ?3, error_code = ?4, error_title = ?5, error_details = ?6
+         WHERE wamid = ?1",
+        params![s.wamid, s.status, s.at, code, title, details],
+    )?;
+    Ok(true)
+}
+
+/// The status history of a message, oldest first: (status, at).
+pub fn status_history(conn: &Connection, wamid: &str) -> rusqlite::Result<Vec<(String, i64)>> {
+    let mut stmt = conn.prepare("SELECT status, at FROM message_statuses WHERE wamid = ?1 ORDER BY at, rowid")?;
+    let rows = stmt.query_map([wamid], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+/// Records Meta's pricing for a message in the usage ledger (kept 7 years, P9).
+pub fn record_usage(
+    conn: &Connection,
+    wamid: &str,
+    category: &str,
+    pricing_type: &str,
+    billable: bool,
+    model: &str,
+    at: i64,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO usage_ledger (wamid, category, pricing_type, billable, model, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![wamid, category, pricing_type, billable, model, at],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,408 @@
+//! Meta's webhook JSON turned into Whacaster's own events. Everything Meta-shaped stops
+//! here: the rest of the appliance sees `Event`s. Parsing is lenient (ids and times may
+//! be strings or numbers, every enum is open, unknown types are kept), and every array
+//! is walked: a delivery can carry many entries, changes, messages and statuses.
+
+use serde_json::{Map, Value, json};
+
+/// One thing that happened, in Whacaster's terms.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Message(InboundMessage),
+    Status(StatusUpdate),
+    /// Template, quality and account news for the number's page.
+    Account(AccountNews),
+    /// An error Meta reports outside any message (`value.errors`).
+    Error {
+        phone_number_id: String,
+        error: ApiError,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub code: i64,
+    pub title: String,
+    pub details: String,
+}
+
+/// Who wrote: a phone (`wa_id`), a business-scoped user id (BSUID), or both.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Sender {
+    pub wa_id: Option<String>,
+    pub bsuid: Option<String>,
+    pub profile_name: Option<String>,
+    pub username: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundMessage {
+    pub phone_number_id: String,
+    pub wamid: String,
+    pub from: Sender,
+    pub timestamp: i64,
+    /// `text`, `image`, …, `unsupported`, or Meta's name of a type we do not know.
+    pub kind: String,
+    /// What a person reads in a list: the text, a caption, a summary.
+    pub body: String,
+    /// The type's details in Whacaster's own shape (media id, coordinates, reply id…).
+    pub detail: Value,
+    pub reply_to: Option<String>,
+    /// 0 = not forwarded, 1 = forwarded, 2 = forwarded many times.
+    pub forwarded: u8,
+    /// Click-to-WhatsApp ad the conversation started from.
+    pub referral: Option<Value>,
+    /// Whether Whacaster understood the type.
+    pub understood: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusUpdate {
+    pub phone_number_id: String,
+    pub wamid: String,
+    /// `sent`, `delivered`, `read`, `played`, `failed` (or a future word).
+    pub status: String,
+    pub timestamp: i64,
+    pub recipient: Sender,
+    pub error: Option<ApiError>,
+    pub pricing: Option<Pricing>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pricing {
+    pub category: String,
+    /// `regular`, `free_customer_service`, `free_entry_point`.
+    pub pricing_type: String,
+    /// Derived from type (the `billable` flag is deprecated): regular = billable.
+    pub billable: bool,
+    pub model: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountNews {
+    pub waba_id: String,
+    /// Meta's field name: `message_template_status_update`, `account_update`, …
+    pub field: String,
+    /// The event word (APPROVED, THROUGHPUT_UPGRADE, ACCOUNT_RESTRICTION…).
+    pub event: String,
+    /// One line for people: template name and language, reason, limits.
+    pub summary: String,
+}
+
+/// A string at `key`, accepting numbers too (Meta mixes them).
+fn s(v: &Value, key: &str) -> Option<String> {
+    match v.get(key)? {
+        Value::String(x) => Some(x.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn s_or(v: &Value, key: &str) -> String {
+    s(v, key).unwrap_or_default()
+}
+
+fn int(v: &Value, key: &str) -> i64 {
+    s(v, key)
+        .and_then(|x| x.parse::<f64>().ok())
+        .map(|f| f as i64)
+        .unwrap_or(0)
+}
+
+fn arr<'a>(v: &'a Value, key: &str) -> &'a [Value] {
+    v.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+}
+
+fn api_error(e: &Value) -> ApiError {
+    let details = e.get("error_data").map(|d| s_or(d, "details")).unwrap_or_default();
+    let title = s(e, "title").or_else(|| s(e, "message")).unwrap_or_default();
+    ApiError {
+        code: int(e, "code"),
+        title,
+        details,
+    }
+}
+
+/// Parses one delivery. An envelope that is not JSON, or not a WhatsApp delivery at
+/// all, is an error (the delivery is quarantined, never dropped).
+pub fn parse(body: &[u8]) -> Result<Vec<Event>, String> {
+    let root: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    if root.get("object").and_then(Value::as_str) != Some("whatsapp_business_account") {
+        return Err(format!(
+            "not a WhatsApp delivery (object = {})",
+            root.get("object").unwrap_or(&Value::Null)
+        ));
+    }
+    let mut events = Vec::new();
+    for entry in arr(&root, "entry") {
+        let waba_id = s_or(entry, "id");
+        for change in arr(entry, "changes") {
+            let field = s_or(change, "field");
+            let value = change.get("value").unwrap_or(&Value::Null);
+            if field == "messages" {
+                messages_value(value, &mut events);
+            } else {
+                events.push(Event::Account(account_news(&waba_id, &field, value)));
+            }
+        }
+    }
+    Ok(events)
+}
+
+fn messages_value(value: &Value, out: &mut Vec<Event>) {
+    let phone_number_id = value
+        .get("metadata")
+        .map(|m| s_or(m, "phone_number_id"))
+        .unwrap_or_default();
+    let contacts = arr(value, "contacts");
+    for m in arr(value, "messages") {
+        out.push(Event::Message(message(&phone_number_id, m, contacts)));
+    }
+    for st in arr(value, "statuses") {
+        out.push(Event::Status(status(&phone_number_id, st)));
+    }
+    for e in arr(value, "errors") {
+        out.push(Event::Error {
+            phone_number_id: phone_number_id.clone(),
+            error: api_error(e),
+        });
+    }
+}
+
+/// The sender of `m`, completed from the `contacts` array (matched by wa_id or BSUID).
+fn sender(m: &Value, contacts: &[Value]) -> Sender {
+    let wa_id = s(m, "from").filter(|x| !x.is_empty());
+    let bsuid = s(m, "from_user_id").filter(|x| !x.is_empty());
+    let contact = contacts
+        .iter()
+        .find(|c| (wa_id.is_some() && s(c, "wa_id") == wa_id) || (bsuid.is_some() && s(c, "user_id") == bsuid))
+        .or_else(|| if contacts.len() == 1 { contacts.first() } else { None });
+    let profile = contact.and_then(|c| c.get("profile"));
+    Sender {
+        wa_id: wa_id.or_else(|| contact.and_then(|c| s(c, "wa_id"))),
+        bsuid: bsuid.or_else(|| contact.and_then(|c| s(c, "user_id"))),
+        profile_name: profile.and_then(|p| s(p, "name")),
+        username: profile.and_then(|p| s(p, "username")),
+    }
+}
+
+fn media(o: &Value) -> Value {
+    json!({
+        "media_id": s_or(o, "id"),
+        "mime_type": s_or(o, "mime_type"),
+        "sha256": s_or(o, "sha256"),
+        "caption": s(o, "caption"),
+        "filename": s(o, "filename"),
+        "voice": o.get("voice").and_then(Value::as_bool).unwrap_or(false),
+        "animated": o.get("animated").and_then(Value::as_bool).unwrap_or(false),
+    })
+}
+
+fn message(phone_number_id: &str, m: &Value, contacts: &[Value]) -> InboundMessage {
+    let kind = s_or(m, "type");
+    let o = m.get(kind.as_str()).unwrap_or(&Value::Null);
+    let (body, detail, understood) = match kind.as_str() {
+        "text" => (s_or(o, "body"), json!({}), true),
+        "image" | "video" | "audio" | "document" | "sticker" => {
+            let d = media(o);
+            let body = s(o, "caption").or_else(|| s(o, "filename")).unwrap_or_default();
+            (body, d, true)
+        }
+        "location" => {
+            let name = s(o, "name").or_else(|| s(o, "address")).unwrap_or_default();
+            let lat = s(o, "latitude").and_then(|x| x.parse::<f64>().ok());
+            let lon = s(o, "longitude").and_then(|x| x.parse::<f64>().ok());
+            (
+                name,
+                json!({"latitude": lat, "longitude": lon, "name": s(o, "name"), "address": s(o, "address"), "url": s(o, "url")}),
+                true,
+            )
+        }
+        "contacts" => {
+            let cards: Vec<Value> = m
+                .get("contacts")
+                .and_then(Value::as_array)
+                .map(|cs| {
+                    cs.iter()
+                        .map(|c| {
+                            let name = c.get("name").map(|n| s_or(n, "formatted_name")).unwrap_or_default();
+                            let phones: Vec<Value> = arr(c, "phones")
+                                .iter()
+                                .map(|p| json!({"phone": s(p, "phone"), "wa_id": s(p, "wa_id"), "type": s(p, "type")}))
+                                .collect();
+                            let emails: Vec<Value> = arr(c, "emails").iter().map(|e| json!(s(e, "email"))).collect();
+                            json!({"name": name, "phones": phones, "emails": emails})
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let body = cards
+                .iter()
+                .filter_map(|c| c.get("name").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join(", ");
+            (body, json!({"cards": cards}), true)
+        }
+        "interactive" => {
+            let itype = s_or(o, "type");
+            let reply = o.get(itype.as_str()).unwrap_or(&Value::Null);
+            let title = s(reply, "title").or_else(|| s(reply, "body")).unwrap_or_default();
+            let d = json!({"reply_type": itype, "id": s(reply, "id"), "title": s(reply, "title"),
+                           "description": s(reply, "description"), "name": s(reply, "name"),
+                           "response_json": s(reply, "response_json")});
+            (title, d, true)
+        }
+        "button" => (s_or(o, "text"), json!({"payload": s(o, "payload")}), true),
+        "reaction" => {
+            let emoji = s_or(o, "emoji");
+            (
+                emoji.clone(),
+                json!({"message_id": s(o, "message_id"), "emoji": emoji, "removed": emoji.is_empty()}),
+                true,
+            )
+        }
+        "order" => {
+            let items: Vec<Value> = arr(o, "product_items")
+                .iter()
+                .map(|i| {
+                    json!({"product": s(i, "product_retailer_id"), "quantity": int(i, "quantity"),
+                                "price": s(i, "item_price"), "currency": s(i, "currency")})
+                })
+                .collect();
+            (
+                s_or(o, "text"),
+                json!({"catalog_id": s(o, "catalog_id"), "items": items}),
+                true,
+            )
+        }
+        "system" => (
+            s_or(o, "body"),
+            json!({"system_type": s(o, "type"), "new_wa_id": s(o, "wa_id"), "new_user_id": s(o, "user_id")}),
+            true,
+        ),
+        "unsupported" | "unknown" => {
+            let why = arr(m, "errors").first().map(api_error);
+            let d = json!({"unsupported_type": s(o, "type"), "error_code": why.as_ref().map(|e| e.code),
+                           "error_title": why.map(|e| e.title)});
+            (String::new(), d, false)
+        }
+        "request_welcome" => (String::new(), json!({}), true),
+        "edit" => {
+            let text = o
+                .get("message")
+                .and_then(|mm| mm.get("text"))
+                .map(|t| s_or(t, "body"))
+                .unwrap_or_default();
+            (text, json!({"original_message_id": s(o, "original_message_id")}), true)
+        }
+        "revoke" => (
+            String::new(),
+            json!({"original_message_id": s(o, "original_message_id")}),
+            true,
+        ),
+        _ => (String::new(), json!({"unknown_type": kind}), false),
+    };
+    let context = m.get("context");
+    let forwarded = match context {
+        Some(c) if c.get("frequently_forwarded").and_then(Value::as_bool) == Some(true) => 2,
+        Some(c) if c.get("forwarded").and_then(Value::as_bool) == Some(true) => 1,
+        _ => 0,
+    };
+    let referral = m.get("referral").and_then(Value::as_object).map(|r| {
+        let pick = |k: &str| r.get(k).cloned().unwrap_or(Value::Null);
+        let mut o = Map::new();
+        for k in [
+            "source_url",
+            "source_id",
+            "source_type",
+            "headline",
+            "body",
+            "media_type",
+            "image_url",
+            "video_url",
+            "thumbnail_url",
+            "ctwa_clid",
+        ] {
+            o.insert(k.to_string(), pick(k));
+        }
+        Value::Object(o)
+    });
+    InboundMessage {
+        phone_number_id: phone_number_id.to_string(),
+        wamid: s_or(m, "id"),
+        from: sender(m, contacts),
+        timestamp: int(m, "timestamp"),
+        kind: if kind.is_empty() { "unknown".into() } else { kind },
+        body,
+        detail,
+        reply_to: context.and_then(|c| s(c, "id")),
+        forwarded,
+        referral,
+        understood,
+    }
+}
+
+fn status(phone_number_id: &str, st: &Value) -> StatusUpdate {
+    let pricing = st.get("pricing").filter(|p| p.is_object()).map(|p| {
+        let pricing_type = s_or(p, "type");
+        let billable = match pricing_type.as_str() {
+            "" => p.get("billable").and_then(Value::as_bool).unwrap_or(false),
+            t => t == "regular",
+        };
+        Pricing {
+            category: s_or(p, "category"),
+            pricing_type,
+            billable,
+            model: s_or(p, "pricing_model"),
+        }
+    });
+    StatusUpdate {
+        phone_number_id: phone_number_id.to_string(),
+        wamid: s_or(st, "id"),
+        status: s_or(st, "status"),
+        timestamp: int(st, "timestamp"),
+        recipient: Sender {
+            wa_id: s(st, "recipient_id"),
+            bsuid: s(st, "recipient_user_id"),
+            profile_name: None,
+            username: None,
+        },
+        error: arr(st, "errors").first().map(api_error),
+        pricing,
+    }
+}
+
+fn account_news(waba_id: &str, field: &str, v: &Value) -> AccountNews {
+    let event = s(v, "event").unwrap_or_else(|| field.to_string());
+    let mut parts = Vec::new();
+    for k in [
+        "message_template_name",
+        "message_template_language",
+        "reason",
+        "new_quality_score",
+        "display_phone_number",
+        "max_daily_conversations_per_business",
+        "current_limit",
+    ] {
+        if let Some(x) = s(v, k).filter(|x| !x.is_empty() && x != "NONE") {
+            parts.push(x);
+        }
+    }
+    if let Some(r) = v.get("rejection_info") {
+        parts.push(s_or(r, "reason"));
+    }
+    if let Some(r) = arr(v, "restriction_info").first() {
+        parts.push(format!(
+            "{} until {}",
+            s_or(r, "restriction_type"),
+            s_or(r, "expiration")
+        ));
+    }
+    AccountNews {
+        waba_id: waba_id.to_string(),
+        field: field.to_string(),
+        event,
+        summary: parts.join(" · "),
+    }
+}
