@@ -77,6 +77,8 @@ pub struct TlsConfig {
 pub struct GraphConfig {
     pub base_url: String,
     pub api_version: String,
+    /// Seconds to wait for Meta's answer before treating the call as failed (and retrying).
+    pub timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -144,6 +146,7 @@ impl Default for GraphConfig {
         Self {
             base_url: "https://graph.facebook.com".into(),
             api_version: "v25.0".into(),
+            timeout_secs: 20,
         }
     }
 }

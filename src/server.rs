@@ -128,6 +128,7 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, String> {
 
     crate::jobs::start(state.clone());
     crate::whatsapp::processor::start(state.clone());
+    crate::whatsapp::outbox::start(state.clone());
     if let (Some(t), crate::config::TlsMode::Files) = (&tls, cfg.tls.mode) {
         spawn_reload_on_sighup(t.clone(), cfg.clone(), clock.clone());
     }

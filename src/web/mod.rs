@@ -33,6 +33,10 @@ pub struct AppState {
     pub metrics: ops::Metrics,
     pub tls: Option<Arc<CertState>>,
     pub scheduler: Scheduler,
+    /// Wakes the outbox dispatcher when a message was queued.
+    pub outbox_notify: tokio::sync::Notify,
+    /// The dispatcher's rate limiters (per number, per recipient).
+    pub outbox_limits: crate::whatsapp::outbox::Limiters,
     /// Wakes the webhook processor when a delivery was stored.
     pub inbox_notify: tokio::sync::Notify,
     /// Meta's Graph API (base URL and version from the configuration).
@@ -56,7 +60,11 @@ impl AppState {
         let business = db
             .read_blocking(|c| Ok(crate::settings::find_business(c)?))
             .map_err(|e| format!("cannot read the business profile: {e}"))?;
-        let graph = crate::whatsapp::graph::GraphClient::new(&config.graph.base_url, &config.graph.api_version)?;
+        let graph = crate::whatsapp::graph::GraphClient::new(
+            &config.graph.base_url,
+            &config.graph.api_version,
+            config.graph.timeout_secs,
+        )?;
         let webhook_keys = db
             .read_blocking(|c| Ok(crate::whatsapp::WebhookKeys::load(c)?))
             .map_err(|e| format!("cannot read the WhatsApp numbers: {e}"))?;
@@ -73,6 +81,8 @@ impl AppState {
             webhook_keys,
             graph,
             inbox_notify: tokio::sync::Notify::new(),
+            outbox_notify: tokio::sync::Notify::new(),
+            outbox_limits: crate::whatsapp::outbox::Limiters::default(),
             business: RwLock::new(business),
         })
     }

@@ -104,10 +104,10 @@ pub struct GraphClient {
 
 impl GraphClient {
     /// `base_url` and `api_version` come from the configuration.
-    pub fn new(base_url: &str, api_version: &str) -> Result<GraphClient, String> {
+    pub fn new(base_url: &str, api_version: &str, timeout_secs: u64) -> Result<GraphClient, String> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(20))
+            .timeout(Duration::from_secs(timeout_secs.max(1)))
             .https_only(!is_loopback_http(base_url))
             .user_agent(concat!("Whacaster/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -156,6 +156,27 @@ impl GraphClient {
             .bearer_auth(token)
             .query(&[("fields", "verified_name,display_phone_number,quality_rating,throughput")]);
         self.call(req).await
+    }
+
+    /// `POST /{phone-number-id}/messages`: the wamid Meta assigned (none for mark-as-read).
+    pub async fn send(
+        &self,
+        phone_number_id: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> Result<Option<String>, GraphError> {
+        #[derive(Deserialize)]
+        struct Sent {
+            #[serde(default)]
+            messages: Vec<SentId>,
+        }
+        #[derive(Deserialize)]
+        struct SentId {
+            id: String,
+        }
+        let url = format!("{}/{phone_number_id}/messages", self.base);
+        let sent: Sent = self.call(self.http.post(url).bearer_auth(token).json(body)).await?;
+        Ok(sent.messages.into_iter().next().map(|m| m.id))
     }
 
     /// `POST /{waba-id}/subscribed_apps`: without it Meta sends no webhooks for the WABA.

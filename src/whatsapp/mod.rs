@@ -5,6 +5,8 @@
 pub mod graph;
 pub mod inbound;
 pub mod numbers;
+pub mod outbound;
+pub mod outbox;
 pub mod processor;
 pub mod webhook;
 

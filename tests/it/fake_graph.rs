@@ -1,5 +1,6 @@
 //! A fake Graph API on loopback for everything that talks to Meta: it records each
-//! request and answers like Meta, or with an injected fault.
+//! request and answers like Meta, or with an injected fault (status, error object,
+//! delay), optionally only for requests whose body contains a string, a number of times.
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use std::sync::{Arc, Mutex};
@@ -9,13 +10,26 @@ pub struct Seen {
     pub method: String,
     pub path: String,
     pub authorization: String,
+    pub body: serde_json::Value,
+    pub at: std::time::Instant,
+}
+
+#[derive(Clone)]
+pub struct Fault {
+    pub path: String,
+    pub body_contains: Option<String>,
+    pub status: u16,
+    pub answer: serde_json::Value,
+    /// How many times it applies (`None`: always).
+    pub times: Option<usize>,
+    pub delay_ms: u64,
 }
 
 #[derive(Default)]
 struct Shared {
     seen: Vec<Seen>,
-    /// (path fragment, HTTP status, body) answered instead of the normal reply.
-    faults: Vec<(String, u16, serde_json::Value)>,
+    faults: Vec<Fault>,
+    sent: usize,
 }
 
 pub struct FakeGraph {
@@ -29,23 +43,42 @@ pub fn meta_error(code: i64, title: &str, details: &str) -> serde_json::Value {
         "error_data": {"messaging_product": "whatsapp", "details": details}, "fbtrace_id": "AbCdEf"}})
 }
 
-async fn answer(req: HttpRequest, shared: web::Data<Arc<Mutex<Shared>>>) -> HttpResponse {
+async fn answer(req: HttpRequest, bytes: web::Bytes, shared: web::Data<Arc<Mutex<Shared>>>) -> HttpResponse {
     let path = req.path().to_string();
-    let mut s = shared.lock().unwrap();
-    s.seen.push(Seen {
-        method: req.method().to_string(),
-        path: path.clone(),
-        authorization: req
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string(),
-    });
-    if let Some((_, status, body)) = s.faults.iter().find(|(frag, _, _)| path.contains(frag.as_str())) {
-        return HttpResponse::build(actix_web::http::StatusCode::from_u16(*status).unwrap()).json(body);
+    let text = String::from_utf8_lossy(&bytes).to_string();
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    let fault = {
+        let mut s = shared.lock().unwrap();
+        s.seen.push(Seen {
+            method: req.method().to_string(),
+            path: path.clone(),
+            authorization: req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string(),
+            body: body.clone(),
+            at: std::time::Instant::now(),
+        });
+        let found = s.faults.iter_mut().find(|f| {
+            path.contains(f.path.as_str())
+                && f.body_contains.as_ref().is_none_or(|b| text.contains(b.as_str()))
+                && f.times != Some(0)
+        });
+        found.map(|f| {
+            if let Some(t) = f.times.as_mut() {
+                *t -= 1;
+            }
+            f.clone()
+        })
+    };
+    if let Some(f) = fault {
+        if f.delay_ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(f.delay_ms)).await;
+        }
+        return HttpResponse::build(actix_web::http::StatusCode::from_u16(f.status).unwrap()).json(f.answer);
     }
-    drop(s);
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (req.method().as_str(), parts.as_slice()) {
         ("GET", [_version, id]) => HttpResponse::Ok().json(serde_json::json!({
@@ -53,6 +86,19 @@ async fn answer(req: HttpRequest, shared: web::Data<Arc<Mutex<Shared>>>) -> Http
             "quality_rating": "GREEN", "throughput": {"level": "STANDARD"}, "id": id
         })),
         ("POST", [_version, _waba, "subscribed_apps"]) => HttpResponse::Ok().json(serde_json::json!({"success": true})),
+        ("POST", [_version, _phone, "messages"]) => {
+            if body["status"] == "read" {
+                return HttpResponse::Ok().json(serde_json::json!({"success": true}));
+            }
+            let n = {
+                let mut s = shared.lock().unwrap();
+                s.sent += 1;
+                s.sent
+            };
+            HttpResponse::Ok().json(serde_json::json!({"messaging_product": "whatsapp",
+                "contacts": [{"input": body["to"], "wa_id": body["to"]}],
+                "messages": [{"id": format!("wamid.fake{n}")}]}))
+        }
         _ => HttpResponse::NotFound().json(meta_error(100, "Unsupported request", "unknown path")),
     }
 }
@@ -66,7 +112,7 @@ impl FakeGraph {
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(answer)))
-                    .workers(1)
+                    .workers(2)
                     .listen(listener)
                     .unwrap()
                     .run()
@@ -77,11 +123,18 @@ impl FakeGraph {
     }
 
     pub fn fail(&self, path_fragment: &str, status: u16, body: serde_json::Value) {
-        self.shared
-            .lock()
-            .unwrap()
-            .faults
-            .push((path_fragment.to_string(), status, body));
+        self.inject(Fault {
+            path: path_fragment.into(),
+            body_contains: None,
+            status,
+            answer: body,
+            times: None,
+            delay_ms: 0,
+        });
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.shared.lock().unwrap().faults.push(fault);
     }
 
     pub fn clear_faults(&self) {

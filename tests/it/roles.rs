@@ -212,6 +212,13 @@ const TABLE: &[Row] = &[
         Admin,
         &[],
     ),
+    (
+        "POST",
+        "/admin/whatsapp/{id}/resume",
+        "/admin/whatsapp/999/resume",
+        Admin,
+        &[],
+    ),
     // Meta's endpoint: public, protected by the verify token and the signature instead.
     (
         "GET",

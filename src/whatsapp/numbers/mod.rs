@@ -28,7 +28,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/admin/whatsapp/{id}/delete").route(web::post().to(post_delete)))
     .service(web::resource("/admin/whatsapp/{id}/test").route(web::post().to(post_test)))
     .service(web::resource("/admin/whatsapp/{id}/subscribe").route(web::post().to(post_subscribe)))
-    .service(web::resource("/admin/whatsapp/deliveries/{id}/retry").route(web::post().to(post_retry_delivery)));
+    .service(web::resource("/admin/whatsapp/deliveries/{id}/retry").route(web::post().to(post_retry_delivery)))
+    .service(web::resource("/admin/whatsapp/{id}/resume").route(web::post().to(post_resume)));
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -147,6 +148,8 @@ struct NumberPage {
     result: Option<GraphResult>,
     /// Template, quality and account news Meta sent for this number's account.
     news: Vec<repo::News>,
+    /// Outbox rows by state (queued, sent, failed, needs_review...).
+    outbox: Vec<(String, i64)>,
 }
 
 /// The number's page, with the latest news from Meta about its account.
@@ -159,7 +162,13 @@ async fn number_page(
     result: Option<GraphResult>,
 ) -> AppResult<NumberPage> {
     let (waba, phone) = (number.waba_id.clone(), number.phone_number_id.clone());
-    let news = state.db.read(move |c| Ok(repo::list_news(c, &waba, &phone)?)).await?;
+    let id = number.id;
+    let (news, counts) = state
+        .db
+        .read(move |c| Ok((repo::list_news(c, &waba, &phone)?, super::outbox::counts(c, id)?)))
+        .await?;
+    let mut outbox: Vec<(String, i64)> = counts.into_iter().collect();
+    outbox.sort();
     Ok(NumberPage {
         ctx,
         callback_url: callback_url(state),
@@ -168,6 +177,7 @@ async fn number_page(
         errors,
         result,
         news,
+        outbox,
     })
 }
 
@@ -481,4 +491,25 @@ async fn post_retry_delivery(
     }
     state.inbox_notify.notify_one();
     Ok(see_other_flash("/admin/whatsapp", "flash.job_started"))
+}
+
+/// Lets sending resume after Meta paused the number (e.g. the account is fine again).
+async fn post_resume(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<i64>) -> AppResult<HttpResponse> {
+    let id = path.into_inner();
+    let (now, actor) = (state.now(), a.actor());
+    let n = state
+        .db
+        .write(move |c| {
+            let n = super::outbox::resume(c, id)?;
+            if n > 0 {
+                audit::record(c, &actor, "whatsapp.resume_sending", &format!("number:{id}"), "", now)?;
+            }
+            Ok(n)
+        })
+        .await?;
+    if n == 0 {
+        return Err(AppError::NotFound);
+    }
+    state.outbox_notify.notify_one();
+    Ok(see_other_flash(&format!("/admin/whatsapp/{id}"), "flash.saved"))
 }

@@ -13,9 +13,12 @@ pub struct Number {
     pub verify_token: String,
     pub mps: i64,
     pub created_at: i64,
+    /// Why sending is paused (Meta said the token or account is not usable).
+    pub paused_reason: Option<String>,
 }
 
-const COLS: &str = "id, display_name, phone_number_id, waba_id, business_manager_id, verify_token, mps, created_at";
+const COLS: &str =
+    "id, display_name, phone_number_id, waba_id, business_manager_id, verify_token, mps, created_at, paused_reason";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Number> {
     Ok(Number {
@@ -27,6 +30,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Number> {
         verify_token: r.get(5)?,
         mps: r.get(6)?,
         created_at: r.get(7)?,
+        paused_reason: r.get(8)?,
     })
 }
 
@@ -66,6 +70,7 @@ pub fn update_number(conn: &Connection, id: i64, n: &NewNumber<'_>, now: i64) ->
     conn.execute(
         "UPDATE wa_numbers SET display_name = ?2, phone_number_id = ?3, waba_id = ?4, business_manager_id = ?5,
                 access_token = CASE WHEN ?6 = '' THEN access_token ELSE ?6 END,
+                paused_reason = CASE WHEN ?6 = '' THEN paused_reason ELSE NULL END,
                 app_secret = CASE WHEN ?7 = '' THEN app_secret ELSE ?7 END,
                 mps = ?8, updated_at = ?9
          WHERE id = ?1",

@@ -1,0 +1,341 @@
+//! The outbox and its dispatcher against the fake Graph API: sends, the error classes
+//! (throughput, pair rate for one recipient, 5xx, timeouts, window closed, undeliverable,
+//! expired token pausing the number), crash recovery without resending, and the
+//! per-number token bucket.
+
+use crate::common::{Browser, TestApp};
+use crate::fake_graph::{FakeGraph, Fault, meta_error};
+use whacaster::whatsapp::outbound::OutMessage;
+
+const PHONE_ID: &str = "106540352242922";
+
+async fn setup(mps: &str, timeout: u64) -> (TestApp, Browser, FakeGraph) {
+    let graph = FakeGraph::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = crate::common::test_config(dir.path());
+    cfg.graph.base_url = graph.base.clone();
+    cfg.graph.timeout_secs = timeout;
+    let app = TestApp::start_with(dir, cfg).await;
+    let (admin, _) = app.admin("owner@toko.id").await;
+    let r = admin
+        .submit(
+            "/admin/whatsapp",
+            "/admin/whatsapp",
+            &[
+                ("display_name", "CS"),
+                ("phone_number_id", PHONE_ID),
+                ("waba_id", "102290129340398"),
+                ("business_manager_id", "506914307656634"),
+                ("access_token", "token-1"),
+                ("app_secret", "secret"),
+                ("mps", mps),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    (app, admin, graph)
+}
+
+fn text(body: &str) -> OutMessage {
+    OutMessage::Text {
+        body: body.into(),
+        preview_url: false,
+        reply_to: None,
+    }
+}
+
+async fn enqueue(app: &TestApp, to: &str, msg: OutMessage) -> i64 {
+    let (now, to) = (app.clock.unix(), to.to_string());
+    let id = app
+        .state
+        .db
+        .write(move |c| whacaster::whatsapp::outbox::enqueue(c, 1, &to, None, &msg, "test", now))
+        .await
+        .unwrap();
+    app.state.outbox_notify.notify_one();
+    id
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Row {
+    state: String,
+    attempts: i64,
+    wamid: Option<String>,
+    error_code: Option<i64>,
+    error_class: Option<String>,
+    error_message: Option<String>,
+}
+
+async fn row(app: &TestApp, id: i64) -> Row {
+    app.state
+        .db
+        .read(move |c| {
+            Ok(c.query_row(
+                "SELECT state, attempts, wamid, error_code, error_class, error_message FROM outbox WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(Row {
+                        state: r.get(0)?,
+                        attempts: r.get(1)?,
+                        wamid: r.get(2)?,
+                        error_code: r.get(3)?,
+                        error_class: r.get(4)?,
+                        error_message: r.get(5)?,
+                    })
+                },
+            )?)
+        })
+        .await
+        .unwrap()
+}
+
+/// Waits until the row satisfies `done`.
+async fn until(app: &TestApp, id: i64, done: impl Fn(&Row) -> bool) -> Row {
+    for _ in 0..200 {
+        let r = row(app, id).await;
+        if done(&r) {
+            return r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!(
+        "outbox row {id} never reached the expected state: {:?}",
+        row(app, id).await
+    );
+}
+
+/// Lets backoff delays pass on the app's clock and wakes the dispatcher.
+fn later(app: &TestApp, secs: i64) {
+    app.clock.advance(secs);
+    app.state.outbox_notify.notify_one();
+}
+
+#[tokio::test]
+async fn a_message_leaves_through_the_outbox_once() {
+    let (app, _admin, graph) = setup("80", 20).await;
+    let id = enqueue(&app, "+6281298765432", text("Pesanan Anda sudah dikirim 🚚")).await;
+    let r = until(&app, id, |r| r.state == "sent").await;
+    assert_eq!(r.wamid.as_deref(), Some("wamid.fake1"));
+    let sends: Vec<_> = graph
+        .seen()
+        .into_iter()
+        .filter(|s| s.path.ends_with("/messages"))
+        .collect();
+    assert_eq!(sends.len(), 1, "sent exactly once");
+    assert_eq!(sends[0].path, format!("/v25.0/{PHONE_ID}/messages"));
+    assert_eq!(sends[0].authorization, "Bearer token-1");
+    assert_eq!(sends[0].body["to"], "+6281298765432");
+    assert_eq!(sends[0].body["text"]["body"], "Pesanan Anda sudah dikirim 🚚");
+    let out: (String, String) = app
+        .state
+        .db
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT direction, body FROM messages WHERE wamid = 'wamid.fake1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(out, ("out".to_string(), "Pesanan Anda sudah dikirim 🚚".to_string()));
+    // Mark-as-read has no wamid and no message row, and is still sent once.
+    let id = enqueue(
+        &app,
+        "+6281298765432",
+        OutMessage::MarkRead {
+            message_id: "wamid.in".into(),
+        },
+    )
+    .await;
+    let r = until(&app, id, |r| r.state == "sent").await;
+    assert_eq!(r.wamid, None);
+}
+
+#[tokio::test]
+async fn each_error_class_does_what_it_says() {
+    let (app, admin, graph) = setup("80", 1).await;
+    // Final: the window is closed; a template is needed. Not retried.
+    graph.inject(Fault {
+        path: "/messages".into(),
+        body_contains: Some("closed-window".into()),
+        status: 400,
+        answer: meta_error(131047, "Re-engagement message", "More than 24 hours have passed"),
+        times: None,
+        delay_ms: 0,
+    });
+    let closed = enqueue(&app, "+62811", text("closed-window")).await;
+    let r = until(&app, closed, |r| r.state == "failed").await;
+    assert_eq!((r.error_code, r.error_class.as_deref()), (Some(131047), Some("final")));
+    assert!(r.error_message.unwrap().contains("Re-engagement"));
+    // Final: undeliverable.
+    graph.inject(Fault {
+        path: "/messages".into(),
+        body_contains: Some("not-on-whatsapp".into()),
+        status: 400,
+        answer: meta_error(131026, "Message undeliverable", ""),
+        times: None,
+        delay_ms: 0,
+    });
+    let undeliverable = enqueue(&app, "+62812", text("not-on-whatsapp")).await;
+    assert_eq!(
+        until(&app, undeliverable, |r| r.state == "failed").await.error_code,
+        Some(131026)
+    );
+
+    // Retry: throughput (130429) once, then it goes.
+    graph.inject(Fault {
+        path: "/messages".into(),
+        body_contains: Some("busy".into()),
+        status: 400,
+        answer: meta_error(130429, "Rate limit hit", ""),
+        times: Some(1),
+        delay_ms: 0,
+    });
+    let busy = enqueue(&app, "+62813", text("busy")).await;
+    let r = until(&app, busy, |r| r.attempts == 1).await;
+    assert_eq!((r.state.as_str(), r.error_class.as_deref()), ("queued", Some("retry")));
+    later(&app, 5);
+    assert!(until(&app, busy, |r| r.state == "sent").await.wamid.is_some());
+
+    // Retry: Meta's 5xx.
+    graph.inject(Fault {
+        path: "/messages".into(),
+        body_contains: Some("server-hiccup".into()),
+        status: 503,
+        answer: meta_error(2, "Service temporarily unavailable", ""),
+        times: Some(1),
+        delay_ms: 0,
+    });
+    let hiccup = enqueue(&app, "+62814", text("server-hiccup")).await;
+    until(&app, hiccup, |r| r.attempts == 1).await;
+    later(&app, 5);
+    until(&app, hiccup, |r| r.state == "sent").await;
+
+    // Retry: no answer within the client timeout.
+    graph.inject(Fault {
+        path: "/messages".into(),
+        body_contains: Some("slow".into()),
+        status: 200,
+        answer: serde_json::json!({}),
+        times: Some(1),
+        delay_ms: 1500,
+    });
+    let slow = enqueue(&app, "+62815", text("slow")).await;
+    let r = until(&app, slow, |r| r.attempts == 1).await;
+    assert!(r.error_message.unwrap().contains("no answer"));
+    later(&app, 5);
+    until(&app, slow, |r| r.state == "sent").await;
+
+    // Pair rate (131056) for one recipient: only that one waits.
+    graph.inject(Fault {
+        path: "/messages".into(),
+        body_contains: Some("+62816".into()),
+        status: 400,
+        answer: meta_error(131056, "Pair rate limit hit", ""),
+        times: Some(1),
+        delay_ms: 0,
+    });
+    let pair = enqueue(&app, "+62816", text("pertama")).await;
+    let other = enqueue(&app, "+62817", text("lain")).await;
+    until(&app, pair, |r| r.attempts == 1 && r.state == "queued").await;
+    until(&app, other, |r| r.state == "sent").await;
+    later(&app, 2);
+    until(&app, pair, |r| r.state == "sent").await;
+
+    // Channel stop: the token expired. The message waits; the number is paused.
+    graph.inject(Fault {
+        path: "/messages".into(),
+        body_contains: None,
+        status: 401,
+        answer: meta_error(190, "Access token has expired", ""),
+        times: Some(1),
+        delay_ms: 0,
+    });
+    let stopped = enqueue(&app, "+62818", text("setelah token kedaluwarsa")).await;
+    let r = until(&app, stopped, |r| r.error_class.as_deref() == Some("channel")).await;
+    assert_eq!(r.state, "queued", "not failed: it goes once the channel works");
+    let queued_behind = enqueue(&app, "+62819", text("juga menunggu")).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    later(&app, 60);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        row(&app, queued_behind).await.state,
+        "queued",
+        "nothing is sent on a paused number"
+    );
+    let page = admin.get("/admin/whatsapp/1").await;
+    assert!(
+        page.body.contains("Sending is paused") && page.body.contains("Access token has expired"),
+        "{}",
+        page.body
+    );
+    // A new token fixes it.
+    let r = admin
+        .submit(
+            "/admin/whatsapp/1",
+            "/admin/whatsapp/1",
+            &[
+                ("display_name", "CS"),
+                ("phone_number_id", PHONE_ID),
+                ("waba_id", "102290129340398"),
+                ("business_manager_id", "506914307656634"),
+                ("access_token", "token-2"),
+                ("mps", "80"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    app.state.outbox_notify.notify_one();
+    until(&app, stopped, |r| r.state == "sent").await;
+    until(&app, queued_behind, |r| r.state == "sent").await;
+    assert_eq!(graph.seen().last().unwrap().authorization, "Bearer token-2");
+}
+
+#[tokio::test]
+async fn a_send_interrupted_by_a_crash_is_held_not_resent() {
+    let (app, _admin, graph) = setup("80", 20).await;
+    let cfg = app.config.clone();
+    let guard = app.stop().await;
+    // As if the process died between marking `sending` and hearing Meta's answer.
+    let key = whacaster::crypto::DbKey::read(&cfg.data_dir.join("db.key")).unwrap();
+    let conn = whacaster::store::open_connection(&cfg.db_path(), &key).unwrap();
+    let id =
+        whacaster::whatsapp::outbox::enqueue(&conn, 1, "+62811", None, &text("mungkin terkirim"), "test", 0).unwrap();
+    conn.execute("UPDATE outbox SET state = 'sending' WHERE id = ?1", [id])
+        .unwrap();
+    drop(conn);
+    let app = TestApp::start_with(guard, cfg).await;
+    let r = until(&app, id, |r| r.state == "needs_review").await;
+    assert!(r.error_message.unwrap().contains("interrupted"));
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert!(
+        graph.seen().iter().all(|s| !s.path.ends_with("/messages")),
+        "never re-sent blindly"
+    );
+}
+
+#[tokio::test]
+async fn the_token_bucket_holds_the_number_rate() {
+    let (app, _admin, graph) = setup("5", 20).await;
+    let mut ids = Vec::new();
+    for i in 0..15 {
+        ids.push(enqueue(&app, &format!("+628120000{i:02}"), text("promo")).await);
+    }
+    for id in &ids {
+        until(&app, *id, |r| r.state == "sent").await;
+    }
+    let times: Vec<_> = graph
+        .seen()
+        .into_iter()
+        .filter(|s| s.path.ends_with("/messages"))
+        .map(|s| s.at)
+        .collect();
+    assert_eq!(times.len(), 15);
+    let span = *times.last().unwrap() - times[0];
+    // A burst of 5, then 5 per second: the other 10 need at least ~2 s.
+    assert!(
+        span >= std::time::Duration::from_millis(1800),
+        "15 messages at 5/s took only {span:?}"
+    );
+}
