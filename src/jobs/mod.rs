@@ -42,6 +42,11 @@ pub fn all_jobs() -> Vec<JobSpec> {
             every: Duration::from_secs(24 * 3600),
             run: tasks::purge_old_logs,
         },
+        JobSpec {
+            name: "sync_message_templates",
+            every: Duration::from_secs(6 * 3600),
+            run: crate::whatsapp::templates::sync_all,
+        },
     ]
 }
 

@@ -179,6 +179,7 @@ pub const FLASH_KEYS: &[&str] = &[
     "flash.job_started",
     "flash.number_saved",
     "flash.number_deleted",
+    "flash.templates_synced",
 ];
 
 /// The CSRF token for a browser (its CSRF cookie) and, once signed in, its session:

@@ -96,6 +96,72 @@ pub struct Throughput {
     pub level: String,
 }
 
+/// A message template as Whacaster keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateInfo {
+    pub meta_id: String,
+    pub name: String,
+    pub language: String,
+    pub status: String,
+    pub category: String,
+    pub quality: String,
+    pub named_params: bool,
+    pub header_text: String,
+    pub body_text: String,
+    pub footer_text: String,
+    /// Variables in the body (`{{1}}`… or `{{name}}`).
+    pub param_count: usize,
+}
+
+/// Counts distinct `{{…}}` variables in a template text.
+pub fn count_params(text: &str) -> usize {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        match after.find("}}") {
+            Some(end) => {
+                seen.insert(after[..end].trim().to_string());
+                rest = &after[end + 2..];
+            }
+            None => break,
+        }
+    }
+    seen.len()
+}
+
+fn template_from_json(t: &serde_json::Value) -> TemplateInfo {
+    let text = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+    let mut info = TemplateInfo {
+        meta_id: text(t, "id"),
+        name: text(t, "name"),
+        language: text(t, "language"),
+        status: text(t, "status"),
+        category: text(t, "category"),
+        quality: t.get("quality_score").map(|q| text(q, "score")).unwrap_or_default(),
+        named_params: text(t, "parameter_format") == "NAMED",
+        header_text: String::new(),
+        body_text: String::new(),
+        footer_text: String::new(),
+        param_count: 0,
+    };
+    for c in t
+        .get("components")
+        .and_then(|c| c.as_array())
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+    {
+        match text(c, "type").as_str() {
+            "HEADER" if text(c, "format") == "TEXT" => info.header_text = text(c, "text"),
+            "BODY" => info.body_text = text(c, "text"),
+            "FOOTER" => info.footer_text = text(c, "text"),
+            _ => {}
+        }
+    }
+    info.param_count = count_params(&info.body_text);
+    info
+}
+
 #[derive(Clone)]
 pub struct GraphClient {
     http: reqwest::Client,
@@ -177,6 +243,40 @@ impl GraphClient {
         let url = format!("{}/{phone_number_id}/messages", self.base);
         let sent: Sent = self.call(self.http.post(url).bearer_auth(token).json(body)).await?;
         Ok(sent.messages.into_iter().next().map(|m| m.id))
+    }
+
+    /// `GET /{waba-id}/message_templates`, every page.
+    pub async fn templates(&self, waba_id: &str, token: &str) -> Result<Vec<TemplateInfo>, GraphError> {
+        let url = format!("{}/{waba_id}/message_templates", self.base);
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        // A WABA has at most a few thousand templates; 100 pages is a generous bound.
+        for _ in 0..100 {
+            let mut q = vec![
+                (
+                    "fields",
+                    "id,name,language,status,category,parameter_format,components,quality_score".to_string(),
+                ),
+                ("limit", "100".to_string()),
+            ];
+            if let Some(a) = &after {
+                q.push(("after", a.clone()));
+            }
+            let page: serde_json::Value = self.call(self.http.get(&url).bearer_auth(token).query(&q)).await?;
+            let data = page.get("data").and_then(|d| d.as_array()).cloned().unwrap_or_default();
+            out.extend(data.iter().map(template_from_json));
+            let has_next = page.get("paging").and_then(|p| p.get("next")).is_some();
+            after = page
+                .get("paging")
+                .and_then(|p| p.get("cursors"))
+                .and_then(|c| c.get("after"))
+                .and_then(|a| a.as_str())
+                .map(str::to_string);
+            if data.is_empty() || !has_next || after.is_none() {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     /// `POST /{waba-id}/subscribed_apps`: without it Meta sends no webhooks for the WABA.

@@ -87,6 +87,9 @@ pub struct AccountNews {
     pub event: String,
     /// One line for people: template name and language, reason, limits.
     pub summary: String,
+    /// For template status updates: which template.
+    pub template_name: Option<String>,
+    pub template_language: Option<String>,
 }
 
 /// A string at `key`, accepting numbers too (Meta mixes them).
@@ -404,5 +407,7 @@ fn account_news(waba_id: &str, field: &str, v: &Value) -> AccountNews {
         field: field.to_string(),
         event,
         summary: parts.join(" · "),
+        template_name: s(v, "message_template_name"),
+        template_language: s(v, "message_template_language"),
     }
 }

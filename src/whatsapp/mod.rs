@@ -8,6 +8,7 @@ pub mod numbers;
 pub mod outbound;
 pub mod outbox;
 pub mod processor;
+pub mod templates;
 pub mod webhook;
 
 use std::sync::RwLock;

@@ -131,6 +131,15 @@ fn apply(c: &Connection, id: i64, events: &[Event], now: i64) -> Result<(), AppE
                     )?;
                 }
             }
+            Event::Account(a) if a.field == "message_template_status_update" => {
+                c.execute(
+                    "INSERT INTO wa_account_events (at, waba_id, field, event, summary) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![now, a.waba_id, a.field, a.event, a.summary],
+                )?;
+                if let (Some(name), Some(lang)) = (&a.template_name, &a.template_language) {
+                    super::templates::set_status(c, &a.waba_id, name, lang, &a.event)?;
+                }
+            }
             Event::Account(a) => {
                 c.execute(
                     "INSERT INTO wa_account_events (at, waba_id, field, event, summary) VALUES (?1, ?2, ?3, ?4, ?5)",

@@ -85,6 +85,25 @@ async fn answer(req: HttpRequest, bytes: web::Bytes, shared: web::Data<Arc<Mutex
             "verified_name": "Toko Maju Jaya", "display_phone_number": "+62 812-3456-7890",
             "quality_rating": "GREEN", "throughput": {"level": "STANDARD"}, "id": id
         })),
+        ("GET", [_version, _waba, "message_templates"]) => {
+            // Two pages, linked by a cursor, as Meta pages them.
+            if req.query_string().contains("after=p2") {
+                HttpResponse::Ok().json(serde_json::json!({"data": [
+                    {"id": "3", "name": "promo_akhir_tahun", "language": "id", "status": "PENDING", "category": "MARKETING",
+                     "components": [{"type": "BODY", "text": "Diskon {{1}} untuk {{2}}!"}]}
+                ], "paging": {"cursors": {"before": "p2", "after": "end"}}}))
+            } else {
+                HttpResponse::Ok().json(serde_json::json!({"data": [
+                    {"id": "1", "name": "order_shipped", "language": "id", "status": "APPROVED", "category": "UTILITY",
+                     "quality_score": {"score": "GREEN"},
+                     "components": [{"type": "HEADER", "format": "TEXT", "text": "Pesanan"},
+                                    {"type": "BODY", "text": "Halo {{1}}, pesanan {{2}} sudah dikirim."},
+                                    {"type": "FOOTER", "text": "Toko Maju"}]},
+                    {"id": "2", "name": "order_shipped", "language": "en", "status": "APPROVED", "category": "UTILITY",
+                     "components": [{"type": "BODY", "text": "Hi {{1}}, order {{2}} has shipped."}]}
+                ], "paging": {"cursors": {"before": "p1", "after": "p2"}, "next": "https://graph.facebook.com/next"}}))
+            }
+        }
         ("POST", [_version, _waba, "subscribed_apps"]) => HttpResponse::Ok().json(serde_json::json!({"success": true})),
         ("POST", [_version, _phone, "messages"]) => {
             if body["status"] == "read" {

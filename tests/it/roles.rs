@@ -219,6 +219,13 @@ const TABLE: &[Row] = &[
         Admin,
         &[],
     ),
+    (
+        "POST",
+        "/admin/whatsapp/{id}/templates/sync",
+        "/admin/whatsapp/999/templates/sync",
+        Admin,
+        &[],
+    ),
     // Meta's endpoint: public, protected by the verify token and the signature instead.
     (
         "GET",

@@ -375,3 +375,80 @@ async fn test_connection_and_subscribe_through_the_graph_api() {
         "{audit}"
     );
 }
+
+#[tokio::test]
+async fn templates_are_synced_read_only_and_follow_status_webhooks() {
+    let graph = crate::fake_graph::FakeGraph::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = crate::common::test_config(dir.path());
+    cfg.graph.base_url = graph.base.clone();
+    let app = TestApp::start_with(dir, cfg).await;
+    let (admin, _) = app.admin("owner@toko.id").await;
+    connect(&app, &admin, "106540352242922", SECRET).await;
+    let r = admin
+        .submit("/admin/whatsapp/1", "/admin/whatsapp/1/templates/sync", &[])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = admin.get("/admin/whatsapp/1").await;
+    assert!(
+        page.body.contains("order_shipped") && page.body.contains("promo_akhir_tahun"),
+        "both pages read"
+    );
+    let rows: Vec<(String, String, String, i64)> = app
+        .state
+        .db
+        .read(|c| {
+            let mut st =
+                c.prepare("SELECT name, language, status, param_count FROM wa_templates ORDER BY name, language")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[1], ("order_shipped".into(), "id".into(), "APPROVED".into(), 2));
+    // Meta rejects the pending one: the webhook updates it without a sync.
+    let body = serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [
+        {"field": "message_template_status_update", "value": {"event": "REJECTED", "message_template_id": 3,
+         "message_template_name": "promo_akhir_tahun", "message_template_language": "id", "reason": "PROMOTIONAL"}}]}]});
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let (s, _) = post(&app, &bytes, Some(&sign(SECRET, &bytes)), "application/json").await;
+    assert_eq!(s, 200);
+    let mut status = String::new();
+    for _ in 0..100 {
+        status = app
+            .state
+            .db
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT status FROM wa_templates WHERE name = 'promo_akhir_tahun'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+            .unwrap();
+        if status == "REJECTED" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, "REJECTED");
+    // The scheduled job does the same sync.
+    let jobs = admin.get("/admin/jobs").await;
+    assert!(jobs.body.contains("sync_message_templates"));
+    // Meta unreachable: a clear answer on the page, nothing lost.
+    graph.fail(
+        "message_templates",
+        500,
+        crate::fake_graph::meta_error(131000, "Something went wrong", ""),
+    );
+    let r = admin
+        .submit("/admin/whatsapp/1", "/admin/whatsapp/1/templates/sync", &[])
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body.contains("131000") && r.body.contains("order_shipped"),
+        "old list still shown"
+    );
+}

@@ -29,7 +29,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/admin/whatsapp/{id}/test").route(web::post().to(post_test)))
     .service(web::resource("/admin/whatsapp/{id}/subscribe").route(web::post().to(post_subscribe)))
     .service(web::resource("/admin/whatsapp/deliveries/{id}/retry").route(web::post().to(post_retry_delivery)))
-    .service(web::resource("/admin/whatsapp/{id}/resume").route(web::post().to(post_resume)));
+    .service(web::resource("/admin/whatsapp/{id}/resume").route(web::post().to(post_resume)))
+    .service(web::resource("/admin/whatsapp/{id}/templates/sync").route(web::post().to(post_sync_templates)));
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -150,6 +151,8 @@ struct NumberPage {
     news: Vec<repo::News>,
     /// Outbox rows by state (queued, sent, failed, needs_review...).
     outbox: Vec<(String, i64)>,
+    /// The account's message templates, as last synced.
+    templates: Vec<super::templates::Template>,
 }
 
 /// The number's page, with the latest news from Meta about its account.
@@ -163,9 +166,15 @@ async fn number_page(
 ) -> AppResult<NumberPage> {
     let (waba, phone) = (number.waba_id.clone(), number.phone_number_id.clone());
     let id = number.id;
-    let (news, counts) = state
+    let (news, counts, templates) = state
         .db
-        .read(move |c| Ok((repo::list_news(c, &waba, &phone)?, super::outbox::counts(c, id)?)))
+        .read(move |c| {
+            Ok((
+                repo::list_news(c, &waba, &phone)?,
+                super::outbox::counts(c, id)?,
+                super::templates::list_for_waba(c, &waba)?,
+            ))
+        })
         .await?;
     let mut outbox: Vec<(String, i64)> = counts.into_iter().collect();
     outbox.sort();
@@ -178,6 +187,7 @@ async fn number_page(
         result,
         news,
         outbox,
+        templates,
     })
 }
 
@@ -512,4 +522,28 @@ async fn post_resume(state: web::Data<AppState>, Admin(a): Admin, path: web::Pat
     }
     state.outbox_notify.notify_one();
     Ok(see_other_flash(&format!("/admin/whatsapp/{id}"), "flash.saved"))
+}
+
+/// "Sync templates": reads the account's templates from Meta now.
+async fn post_sync_templates(
+    state: web::Data<AppState>,
+    Admin(a): Admin,
+    path: web::Path<i64>,
+) -> AppResult<HttpResponse> {
+    let id = path.into_inner();
+    let number = load_number(&state, id).await?;
+    match super::templates::sync_number(&state, id).await {
+        Ok(_) => Ok(see_other_flash(
+            &format!("/admin/whatsapp/{id}"),
+            "flash.templates_synced",
+        )),
+        Err(message) => {
+            let result = GraphResult::Failed {
+                code: None,
+                message,
+                hint: "whatsapp.hint_check_ids",
+            };
+            result_page(&state, a.ctx, number, result).await
+        }
+    }
 }
