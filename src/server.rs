@@ -95,12 +95,14 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, String> {
     tracing::info!(key = %source, db = %cfg.db_path().display(), "database open");
     let tls = crate::tls::prepare(&cfg, clock.now(), key.derive("whacaster acme cache v1"))?;
     let csrf_key = key.derive("whacaster csrf v1");
+    let media_key = key.derive("whacaster media v1");
     drop(key);
     let state = actix_web::web::Data::new(AppState::new(
         cfg.clone(),
         db.clone(),
         clock.clone(),
         csrf_key,
+        media_key,
         tls.clone(),
     )?);
 
@@ -129,6 +131,7 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, String> {
     crate::jobs::start(state.clone());
     crate::whatsapp::processor::start(state.clone());
     crate::whatsapp::outbox::start(state.clone());
+    crate::whatsapp::media::start(state.clone());
     if let (Some(t), crate::config::TlsMode::Files) = (&tls, cfg.tls.mode) {
         spawn_reload_on_sighup(t.clone(), cfg.clone(), clock.clone());
     }

@@ -33,6 +33,10 @@ pub struct AppState {
     pub metrics: ops::Metrics,
     pub tls: Option<Arc<CertState>>,
     pub scheduler: Scheduler,
+    /// Key for media files at rest (derived from the database key).
+    pub media_key: [u8; 32],
+    /// Wakes the media fetcher when a file was queued.
+    pub media_notify: tokio::sync::Notify,
     /// Wakes the outbox dispatcher when a message was queued.
     pub outbox_notify: tokio::sync::Notify,
     /// The dispatcher's rate limiters (per number, per recipient).
@@ -53,6 +57,7 @@ impl AppState {
         db: Db,
         clock: Clock,
         csrf_key: [u8; 32],
+        media_key: [u8; 32],
         tls: Option<Arc<CertState>>,
     ) -> Result<AppState, String> {
         let hasher = Hasher::new(&config.argon2)?;
@@ -82,6 +87,8 @@ impl AppState {
             graph,
             inbox_notify: tokio::sync::Notify::new(),
             outbox_notify: tokio::sync::Notify::new(),
+            media_key,
+            media_notify: tokio::sync::Notify::new(),
             outbox_limits: crate::whatsapp::outbox::Limiters::default(),
             business: RwLock::new(business),
         })
@@ -117,6 +124,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     crate::jobs::configure(cfg);
     crate::whatsapp::numbers::configure(cfg);
     crate::whatsapp::webhook::configure(cfg);
+    crate::whatsapp::media::configure(cfg);
 }
 
 /// 303 See Other to `path`.

@@ -279,6 +279,105 @@ impl GraphClient {
         Ok(out)
     }
 
+    /// `GET /{media-id}` then the short-lived URL, both with the token; at most `max` bytes.
+    /// Returns (bytes, mime type, Meta's sha256 as given).
+    pub async fn download_media(
+        &self,
+        media_id: &str,
+        phone_number_id: &str,
+        token: &str,
+        max: usize,
+    ) -> Result<(Vec<u8>, String, String), GraphError> {
+        #[derive(Deserialize)]
+        struct MediaUrl {
+            url: String,
+            #[serde(default)]
+            mime_type: String,
+            #[serde(default)]
+            sha256: String,
+            #[serde(default)]
+            file_size: Option<u64>,
+        }
+        let info: MediaUrl = self
+            .call(
+                self.http
+                    .get(format!("{}/{media_id}", self.base))
+                    .bearer_auth(token)
+                    .query(&[("phone_number_id", phone_number_id)]),
+            )
+            .await?;
+        if info.file_size.is_some_and(|s| s > max as u64) {
+            return Err(GraphError::Api {
+                code: 131052,
+                title: "media file too big".into(),
+                details: String::new(),
+                http_status: 200,
+            });
+        }
+        // The URL comes from Meta's answer: only ever fetched over TLS (or loopback in tests).
+        if !(info.url.starts_with("https://") || is_loopback_http(&info.url)) {
+            return Err(GraphError::Transport("media URL is not HTTPS".into()));
+        }
+        let mut resp = self
+            .http
+            .get(&info.url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| GraphError::Transport(e.without_url().to_string()))?;
+        if !resp.status().is_success() {
+            return Err(GraphError::Transport(format!(
+                "media download answered HTTP {}",
+                resp.status().as_u16()
+            )));
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| GraphError::Transport(e.without_url().to_string()))?
+        {
+            if bytes.len() + chunk.len() > max {
+                return Err(GraphError::Api {
+                    code: 131052,
+                    title: "media file too big".into(),
+                    details: String::new(),
+                    http_status: 200,
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok((bytes, info.mime_type, info.sha256))
+    }
+
+    /// `POST /{phone-number-id}/media` (multipart): the media id to send with.
+    pub async fn upload_media(
+        &self,
+        phone_number_id: &str,
+        token: &str,
+        bytes: Vec<u8>,
+        mime: &str,
+        filename: &str,
+    ) -> Result<String, GraphError> {
+        #[derive(Deserialize)]
+        struct Uploaded {
+            id: String,
+        }
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(filename.to_string())
+            .mime_str(mime)
+            .map_err(|e| GraphError::Transport(e.to_string()))?;
+        let form = reqwest::multipart::Form::new()
+            .text("messaging_product", "whatsapp")
+            .text("type", mime.to_string())
+            .part("file", part);
+        let url = format!("{}/{phone_number_id}/media", self.base);
+        let up: Uploaded = self
+            .call(self.http.post(url).bearer_auth(token).multipart(form))
+            .await?;
+        Ok(up.id)
+    }
+
     /// `POST /{waba-id}/subscribed_apps`: without it Meta sends no webhooks for the WABA.
     pub async fn subscribe_app(&self, waba_id: &str, token: &str) -> Result<bool, GraphError> {
         #[derive(Deserialize)]

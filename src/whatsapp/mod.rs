@@ -4,6 +4,7 @@
 
 pub mod graph;
 pub mod inbound;
+pub mod media;
 pub mod numbers;
 pub mod outbound;
 pub mod outbox;

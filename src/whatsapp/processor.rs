@@ -41,6 +41,8 @@ pub async fn run_once(state: &AppState) -> Result<usize, AppError> {
         match inbound::parse(&body) {
             Ok(events) => {
                 let applied = state.db.write(move |c| apply(c, id, &events, now)).await;
+                // Media URLs live 5 minutes: fetch as soon as the message is in.
+                state.media_notify.notify_one();
                 if let Err(e) = applied {
                     let msg = e.to_string();
                     state.db.write(move |c| Ok(quarantine(c, id, &msg, now)?)).await?;
@@ -88,6 +90,26 @@ fn apply(c: &Connection, id: i64, events: &[Event], now: i64) -> Result<(), AppE
                     username: m.from.username.as_deref(),
                 };
                 let contact_id = crate::contacts::upsert(c, &who, now)?;
+                if let Some(media_id) = m
+                    .detail
+                    .get("media_id")
+                    .and_then(|v| v.as_str())
+                    .filter(|v| !v.is_empty())
+                {
+                    let text = |k: &str| m.detail.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+                    let filename = m.detail.get("filename").and_then(|v| v.as_str());
+                    let (mime, sha) = (text("mime_type"), text("sha256"));
+                    let incoming = super::media::Incoming {
+                        media_id,
+                        wamid: &m.wamid,
+                        phone_number_id: &m.phone_number_id,
+                        kind: &m.kind,
+                        mime: &mime,
+                        filename,
+                        sha256: &sha,
+                    };
+                    super::media::queue(c, &incoming, now)?;
+                }
                 let detail = m.detail.to_string();
                 let referral = m.referral.as_ref().map(|r| r.to_string());
                 crate::inbox::insert_inbound(

@@ -60,8 +60,8 @@ async fn setup_url_and_reset_mfa_from_the_command_line() {
     assert_ne!(code, 0);
     assert!(err.contains("already done"), "{err}");
     // Locked-out owner: reset MFA from the server's shell.
-    let (code, out, _) = whacaster(&["user", "reset-mfa", "--email", "OWNER@toko.id", "--data-dir", d]);
-    assert_eq!(code, 0, "{out}");
+    let (code, out, err) = whacaster(&["user", "reset-mfa", "--email", "OWNER@toko.id", "--data-dir", d]);
+    assert_eq!(code, 0, "{out}{err}");
     assert_eq!(admin.get("/").await.location(), Some("/login"), "their sessions ended");
     let r = admin.login("owner@toko.id", PASSWORD).await;
     assert_eq!(r.location(), Some("/"), "password only now");

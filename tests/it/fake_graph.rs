@@ -30,6 +30,9 @@ struct Shared {
     seen: Vec<Seen>,
     faults: Vec<Fault>,
     sent: usize,
+    /// media id -> (bytes, mime type)
+    media: std::collections::HashMap<String, (Vec<u8>, String)>,
+    base: String,
 }
 
 pub struct FakeGraph {
@@ -80,6 +83,32 @@ async fn answer(req: HttpRequest, bytes: web::Bytes, shared: web::Data<Arc<Mutex
         return HttpResponse::build(actix_web::http::StatusCode::from_u16(f.status).unwrap()).json(f.answer);
     }
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let media = {
+        let s = shared.lock().unwrap();
+        parts
+            .last()
+            .and_then(|id| s.media.get(*id).cloned())
+            .map(|m| (m, s.base.clone()))
+    };
+    match (req.method().as_str(), parts.as_slice(), media) {
+        ("GET", ["download", _id], Some(((bytes, mime), _))) => {
+            if req.headers().get("authorization").is_none() {
+                return HttpResponse::Unauthorized().finish();
+            }
+            return HttpResponse::Ok().content_type(mime).body(bytes);
+        }
+        ("GET", [_version, id], Some(((bytes, mime), base))) => {
+            use base64::Engine;
+            use sha2::Digest;
+            let sha = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&bytes));
+            return HttpResponse::Ok().json(serde_json::json!({"messaging_product": "whatsapp",
+                "url": format!("{base}/download/{id}"), "mime_type": mime, "sha256": sha, "file_size": bytes.len(), "id": id}));
+        }
+        ("POST", [_version, _phone, "media"], _) => {
+            return HttpResponse::Ok().json(serde_json::json!({"id": "900000000000303"}));
+        }
+        _ => {}
+    }
     match (req.method().as_str(), parts.as_slice()) {
         ("GET", [_version, id]) => HttpResponse::Ok().json(serde_json::json!({
             "verified_name": "Toko Maju Jaya", "display_phone_number": "+62 812-3456-7890",
@@ -128,6 +157,7 @@ impl FakeGraph {
         let data = web::Data::new(shared.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        shared.lock().unwrap().base = base.clone();
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(answer)))
@@ -158,6 +188,15 @@ impl FakeGraph {
 
     pub fn clear_faults(&self) {
         self.shared.lock().unwrap().faults.clear();
+    }
+
+    /// A file Meta holds under `id` (served at the short-lived URL with a bearer token).
+    pub fn add_media(&self, id: &str, bytes: &[u8], mime: &str) {
+        self.shared
+            .lock()
+            .unwrap()
+            .media
+            .insert(id.to_string(), (bytes.to_vec(), mime.to_string()));
     }
 
     pub fn seen(&self) -> Vec<Seen> {

@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod fake_graph;
 mod inbound;
+mod media;
 mod outbox;
 mod roles;
 mod store;

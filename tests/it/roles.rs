@@ -226,6 +226,7 @@ const TABLE: &[Row] = &[
         Admin,
         &[],
     ),
+    ("GET", "/media/{id}", "/media/999", User, &[]),
     // Meta's endpoint: public, protected by the verify token and the signature instead.
     (
         "GET",

@@ -1,0 +1,359 @@
+//! Media: inbound files are fetched as soon as their message is processed, checked
+//! against Meta's sha256, and stored AES-256-GCM encrypted under a random name (the
+//! temporary file is already ciphertext: no plaintext byte touches the disk). Served
+//! only to signed-in users, with its MIME type, `nosniff`, and as an attachment for
+//! anything a browser could run. Outbound files are checked against Meta's per-type
+//! limits before upload.
+
+use crate::crypto;
+use crate::error::{AppError, AppResult};
+use crate::web::{AppState, Authed};
+use actix_web::{HttpResponse, web};
+use base64::Engine;
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::time::Duration;
+
+/// Customers can send up to 100 MB (Meta's limit).
+pub const MAX_INBOUND: usize = 100 * 1024 * 1024;
+/// A received media id can be downloaded for 7 days; retries stop then.
+const GIVE_UP_AFTER: i64 = 7 * 86_400;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/media/{id}").route(web::get().to(get_media)));
+}
+
+/// A received file to fetch.
+pub struct Incoming<'a> {
+    pub media_id: &'a str,
+    pub wamid: &'a str,
+    pub phone_number_id: &'a str,
+    pub kind: &'a str,
+    pub mime: &'a str,
+    pub filename: Option<&'a str>,
+    pub sha256: &'a str,
+}
+
+/// Queues the download of a received file (inside the processing transaction).
+pub fn queue(c: &Connection, m: &Incoming<'_>, now: i64) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT OR IGNORE INTO media_files (media_id, wamid, phone_number_id, kind, mime_type, filename, sha256, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![m.media_id, m.wamid, m.phone_number_id, m.kind, m.mime, m.filename, m.sha256, now],
+    )?;
+    Ok(())
+}
+
+pub fn start(state: web::Data<AppState>) {
+    tokio::spawn(async move {
+        loop {
+            match fetch_due(&state).await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "media round failed"),
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(2), state.media_notify.notified()).await;
+        }
+    });
+}
+
+struct Pending {
+    id: i64,
+    media_id: String,
+    phone_number_id: String,
+    sha256: String,
+    attempts: i64,
+    created_at: i64,
+    token: Option<String>,
+}
+
+fn pending(c: &Connection, now: i64) -> rusqlite::Result<Vec<Pending>> {
+    let mut stmt = c.prepare(
+        "SELECT m.id, m.media_id, m.phone_number_id, m.sha256, m.attempts, m.created_at, n.access_token
+         FROM media_files m LEFT JOIN wa_numbers n ON n.phone_number_id = m.phone_number_id
+         WHERE m.state = 'pending' AND m.next_attempt_at <= ?1 ORDER BY m.id LIMIT 20",
+    )?;
+    let rows = stmt.query_map([now], |r| {
+        Ok(Pending {
+            id: r.get(0)?,
+            media_id: r.get(1)?,
+            phone_number_id: r.get(2)?,
+            sha256: r.get(3)?,
+            attempts: r.get(4)?,
+            created_at: r.get(5)?,
+            token: r.get(6)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Whether `expected` (Meta's sha256, base64 or hex) is the digest of `bytes`.
+pub fn sha256_matches(bytes: &[u8], expected: &str) -> bool {
+    if expected.is_empty() {
+        return true;
+    }
+    let digest = Sha256::digest(bytes);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(digest);
+    let hex = hex::encode(digest);
+    crypto::ct_eq(expected.trim().as_bytes(), b64.as_bytes())
+        || crypto::ct_eq(expected.trim().to_ascii_lowercase().as_bytes(), hex.as_bytes())
+}
+
+fn media_dir(state: &AppState) -> std::path::PathBuf {
+    state.config.data_dir.join("media")
+}
+
+/// Encrypts and writes a file; returns its random name.
+fn store_encrypted(state: &AppState, plain: &[u8]) -> Result<String, String> {
+    let dir = media_dir(state);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| e.to_string())?;
+    let sealed = crypto::seal(&state.media_key, plain)?;
+    let name = format!("{}.bin", crypto::random_token(18));
+    let tmp = dir.join(format!("{name}.tmp"));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| e.to_string())?;
+    std::io::Write::write_all(&mut f, &sealed)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, dir.join(&name)).map_err(|e| e.to_string())?;
+    Ok(name)
+}
+
+/// Downloads what is due; returns how many files were tried.
+pub async fn fetch_due(state: &web::Data<AppState>) -> Result<usize, AppError> {
+    let now = state.now();
+    let due = state.db.read(move |c| Ok(pending(c, now)?)).await?;
+    let n = due.len();
+    for p in due {
+        let result = match &p.token {
+            None => Err("the number is not connected any more".to_string()),
+            Some(token) => match state
+                .graph
+                .download_media(&p.media_id, &p.phone_number_id, token, MAX_INBOUND)
+                .await
+            {
+                Ok((bytes, _mime, meta_sha)) => {
+                    let expected = if p.sha256.is_empty() {
+                        meta_sha
+                    } else {
+                        p.sha256.clone()
+                    };
+                    if !sha256_matches(&bytes, &expected) {
+                        Err("the file does not match Meta's sha256".to_string())
+                    } else {
+                        let size = bytes.len() as i64;
+                        let st = state.clone();
+                        tokio::task::spawn_blocking(move || store_encrypted(&st, &bytes))
+                            .await
+                            .map_err(|e| e.to_string())
+                            .and_then(|r| r)
+                            .map(|name| (name, size))
+                    }
+                }
+                Err(e) => Err(e.to_string()),
+            },
+        };
+        let now = state.now();
+        let id = p.id;
+        match result {
+            Ok((name, size)) => {
+                state
+                    .db
+                    .write(move |c| {
+                        c.execute(
+                            "UPDATE media_files SET state = 'stored', stored_name = ?2, size = ?3, error = NULL WHERE id = ?1",
+                            params![id, name, size],
+                        )?;
+                        Ok(())
+                    })
+                    .await?
+            }
+            Err(msg) => {
+                let give_up = now - p.created_at > GIVE_UP_AFTER || msg.contains("131052") || msg.contains("sha256");
+                let delay = 30_i64 << p.attempts.min(10);
+                state
+                    .db
+                    .write(move |c| {
+                        c.execute(
+                            "UPDATE media_files SET state = CASE WHEN ?2 THEN 'failed' ELSE 'pending' END,
+                                    attempts = attempts + 1, next_attempt_at = ?3, error = ?4 WHERE id = ?1",
+                            params![id, give_up, now + delay, msg],
+                        )?;
+                        Ok(())
+                    })
+                    .await?
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// MIME types a browser may show inline; everything else is downloaded.
+fn inline_safe(mime: &str) -> bool {
+    matches!(
+        mime.split(';').next().unwrap_or("").trim(),
+        "image/jpeg"
+            | "image/png"
+            | "image/webp"
+            | "audio/aac"
+            | "audio/amr"
+            | "audio/mpeg"
+            | "audio/mp4"
+            | "audio/ogg"
+            | "video/mp4"
+            | "video/3gpp"
+    )
+}
+
+/// Serves a stored file to a signed-in user (conversation-level rights arrive with the inbox).
+async fn get_media(state: web::Data<AppState>, _a: Authed, path: web::Path<i64>) -> AppResult<HttpResponse> {
+    let id = path.into_inner();
+    let row = state
+        .db
+        .read(move |c| {
+            Ok(c.query_row(
+                "SELECT mime_type, coalesce(filename, ''), stored_name FROM media_files WHERE id = ?1 AND state = 'stored'",
+                [id],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)),
+            )
+            .optional()?)
+        })
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let (mime, filename, stored) = row;
+    let st = state.clone();
+    let plain = tokio::task::spawn_blocking(move || {
+        let sealed = std::fs::read(media_dir(&st).join(&stored)).map_err(|e| e.to_string())?;
+        crypto::open(&st.media_key, &sealed)
+    })
+    .await
+    .map_err(AppError::internal)?
+    .map_err(AppError::Internal)?;
+    let mime = if mime.is_empty() {
+        "application/octet-stream".to_string()
+    } else {
+        mime
+    };
+    let safe_name: String = filename
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "._- ".contains(*c))
+        .take(100)
+        .collect::<String>();
+    let safe_name = if safe_name.trim().is_empty() {
+        format!("media-{id}")
+    } else {
+        safe_name
+    };
+    let disposition = if inline_safe(&mime) { "inline" } else { "attachment" };
+    Ok(HttpResponse::Ok()
+        .content_type(mime)
+        .insert_header((
+            "Content-Disposition",
+            format!("{disposition}; filename=\"{safe_name}\""),
+        ))
+        .insert_header(("Cache-Control", "private, no-store"))
+        .body(plain))
+}
+
+/// Meta's limits for sending (REFERENCE.md §5): the catalogue key of the problem, if any.
+pub fn check_outbound(kind: &str, mime: &str, size: usize) -> Result<(), &'static str> {
+    const MB: usize = 1024 * 1024;
+    let (types, max): (&[&str], usize) = match kind {
+        "image" => (&["image/jpeg", "image/png"], 5 * MB),
+        "video" => (&["video/mp4", "video/3gpp"], 16 * MB),
+        "audio" => (
+            &["audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg"],
+            16 * MB,
+        ),
+        "sticker" => (&["image/webp"], 500 * 1024),
+        "document" => (
+            &[
+                "text/plain",
+                "application/pdf",
+                "application/msword",
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                "application/vnd.ms-excel",
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                "application/vnd.ms-powerpoint",
+                "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+            ],
+            100 * MB,
+        ),
+        _ => return Err("media.kind_unknown"),
+    };
+    let base = mime.split(';').next().unwrap_or("").trim();
+    if !types.contains(&base) {
+        return Err("media.type_not_allowed");
+    }
+    if size > max {
+        return Err("media.too_big");
+    }
+    Ok(())
+}
+
+/// Uploads a file for sending after checking Meta's limits; returns Meta's media id.
+pub async fn upload(
+    state: &AppState,
+    number_id: i64,
+    kind: &str,
+    mime: &str,
+    filename: &str,
+    bytes: Vec<u8>,
+) -> Result<String, String> {
+    check_outbound(kind, mime, bytes.len()).map_err(|k| crate::i18n::t(crate::i18n::Locale::En, k).to_string())?;
+    let (phone, _, token) = state
+        .db
+        .read(move |c| Ok(super::numbers::repo::find_credentials(c, number_id)?))
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("no such number")?;
+    state
+        .graph
+        .upload_media(&phone, &token, bytes, mime, filename)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outbound_limits() {
+        assert_eq!(check_outbound("image", "image/png", 1000), Ok(()));
+        assert_eq!(
+            check_outbound("image", "image/gif", 1000),
+            Err("media.type_not_allowed")
+        );
+        assert_eq!(
+            check_outbound("image", "image/jpeg", 6 * 1024 * 1024),
+            Err("media.too_big")
+        );
+        assert_eq!(
+            check_outbound("sticker", "image/webp", 600 * 1024),
+            Err("media.too_big")
+        );
+        assert_eq!(check_outbound("audio", "audio/ogg; codecs=opus", 1000), Ok(()));
+        assert_eq!(check_outbound("hologram", "x/y", 1), Err("media.kind_unknown"));
+    }
+
+    #[test]
+    fn sha256_in_either_encoding() {
+        let d = Sha256::digest(b"abc");
+        assert!(sha256_matches(
+            b"abc",
+            &base64::engine::general_purpose::STANDARD.encode(d)
+        ));
+        assert!(sha256_matches(b"abc", &hex::encode(d)));
+        assert!(!sha256_matches(b"abd", &hex::encode(d)));
+    }
+}
