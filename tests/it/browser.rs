@@ -172,6 +172,7 @@ async fn a_person_signs_in_and_sees_the_dashboard() {
         ("/admin/security", "12-security"),
         ("/admin/business", "13-business"),
         ("/admin/system", "13b-system"),
+        ("/admin/whatsapp", "13c-whatsapp"),
     ] {
         c.goto(&format!("{}{path}", app.base)).await.unwrap();
         assert!(c.find(Locator::Css("h1")).await.is_ok(), "{path} renders");
