@@ -146,6 +146,32 @@ pub fn loose_permissions(path: &Path) -> std::io::Result<u32> {
     Ok(std::fs::metadata(path)?.permissions().mode() & 0o077)
 }
 
+/// Writes `data` to `path` with mode 0600 through a temporary file in the same
+/// directory (made 0700 if missing) and a rename: never half-written, never readable
+/// by others. Callers pass ciphertext or key material only.
+pub fn write_private_file(path: &Path, data: &[u8]) -> Result<(), String> {
+    use std::os::unix::fs::DirBuilderExt;
+    if let Some(dir) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let tmp = PathBuf::from(format!("{}.tmp", path.display()));
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    f.write_all(data)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
 /// `n` random bytes as URL-safe base64 (no padding).
 pub fn random_token(n: usize) -> String {
     let mut b = vec![0u8; n];

@@ -138,14 +138,18 @@ fn serve(cfg: Config) -> Result<(), String> {
             println!("The certificate is self-signed unless configured: your browser will warn once.");
             println!();
         }
-        running.server.await.map_err(|e| format!("server stopped: {e}"))
+        let stopped = running.server.await.map_err(|e| format!("server stopped: {e}"));
+        running.state.db.close();
+        stopped
     })
 }
 
 fn setup_url(cfg: &Config) -> Result<(), String> {
     let (db, _, _) = whacaster::server::open_store(cfg, false)?;
     let now = Clock::default().unix();
-    match whacaster::setup::issue_setup_token(&db, now).map_err(|e| e.to_string())? {
+    let token = whacaster::setup::issue_setup_token(&db, now).map_err(|e| e.to_string());
+    db.close();
+    match token? {
         Some(token) => {
             println!("{}", whacaster::setup::setup_url(&cfg.base_url(), &token));
             Ok(())
@@ -158,12 +162,12 @@ fn reset_mfa(cfg: &Config, email: &str) -> Result<(), String> {
     let (db, _, _) = whacaster::server::open_store(cfg, false)?;
     let now = Clock::default().unix();
     let email = email.to_string();
-    let user = db
-        .write_blocking(move |c| whacaster::auth::admin::reset_mfa_by_email(c, &email, now))
-        .map_err(|e| match e {
-            whacaster::AppError::NotFound => "no user with that e-mail address".to_string(),
-            other => other.to_string(),
-        })?;
+    let user = db.write_blocking(move |c| whacaster::auth::admin::reset_mfa_by_email(c, &email, now));
+    db.close();
+    let user = user.map_err(|e| match e {
+        whacaster::AppError::NotFound => "no user with that e-mail address".to_string(),
+        other => other.to_string(),
+    })?;
     println!(
         "MFA removed for {} ({}); their sessions have ended. They enrol again at next sign-in.",
         user.name, user.email
@@ -187,17 +191,20 @@ fn rekey(cfg: &Config) -> Result<(), String> {
     whacaster::store::rekey(&cfg.db_path(), &old, &new, &key_path)?;
     let (db, _, _) = whacaster::server::open_store(cfg, false)?;
     let now = Clock::default().unix();
-    db.write_blocking(move |c| {
-        Ok(whacaster::audit::record(
-            c,
-            &whacaster::audit::Actor::cli(),
-            "store.rekey",
-            "database",
-            "",
-            now,
-        )?)
-    })
-    .map_err(|e| e.to_string())?;
+    let recorded = db
+        .write_blocking(move |c| {
+            Ok(whacaster::audit::record(
+                c,
+                &whacaster::audit::Actor::cli(),
+                "store.rekey",
+                "database",
+                "",
+                now,
+            )?)
+        })
+        .map_err(|e| e.to_string());
+    db.close();
+    recorded?;
     println!(
         "The database is now encrypted with a new key in {}.",
         key_path.display()

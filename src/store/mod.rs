@@ -113,7 +113,9 @@ impl Db {
         let manager = SqliteConnectionManager::file(path).with_init(move |c| prepare_connection(c, &init_key));
         let pool = r2d2::Pool::builder()
             .max_size(8)
-            .min_idle(Some(1))
+            // No background connection building: a short-lived command can exit without a pool
+            // thread keying a connection while OpenSSL tears down (seen as a crash at exit).
+            .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(10))
             .build(manager)
             .map_err(|e| OpenError::Other(path.into(), e.to_string()))?;
@@ -179,6 +181,12 @@ impl Db {
             .submit(f)?
             .blocking_recv()
             .map_err(|_| AppError::internal("database writer stopped"))?
+    }
+
+    /// Closes the store cleanly: pending writes finish, the writer's connection closes.
+    /// Commands call this before the process exits.
+    pub fn close(&self) {
+        self.writer.stop();
     }
 
     /// Pool figures for /metrics: (connections, idle).

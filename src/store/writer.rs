@@ -19,24 +19,49 @@ type Deliver = Box<dyn FnOnce(Option<&str>) + Send>;
 
 type Job = Box<dyn FnOnce(&Connection) -> Completion + Send>;
 
+enum Msg {
+    Job(Job),
+    /// Close the connection and end the thread (clean shutdown).
+    Stop,
+}
+
 /// Most jobs grouped into one transaction.
 const MAX_BATCH: usize = 256;
 
 #[derive(Clone)]
 pub struct Writer {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::Sender<Msg>,
+    thread: std::sync::Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
 impl Writer {
     pub fn start(conn: Connection) -> Writer {
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::channel::<Msg>();
         let spawned = std::thread::Builder::new()
             .name("db-writer".into())
             .spawn(move || run(conn, rx));
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "cannot start the database writer thread");
+        let handle = match spawned {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the database writer thread");
+                None
+            }
+        };
+        Writer {
+            tx,
+            thread: std::sync::Arc::new(std::sync::Mutex::new(handle)),
         }
-        Writer { tx }
+    }
+
+    /// Finishes queued writes, closes the connection and waits for the thread. A process
+    /// must not exit while the writer closes its connection (SQLCipher and OpenSSL's
+    /// exit handlers would race).
+    pub fn stop(&self) {
+        let _ = self.tx.send(Msg::Stop);
+        let handle = self.thread.lock().ok().and_then(|mut h| h.take());
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
     }
 
     pub fn submit<T, F>(&self, f: F) -> Result<oneshot::Receiver<Result<T, AppError>>, AppError>
@@ -60,23 +85,33 @@ impl Writer {
             }
         });
         self.tx
-            .send(job)
+            .send(Msg::Job(job))
             .map_err(|_| AppError::internal("database writer stopped"))?;
         Ok(rx)
     }
 }
 
-fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
+fn run(conn: Connection, rx: mpsc::Receiver<Msg>) {
+    let mut stopping = false;
+    while !stopping {
+        let first = match rx.recv() {
+            Ok(Msg::Job(job)) => job,
+            Ok(Msg::Stop) | Err(_) => break,
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(Msg::Job(job)) => batch.push(job),
+                Ok(Msg::Stop) => {
+                    stopping = true;
+                    break;
+                }
                 Err(_) => break,
             }
         }
         run_batch(&conn, batch);
     }
+    drop(conn);
 }
 
 fn run_batch(conn: &Connection, batch: Vec<Job>) {

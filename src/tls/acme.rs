@@ -12,7 +12,6 @@ use futures_util::StreamExt;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_acme::{AcmeConfig, ResolvesServerCertAcme};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -56,24 +55,7 @@ impl SealedDirCache {
     }
 
     fn write(&self, file: &str, plain: &[u8]) -> Result<(), String> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)
-            .map_err(|e| e.to_string())?;
-        let sealed = crypto::seal(&self.key, plain)?;
-        let tmp = self.dir.join(format!("{file}.tmp"));
-        let _ = std::fs::remove_file(&tmp);
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| format!("{}: {e}", tmp.display()))?;
-        std::io::Write::write_all(&mut f, &sealed)
-            .and_then(|_| f.sync_all())
-            .map_err(|e| e.to_string())?;
-        std::fs::rename(&tmp, self.dir.join(file)).map_err(|e| e.to_string())
+        crypto::write_private_file(&self.dir.join(file), &crypto::seal(&self.key, plain)?)
     }
 
     fn note_cert(&self, pem: &[u8]) {

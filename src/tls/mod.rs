@@ -10,8 +10,7 @@ use rustls::crypto::ring::sign::any_supported_type;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use time::OffsetDateTime;
@@ -220,26 +219,10 @@ fn make_self_signed(cfg: &Config, now: OffsetDateTime, cert_path: &Path, key_pat
     params.not_after = now + time::Duration::days(SELF_SIGNED_DAYS);
     let key = rcgen::KeyPair::generate().map_err(|e| format!("key generation: {e}"))?;
     let cert = params.self_signed(&key).map_err(|e| format!("certificate: {e}"))?;
-    write_private(key_path, key.serialize_pem().as_bytes())?;
-    write_private(cert_path, cert.pem().as_bytes())?;
+    crate::crypto::write_private_file(key_path, key.serialize_pem().as_bytes())?;
+    crate::crypto::write_private_file(cert_path, cert.pem().as_bytes())?;
     tracing::info!(path = %cert_path.display(), "made a self-signed certificate");
     Ok(())
-}
-
-/// Writes a file with mode 0600 via a temporary name and a rename (never half-written).
-fn write_private(path: &Path, data: &[u8]) -> Result<(), String> {
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    f.write_all(data)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 fn read_pair(cert_path: &Path, key_path: &Path, mode: TlsMode) -> Result<(Arc<CertifiedKey>, CertInfo), String> {

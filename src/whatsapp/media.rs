@@ -12,7 +12,6 @@ use actix_web::{HttpResponse, web};
 use base64::Engine;
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::time::Duration;
 
 /// Customers can send up to 100 MB (Meta's limit).
@@ -106,25 +105,8 @@ fn media_dir(state: &AppState) -> std::path::PathBuf {
 
 /// Encrypts and writes a file; returns its random name.
 fn store_encrypted(state: &AppState, plain: &[u8]) -> Result<String, String> {
-    let dir = media_dir(state);
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .map_err(|e| e.to_string())?;
-    let sealed = crypto::seal(&state.media_key, plain)?;
     let name = format!("{}.bin", crypto::random_token(18));
-    let tmp = dir.join(format!("{name}.tmp"));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| e.to_string())?;
-    std::io::Write::write_all(&mut f, &sealed)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| e.to_string())?;
-    std::fs::rename(&tmp, dir.join(&name)).map_err(|e| e.to_string())?;
+    crypto::write_private_file(&media_dir(state).join(&name), &crypto::seal(&state.media_key, plain)?)?;
     Ok(name)
 }
 

@@ -311,3 +311,67 @@ impl Browser {
         (secret, codes)
     }
 }
+
+/// `X-Hub-Signature-256` for a body under an app secret.
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    format!(
+        "sha256={}",
+        hex::encode(whacaster::crypto::hmac_sha256(secret.as_bytes(), body))
+    )
+}
+
+/// Posts a webhook delivery as Meta would; returns status and body.
+pub async fn post_webhook(app: &TestApp, body: &[u8], signature: Option<&str>, content_type: &str) -> (u16, String) {
+    let client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .expect("client");
+    let mut req = client
+        .post(format!("{}/webhooks/whatsapp", app.base))
+        .header("content-type", content_type)
+        .body(body.to_vec());
+    if let Some(s) = signature {
+        req = req.header("x-hub-signature-256", s);
+    }
+    let r = req.send().await.expect("POST webhook");
+    (r.status().as_u16(), r.text().await.unwrap_or_default())
+}
+
+/// Connects a number through the admin page (WABA 102290129340398).
+pub async fn connect_number(admin: &Browser, phone_number_id: &str, secret: &str, token: &str, mps: &str) -> Resp {
+    admin
+        .submit(
+            "/admin/whatsapp",
+            "/admin/whatsapp",
+            &[
+                ("display_name", "Toko Maju CS"),
+                ("phone_number_id", phone_number_id),
+                ("waba_id", "102290129340398"),
+                ("business_manager_id", "506914307656634"),
+                ("access_token", token),
+                ("app_secret", secret),
+                ("mps", mps),
+            ],
+        )
+        .await
+}
+
+/// An app whose Graph API is the given fake, with its first admin signed in and one
+/// number connected (id 1, phone number id 106540352242922).
+pub async fn app_with_number(
+    graph: &crate::fake_graph::FakeGraph,
+    secret: &str,
+    token: &str,
+    mps: &str,
+    tweak: impl FnOnce(&mut Config),
+) -> (TestApp, Browser) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = test_config(dir.path());
+    cfg.graph.base_url = graph.base.clone();
+    tweak(&mut cfg);
+    let app = TestApp::start_with(dir, cfg).await;
+    let (admin, _) = app.admin("owner@toko.id").await;
+    let r = connect_number(&admin, "106540352242922", secret, token, mps).await;
+    assert_eq!(r.status, 303, "number connected: {}", r.body);
+    (app, admin)
+}

@@ -13,21 +13,7 @@ const WABA: &str = "102290129340398";
 async fn setup() -> (TestApp, Browser) {
     let app = TestApp::start().await;
     let (admin, _) = app.admin("owner@toko.id").await;
-    let r = admin
-        .submit(
-            "/admin/whatsapp",
-            "/admin/whatsapp",
-            &[
-                ("display_name", "CS"),
-                ("phone_number_id", PHONE_ID),
-                ("waba_id", WABA),
-                ("business_manager_id", "506914307656634"),
-                ("access_token", "token"),
-                ("app_secret", SECRET),
-                ("mps", "80"),
-            ],
-        )
-        .await;
+    let r = crate::common::connect_number(&admin, PHONE_ID, SECRET, "token", "80").await;
     assert_eq!(r.status, 303);
     (app, admin)
 }
@@ -57,22 +43,14 @@ fn msg(id: &str, kind: &str, object: Value) -> Value {
 
 async fn deliver(app: &TestApp, body: &Value) {
     let bytes = serde_json::to_vec(body).unwrap();
-    let sig = format!(
-        "sha256={}",
-        hex::encode(whacaster::crypto::hmac_sha256(SECRET.as_bytes(), &bytes))
-    );
-    let r = reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .build()
-        .unwrap()
-        .post(format!("{}/webhooks/whatsapp", app.base))
-        .header("content-type", "application/json")
-        .header("x-hub-signature-256", sig)
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let (status, _) = crate::common::post_webhook(
+        app,
+        &bytes,
+        Some(&crate::common::sign(SECRET, &bytes)),
+        "application/json",
+    )
+    .await;
+    assert_eq!(status, 200);
 }
 
 /// Waits until nothing is left to process.

@@ -11,27 +11,7 @@ const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
 async fn setup() -> (TestApp, crate::common::Browser, FakeGraph) {
     let graph = FakeGraph::start();
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = crate::common::test_config(dir.path());
-    cfg.graph.base_url = graph.base.clone();
-    let app = TestApp::start_with(dir, cfg).await;
-    let (admin, _) = app.admin("owner@toko.id").await;
-    let r = admin
-        .submit(
-            "/admin/whatsapp",
-            "/admin/whatsapp",
-            &[
-                ("display_name", "CS"),
-                ("phone_number_id", "106540352242922"),
-                ("waba_id", "102290129340398"),
-                ("business_manager_id", "506914307656634"),
-                ("access_token", "tok"),
-                ("app_secret", SECRET),
-                ("mps", "80"),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, 303);
+    let (app, admin) = crate::common::app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
     (app, admin, graph)
 }
 
@@ -53,22 +33,14 @@ async fn deliver_media(
         "contacts": [{"profile": {"name": "Siti"}, "wa_id": "62811"}],
         "messages": [{"from": "62811", "id": wamid, "timestamp": "1764000000", "type": kind, kind: object}]}}]}]});
     let bytes = serde_json::to_vec(&body).unwrap();
-    let sig = format!(
-        "sha256={}",
-        hex::encode(whacaster::crypto::hmac_sha256(SECRET.as_bytes(), &bytes))
-    );
-    let r = reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .build()
-        .unwrap()
-        .post(format!("{}/webhooks/whatsapp", app.base))
-        .header("content-type", "application/json")
-        .header("x-hub-signature-256", sig)
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let (status, _) = crate::common::post_webhook(
+        app,
+        &bytes,
+        Some(&crate::common::sign(SECRET, &bytes)),
+        "application/json",
+    )
+    .await;
+    assert_eq!(status, 200);
 }
 
 async fn media_state(app: &TestApp, media_id: &str) -> (i64, String, Option<String>) {

@@ -11,28 +11,8 @@ const PHONE_ID: &str = "106540352242922";
 
 async fn setup(mps: &str, timeout: u64) -> (TestApp, Browser, FakeGraph) {
     let graph = FakeGraph::start();
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = crate::common::test_config(dir.path());
-    cfg.graph.base_url = graph.base.clone();
-    cfg.graph.timeout_secs = timeout;
-    let app = TestApp::start_with(dir, cfg).await;
-    let (admin, _) = app.admin("owner@toko.id").await;
-    let r = admin
-        .submit(
-            "/admin/whatsapp",
-            "/admin/whatsapp",
-            &[
-                ("display_name", "CS"),
-                ("phone_number_id", PHONE_ID),
-                ("waba_id", "102290129340398"),
-                ("business_manager_id", "506914307656634"),
-                ("access_token", "token-1"),
-                ("app_secret", "secret"),
-                ("mps", mps),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, 303);
+    let (app, admin) =
+        crate::common::app_with_number(&graph, "secret", "token-1", mps, |c| c.graph.timeout_secs = timeout).await;
     (app, admin, graph)
 }
 

@@ -2,34 +2,13 @@
 //! verification handshake, signed deliveries stored durably before the 200, refused
 //! deliveries storing nothing but a rate-limited security event.
 
-use crate::common::{Browser, TestApp};
+use crate::common::{Browser, TestApp, post_webhook as post, sign};
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 const TOKEN: &str = "EAAG-secret-access-token-never-shown";
 
-fn sign(secret: &str, body: &[u8]) -> String {
-    format!(
-        "sha256={}",
-        hex::encode(whacaster::crypto::hmac_sha256(secret.as_bytes(), body))
-    )
-}
-
-async fn connect(app: &TestApp, admin: &Browser, phone_id: &str, secret: &str) -> String {
-    let r = admin
-        .submit(
-            "/admin/whatsapp",
-            "/admin/whatsapp",
-            &[
-                ("display_name", "Toko Maju CS"),
-                ("phone_number_id", phone_id),
-                ("waba_id", "102290129340398"),
-                ("business_manager_id", "506914307656634"),
-                ("access_token", TOKEN),
-                ("app_secret", secret),
-                ("mps", "80"),
-            ],
-        )
-        .await;
+async fn connect(admin: &Browser, phone_id: &str, secret: &str) -> String {
+    let r = crate::common::connect_number(admin, phone_id, secret, TOKEN, "80").await;
     assert_eq!(r.status, 303, "{}", r.body);
     let page = admin.get(r.location().unwrap().split('?').next().unwrap()).await;
     assert!(
@@ -37,7 +16,6 @@ async fn connect(app: &TestApp, admin: &Browser, phone_id: &str, secret: &str) -
         "secrets are never shown back"
     );
     let i = page.body.find("id=\"verify-token\">").unwrap() + "id=\"verify-token\">".len();
-    let _ = app;
     page.body[i..].split('<').next().unwrap().to_string()
 }
 
@@ -51,22 +29,6 @@ async fn inbox(app: &TestApp) -> Vec<Vec<u8>> {
         })
         .await
         .unwrap()
-}
-
-async fn post(app: &TestApp, body: &[u8], signature: Option<&str>, content_type: &str) -> (u16, String) {
-    let client = reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .build()
-        .unwrap();
-    let mut req = client
-        .post(format!("{}/webhooks/whatsapp", app.base))
-        .header("content-type", content_type)
-        .body(body.to_vec());
-    if let Some(s) = signature {
-        req = req.header("x-hub-signature-256", s);
-    }
-    let r = req.send().await.unwrap();
-    (r.status().as_u16(), r.text().await.unwrap_or_default())
 }
 
 #[tokio::test]
@@ -97,7 +59,7 @@ async fn numbers_are_connected_with_write_only_secrets() {
     assert_eq!(bad.status, 422);
     assert!(bad.body.contains("digits only") && bad.body.contains("1 to 1000"));
     assert!(!bad.body.contains(TOKEN), "a re-shown form does not echo the token");
-    let verify = connect(&app, &admin, "106540352242922", SECRET).await;
+    let verify = connect(&admin, "106540352242922", SECRET).await;
     assert!(verify.len() >= 24);
     // Editing without secrets keeps them; the audit log records changes, not secrets.
     let r = admin
@@ -156,7 +118,7 @@ async fn numbers_are_connected_with_write_only_secrets() {
 async fn verification_handshake_answers_only_a_known_token() {
     let app = TestApp::start().await;
     let (admin, _) = app.admin("owner@toko.id").await;
-    let verify = connect(&app, &admin, "106540352242922", SECRET).await;
+    let verify = connect(&admin, "106540352242922", SECRET).await;
     let b = app.browser();
     let ok = b
         .get(&format!(
@@ -182,9 +144,9 @@ async fn verification_handshake_answers_only_a_known_token() {
 async fn signed_deliveries_are_stored_byte_for_byte_before_the_200() {
     let app = TestApp::start().await;
     let (admin, _) = app.admin("owner@toko.id").await;
-    connect(&app, &admin, "106540352242922", SECRET).await;
+    connect(&admin, "106540352242922", SECRET).await;
     // A second number on another Meta app: its deliveries carry the other secret.
-    connect(&app, &admin, "106540352242999", "another-app-secret").await;
+    connect(&admin, "106540352242999", "another-app-secret").await;
     // Non-ASCII and emoji, with Meta's escaping: the signature is over these exact bytes.
     let body = r#"{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"6281234567890","phone_number_id":"106540352242922"},"contacts":[{"profile":{"name":"Siti Rahayu 🌸"},"wa_id":"6281298765432"}],"messages":[{"from":"6281298765432","id":"wamid.HBgNNjI4MTI5ODc2NTQzMhUCABIYFjNFQjA=","timestamp":"1764000000","type":"text","text":{"body":"Halo kak, apakah stok kopi Gayo masih ada? \u2615 Terima kasih 🙏"}}]}}]}]}"#;
     let (s, _) = post(
@@ -235,7 +197,7 @@ async fn signed_deliveries_are_stored_byte_for_byte_before_the_200() {
 async fn unsigned_or_wrongly_signed_deliveries_store_nothing() {
     let app = TestApp::start().await;
     let (admin, _) = app.admin("owner@toko.id").await;
-    connect(&app, &admin, "106540352242922", SECRET).await;
+    connect(&admin, "106540352242922", SECRET).await;
     let body = br#"{"object":"whatsapp_business_account","entry":[]}"#;
     assert_eq!(post(&app, body, None, "application/json").await.0, 401);
     assert_eq!(
@@ -280,7 +242,7 @@ async fn unsigned_or_wrongly_signed_deliveries_store_nothing() {
 async fn large_deliveries_up_to_the_limit() {
     let app = TestApp::start().await;
     let (admin, _) = app.admin("owner@toko.id").await;
-    connect(&app, &admin, "106540352242922", SECRET).await;
+    connect(&admin, "106540352242922", SECRET).await;
     let wrap = |n: usize| {
         format!(
             "{{\"object\":\"whatsapp_business_account\",\"pad\":\"{}\"}}",
@@ -314,7 +276,7 @@ async fn test_connection_and_subscribe_through_the_graph_api() {
     cfg.graph.api_version = "v25.0".into();
     let app = TestApp::start_with(dir, cfg).await;
     let (admin, _) = app.admin("owner@toko.id").await;
-    connect(&app, &admin, "106540352242922", SECRET).await;
+    connect(&admin, "106540352242922", SECRET).await;
 
     let r = admin.submit("/admin/whatsapp/1", "/admin/whatsapp/1/test", &[]).await;
     assert_eq!(r.status, 200);
@@ -384,7 +346,7 @@ async fn templates_are_synced_read_only_and_follow_status_webhooks() {
     cfg.graph.base_url = graph.base.clone();
     let app = TestApp::start_with(dir, cfg).await;
     let (admin, _) = app.admin("owner@toko.id").await;
-    connect(&app, &admin, "106540352242922", SECRET).await;
+    connect(&admin, "106540352242922", SECRET).await;
     let r = admin
         .submit("/admin/whatsapp/1", "/admin/whatsapp/1/templates/sync", &[])
         .await;
