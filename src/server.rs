@@ -147,6 +147,7 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, String> {
         };
         base = format!("{scheme}://{host}:{}", bound.port());
     }
+    let _ = state.bound_base_url.set(base.clone());
     let now = clock.unix();
     let setup_url = actix_web::rt::task::spawn_blocking(move || crate::setup::issue_setup_token(&db, now))
         .await

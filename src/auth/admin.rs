@@ -172,7 +172,7 @@ async fn post_users(
         })
         .await?;
     match invite_token {
-        Some(t) => users_page(&state, a.ctx, Some(format!("{}/invite/{t}", state.config.base_url()))).await,
+        Some(t) => users_page(&state, a.ctx, Some(format!("{}/invite/{t}", state.base_url()))).await,
         None => Ok(see_other_flash("/admin/users", "flash.user_created")),
     }
 }
@@ -328,7 +328,7 @@ async fn post_invite_link(
             Ok(())
         })
         .await?;
-    let url = format!("{}/invite/{token}", state.config.base_url());
+    let url = format!("{}/invite/{token}", state.base_url());
     ok_page(&user_page(&state, a, id, Some(url), None).await?)
 }
 

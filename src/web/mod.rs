@@ -47,6 +47,8 @@ pub struct AppState {
     pub graph: crate::whatsapp::graph::GraphClient,
     /// App secrets and verify tokens of the connected numbers, for webhooks.
     pub webhook_keys: crate::whatsapp::WebhookKeys,
+    /// The address people reach this server at (set once the listener is bound).
+    pub bound_base_url: std::sync::OnceLock<String>,
     /// Business name and default language, cached for every page.
     pub business: RwLock<Option<crate::settings::Business>>,
 }
@@ -84,6 +86,7 @@ impl AppState {
             tls,
             scheduler: Scheduler::new(),
             webhook_keys,
+            bound_base_url: std::sync::OnceLock::new(),
             graph,
             inbox_notify: tokio::sync::Notify::new(),
             outbox_notify: tokio::sync::Notify::new(),
@@ -102,6 +105,14 @@ impl AppState {
         if let Ok(mut guard) = self.business.write() {
             *guard = Some(b);
         }
+    }
+
+    /// `public_url`, else the address actually listened on (links, callback URL).
+    pub fn base_url(&self) -> String {
+        self.bound_base_url
+            .get()
+            .cloned()
+            .unwrap_or_else(|| self.config.base_url())
     }
 
     pub fn now(&self) -> i64 {

@@ -218,7 +218,7 @@ pub async fn get_system(state: web::Data<AppState>, Admin(a): Admin) -> AppResul
         schema_latest: crate::store::MIGRATIONS.iter().map(|(v, _)| *v).max().unwrap_or(0),
         db_path: cfg.db_path().display().to_string(),
         data_dir: cfg.data_dir.display().to_string(),
-        public_url: cfg.base_url(),
+        public_url: state.base_url(),
     };
     super::ok_page(&page)
 }

@@ -230,7 +230,7 @@ impl NumbersPage {
 }
 
 fn callback_url(state: &AppState) -> String {
-    format!("{}/webhooks/whatsapp", state.config.base_url())
+    format!("{}/webhooks/whatsapp", state.base_url())
 }
 
 fn self_signed(state: &AppState) -> bool {
