@@ -37,7 +37,7 @@ async fn numbers_are_connected_with_write_only_secrets() {
     let (admin, _) = app.admin("owner@toko.id").await;
     let page = admin.get("/admin/whatsapp").await;
     assert!(
-        page.body.contains("/webhooks/whatsapp"),
+        page.body.contains(&format!("{}/webhooks/whatsapp", app.base)),
         "the callback URL to paste into Meta's dashboard"
     );
     assert!(
