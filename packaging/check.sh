@@ -56,8 +56,7 @@ dpkg -i "$deb"
 getent passwd whacaster >/dev/null || fail "postinst did not create the whacaster user"
 [ "$(stat -c '%U:%G %a' /etc/whacaster/whacaster.toml)" = "root:whacaster 640" ] || fail "config owner/mode: $(stat -c '%U:%G %a' /etc/whacaster/whacaster.toml)"
 systemd-analyze verify /usr/lib/systemd/system/whacaster.service || fail "systemd-analyze verify"
-# What systemd would do: StateDirectory= makes /var/lib/whacaster 0700 for the user.
-install -d -m 0700 -o whacaster -g whacaster /var/lib/whacaster
+[ "$(stat -c '%U:%G %a' /var/lib/whacaster)" = "whacaster:whacaster 700" ] || fail "state dir owner/mode: $(stat -c '%U:%G %a' /var/lib/whacaster)"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 setpriv --reuid=whacaster --regid=whacaster --init-groups \
   env WHACASTER_LISTEN="127.0.0.1:$port" /usr/bin/whacaster serve --config /etc/whacaster/whacaster.toml \
