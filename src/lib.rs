@@ -1,6 +1,7 @@
 //! Whacaster: a self-hosted, single-binary WhatsApp Business platform.
 //! `lib.rs` lists the features and exposes `server::start`, which `main` and the tests share.
 
+pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod check;

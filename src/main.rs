@@ -35,12 +35,29 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage API keys for the REST API.
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
     /// Re-encrypt the database with a new key (stop the server first).
     Rekey,
     /// Check the database, file permissions and certificate; non-zero exit on a problem.
     Check,
     /// Print the effective configuration.
     CheckConfig,
+}
+
+#[derive(Subcommand)]
+enum ApiKeyCommand {
+    /// Create a key (printed once; only its hash is stored).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// admin, supervisor or agent.
+        #[arg(long)]
+        role: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -84,6 +101,9 @@ fn main() -> ExitCode {
         Command::User {
             command: UserCommand::ResetMfa { email },
         } => reset_mfa(&cfg, &email),
+        Command::ApiKey {
+            command: ApiKeyCommand::Create { name, role },
+        } => create_api_key(&cfg, &name, &role),
         Command::Rekey => rekey(&cfg),
         Command::Check => check(&cfg, config_file.as_deref()),
         Command::CheckConfig => {
@@ -172,6 +192,34 @@ fn reset_mfa(cfg: &Config, email: &str) -> Result<(), String> {
         "MFA removed for {} ({}); their sessions have ended. They enrol again at next sign-in.",
         user.name, user.email
     );
+    Ok(())
+}
+
+fn create_api_key(cfg: &Config, name: &str, role: &str) -> Result<(), String> {
+    let role = whacaster::auth::Role::parse(role).ok_or("--role must be admin, supervisor or agent")?;
+    let name = name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err("--name must be 1 to 100 characters".into());
+    }
+    let (db, _, _) = whacaster::server::open_store(cfg, false)?;
+    let now = Clock::default().unix();
+    let created = db.write_blocking(move |c| {
+        let actor = whacaster::audit::Actor::cli();
+        let (id, token) = whacaster::api::keys::create(c, &name, role, &actor.label, now)?;
+        whacaster::audit::record(
+            c,
+            &actor,
+            "api_key.create",
+            &format!("api_key:{id} {name}"),
+            &format!("role={}", role.as_str()),
+            now,
+        )?;
+        Ok(token)
+    });
+    db.close();
+    let token = created.map_err(|e| e.to_string())?;
+    println!("{token}");
+    eprintln!("This key is shown only now; store it safely. Revoke it under Administration → API keys.");
     Ok(())
 }
 

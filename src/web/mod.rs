@@ -28,6 +28,8 @@ pub struct AppState {
     pub hasher: Hasher,
     /// Key for CSRF tokens, derived from the database key.
     pub csrf_key: [u8; 32],
+    /// Requests per API key.
+    pub api_limiter: DefaultKeyedRateLimiter<i64>,
     /// Sign-in attempts per client IP.
     pub login_limiter: DefaultKeyedRateLimiter<IpAddr>,
     pub metrics: ops::Metrics,
@@ -82,6 +84,9 @@ impl AppState {
             hasher,
             csrf_key,
             login_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            api_limiter: RateLimiter::keyed(Quota::per_minute(
+                NonZeroU32::new(crate::api::PER_MINUTE).unwrap_or(NonZeroU32::MIN),
+            )),
             metrics: ops::Metrics::new(),
             tls,
             scheduler: Scheduler::new(),
@@ -136,6 +141,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     crate::whatsapp::numbers::configure(cfg);
     crate::whatsapp::webhook::configure(cfg);
     crate::whatsapp::media::configure(cfg);
+    crate::api::routes::configure(cfg);
 }
 
 /// 303 See Other to `path`.

@@ -15,6 +15,8 @@ enum Access {
     AdminOrLoopback,
     /// Meta's endpoint: no session; its own token decides, the same for everyone.
     MetaToken,
+    /// The REST API: a session is no key, so everyone without one gets 401.
+    ApiKey,
 }
 use Access::*;
 
@@ -227,6 +229,18 @@ const TABLE: &[Row] = &[
         &[],
     ),
     ("GET", "/media/{id}", "/media/999", User, &[]),
+    ("GET", "/admin/api-keys", "/admin/api-keys", Admin, &[]),
+    ("POST", "/admin/api-keys", "/admin/api-keys", Admin, &[("name", "")]),
+    (
+        "POST",
+        "/admin/api-keys/{id}/revoke",
+        "/admin/api-keys/999/revoke",
+        Admin,
+        &[],
+    ),
+    ("GET", "/api/v1/openapi.json", "/api/v1/openapi.json", Public, &[]),
+    // API routes take keys, not sessions: without a key everyone gets 401 (tests/it/api.rs).
+    ("GET", "/api/v1/numbers", "/api/v1/numbers", ApiKey, &[]),
     // Meta's endpoint: public, protected by the verify token and the signature instead.
     (
         "GET",
@@ -331,6 +345,12 @@ async fn route_by_role_matrix() {
                 continue;
             }
             let r = request(b, method, path, fields).await;
+            if *access == ApiKey {
+                if r.status != 401 {
+                    failures.push(format!("{method} {pattern} as {role}: {}", r.status));
+                }
+                continue;
+            }
             if *access == MetaToken {
                 // A session changes nothing: without the verify token everyone gets 403.
                 if r.status != 403 {
@@ -339,7 +359,7 @@ async fn route_by_role_matrix() {
                 continue;
             }
             let allowed = match (access, role) {
-                (Public | MetaToken, _) => true,
+                (Public | MetaToken | ApiKey, _) => true,
                 (User, r) => r != "anonymous",
                 (Admin | AdminOrLoopback, r) => r == "admin",
             };

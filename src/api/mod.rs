@@ -1,0 +1,77 @@
+//! REST API v1 under `/api/v1`: JSON, bearer API keys with the same role checks as the
+//! UI, consistent errors (`{"error":{"code","message"}}`), a per-key rate limit with
+//! `Retry-After`, and an OpenAPI 3.1 document that lists every route.
+
+pub mod keys;
+pub mod routes;
+
+use crate::auth::Role;
+use crate::error::AppError;
+use crate::web::AppState;
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use futures_util::future::LocalBoxFuture;
+
+/// Requests one key may make per minute.
+pub const PER_MINUTE: u32 = 120;
+/// `last_used_at` is written at most this often per key.
+const TOUCH_EVERY: i64 = 60;
+
+/// A request made with a valid, unrevoked API key.
+#[derive(Debug, Clone)]
+pub struct ApiCaller {
+    pub key: keys::ApiKey,
+}
+
+impl ApiCaller {
+    /// The same rule as the UI: at least `role`, else 403.
+    pub fn require(&self, role: Role) -> Result<(), AppError> {
+        if self.key.role >= role {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden)
+        }
+    }
+
+    pub fn actor(&self, ip: &str) -> crate::audit::Actor {
+        crate::audit::Actor {
+            id: None,
+            label: format!("api key {} ({})", self.key.name, self.key.prefix),
+            ip: ip.to_string(),
+        }
+    }
+}
+
+impl FromRequest for ApiCaller {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| t.trim().to_string());
+        Box::pin(async move {
+            let state = state.ok_or_else(|| AppError::internal("state missing"))?;
+            let token = token
+                .filter(|t| t.starts_with("wk_") && t.len() < 100)
+                .ok_or(AppError::Unauthenticated)?;
+            let key = state
+                .db
+                .read(move |c| Ok(keys::find_by_token(c, &token)?))
+                .await?
+                .ok_or(AppError::Unauthenticated)?;
+            if state.api_limiter.check_key(&key.id).is_err() {
+                return Err(AppError::TooManyRequests);
+            }
+            let now = state.now();
+            if key.last_used_at.is_none_or(|t| now - t >= TOUCH_EVERY) {
+                let id = key.id;
+                state.db.write(move |c| Ok(keys::touch(c, id, now)?)).await?;
+            }
+            Ok(ApiCaller { key })
+        })
+    }
+}

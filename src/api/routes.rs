@@ -1,0 +1,215 @@
+//! `/api/v1` routes, the OpenAPI document, and the admin pages for API keys.
+
+use super::{ApiCaller, keys};
+use crate::audit;
+use crate::auth::Role;
+use crate::error::{AppError, AppResult};
+use crate::web::{Admin, AppState, FormErrors, RequestCtx, invalid_page, ok_page, see_other_flash};
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use serde_json::json;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/api/v1/openapi.json").route(web::get().to(get_openapi)))
+        .service(web::resource("/api/v1/numbers").route(web::get().to(get_numbers)))
+        .service(
+            web::resource("/admin/api-keys")
+                .route(web::get().to(get_keys))
+                .route(web::post().to(post_keys)),
+        )
+        .service(web::resource("/admin/api-keys/{id}/revoke").route(web::post().to(post_revoke)));
+}
+
+/// Most items per page.
+const MAX_LIMIT: i64 = 200;
+
+#[derive(Deserialize)]
+pub struct Page {
+    /// Items after this id (from `next_cursor`).
+    cursor: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// `GET /api/v1/numbers`: the connected WhatsApp numbers (no secrets).
+async fn get_numbers(state: web::Data<AppState>, caller: ApiCaller, q: web::Query<Page>) -> AppResult<HttpResponse> {
+    caller.require(Role::Agent)?;
+    let limit = q.limit.unwrap_or(50).clamp(1, MAX_LIMIT);
+    let after = q.cursor.unwrap_or(0);
+    let numbers = state
+        .db
+        .read(|c| Ok(crate::whatsapp::numbers::repo::list_numbers(c)?))
+        .await?;
+    let mut page: Vec<_> = numbers.into_iter().filter(|n| n.id > after).collect();
+    page.sort_by_key(|n| n.id);
+    let more = page.len() as i64 > limit;
+    page.truncate(usize::try_from(limit).unwrap_or(50));
+    let next = if more { page.last().map(|n| n.id) } else { None };
+    let data: Vec<_> = page
+        .iter()
+        .map(|n| {
+            json!({"id": n.id, "display_name": n.display_name, "phone_number_id": n.phone_number_id,
+                   "waba_id": n.waba_id, "messages_per_second": n.mps, "paused": n.paused_reason.is_some()})
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"data": data, "next_cursor": next})))
+}
+
+/// The OpenAPI 3.1 description of every `/api/v1` route (a test keeps it complete).
+pub fn openapi() -> serde_json::Value {
+    let error = json!({"description": "An error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Whacaster API", "version": "1", "description": "Bearer API keys created by admins; each key has a role (agent, supervisor, admin) checked like in the web interface. Errors are {\"error\":{\"code\",\"message\"}}; over the rate limit a key gets 429 with Retry-After."},
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"apiKey": []}],
+        "components": {
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object",
+                    "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "request_id": {"type": "string"}}}}},
+                "Number": {"type": "object", "properties": {"id": {"type": "integer"}, "display_name": {"type": "string"},
+                    "phone_number_id": {"type": "string"}, "waba_id": {"type": "string"}, "messages_per_second": {"type": "integer"}, "paused": {"type": "boolean"}}}
+            }
+        },
+        "paths": {
+            "/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+            "/numbers": {"get": {
+                "summary": "Connected WhatsApp numbers (role agent or higher)",
+                "parameters": [
+                    {"name": "cursor", "in": "query", "schema": {"type": "integer"}, "description": "next_cursor of the previous page"},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}}
+                ],
+                "responses": {
+                    "200": {"description": "A page of numbers", "content": {"application/json": {"schema": {"type": "object", "properties": {
+                        "data": {"type": "array", "items": {"$ref": "#/components/schemas/Number"}}, "next_cursor": {"type": ["integer", "null"]}}}}}},
+                    "401": error, "403": error, "429": error
+                }
+            }}
+        }
+    })
+}
+
+async fn get_openapi() -> HttpResponse {
+    HttpResponse::Ok().json(openapi())
+}
+
+// ---- admin pages ---------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "api/keys.html")]
+struct KeysPage {
+    ctx: RequestCtx,
+    keys: Vec<keys::ApiKey>,
+    roles: Vec<&'static str>,
+    name: String,
+    role: String,
+    errors: FormErrors,
+    /// The new key, shown once.
+    created: Option<String>,
+}
+
+async fn keys_page(
+    state: &AppState,
+    ctx: RequestCtx,
+    name: String,
+    role: String,
+    errors: FormErrors,
+    created: Option<String>,
+) -> AppResult<KeysPage> {
+    let keys = state.db.read(|c| Ok(keys::list(c)?)).await?;
+    let roles = Role::ALL.iter().map(|r| r.as_str()).collect();
+    Ok(KeysPage {
+        ctx,
+        keys,
+        roles,
+        name,
+        role,
+        errors,
+        created,
+    })
+}
+
+async fn get_keys(state: web::Data<AppState>, Admin(a): Admin) -> AppResult<HttpResponse> {
+    ok_page(
+        &keys_page(
+            &state,
+            a.ctx,
+            String::new(),
+            "agent".into(),
+            FormErrors::default(),
+            None,
+        )
+        .await?,
+    )
+}
+
+#[derive(Deserialize)]
+pub struct KeyForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    role: String,
+}
+
+async fn post_keys(state: web::Data<AppState>, Admin(a): Admin, form: web::Form<KeyForm>) -> AppResult<HttpResponse> {
+    let form = form.into_inner();
+    let name = form.name.trim().to_string();
+    let mut errors = FormErrors::default();
+    if name.is_empty() || name.chars().count() > 100 {
+        errors.add("name", "form.name_required");
+    }
+    let Some(role) = Role::parse(&form.role) else {
+        errors.add("role", "form.invalid_choice");
+        return invalid_page(&keys_page(&state, a.ctx, name, form.role, errors, None).await?);
+    };
+    if !errors.is_empty() {
+        return invalid_page(&keys_page(&state, a.ctx, name, form.role, errors, None).await?);
+    }
+    let (now, actor, n, by) = (state.now(), a.actor(), name.clone(), a.user.email.clone());
+    let token = state
+        .db
+        .write(move |c| {
+            let (id, token) = keys::create(c, &n, role, &by, now)?;
+            audit::record(
+                c,
+                &actor,
+                "api_key.create",
+                &format!("api_key:{id} {n}"),
+                &format!("role={}", role.as_str()),
+                now,
+            )?;
+            Ok(token)
+        })
+        .await?;
+    ok_page(
+        &keys_page(
+            &state,
+            a.ctx,
+            String::new(),
+            "agent".into(),
+            FormErrors::default(),
+            Some(token),
+        )
+        .await?,
+    )
+}
+
+async fn post_revoke(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<i64>) -> AppResult<HttpResponse> {
+    let id = path.into_inner();
+    let (now, actor) = (state.now(), a.actor());
+    let n = state
+        .db
+        .write(move |c| {
+            let n = keys::revoke(c, id, now)?;
+            if n > 0 {
+                audit::record(c, &actor, "api_key.revoke", &format!("api_key:{id}"), "", now)?;
+            }
+            Ok(n)
+        })
+        .await?;
+    if n == 0 {
+        return Err(AppError::NotFound);
+    }
+    Ok(see_other_flash("/admin/api-keys", "flash.saved"))
+}
