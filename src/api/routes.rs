@@ -68,11 +68,39 @@ pub fn openapi() -> serde_json::Value {
             "schemas": {
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object",
                     "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "request_id": {"type": "string"}}}}},
+                "Contact": {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
+                    "profile_name": {"type": "string"}, "phone": {"type": ["string", "null"], "description": "E.164"},
+                    "bsuid": {"type": ["string", "null"]}, "username": {"type": ["string", "null"]},
+                    "attributes": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "created_at": {"type": "integer"}, "last_seen_at": {"type": ["integer", "null"]}}},
+                "ContactInput": {"type": "object", "properties": {"name": {"type": "string"},
+                    "phone": {"type": "string", "description": "E.164, or local to the business's country"},
+                    "attributes": {"type": "object", "additionalProperties": {"type": "string"}}}},
                 "Number": {"type": "object", "properties": {"id": {"type": "integer"}, "display_name": {"type": "string"},
                     "phone_number_id": {"type": "string"}, "waba_id": {"type": "string"}, "messages_per_second": {"type": "integer"}, "paused": {"type": "boolean"}}}
             }
         },
         "paths": {
+            "/contacts": {
+                "get": {"summary": "List or search contacts (role agent or higher)", "parameters": [
+                    {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "name, phone or BSUID"},
+                    {"name": "cursor", "in": "query", "schema": {"type": "integer"}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}}],
+                    "responses": {"200": {"description": "A page of contacts", "content": {"application/json": {"schema": {"type": "object", "properties": {
+                        "data": {"type": "array", "items": {"$ref": "#/components/schemas/Contact"}}, "next_cursor": {"type": ["integer", "null"]}}}}}},
+                        "401": error, "403": error, "429": error}},
+                "post": {"summary": "Create a contact (phone required)", "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ContactInput"}}}},
+                    "responses": {"201": {"description": "Created", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Contact"}}}},
+                        "401": error, "403": error, "422": error, "429": error}}
+            },
+            "/contacts/{id}": {
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+                "get": {"summary": "One contact", "responses": {"200": {"description": "The contact", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Contact"}}}},
+                    "401": error, "404": error, "429": error}},
+                "patch": {"summary": "Change name, phone or attributes (only the fields given)", "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ContactInput"}}}},
+                    "responses": {"200": {"description": "The contact", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Contact"}}}},
+                        "401": error, "404": error, "422": error, "429": error}}
+            },
             "/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI 3.1"}}}},
             "/numbers": {"get": {
                 "summary": "Connected WhatsApp numbers (role agent or higher)",

@@ -34,8 +34,8 @@ pub fn upsert(conn: &Connection, who: &Identity<'_>, now: i64) -> rusqlite::Resu
                 return Ok(None);
             }
             conn.execute(
-                "INSERT INTO contacts (bsuid, wa_id, profile_name, username, created_at, last_seen_at)
-                 VALUES (?1, ?2, coalesce(?3, ''), ?4, ?5, ?5)",
+                "INSERT INTO contacts (bsuid, wa_id, phone_e164, profile_name, username, created_at, last_seen_at)
+                 VALUES (?1, ?2, '+' || ?2, coalesce(?3, ''), ?4, ?5, ?5)",
                 params![who.bsuid, who.wa_id, who.profile_name, who.username, now],
             )?;
             return Ok(Some(conn.last_insert_rowid()));
@@ -46,6 +46,9 @@ pub fn upsert(conn: &Connection, who: &Identity<'_>, now: i64) -> rusqlite::Resu
         "UPDATE contacts SET
              bsuid = coalesce(bsuid, ?2),
              wa_id = CASE WHEN wa_id IS NULL AND NOT EXISTS (SELECT 1 FROM contacts WHERE wa_id = ?3) THEN ?3 ELSE wa_id END,
+             phone_e164 = CASE WHEN phone_e164 IS NULL AND ?3 IS NOT NULL
+                               AND NOT EXISTS (SELECT 1 FROM contacts WHERE phone_e164 = '+' || ?3) THEN '+' || ?3
+                          ELSE phone_e164 END,
              profile_name = coalesce(nullif(?4, ''), profile_name),
              username = coalesce(?5, username),
              last_seen_at = max(coalesce(last_seen_at, 0), ?6)
@@ -53,4 +56,163 @@ pub fn upsert(conn: &Connection, who: &Identity<'_>, now: i64) -> rusqlite::Resu
         params![id, who.bsuid, who.wa_id, who.profile_name, who.username, now],
     )?;
     Ok(Some(id))
+}
+
+pub mod routes;
+
+/// A contact as pages and the API show it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Contact {
+    pub id: i64,
+    /// The business's own name for the person (editable), else empty.
+    pub name: String,
+    /// The name the person set in WhatsApp.
+    pub profile_name: String,
+    pub phone: Option<String>,
+    pub bsuid: Option<String>,
+    pub username: Option<String>,
+    pub attributes: std::collections::BTreeMap<String, String>,
+    pub created_at: i64,
+    pub last_seen_at: Option<i64>,
+}
+
+impl Contact {
+    /// What to call the person: own name, WhatsApp name, phone, or BSUID.
+    pub fn display(&self) -> String {
+        [
+            Some(self.name.clone()),
+            Some(self.profile_name.clone()),
+            self.phone.clone(),
+            self.bsuid.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|s| !s.is_empty())
+        .unwrap_or_default()
+    }
+}
+
+const COLS: &str =
+    "id, coalesce(name, ''), profile_name, phone_e164, bsuid, username, attributes, created_at, last_seen_at";
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Contact> {
+    let attrs: String = r.get(6)?;
+    Ok(Contact {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        profile_name: r.get(2)?,
+        phone: r.get(3)?,
+        bsuid: r.get(4)?,
+        username: r.get(5)?,
+        attributes: serde_json::from_str(&attrs).unwrap_or_default(),
+        created_at: r.get(7)?,
+        last_seen_at: r.get(8)?,
+    })
+}
+
+/// Contacts matching `q` (name, WhatsApp name, phone, BSUID), after `after` by id.
+pub fn search(conn: &Connection, q: Option<&str>, after: i64, limit: i64) -> rusqlite::Result<Vec<Contact>> {
+    let q = q.map(str::trim).filter(|q| !q.is_empty());
+    let digits: Option<String> = q
+        .map(|q| q.chars().filter(char::is_ascii_digit).collect())
+        .filter(|d: &String| d.len() >= 3);
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLS} FROM contacts
+         WHERE id > ?1 AND (?2 IS NULL OR name LIKE '%' || ?2 || '%' OR profile_name LIKE '%' || ?2 || '%'
+                            OR bsuid LIKE '%' || ?2 || '%' OR (?3 IS NOT NULL AND phone_e164 LIKE '%' || ?3 || '%'))
+         ORDER BY id LIMIT ?4"
+    ))?;
+    let rows = stmt.query_map(params![after, q, digits, limit], from_row)?;
+    rows.collect()
+}
+
+pub fn find(conn: &Connection, id: i64) -> rusqlite::Result<Option<Contact>> {
+    conn.query_row(&format!("SELECT {COLS} FROM contacts WHERE id = ?1"), [id], from_row)
+        .optional()
+}
+
+pub fn phone_taken(conn: &Connection, phone: &str, except: Option<i64>) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT count(*) FROM contacts WHERE phone_e164 = ?1 AND id IS NOT ?2",
+        params![phone, except],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+}
+
+/// Creates a contact the business entered itself (not from WhatsApp).
+pub fn create(
+    conn: &Connection,
+    name: &str,
+    phone: &str,
+    attributes: &std::collections::BTreeMap<String, String>,
+    now: i64,
+) -> rusqlite::Result<i64> {
+    let attrs = serde_json::to_string(attributes).unwrap_or_else(|_| "{}".into());
+    conn.execute(
+        "INSERT INTO contacts (wa_id, name, phone_e164, attributes, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        params![phone.trim_start_matches('+'), name, phone, attrs, now],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn update(
+    conn: &Connection,
+    id: i64,
+    name: &str,
+    phone: Option<&str>,
+    attributes: &std::collections::BTreeMap<String, String>,
+    now: i64,
+) -> rusqlite::Result<usize> {
+    let attrs = serde_json::to_string(attributes).unwrap_or_else(|_| "{}".into());
+    conn.execute(
+        "UPDATE contacts SET name = nullif(?2, ''), phone_e164 = ?3, attributes = ?4, updated_at = ?5 WHERE id = ?1",
+        params![id, name, phone, attrs, now],
+    )
+}
+
+pub fn delete(conn: &Connection, id: i64) -> rusqlite::Result<usize> {
+    conn.execute("DELETE FROM contacts WHERE id = ?1", [id])
+}
+
+/// The phone in E.164 (`0812…` becomes `+62812…` with region ID), or why not.
+pub fn normalize_phone(input: &str, default_region: &str) -> Result<String, &'static str> {
+    let region = default_region.parse::<phonenumber::country::Id>().ok();
+    let parsed = phonenumber::parse(region, input.trim()).map_err(|_| "contacts.phone_invalid")?;
+    if !phonenumber::is_valid(&parsed) {
+        return Err("contacts.phone_invalid");
+    }
+    Ok(parsed.format().mode(phonenumber::Mode::E164).to_string())
+}
+
+/// The business's region for phone numbers typed without a country code: the country
+/// of the business's own phone number, else Indonesia.
+pub fn default_region(business_phone: Option<&str>) -> String {
+    business_phone
+        .and_then(|p| {
+            let p = p.trim();
+            let p = if p.starts_with('+') {
+                p.to_string()
+            } else {
+                format!("+{p}")
+            };
+            phonenumber::parse(None, p).ok()
+        })
+        .and_then(|n| n.country().id())
+        .map(|id| format!("{id:?}"))
+        .unwrap_or_else(|| "ID".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones_become_e164() {
+        assert_eq!(normalize_phone("0812-3456-7890", "ID").unwrap(), "+6281234567890");
+        assert_eq!(normalize_phone("+62 812 3456 7890", "US").unwrap(), "+6281234567890");
+        assert!(normalize_phone("12", "ID").is_err());
+        assert_eq!(default_region(Some("+6281234567890")), "ID");
+        assert_eq!(default_region(None), "ID");
+    }
 }

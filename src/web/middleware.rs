@@ -180,6 +180,7 @@ pub const FLASH_KEYS: &[&str] = &[
     "flash.number_saved",
     "flash.number_deleted",
     "flash.templates_synced",
+    "flash.contact_deleted",
 ];
 
 /// The CSRF token for a browser (its CSRF cookie) and, once signed in, its session:
@@ -402,10 +403,11 @@ fn render_error(res: ServiceResponse<BoxBody>, request_id: &str) -> ServiceRespo
             Some(app) => app.message_key(),
             None => generic_key(status),
         },
-        None if res
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"text/html")) =>
+        // A page or JSON answer a handler built on purpose (a form with messages, an API
+        // validation error) is kept as it is.
+        None if res.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+            v.as_bytes().starts_with(b"text/html") || v.as_bytes().starts_with(b"application/json")
+        }) =>
         {
             return res;
         }

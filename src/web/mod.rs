@@ -142,6 +142,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     crate::whatsapp::webhook::configure(cfg);
     crate::whatsapp::media::configure(cfg);
     crate::api::routes::configure(cfg);
+    crate::contacts::routes::configure(cfg);
 }
 
 /// 303 See Other to `path`.

@@ -7,6 +7,7 @@ mod auth;
 mod browser;
 mod cli;
 mod common;
+mod contacts;
 mod fake_graph;
 mod inbound;
 mod media;

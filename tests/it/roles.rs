@@ -239,6 +239,13 @@ const TABLE: &[Row] = &[
         &[],
     ),
     ("GET", "/api/v1/openapi.json", "/api/v1/openapi.json", Public, &[]),
+    ("GET", "/contacts", "/contacts", User, &[]),
+    ("POST", "/contacts", "/contacts", User, &[("phone", "")]),
+    ("GET", "/contacts/{id}", "/contacts/999", User, &[]),
+    ("POST", "/contacts/{id}", "/contacts/999", User, &[("name", "x")]),
+    ("POST", "/contacts/{id}/delete", "/contacts/999/delete", Admin, &[]),
+    ("GET", "/api/v1/contacts", "/api/v1/contacts", ApiKey, &[]),
+    ("GET", "/api/v1/contacts/{id}", "/api/v1/contacts/1", ApiKey, &[]),
     // API routes take keys, not sessions: without a key everyone gets 401 (tests/it/api.rs).
     ("GET", "/api/v1/numbers", "/api/v1/numbers", ApiKey, &[]),
     // Meta's endpoint: public, protected by the verify token and the signature instead.
