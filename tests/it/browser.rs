@@ -173,6 +173,8 @@ async fn a_person_signs_in_and_sees_the_dashboard() {
         ("/admin/business", "13-business"),
         ("/admin/system", "13b-system"),
         ("/admin/whatsapp", "13c-whatsapp"),
+        ("/contacts", "13d-contacts"),
+        ("/admin/api-keys", "13e-api-keys"),
     ] {
         c.goto(&format!("{}{path}", app.base)).await.unwrap();
         assert!(c.find(Locator::Css("h1")).await.is_ok(), "{path} renders");
