@@ -117,3 +117,63 @@ pub fn record_usage(
     )?;
     Ok(())
 }
+
+/// A message that moves a conversation.
+#[derive(Clone, Copy)]
+pub struct Activity<'a> {
+    pub phone_number_id: &'a str,
+    pub contact_id: i64,
+    pub message_id: i64,
+    /// When the message was sent (Meta's time for inbound).
+    pub at: i64,
+    pub preview: &'a str,
+    pub inbound: bool,
+}
+
+/// The conversation of a contact on a number, created when new. An inbound message
+/// (`inbound = true`) reopens a resolved or snoozed conversation and refreshes the
+/// customer-service window; every message moves the conversation to the top.
+pub fn touch_conversation(conn: &Connection, a: &Activity<'_>, now: i64) -> rusqlite::Result<i64> {
+    let Activity {
+        phone_number_id,
+        contact_id,
+        message_id,
+        at,
+        preview,
+        inbound,
+    } = *a;
+    let preview: String = preview.chars().take(140).collect();
+    let inbound_at = inbound.then_some(at);
+    let id: i64 = conn.query_row(
+        "INSERT INTO conversations (phone_number_id, contact_id, last_message_id, last_message_at, last_inbound_at,
+                                    preview, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+         ON CONFLICT (phone_number_id, contact_id) DO UPDATE SET
+             last_message_id = CASE WHEN excluded.last_message_at >= last_message_at THEN excluded.last_message_id ELSE last_message_id END,
+             preview = CASE WHEN excluded.last_message_at >= last_message_at THEN excluded.preview ELSE preview END,
+             last_message_at = max(last_message_at, excluded.last_message_at),
+             last_inbound_at = max(coalesce(last_inbound_at, 0), coalesce(excluded.last_inbound_at, 0)),
+             status = CASE WHEN ?8 AND status IN ('resolved', 'snoozed') THEN 'open' ELSE status END,
+             snoozed_until = CASE WHEN ?8 AND status IN ('resolved', 'snoozed') THEN NULL ELSE snoozed_until END,
+             updated_at = excluded.updated_at
+         RETURNING id",
+        params![phone_number_id, contact_id, message_id, at, inbound_at, preview, now, inbound],
+        |r| r.get(0),
+    )?;
+    conn.execute(
+        "UPDATE messages SET conversation_id = ?1 WHERE id = ?2",
+        params![id, message_id],
+    )?;
+    Ok(id)
+}
+
+/// The id of the message with this wamid.
+pub fn message_id(conn: &Connection, wamid: &str) -> rusqlite::Result<Option<i64>> {
+    conn.query_row("SELECT id FROM messages WHERE wamid = ?1", [wamid], |r| r.get(0))
+        .optional()
+}
+
+/// Seconds left in the 24-hour customer-service window (0 when closed).
+pub fn window_left(last_inbound_at: Option<i64>, now: i64) -> i64 {
+    last_inbound_at.map(|t| (t + 24 * 3600 - now).max(0)).unwrap_or(0)
+}

@@ -260,6 +260,17 @@ async fn send_one(state: &web::Data<AppState>, row: Due) {
                              VALUES (?1, ?2, 'out', ?3, ?4, ?5, ?6, ?6)",
                             params![phone, contact, w, kind, summary, now],
                         )?;
+                        if let (Some(contact), Some(mid)) = (contact, crate::inbox::message_id(c, w)?) {
+                            let activity = crate::inbox::Activity {
+                                phone_number_id: &phone,
+                                contact_id: contact,
+                                message_id: mid,
+                                at: now,
+                                preview: &summary,
+                                inbound: false,
+                            };
+                            crate::inbox::touch_conversation(c, &activity, now)?;
+                        }
                     }
                     Ok(())
                 })

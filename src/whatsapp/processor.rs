@@ -112,7 +112,7 @@ fn apply(c: &Connection, id: i64, events: &[Event], now: i64) -> Result<(), AppE
                 }
                 let detail = m.detail.to_string();
                 let referral = m.referral.as_ref().map(|r| r.to_string());
-                crate::inbox::insert_inbound(
+                let fresh = crate::inbox::insert_inbound(
                     c,
                     &crate::inbox::NewInbound {
                         phone_number_id: &m.phone_number_id,
@@ -129,6 +129,24 @@ fn apply(c: &Connection, id: i64, events: &[Event], now: i64) -> Result<(), AppE
                     },
                     now,
                 )?;
+                if let (true, Some(contact)) = (fresh, contact_id) {
+                    if let Some(mid) = crate::inbox::message_id(c, &m.wamid)? {
+                        let preview = if m.body.is_empty() {
+                            m.kind.as_str()
+                        } else {
+                            m.body.as_str()
+                        };
+                        let activity = crate::inbox::Activity {
+                            phone_number_id: &m.phone_number_id,
+                            contact_id: contact,
+                            message_id: mid,
+                            at: m.timestamp,
+                            preview,
+                            inbound: true,
+                        };
+                        crate::inbox::touch_conversation(c, &activity, now)?;
+                    }
+                }
             }
             Event::Status(s) => {
                 let error = s.error.as_ref().map(|e| (e.code, e.title.as_str(), e.details.as_str()));

@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod common;
 mod contacts;
+mod conversations;
 mod fake_graph;
 mod inbound;
 mod media;
