@@ -167,6 +167,25 @@ pub fn touch_conversation(conn: &Connection, a: &Activity<'_>, now: i64) -> rusq
     Ok(id)
 }
 
+/// Snoozed conversations whose time has come are open again; returns how many.
+pub fn wake_snoozed(conn: &Connection, now: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE conversations SET status = 'open', snoozed_until = NULL, updated_at = ?1
+         WHERE status = 'snoozed' AND coalesce(snoozed_until, 0) <= ?1",
+        [now],
+    )
+}
+
+/// The job: wake snoozed conversations.
+pub fn wake_snoozed_conversations(state: &crate::web::AppState) -> Result<String, String> {
+    let now = state.now();
+    state
+        .db
+        .write_blocking(move |c| Ok(wake_snoozed(c, now)?))
+        .map(|n| format!("{n} snoozed conversations reopened"))
+        .map_err(|e| e.to_string())
+}
+
 /// The id of the message with this wamid.
 pub fn message_id(conn: &Connection, wamid: &str) -> rusqlite::Result<Option<i64>> {
     conn.query_row("SELECT id FROM messages WHERE wamid = ?1", [wamid], |r| r.get(0))

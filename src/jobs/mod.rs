@@ -43,6 +43,11 @@ pub fn all_jobs() -> Vec<JobSpec> {
             run: tasks::purge_old_logs,
         },
         JobSpec {
+            name: "wake_snoozed_conversations",
+            every: Duration::from_secs(60),
+            run: crate::inbox::wake_snoozed_conversations,
+        },
+        JobSpec {
             name: "sync_message_templates",
             every: Duration::from_secs(6 * 3600),
             run: crate::whatsapp::templates::sync_all,

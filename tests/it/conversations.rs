@@ -170,3 +170,43 @@ async fn a_reply_moves_the_conversation_without_reopening_it() {
         conversations(&app).await
     );
 }
+
+#[tokio::test]
+async fn snoozed_conversations_wake_up_on_time() {
+    let app = TestApp::start().await;
+    let (admin, _) = app.admin("owner@toko.id").await;
+    assert_eq!(
+        crate::common::connect_number(&admin, "106540352242922", SECRET, "tok", "80")
+            .await
+            .status,
+        303
+    );
+    inbound(&app, "106540352242922", "wamid.z", "62811", 1_764_000_000, "nanti ya").await;
+    let until = app.clock.unix() + 3600;
+    app.state
+        .db
+        .write(move |c| {
+            Ok(c.execute(
+                "UPDATE conversations SET status = 'snoozed', snoozed_until = ?1",
+                [until],
+            )
+            .map(|_| ())?)
+        })
+        .await
+        .unwrap();
+    let st = app.state.clone();
+    let first = tokio::task::spawn_blocking(move || whacaster::inbox::wake_snoozed_conversations(&st))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first.starts_with("0 "), "{first}");
+    assert_eq!(conversations(&app).await[0].2, "snoozed");
+    app.clock.advance(3601);
+    let st = app.state.clone();
+    let second = tokio::task::spawn_blocking(move || whacaster::inbox::wake_snoozed_conversations(&st))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(second.starts_with("1 "), "{second}");
+    assert_eq!(conversations(&app).await[0].2, "open");
+}
