@@ -242,10 +242,7 @@ async fn load(state: &AppState, id: i64) -> AppResult<(Contact, i64)> {
         .db
         .read(move |c| {
             let contact = super::find(c, id)?.ok_or(AppError::NotFound)?;
-            let n: i64 = c.query_row("SELECT count(*) FROM messages WHERE contact_id = ?1", [id], |r| {
-                r.get(0)
-            })?;
-            Ok((contact, n))
+            Ok((contact, crate::inbox::count_messages_of_contact(c, id)?))
         })
         .await
 }

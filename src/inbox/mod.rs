@@ -186,6 +186,14 @@ pub fn wake_snoozed_conversations(state: &crate::web::AppState) -> Result<String
         .map_err(|e| e.to_string())
 }
 
+pub fn count_messages_of_contact(conn: &Connection, contact_id: i64) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT count(*) FROM messages WHERE contact_id = ?1",
+        [contact_id],
+        |r| r.get(0),
+    )
+}
+
 /// The id of the message with this wamid.
 pub fn message_id(conn: &Connection, wamid: &str) -> rusqlite::Result<Option<i64>> {
     conn.query_row("SELECT id FROM messages WHERE wamid = ?1", [wamid], |r| r.get(0))

@@ -196,19 +196,22 @@ fn inline_safe(mime: &str) -> bool {
     )
 }
 
+/// A stored file: (MIME type, original file name, encrypted file's name).
+fn find_stored(c: &Connection, id: i64) -> rusqlite::Result<Option<(String, String, String)>> {
+    c.query_row(
+        "SELECT mime_type, coalesce(filename, ''), stored_name FROM media_files WHERE id = ?1 AND state = 'stored'",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+    .optional()
+}
+
 /// Serves a stored file to a signed-in user (conversation-level rights arrive with the inbox).
 async fn get_media(state: web::Data<AppState>, _a: Authed, path: web::Path<i64>) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let row = state
         .db
-        .read(move |c| {
-            Ok(c.query_row(
-                "SELECT mime_type, coalesce(filename, ''), stored_name FROM media_files WHERE id = ?1 AND state = 'stored'",
-                [id],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)),
-            )
-            .optional()?)
-        })
+        .read(move |c| Ok(find_stored(c, id)?))
         .await?
         .ok_or(AppError::NotFound)?;
     let (mime, filename, stored) = row;
