@@ -3,7 +3,6 @@
 
 pub mod routes;
 
-use crate::web::RequestCtx;
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
@@ -33,22 +32,6 @@ impl Actor {
             id: Some(user.id),
             label: user.email.clone(),
             ip: ip.to_string(),
-        }
-    }
-
-    pub fn system() -> Actor {
-        Actor {
-            id: None,
-            label: "system".into(),
-            ip: "local".into(),
-        }
-    }
-
-    pub fn anonymous(ctx: &RequestCtx) -> Actor {
-        Actor {
-            id: None,
-            label: "anonymous".into(),
-            ip: ctx.ip.clone(),
         }
     }
 }

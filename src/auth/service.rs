@@ -3,7 +3,7 @@
 
 use super::repo::{self, LoginOutcome};
 use super::session::{self, MFA_MAX_FAILURES, NewSession};
-use super::{Role, User, normalize_email, totp};
+use super::{User, normalize_email, totp};
 use crate::audit::{self, Actor};
 use crate::error::{AppError, AppResult};
 use crate::settings;
@@ -381,13 +381,5 @@ pub async fn sign_out(state: &AppState, ctx: &RequestCtx) -> AppResult<()> {
             event(c, now, &s.user.email, Some(s.user.id), LoginOutcome::Logout, &ctx2)?;
             Ok(())
         })
-        .await
-}
-
-/// Whether a user with this role may be left without MFA under the current policy.
-pub async fn mfa_required(state: &AppState, role: Role) -> AppResult<bool> {
-    state
-        .db
-        .read(move |c| Ok(settings::mfa_policy(c)?.requires(role)))
         .await
 }

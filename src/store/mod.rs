@@ -134,10 +134,6 @@ impl Db {
         &self.path
     }
 
-    pub fn pool(&self) -> &Pool {
-        &self.pool
-    }
-
     /// Runs read-only work on a pooled connection, off the async workers.
     pub async fn read<T, F>(&self, f: F) -> Result<T, AppError>
     where

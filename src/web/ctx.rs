@@ -12,7 +12,6 @@ use std::future::{Ready, ready};
 pub struct SessionInfo {
     pub id: i64,
     pub stage: String,
-    pub mfa_failures: i64,
     pub user: User,
 }
 

@@ -281,7 +281,6 @@ async fn load_session(state: &AppState, token: &str, ip: &str) -> Option<Session
     Some(SessionInfo {
         id: s.id,
         stage: s.stage,
-        mfa_failures: s.mfa_failures,
         user,
     })
 }
