@@ -350,15 +350,7 @@ fn handle_error(
                  WHERE id = ?1",
                 params![id, code, message, now],
             )?;
-            c.execute(
-                "UPDATE wa_numbers SET paused_reason = ?2 WHERE id = ?1",
-                params![number_id, message],
-            )?;
-            c.execute(
-                "INSERT INTO wa_account_events (at, waba_id, phone_number_id, field, event, summary)
-                 SELECT ?1, waba_id, phone_number_id, 'sending', 'PAUSED', ?3 FROM wa_numbers WHERE id = ?2",
-                params![now, number_id, message],
-            )?;
+            super::numbers::repo::pause(c, number_id, &message, now)?;
         }
     }
     Ok(())

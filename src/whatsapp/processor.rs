@@ -6,6 +6,7 @@
 //! processed after the restart.
 
 use super::inbound::{self, Event};
+use super::numbers::repo::{NewsEntry as News, record_news};
 use crate::error::AppError;
 use crate::web::AppState;
 use actix_web::web;
@@ -171,32 +172,30 @@ fn apply(c: &Connection, id: i64, events: &[Event], now: i64) -> Result<(), AppE
                     )?;
                 }
             }
-            Event::Account(a) if a.field == "message_template_status_update" => {
-                c.execute(
-                    "INSERT INTO wa_account_events (at, waba_id, field, event, summary) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![now, a.waba_id, a.field, a.event, a.summary],
-                )?;
+            Event::Account(a) => {
+                let news = News {
+                    waba_id: &a.waba_id,
+                    phone_number_id: "",
+                    field: &a.field,
+                    event: &a.event,
+                    summary: &a.summary,
+                };
+                record_news(c, &news, now)?;
+                // Template status news also keeps the synced template list current.
                 if let (Some(name), Some(lang)) = (&a.template_name, &a.template_language) {
                     super::templates::set_status(c, &a.waba_id, name, lang, &a.event)?;
                 }
             }
-            Event::Account(a) => {
-                c.execute(
-                    "INSERT INTO wa_account_events (at, waba_id, field, event, summary) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![now, a.waba_id, a.field, a.event, a.summary],
-                )?;
-            }
             Event::Error { phone_number_id, error } => {
-                c.execute(
-                    "INSERT INTO wa_account_events (at, waba_id, phone_number_id, field, event, summary)
-                     VALUES (?1, '', ?2, 'errors', ?3, ?4)",
-                    params![
-                        now,
-                        phone_number_id,
-                        error.code.to_string(),
-                        format!("{} {}", error.title, error.details)
-                    ],
-                )?;
+                let (code, summary) = (error.code.to_string(), format!("{} {}", error.title, error.details));
+                let news = News {
+                    waba_id: "",
+                    phone_number_id,
+                    field: "errors",
+                    event: &code,
+                    summary: &summary,
+                };
+                record_news(c, &news, now)?;
             }
         }
     }

@@ -107,6 +107,50 @@ pub struct News {
     pub summary: String,
 }
 
+/// A piece of news to record (what Meta said about an account, or why sending paused).
+pub struct NewsEntry<'a> {
+    pub waba_id: &'a str,
+    pub phone_number_id: &'a str,
+    pub field: &'a str,
+    pub event: &'a str,
+    pub summary: &'a str,
+}
+
+pub fn record_news(conn: &Connection, n: &NewsEntry<'_>, at: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO wa_account_events (at, waba_id, phone_number_id, field, event, summary)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![at, n.waba_id, n.phone_number_id, n.field, n.event, n.summary],
+    )?;
+    Ok(())
+}
+
+/// Stops sending on a number (Meta said the channel is broken) and says why on its page.
+pub fn pause(conn: &Connection, number_id: i64, reason: &str, at: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE wa_numbers SET paused_reason = ?2 WHERE id = ?1",
+        params![number_id, reason],
+    )?;
+    let ids: Option<(String, String)> = conn
+        .query_row(
+            "SELECT waba_id, phone_number_id FROM wa_numbers WHERE id = ?1",
+            [number_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if let Some((waba_id, phone_number_id)) = ids {
+        let news = NewsEntry {
+            waba_id: &waba_id,
+            phone_number_id: &phone_number_id,
+            field: "sending",
+            event: "PAUSED",
+            summary: reason,
+        };
+        record_news(conn, &news, at)?;
+    }
+    Ok(())
+}
+
 pub fn list_news(conn: &Connection, waba_id: &str, phone_number_id: &str) -> rusqlite::Result<Vec<News>> {
     let mut stmt = conn.prepare(
         "SELECT at, field, event, summary FROM wa_account_events
