@@ -125,7 +125,7 @@ impl BusinessChoices {
         timezones()
     }
     pub fn locales(&self) -> Vec<(&'static str, &'static str)> {
-        Locale::ALL.iter().map(|l| (l.code(), l.native_name())).collect()
+        Locale::choices()
     }
 }
 

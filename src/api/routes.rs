@@ -158,18 +158,23 @@ async fn keys_page(
     })
 }
 
-async fn get_keys(state: web::Data<AppState>, Admin(a): Admin) -> AppResult<HttpResponse> {
+/// The keys page with an empty form (and, right after creating one, the new key).
+async fn fresh_keys_page(state: &AppState, ctx: RequestCtx, created: Option<String>) -> AppResult<HttpResponse> {
     ok_page(
         &keys_page(
-            &state,
-            a.ctx,
+            state,
+            ctx,
             String::new(),
             "agent".into(),
             FormErrors::default(),
-            None,
+            created,
         )
         .await?,
     )
+}
+
+async fn get_keys(state: web::Data<AppState>, Admin(a): Admin) -> AppResult<HttpResponse> {
+    fresh_keys_page(&state, a.ctx, None).await
 }
 
 #[derive(Deserialize)]
@@ -187,13 +192,13 @@ async fn post_keys(state: web::Data<AppState>, Admin(a): Admin, form: web::Form<
     if name.is_empty() || name.chars().count() > 100 {
         errors.add("name", "form.name_required");
     }
-    let Some(role) = Role::parse(&form.role) else {
+    let role = Role::parse(&form.role);
+    if role.is_none() {
         errors.add("role", "form.invalid_choice");
+    }
+    let (Some(role), true) = (role, errors.is_empty()) else {
         return invalid_page(&keys_page(&state, a.ctx, name, form.role, errors, None).await?);
     };
-    if !errors.is_empty() {
-        return invalid_page(&keys_page(&state, a.ctx, name, form.role, errors, None).await?);
-    }
     let (now, actor, n, by) = (state.now(), a.actor(), name.clone(), a.user.email.clone());
     let token = state
         .db
@@ -210,17 +215,7 @@ async fn post_keys(state: web::Data<AppState>, Admin(a): Admin, form: web::Form<
             Ok(token)
         })
         .await?;
-    ok_page(
-        &keys_page(
-            &state,
-            a.ctx,
-            String::new(),
-            "agent".into(),
-            FormErrors::default(),
-            Some(token),
-        )
-        .await?,
-    )
+    fresh_keys_page(&state, a.ctx, Some(token)).await
 }
 
 async fn post_revoke(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<i64>) -> AppResult<HttpResponse> {

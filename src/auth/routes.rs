@@ -203,19 +203,24 @@ struct AccountPage {
 }
 
 impl AccountPage {
+    /// The page as stored, with `errors` (none when just opened).
+    fn of(a: Authed, errors: FormErrors) -> AccountPage {
+        AccountPage {
+            name: a.user.name.clone(),
+            email: a.user.email.clone(),
+            locale: a.user.locale.clone().unwrap_or_default(),
+            ctx: a.ctx,
+            errors,
+        }
+    }
+
     fn locales(&self) -> Vec<(&'static str, &'static str)> {
-        Locale::ALL.iter().map(|l| (l.code(), l.native_name())).collect()
+        Locale::choices()
     }
 }
 
 async fn get_account(a: Authed) -> AppResult<HttpResponse> {
-    ok_page(&AccountPage {
-        name: a.user.name.clone(),
-        email: a.user.email.clone(),
-        locale: a.user.locale.clone().unwrap_or_default(),
-        ctx: a.ctx,
-        errors: FormErrors::default(),
-    })
+    ok_page(&AccountPage::of(a, FormErrors::default()))
 }
 
 #[derive(Deserialize)]
@@ -284,13 +289,7 @@ async fn post_password(
         errors.add("confirm", "password.mismatch");
     }
     if !errors.is_empty() {
-        return invalid_page(&AccountPage {
-            name: a.user.name.clone(),
-            email: a.user.email.clone(),
-            locale: a.user.locale.clone().unwrap_or_default(),
-            ctx: a.ctx,
-            errors,
-        });
+        return invalid_page(&AccountPage::of(a, errors));
     }
     let hash = state.hasher.hash(form.new).await.map_err(AppError::Internal)?;
     let (now, actor, id, sid) = (state.now(), a.actor(), a.user.id, a.session_id);

@@ -28,6 +28,11 @@ impl Locale {
         }
     }
 
+    /// (code, native name) of every language, for language pickers.
+    pub fn choices() -> Vec<(&'static str, &'static str)> {
+        Locale::ALL.iter().map(|l| (l.code(), l.native_name())).collect()
+    }
+
     pub fn parse(s: &str) -> Option<Locale> {
         match s.trim().to_ascii_lowercase().as_str() {
             "en" => Some(Locale::En),
