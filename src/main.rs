@@ -146,6 +146,9 @@ fn init_logging(cfg: &Config, serving: bool) {
 fn serve(cfg: Config) -> Result<(), String> {
     actix_web::rt::System::new().block_on(async move {
         let running = whacaster::server::start(cfg, Clock::default()).await?;
+        // actix only starts listening for signals when the server future is first polled;
+        // from "ready" on, SIGTERM/SIGINT must already mean a graceful stop.
+        stop_on_signals(running.handle.clone())?;
         // Type=notify: systemd hears "ready" once the listener is bound and migrations ran.
         if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
             tracing::warn!(error = %e, "cannot notify systemd");
@@ -162,6 +165,22 @@ fn serve(cfg: Config) -> Result<(), String> {
         running.state.db.close();
         stopped
     })
+}
+
+/// SIGTERM or SIGINT: stop accepting, let requests in flight finish, then exit 0.
+fn stop_on_signals(handle: actix_web::dev::ServerHandle) -> Result<(), String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(|e| format!("cannot listen for SIGTERM: {e}"))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("cannot listen for SIGINT: {e}"))?;
+    actix_web::rt::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!("stopping: finishing requests in flight");
+        handle.stop(true).await;
+    });
+    Ok(())
 }
 
 fn setup_url(cfg: &Config) -> Result<(), String> {

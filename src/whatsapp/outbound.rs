@@ -231,6 +231,45 @@ mod tests {
             },
         );
         assert!(audio["audio"].get("caption").is_none(), "audio takes no caption");
+        let buttons = to_meta(
+            "+62811",
+            &OutMessage::Buttons {
+                body: "Refund or replacement?".into(),
+                buttons: vec![
+                    ("refund".into(), "Refund".into()),
+                    ("replace".into(), "Replacement".into()),
+                ],
+                reply_to: Some("wamid.Q".into()),
+            },
+        );
+        assert_eq!(buttons["interactive"]["type"], "button");
+        assert_eq!(buttons["interactive"]["action"]["buttons"][1]["reply"]["id"], "replace");
+        assert_eq!(buttons["context"]["message_id"], "wamid.Q");
+        let list = to_meta(
+            "+62811",
+            &OutMessage::List {
+                body: "Pick a slot".into(),
+                button: "Choose".into(),
+                rows: vec![("am".into(), "09:00-11:00".into(), Some("Driver calls".into()))],
+            },
+        );
+        assert_eq!(list["interactive"]["type"], "list");
+        assert_eq!(
+            list["interactive"]["action"]["sections"][0]["rows"][0]["description"],
+            "Driver calls"
+        );
+        let doc = to_meta(
+            "+62811",
+            &OutMessage::Media {
+                media: "document".into(),
+                media_id: "9".into(),
+                caption: Some("Invoice".into()),
+                filename: Some("inv.pdf".into()),
+                reply_to: None,
+            },
+        );
+        assert_eq!(doc["document"]["filename"], "inv.pdf");
+        assert_eq!(doc["document"]["caption"], "Invoice");
         let read = to_meta(
             "+62811",
             &OutMessage::MarkRead {

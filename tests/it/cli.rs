@@ -160,3 +160,80 @@ fn bad_config_and_busy_port_are_one_line_errors() {
     assert_eq!(err.trim().lines().filter(|l| l.starts_with("error")).count(), 1);
     assert!(!err.contains("panicked"));
 }
+
+/// `Type=notify`: systemd hears READY=1 once the listener is bound and migrations ran;
+/// SIGTERM stops the server cleanly (exit 0).
+#[test]
+fn tells_systemd_when_ready_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("notify.sock");
+    let listener = std::os::unix::net::UnixDatagram::bind(&socket).unwrap();
+    listener
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let data = dir.path().join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_whacaster"))
+        .args([
+            "serve",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("NOTIFY_SOCKET", &socket)
+        .env("WHACASTER_LOG_LEVEL", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let n = listener.recv(&mut buf).expect("a notification");
+    let msg = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(msg.contains("READY=1"), "{msg}");
+    // Ready means ready: the port answers and the schema is in place.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    let key = whacaster::crypto::DbKey::read(&data.join("db.key")).unwrap();
+    let conn = whacaster::store::open_connection(&data.join("whacaster.db"), &key).unwrap();
+    assert_eq!(
+        whacaster::store::applied_versions(&conn).unwrap().len(),
+        whacaster::store::MIGRATIONS.len()
+    );
+    drop(conn);
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut exited = None;
+    for _ in 0..200 {
+        if let Some(s) = child.try_wait().unwrap() {
+            exited = Some(s);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let exited = exited.unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("still running 10 s after SIGTERM")
+    });
+    assert!(exited.success(), "graceful stop exits 0: {exited:?}");
+}
+
+#[tokio::test]
+async fn check_flags_a_config_file_others_may_write() {
+    let app = TestApp::start().await;
+    let cfg_file = app.data_dir().parent().unwrap().join("whacaster.toml");
+    std::fs::write(&cfg_file, format!("data_dir = {:?}\n", app.data_dir())).unwrap();
+    std::fs::set_permissions(&cfg_file, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let (code, out, _) = whacaster(&["check", "--config", cfg_file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    std::fs::set_permissions(&cfg_file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (code, out, _) = whacaster(&["check", "--config", cfg_file.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(out.contains("writable by everyone"), "{out}");
+}

@@ -440,3 +440,12 @@ async fn output_is_escaped() {
         );
     }
 }
+
+#[tokio::test]
+async fn metrics_are_open_to_a_scraper_on_loopback_when_no_proxy_is_configured() {
+    let app = TestApp::start().await;
+    app.browser().get("/healthz").await;
+    let r = app.browser().get("/metrics").await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("whacaster_http_requests_total"));
+}

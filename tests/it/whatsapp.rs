@@ -396,9 +396,35 @@ async fn templates_are_synced_read_only_and_follow_status_webhooks() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(status, "REJECTED");
-    // The scheduled job does the same sync.
+    // The scheduled job does the same sync (run now from the jobs page).
+    app.state
+        .db
+        .write(|c| {
+            Ok(c.execute("DELETE FROM wa_templates WHERE language = 'en'", [])
+                .map(|_| ())?)
+        })
+        .await
+        .unwrap();
     let jobs = admin.get("/admin/jobs").await;
     assert!(jobs.body.contains("sync_message_templates"));
+    assert_eq!(
+        admin.post("/admin/jobs/sync_message_templates/run", &[]).await.status,
+        303
+    );
+    let mut resynced = 0;
+    for _ in 0..100 {
+        resynced = app
+            .state
+            .db
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM wa_templates", [], |r| r.get::<_, i64>(0))?))
+            .await
+            .unwrap();
+        if resynced == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(resynced, 3, "the job brought the deleted template back");
     // Meta unreachable: a clear answer on the page, nothing lost.
     graph.fail(
         "message_templates",
