@@ -195,7 +195,12 @@ fn spawn_reload_on_sighup(tls: Arc<crate::tls::CertState>, cfg: Arc<Config>, clo
             return;
         };
         while hup.recv().await.is_some() {
-            match tls.reload(&cfg, clock.now()) {
+            // Reading the files is blocking work: off the async workers.
+            let (t, c, now) = (tls.clone(), cfg.clone(), clock.now());
+            let reloaded = tokio::task::spawn_blocking(move || t.reload(&c, now))
+                .await
+                .map_err(|e| e.to_string());
+            match reloaded.and_then(|r| r) {
                 Ok(m) => tracing::info!("{m}"),
                 Err(e) => {
                     tracing::error!(error = %e, "certificate reload failed; still serving the old one")

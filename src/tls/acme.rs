@@ -31,7 +31,8 @@ impl Acme {
     }
 }
 
-/// An encrypted, 0600 file cache for rustls-acme.
+/// An encrypted, 0600 file cache for rustls-acme. File work runs on the blocking pool.
+#[derive(Clone)]
 struct SealedDirCache {
     dir: PathBuf,
     key: [u8; 32],
@@ -58,6 +59,17 @@ impl SealedDirCache {
         crypto::write_private_file(&self.dir.join(file), &crypto::seal(&self.key, plain)?)
     }
 
+    /// Runs file work off the async workers.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&SealedDirCache) -> Result<T, String> + Send + 'static,
+    ) -> Result<T, String> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || f(&me))
+            .await
+            .map_err(|e| e.to_string())?
+    }
+
     fn note_cert(&self, pem: &[u8]) {
         if let Ok(info) = parse_cert_info(pem, TlsMode::Acme, &self.dir, &self.dir) {
             if let Ok(mut slot) = self.info.write() {
@@ -71,16 +83,24 @@ impl SealedDirCache {
 impl rustls_acme::CertCache for SealedDirCache {
     type EC = String;
     async fn load_cert(&self, domains: &[String], directory_url: &str) -> Result<Option<Vec<u8>>, String> {
-        let cert = self.read(&name("cert", domains, directory_url))?;
-        if let Some(pem) = &cert {
-            self.note_cert(pem);
-        }
-        Ok(cert)
+        let file = name("cert", domains, directory_url);
+        self.blocking(move |me| {
+            let cert = me.read(&file)?;
+            if let Some(pem) = &cert {
+                me.note_cert(pem);
+            }
+            Ok(cert)
+        })
+        .await
     }
     async fn store_cert(&self, domains: &[String], directory_url: &str, cert: &[u8]) -> Result<(), String> {
-        self.write(&name("cert", domains, directory_url), cert)?;
-        self.note_cert(cert);
-        Ok(())
+        let (file, cert) = (name("cert", domains, directory_url), cert.to_vec());
+        self.blocking(move |me| {
+            me.write(&file, &cert)?;
+            me.note_cert(&cert);
+            Ok(())
+        })
+        .await
     }
 }
 
@@ -88,10 +108,12 @@ impl rustls_acme::CertCache for SealedDirCache {
 impl rustls_acme::AccountCache for SealedDirCache {
     type EA = String;
     async fn load_account(&self, contact: &[String], directory_url: &str) -> Result<Option<Vec<u8>>, String> {
-        self.read(&name("account", contact, directory_url))
+        let file = name("account", contact, directory_url);
+        self.blocking(move |me| me.read(&file)).await
     }
     async fn store_account(&self, contact: &[String], directory_url: &str, account: &[u8]) -> Result<(), String> {
-        self.write(&name("account", contact, directory_url), account)
+        let (file, account) = (name("account", contact, directory_url), account.to_vec());
+        self.blocking(move |me| me.write(&file, &account)).await
     }
 }
 
