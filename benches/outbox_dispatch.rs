@@ -5,11 +5,11 @@
 //!     cargo bench --bench outbox_dispatch           # BENCH_MESSAGES=10000 BENCH_MPS=1000
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a benchmark harness: failing loudly is the point
 
+mod support;
+
 use actix_web::{App, HttpResponse, HttpServer, web};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use whacaster::clock::Clock;
-use whacaster::config::Config;
 use whacaster::whatsapp::outbound::OutMessage;
 
 fn env(name: &str, default: u64) -> u64 {
@@ -26,7 +26,6 @@ fn cpu_seconds() -> f64 {
 }
 
 fn main() {
-    whacaster::tls::install_crypto_provider();
     let n = env("BENCH_MESSAGES", 10_000) as usize;
     let mps = env("BENCH_MPS", 1000) as i64;
     // The fake Graph API: answers every send with a wamid and notes when it came.
@@ -62,42 +61,14 @@ fn main() {
         })
     });
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut cfg = Config {
-        listen: "127.0.0.1:0".into(),
-        data_dir: dir.path().join("data"),
-        ..Default::default()
-    };
-    cfg.log_level = "error".into();
-    cfg.graph.base_url = graph;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let r = whacaster::server::start(cfg, Clock::default())
-                .await
-                .expect("server starts");
-            tx.send(r.state.clone()).ok();
-            let _ = r.server.await;
-        })
-    });
-    let state = rx.recv().expect("server");
+    let server = support::start(|cfg| cfg.graph.base_url = graph);
+    let state = server.state.clone();
     let st = state.clone();
     let queued = Instant::now();
     state
         .db
         .write_blocking(move |c| {
-            let number = whacaster::whatsapp::numbers::repo::NewNumber {
-                display_name: "Bench",
-                phone_number_id: "106540352242922",
-                waba_id: "102290129340398",
-                business_manager_id: "506914307656634",
-                access_token: "token",
-                app_secret: "secret",
-                verify_token: "verify",
-                mps,
-            };
-            let id = whacaster::whatsapp::numbers::repo::insert_number(c, &number, 0)?;
-            st.webhook_keys.reload(c)?;
+            let id = support::connect_number(c, &st, "secret", mps);
             for i in 0..n {
                 let msg = OutMessage::Template {
                     name: "promo".into(),

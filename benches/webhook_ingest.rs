@@ -7,11 +7,11 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a benchmark harness: failing loudly is the point
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use whacaster::clock::Clock;
-use whacaster::config::Config;
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
@@ -122,41 +122,13 @@ fn report(label: &str, r: &Run) {
 }
 
 fn main() {
-    whacaster::tls::install_crypto_provider();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut cfg = Config {
-        listen: "127.0.0.1:0".into(),
-        data_dir: dir.path().join("data"),
-        ..Default::default()
-    };
-    cfg.log_level = "error".into();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let r = whacaster::server::start(cfg, Clock::default())
-                .await
-                .expect("server starts");
-            tx.send((r.addr, r.state.clone())).ok();
-            let _ = r.server.await;
-        })
-    });
-    let (addr, state) = rx.recv().expect("server");
+    let server = support::start(|_| {});
+    let (addr, state) = (server.addr, server.state.clone());
     let st = state.clone();
     state
         .db
         .write_blocking(move |c| {
-            let n = whacaster::whatsapp::numbers::repo::NewNumber {
-                display_name: "Bench",
-                phone_number_id: "106540352242922",
-                waba_id: "102290129340398",
-                business_manager_id: "506914307656634",
-                access_token: "token",
-                app_secret: SECRET,
-                verify_token: "verify",
-                mps: 80,
-            };
-            whacaster::whatsapp::numbers::repo::insert_number(c, &n, 0)?;
-            st.webhook_keys.reload(c)?;
+            support::connect_number(c, &st, SECRET, 80);
             Ok(())
         })
         .expect("number");
