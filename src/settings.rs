@@ -133,3 +133,50 @@ pub fn set_mfa_policy(conn: &Connection, p: &MfaPolicy) -> rusqlite::Result<()> 
     set_setting(conn, "mfa_required.supervisor", b(p.supervisor))?;
     set_setting(conn, "mfa_required.agent", b(p.agent))
 }
+
+/// How the shared inbox works, set by an admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct InboxSettings {
+    /// Agents see every conversation (else only theirs and unassigned ones).
+    pub agents_see_all: bool,
+    /// Opening a conversation sends Meta the read receipt (blue ticks).
+    pub read_receipts: bool,
+    /// New conversations go round-robin to available agents.
+    pub auto_assign: bool,
+    /// At most this many open conversations per agent from auto-assignment.
+    pub assign_cap: i64,
+}
+
+impl Default for InboxSettings {
+    fn default() -> Self {
+        InboxSettings {
+            agents_see_all: false,
+            read_receipts: true,
+            auto_assign: false,
+            assign_cap: 20,
+        }
+    }
+}
+
+pub fn inbox_settings(conn: &Connection) -> rusqlite::Result<InboxSettings> {
+    let d = InboxSettings::default();
+    let flag = |k: &str, default: bool| -> rusqlite::Result<bool> {
+        Ok(get_setting(conn, k)?.map(|v| v == "1").unwrap_or(default))
+    };
+    Ok(InboxSettings {
+        agents_see_all: flag("inbox.agents_see_all", d.agents_see_all)?,
+        read_receipts: flag("inbox.read_receipts", d.read_receipts)?,
+        auto_assign: flag("inbox.auto_assign", d.auto_assign)?,
+        assign_cap: get_setting(conn, "inbox.assign_cap")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d.assign_cap),
+    })
+}
+
+pub fn set_inbox_settings(conn: &Connection, s: &InboxSettings) -> rusqlite::Result<()> {
+    let b = |v: bool| if v { "1" } else { "0" };
+    set_setting(conn, "inbox.agents_see_all", b(s.agents_see_all))?;
+    set_setting(conn, "inbox.read_receipts", b(s.read_receipts))?;
+    set_setting(conn, "inbox.auto_assign", b(s.auto_assign))?;
+    set_setting(conn, "inbox.assign_cap", &s.assign_cap.to_string())
+}

@@ -58,7 +58,7 @@ async fn get_numbers(state: web::Data<AppState>, caller: ApiCaller, q: web::Quer
 /// The OpenAPI 3.1 description of every `/api/v1` route (a test keeps it complete).
 pub fn openapi() -> serde_json::Value {
     let error = json!({"description": "An error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {"title": "Whacaster API", "version": "1", "description": "Bearer API keys created by admins; each key has a role (agent, supervisor, admin) checked like in the web interface. Errors are {\"error\":{\"code\",\"message\"}}; over the rate limit a key gets 429 with Retry-After."},
         "servers": [{"url": "/api/v1"}],
@@ -115,7 +115,21 @@ pub fn openapi() -> serde_json::Value {
                 }
             }}
         }
-    })
+    });
+    for (section, extra) in [
+        ("paths", super::conversations::openapi_paths(&error)),
+        ("schemas", super::conversations::openapi_schemas()),
+    ] {
+        let target = if section == "paths" {
+            &mut doc["paths"]
+        } else {
+            &mut doc["components"]["schemas"]
+        };
+        if let (Some(t), Some(e)) = (target.as_object_mut(), extra.as_object()) {
+            t.extend(e.clone());
+        }
+    }
+    doc
 }
 
 async fn get_openapi() -> HttpResponse {

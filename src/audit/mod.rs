@@ -26,6 +26,15 @@ impl Actor {
         }
     }
 
+    /// The appliance itself (round-robin assignment, jobs).
+    pub fn system() -> Actor {
+        Actor {
+            id: None,
+            label: "system".into(),
+            ip: String::new(),
+        }
+    }
+
     /// A signed-in user acting from `ip`.
     pub fn user(user: &crate::auth::User, ip: &str) -> Actor {
         Actor {

@@ -1,6 +1,19 @@
+//! The inbox: conversations, their messages, notes and events, who may see what,
+//! assignment, labels, canned responses, search and live updates.
+//!
 //! Messages and their delivery status. Inbound messages are stored once per wamid;
 //! statuses follow a one-way ladder (sent < delivered < read < played; failed is final
 //! unless the message was already read), and every status is kept in the history.
+
+pub mod access;
+pub mod catalog;
+pub mod conversations;
+pub mod live;
+pub mod manage;
+pub mod reply;
+pub mod routes;
+pub mod search;
+pub mod thread;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -75,6 +88,15 @@ pub fn apply_status(conn: &Connection, s: &StatusChange<'_>) -> rusqlite::Result
     if new == 0 {
         return Ok(false);
     }
+    advance(conn, s)
+}
+
+/// Moves the message up the ladder to `s` when the ladder allows it.
+fn advance(conn: &Connection, s: &StatusChange<'_>) -> rusqlite::Result<bool> {
+    let (code, title, details) = match s.error {
+        Some((c, t, d)) => (Some(c), Some(t), Some(d)),
+        None => (None, None, None),
+    };
     let rank = status_rank(s.status);
     let current: Option<Option<String>> = conn
         .query_row("SELECT status FROM messages WHERE wamid = ?1", [s.wamid], |r| r.get(0))
@@ -91,6 +113,31 @@ pub fn apply_status(conn: &Connection, s: &StatusChange<'_>) -> rusqlite::Result
         params![s.wamid, s.status, s.at, code, title, details],
     )?;
     Ok(true)
+}
+
+/// Applies statuses that arrived before the message had its wamid (Meta can report
+/// `sent` before its answer to the send reached us).
+pub fn settle_statuses(conn: &Connection, wamid: &str) -> rusqlite::Result<()> {
+    type Hist = (String, i64, Option<i64>, Option<String>, Option<String>);
+    let mut stmt = conn.prepare_cached(
+        "SELECT status, at, error_code, error_title, error_details FROM message_statuses WHERE wamid = ?1 ORDER BY at, rowid",
+    )?;
+    let rows: Vec<Hist> = stmt
+        .query_map([wamid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (status, at, code, title, details) in &rows {
+        let error = code.map(|c| (c, title.as_deref().unwrap_or(""), details.as_deref().unwrap_or("")));
+        advance(
+            conn,
+            &StatusChange {
+                wamid,
+                status,
+                at: *at,
+                error,
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// The status history of a message, oldest first: (status, at).
@@ -146,13 +193,15 @@ pub fn touch_conversation(conn: &Connection, a: &Activity<'_>, now: i64) -> rusq
     let inbound_at = inbound.then_some(at);
     let id: i64 = conn.query_row(
         "INSERT INTO conversations (phone_number_id, contact_id, last_message_id, last_message_at, last_inbound_at,
-                                    preview, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+                                    last_inbound_id, preview, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?8 THEN ?3 END, ?6, ?7, ?7)
          ON CONFLICT (phone_number_id, contact_id) DO UPDATE SET
              last_message_id = CASE WHEN excluded.last_message_at >= last_message_at THEN excluded.last_message_id ELSE last_message_id END,
              preview = CASE WHEN excluded.last_message_at >= last_message_at THEN excluded.preview ELSE preview END,
              last_message_at = max(last_message_at, excluded.last_message_at),
              last_inbound_at = max(coalesce(last_inbound_at, 0), coalesce(excluded.last_inbound_at, 0)),
+             last_inbound_id = CASE WHEN ?8 THEN max(coalesce(last_inbound_id, 0), excluded.last_message_id)
+                               ELSE last_inbound_id END,
              status = CASE WHEN ?8 AND status IN ('resolved', 'snoozed') THEN 'open' ELSE status END,
              snoozed_until = CASE WHEN ?8 AND status IN ('resolved', 'snoozed') THEN NULL ELSE snoozed_until END,
              updated_at = excluded.updated_at

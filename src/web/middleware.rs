@@ -220,6 +220,18 @@ async fn check_csrf(req: &mut ServiceRequest, ctx: &RequestCtx, cookie_was_missi
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    // A file upload (multipart) carries the token in the form's action URL: the body is
+    // the handler's to stream, never buffered here.
+    let is_multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("multipart/form-data"));
+    if token.is_none() && is_multipart {
+        token = url::form_urlencoded::parse(req.query_string().as_bytes())
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v.into_owned());
+    }
     if token.is_none() && is_form {
         let mut payload = req.take_payload();
         let mut buf = web::BytesMut::new();

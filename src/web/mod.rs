@@ -51,6 +51,8 @@ pub struct AppState {
     pub webhook_keys: crate::whatsapp::WebhookKeys,
     /// The address people reach this server at (set once the listener is bound).
     pub bound_base_url: std::sync::OnceLock<String>,
+    /// Live updates for open inbox pages.
+    pub live: crate::inbox::live::Hub,
     /// Business name and default language, cached for every page.
     pub business: RwLock<Option<crate::settings::Business>>,
 }
@@ -98,6 +100,7 @@ impl AppState {
             media_key,
             media_notify: tokio::sync::Notify::new(),
             outbox_limits: crate::whatsapp::outbox::Limiters::default(),
+            live: crate::inbox::live::Hub::default(),
             business: RwLock::new(business),
         })
     }
@@ -143,6 +146,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     crate::whatsapp::media::configure(cfg);
     crate::api::routes::configure(cfg);
     crate::contacts::routes::configure(cfg);
+    crate::inbox::routes::configure(cfg);
+    crate::api::conversations::configure(cfg);
 }
 
 /// 303 See Other to `path`.

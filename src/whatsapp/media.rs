@@ -206,12 +206,21 @@ fn find_stored(c: &Connection, id: i64) -> rusqlite::Result<Option<(String, Stri
     .optional()
 }
 
-/// Serves a stored file to a signed-in user (conversation-level rights arrive with the inbox).
-async fn get_media(state: web::Data<AppState>, _a: Authed, path: web::Path<i64>) -> AppResult<HttpResponse> {
+/// Serves a stored file to a user who may see its conversation (else 404).
+async fn get_media(state: web::Data<AppState>, a: Authed, path: web::Path<i64>) -> AppResult<HttpResponse> {
     let id = path.into_inner();
+    let user = a.user;
     let row = state
         .db
-        .read(move |c| Ok(find_stored(c, id)?))
+        .read(move |c| {
+            let viewer = crate::inbox::access::Viewer::for_user(c, &user)?;
+            match conversation_of(c, id)? {
+                Some(Some(conv)) => viewer.check(c, conv)?,
+                Some(None) if viewer.sees_all => {}
+                _ => return Err(AppError::NotFound),
+            }
+            Ok(find_stored(c, id)?)
+        })
         .await?
         .ok_or(AppError::NotFound)?;
     let (mime, filename, stored) = row;
@@ -285,7 +294,15 @@ pub fn check_outbound(kind: &str, mime: &str, size: usize) -> Result<(), &'stati
     Ok(())
 }
 
-/// Uploads a file for sending after checking Meta's limits; returns Meta's media id.
+/// A file uploaded for sending: Meta's media id and our encrypted copy's row.
+#[derive(Debug, Clone)]
+pub struct Uploaded {
+    pub media_id: String,
+    pub file_id: i64,
+}
+
+/// Uploads a file for sending after checking Meta's limits, and keeps an encrypted copy
+/// so the conversation shows what was sent.
 pub async fn upload(
     state: &AppState,
     number_id: i64,
@@ -293,7 +310,7 @@ pub async fn upload(
     mime: &str,
     filename: &str,
     bytes: Vec<u8>,
-) -> Result<String, String> {
+) -> Result<Uploaded, String> {
     check_outbound(kind, mime, bytes.len()).map_err(|k| crate::i18n::t(crate::i18n::Locale::En, k).to_string())?;
     let (phone, _, token) = state
         .db
@@ -301,11 +318,63 @@ pub async fn upload(
         .await
         .map_err(|e| e.to_string())?
         .ok_or("no such number")?;
-    state
+    let size = bytes.len() as i64;
+    let copy = bytes.clone();
+    let media_id = state
         .graph
         .upload_media(&phone, &token, bytes, mime, filename)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    let key = state.media_key;
+    let dir = media_dir(state);
+    let stored = tokio::task::spawn_blocking(move || {
+        let name = format!("{}.bin", crypto::random_token(18));
+        crypto::write_private_file(&dir.join(&name), &crypto::seal(&key, &copy)?)?;
+        Ok::<_, String>(name)
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    let (mid, kind, mime, filename, now) = (
+        media_id.clone(),
+        kind.to_string(),
+        mime.to_string(),
+        filename.to_string(),
+        state.now(),
+    );
+    let file_id = state
+        .db
+        .write(move |c| {
+            c.execute(
+                "INSERT INTO media_files (media_id, wamid, phone_number_id, kind, mime_type, filename, size, stored_name,
+                                          state, created_at)
+                 VALUES (?1, '', ?2, ?3, ?4, ?5, ?6, ?7, 'stored', ?8)",
+                params![mid, phone, kind, mime, filename, size, stored, now],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Uploaded { media_id, file_id })
+}
+
+/// Links a sent file to its message (for the thread and for access checks).
+pub fn attach_to_message(c: &Connection, file_id: i64, message_id: i64) -> rusqlite::Result<usize> {
+    c.execute(
+        "UPDATE media_files SET message_id = ?2 WHERE id = ?1",
+        params![file_id, message_id],
+    )
+}
+
+/// The conversation a file belongs to: `Some(None)` for a file outside any conversation.
+fn conversation_of(c: &Connection, id: i64) -> rusqlite::Result<Option<Option<i64>>> {
+    c.query_row(
+        "SELECT coalesce((SELECT conversation_id FROM messages WHERE id = f.message_id),
+                         (SELECT conversation_id FROM messages WHERE wamid = f.wamid AND f.wamid <> ''))
+         FROM media_files f WHERE f.id = ?1",
+        [id],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 #[cfg(test)]

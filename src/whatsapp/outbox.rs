@@ -108,6 +108,11 @@ pub fn start(state: web::Data<AppState>) {
 /// Rows left `sending` by a crash were maybe sent, maybe not: never again blindly.
 pub fn hold_interrupted(c: &Connection, now: i64) -> rusqlite::Result<usize> {
     c.execute(
+        "UPDATE messages SET status = 'held', status_at = ?1
+         WHERE outbox_id IN (SELECT id FROM outbox WHERE state = 'sending' AND wamid IS NULL)",
+        [now],
+    )?;
+    c.execute(
         "UPDATE outbox SET state = 'needs_review', updated_at = ?1,
                 error_message = 'interrupted while sending: check the conversation before sending it again'
          WHERE state = 'sending' AND wamid IS NULL",
@@ -254,11 +259,19 @@ async fn send_one(state: &web::Data<AppState>, row: Due) {
                                 error_class = NULL, error_message = NULL WHERE id = ?1",
                         params![id, wamid, now],
                     )?;
-                    if let (true, Some(w)) = (has_wamid, &wamid) {
+                    let (true, Some(w)) = (has_wamid, &wamid) else {
+                        return Ok(None);
+                    };
+                    // A reply from the inbox is a message row since it was queued.
+                    let linked = c.execute(
+                        "UPDATE messages SET wamid = ?2 WHERE outbox_id = ?1",
+                        params![id, w],
+                    )?;
+                    if linked == 0 {
                         c.execute(
-                            "INSERT OR IGNORE INTO messages (phone_number_id, contact_id, direction, wamid, kind, body, sent_at, created_at)
-                             VALUES (?1, ?2, 'out', ?3, ?4, ?5, ?6, ?6)",
-                            params![phone, contact, w, kind, summary, now],
+                            "INSERT OR IGNORE INTO messages (phone_number_id, contact_id, direction, wamid, kind, body, sent_at, created_at, outbox_id)
+                             VALUES (?1, ?2, 'out', ?3, ?4, ?5, ?6, ?6, ?7)",
+                            params![phone, contact, w, kind, summary, now, id],
                         )?;
                         if let (Some(contact), Some(mid)) = (contact, crate::inbox::message_id(c, w)?) {
                             let activity = crate::inbox::Activity {
@@ -272,7 +285,8 @@ async fn send_one(state: &web::Data<AppState>, row: Due) {
                             crate::inbox::touch_conversation(c, &activity, now)?;
                         }
                     }
-                    Ok(())
+                    crate::inbox::settle_statuses(c, w)?;
+                    Ok(crate::inbox::conversations::of_wamid(c, w)?)
                 })
                 .await
         }
@@ -280,16 +294,40 @@ async fn send_one(state: &web::Data<AppState>, row: Due) {
             let (row_id, attempts, number_id) = (row.id, row.attempts, row.number_id);
             state
                 .db
-                .write(move |c| Ok(handle_error(c, row_id, number_id, attempts, &e, now)?))
+                .write(move |c| {
+                    handle_error(c, row_id, number_id, attempts, &e, now)?;
+                    Ok(conversation_of_row(c, row_id)?)
+                })
                 .await
         }
     };
-    if let Err(e) = outcome {
-        tracing::error!(outbox = row.id, error = %e, "cannot record the outcome of a send");
+    match outcome {
+        Ok(Some(conversation)) => {
+            crate::inbox::live::publish(state, vec![conversation], crate::inbox::live::Kind::Changed).await;
+        }
+        Ok(None) => {}
+        Err(e) => tracing::error!(outbox = row.id, error = %e, "cannot record the outcome of a send"),
     }
 }
 
+/// The conversation of an outbox row's message, if it has one.
+fn conversation_of_row(c: &Connection, id: i64) -> rusqlite::Result<Option<i64>> {
+    use rusqlite::OptionalExtension;
+    c.query_row(
+        "SELECT conversation_id FROM messages WHERE outbox_id = ?1",
+        [id],
+        |r| r.get::<_, Option<i64>>(0),
+    )
+    .optional()
+    .map(Option::flatten)
+}
+
 fn fail(c: &Connection, id: i64, code: Option<i64>, class: &str, message: &str, now: i64) -> rusqlite::Result<usize> {
+    c.execute(
+        "UPDATE messages SET status = 'failed', status_at = ?3, error_code = ?2, error_title = ?4
+         WHERE outbox_id = ?1 AND wamid IS NULL",
+        params![id, code, now, message],
+    )?;
     c.execute(
         "UPDATE outbox SET state = 'failed', error_code = ?2, error_class = ?3, error_message = ?4, updated_at = ?5
          WHERE id = ?1",

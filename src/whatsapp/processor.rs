@@ -10,6 +10,7 @@ use super::numbers::repo::{NewsEntry as News, record_news};
 use crate::error::AppError;
 use crate::web::AppState;
 use actix_web::web;
+use crate::inbox::live::Kind;
 use rusqlite::{Connection, params};
 use std::time::Duration;
 
@@ -44,9 +45,16 @@ pub async fn run_once(state: &AppState) -> Result<usize, AppError> {
                 let applied = state.db.write(move |c| apply(c, id, &events, now)).await;
                 // Media URLs live 5 minutes: fetch as soon as the message is in.
                 state.media_notify.notify_one();
-                if let Err(e) = applied {
-                    let msg = e.to_string();
-                    state.db.write(move |c| Ok(quarantine(c, id, &msg, now)?)).await?;
+                match applied {
+                    Ok(touched) => {
+                        for (conversation, kind) in touched {
+                            crate::inbox::live::publish(state, vec![conversation], kind).await;
+                        }
+                    }
+                    Err(e) => {
+                        let msg = e.to_string();
+                        state.db.write(move |c| Ok(quarantine(c, id, &msg, now)?)).await?;
+                    }
                 }
             }
             Err(msg) => {
@@ -79,8 +87,10 @@ fn quarantine(c: &Connection, id: i64, error: &str, now: i64) -> rusqlite::Resul
     Ok(())
 }
 
-/// Applies one delivery's events and marks it done, all in one transaction.
-fn apply(c: &Connection, id: i64, events: &[Event], now: i64) -> Result<(), AppError> {
+/// Applies one delivery's events and marks it done, all in one transaction. Returns the
+/// conversations that changed, for live updates.
+fn apply(c: &Connection, id: i64, events: &[Event], now: i64) -> Result<Vec<(i64, Kind)>, AppError> {
+    let mut touched = Vec::new();
     for event in events {
         match event {
             Event::Message(m) => {
@@ -145,13 +155,15 @@ fn apply(c: &Connection, id: i64, events: &[Event], now: i64) -> Result<(), AppE
                             preview,
                             inbound: true,
                         };
-                        crate::inbox::touch_conversation(c, &activity, now)?;
+                        let conversation = crate::inbox::touch_conversation(c, &activity, now)?;
+                        crate::inbox::manage::auto_assign_if_due(c, conversation, now)?;
+                        touched.push((conversation, Kind::Inbound));
                     }
                 }
             }
             Event::Status(s) => {
                 let error = s.error.as_ref().map(|e| (e.code, e.title.as_str(), e.details.as_str()));
-                crate::inbox::apply_status(
+                let changed = crate::inbox::apply_status(
                     c,
                     &crate::inbox::StatusChange {
                         wamid: &s.wamid,
@@ -160,6 +172,9 @@ fn apply(c: &Connection, id: i64, events: &[Event], now: i64) -> Result<(), AppE
                         error,
                     },
                 )?;
+                if let (true, Some(conversation)) = (changed, crate::inbox::conversations::of_wamid(c, &s.wamid)?) {
+                    touched.push((conversation, Kind::Changed));
+                }
                 if let Some(p) = &s.pricing {
                     crate::inbox::record_usage(
                         c,
@@ -203,7 +218,8 @@ fn apply(c: &Connection, id: i64, events: &[Event], now: i64) -> Result<(), AppE
         "UPDATE webhook_inbox SET state = 'done', last_error = NULL WHERE id = ?1",
         [id],
     )?;
-    Ok(())
+    touched.dedup();
+    Ok(touched)
 }
 
 /// Quarantined deliveries for the admin page: (id, received at, attempts, error).

@@ -211,7 +211,7 @@ async fn outbound_media_is_checked_against_meta_limits_before_upload() {
     )
     .await
     .unwrap();
-    assert_eq!(id, "900000000000303");
+    assert_eq!(id.media_id, "900000000000303");
     let up = graph.seen().into_iter().find(|s| s.path.ends_with("/media")).unwrap();
     assert_eq!(up.path, "/v25.0/106540352242922/media");
     assert_eq!(up.authorization, "Bearer tok");

@@ -1,0 +1,77 @@
+//! Who may see a conversation. Supervisors and admins see all of them; an agent sees
+//! the ones assigned to them and the unassigned ones, or all when the admin allows
+//! it. One rule, used by every page, the media files, search, the API and live updates.
+
+use crate::auth::{Role, User};
+use crate::error::AppError;
+use rusqlite::Connection;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Viewer {
+    /// The signed-in user; `None` for an API key (it owns no conversations).
+    pub user_id: Option<i64>,
+    pub role: Role,
+    pub sees_all: bool,
+}
+
+impl Viewer {
+    pub fn new(user_id: Option<i64>, role: Role, agents_see_all: bool) -> Viewer {
+        Viewer {
+            user_id,
+            role,
+            sees_all: role >= Role::Supervisor || agents_see_all,
+        }
+    }
+
+    /// The viewer for a user, with the instance's current setting.
+    pub fn for_user(c: &Connection, user: &User) -> rusqlite::Result<Viewer> {
+        let s = crate::settings::inbox_settings(c)?;
+        Ok(Viewer::new(Some(user.id), user.role, s.agents_see_all))
+    }
+
+    pub fn for_role(c: &Connection, role: Role) -> rusqlite::Result<Viewer> {
+        let s = crate::settings::inbox_settings(c)?;
+        Ok(Viewer::new(None, role, s.agents_see_all))
+    }
+
+    /// Whether a conversation with this assignee is visible.
+    pub fn can_see(&self, assignee: Option<i64>) -> bool {
+        self.sees_all || assignee.is_none() || (assignee.is_some() && assignee == self.user_id)
+    }
+
+    /// The same rule for SQL over `conversations c`: a condition and its parameter.
+    pub fn sql(&self) -> (&'static str, i64) {
+        if self.sees_all {
+            ("1", 0)
+        } else {
+            ("(c.assignee_id IS NULL OR c.assignee_id = ?)", self.user_id.unwrap_or(-1))
+        }
+    }
+
+    /// The id of a visible conversation, else 404 (a refused conversation does not
+    /// even admit it exists).
+    pub fn check(&self, c: &Connection, conversation_id: i64) -> Result<(), AppError> {
+        match super::conversations::assignee_of(c, conversation_id)? {
+            Some(assignee) if self.can_see(assignee) => Ok(()),
+            _ => Err(AppError::NotFound),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agents_see_their_own_and_unassigned() {
+        let agent = Viewer::new(Some(7), Role::Agent, false);
+        assert!(agent.can_see(None));
+        assert!(agent.can_see(Some(7)));
+        assert!(!agent.can_see(Some(8)));
+        assert!(Viewer::new(Some(7), Role::Agent, true).can_see(Some(8)));
+        assert!(Viewer::new(Some(1), Role::Supervisor, false).can_see(Some(8)));
+        let key = Viewer::new(None, Role::Agent, false);
+        assert!(key.can_see(None));
+        assert!(!key.can_see(Some(8)));
+    }
+}

@@ -1,0 +1,123 @@
+//! Live updates: whatever changes a conversation (a message, a status tick, an
+//! assignment, a note) is published here, and each open browser gets the news for the
+//! conversations its user may see over Server-Sent Events (`/inbox/events`). The page
+//! then fetches the fresh HTML fragment itself, so the event carries no content.
+
+use super::access::Viewer;
+use crate::error::AppResult;
+use crate::web::{AppState, Authed};
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// How long one event stream stays open; the browser reconnects (and the session is
+/// checked again).
+const STREAM_FOR: Duration = Duration::from_secs(30 * 60);
+const KEEPALIVE: Duration = Duration::from_secs(20);
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Update {
+    pub conversation: i64,
+    #[serde(skip)]
+    pub assignee: Option<i64>,
+    pub kind: Kind,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A new message from the customer.
+    Inbound,
+    /// Anything else: a reply, a tick, an assignment, a status, a note, a label.
+    Changed,
+}
+
+pub struct Hub {
+    tx: broadcast::Sender<Update>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub {
+            tx: broadcast::channel(1024).0,
+        }
+    }
+}
+
+impl Hub {
+    pub fn subscribe(&self) -> broadcast::Receiver<Update> {
+        self.tx.subscribe()
+    }
+}
+
+/// Publishes news of these conversations (assignees read once, for the visibility rule).
+pub async fn publish(state: &AppState, ids: Vec<i64>, kind: Kind) {
+    if ids.is_empty() || state.live.tx.receiver_count() == 0 {
+        return;
+    }
+    let found = state
+        .db
+        .read(move |c| {
+            let mut out = Vec::new();
+            for id in ids {
+                if let Some(a) = super::conversations::assignee_of(c, id)? {
+                    out.push((id, a));
+                }
+            }
+            Ok(out)
+        })
+        .await;
+    match found {
+        Ok(list) => {
+            for (conversation, assignee) in list {
+                let _ = state.live.tx.send(Update {
+                    conversation,
+                    assignee,
+                    kind,
+                });
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot publish a live update"),
+    }
+}
+
+fn frame(u: &Update) -> web::Bytes {
+    let data = serde_json::to_string(u).unwrap_or_default();
+    web::Bytes::from(format!("event: update\ndata: {data}\n\n"))
+}
+
+/// `GET /inbox/events`: the event stream, filtered by who may see what.
+pub async fn get_events(state: web::Data<AppState>, a: Authed) -> AppResult<HttpResponse> {
+    let user = a.user.clone();
+    let viewer = state.db.read(move |c| Ok(Viewer::for_user(c, &user)?)).await?;
+    let rx = state.live.subscribe();
+    let deadline = tokio::time::Instant::now() + STREAM_FOR;
+    let first = futures_util::stream::once(async { Ok::<_, actix_web::Error>(web::Bytes::from("retry: 3000\n\n")) });
+    let rest = futures_util::stream::unfold(Some(rx), move |rx| async move {
+        let mut rx = rx?;
+        loop {
+            let next = tokio::select! {
+                r = rx.recv() => Some(r),
+                _ = tokio::time::sleep(KEEPALIVE) => None,
+                _ = tokio::time::sleep_until(deadline) => return None,
+            };
+            match next {
+                None => return Some((Ok(web::Bytes::from(": keepalive\n\n")), Some(rx))),
+                Some(Ok(u)) if viewer.can_see(u.assignee) => return Some((Ok(frame(&u)), Some(rx))),
+                Some(Ok(_)) => continue,
+                // Fell behind: tell the page to refresh everything.
+                Some(Err(broadcast::error::RecvError::Lagged(_))) => {
+                    return Some((Ok(web::Bytes::from("event: resync\ndata: {}\n\n")), Some(rx)));
+                }
+                Some(Err(broadcast::error::RecvError::Closed)) => return None,
+            }
+        }
+    });
+    use futures_util::StreamExt;
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(first.chain(rest)))
+}

@@ -1,0 +1,133 @@
+//! Changes to a conversation, the same for the inbox pages and the API: each one checks
+//! that the conversation is visible, writes a system event into the thread and a line
+//! into the audit log, in the same transaction as the change.
+
+use super::access::Viewer;
+use super::conversations::{self, STATUSES};
+use crate::audit::{self, Actor};
+use crate::error::AppError;
+use rusqlite::{Connection, OptionalExtension};
+
+/// Who makes a change: the audit actor, and the user (for the thread's event line).
+pub struct Who<'a> {
+    pub actor: &'a Actor,
+    pub user: Option<(i64, &'a str)>,
+}
+
+/// Notes are private text for colleagues; this long at most.
+pub const MAX_NOTE: usize = 4000;
+
+fn target(id: i64) -> String {
+    format!("conversation:{id}")
+}
+
+fn user_name(c: &Connection, id: i64) -> rusqlite::Result<Option<String>> {
+    c.query_row("SELECT name FROM users WHERE id = ?1 AND active = 1", [id], |r| r.get(0))
+        .optional()
+}
+
+/// Assigns (or with `None` unassigns); false when nothing changed.
+pub fn assign(c: &Connection, viewer: &Viewer, who: &Who<'_>, id: i64, to: Option<i64>, now: i64) -> Result<bool, AppError> {
+    viewer.check(c, id)?;
+    let name = match to {
+        Some(u) => user_name(c, u)?.ok_or(AppError::BadRequest("inbox.no_such_agent"))?,
+        None => String::new(),
+    };
+    if conversations::assign(c, id, to, now)?.is_none() {
+        return Ok(false);
+    }
+    conversations::add_event(c, id, "assigned", who.user, &name, now)?;
+    let details = to.map(|u| format!("to user:{u}")).unwrap_or_else(|| "unassigned".into());
+    audit::record(c, who.actor, "conversation.assign", &target(id), &details, now)?;
+    Ok(true)
+}
+
+/// Sets the status; `snoozed` needs a time in the future.
+pub fn set_status(
+    c: &Connection,
+    viewer: &Viewer,
+    who: &Who<'_>,
+    id: i64,
+    status: &str,
+    snoozed_until: Option<i64>,
+    now: i64,
+) -> Result<bool, AppError> {
+    viewer.check(c, id)?;
+    if !STATUSES.contains(&status) {
+        return Err(AppError::BadRequest("inbox.bad_status"));
+    }
+    if status == "snoozed" && snoozed_until.is_none_or(|t| t <= now) {
+        return Err(AppError::BadRequest("inbox.snooze_in_future"));
+    }
+    if !conversations::set_status(c, id, status, snoozed_until, now)? {
+        return Ok(false);
+    }
+    conversations::add_event(c, id, "status", who.user, status, now)?;
+    let details = match snoozed_until {
+        Some(t) if status == "snoozed" => format!("{status} until {t}"),
+        _ => status.to_string(),
+    };
+    audit::record(c, who.actor, "conversation.status", &target(id), &details, now)?;
+    Ok(true)
+}
+
+/// Adds (`on`) or removes a label; false when nothing changed.
+pub fn label(c: &Connection, viewer: &Viewer, who: &Who<'_>, id: i64, label_id: i64, on: bool, now: i64) -> Result<bool, AppError> {
+    viewer.check(c, id)?;
+    let label = super::catalog::label(c, label_id)?.ok_or(AppError::BadRequest("inbox.no_such_label"))?;
+    let changed = if on {
+        conversations::add_label(c, id, label_id)?
+    } else {
+        conversations::remove_label(c, id, label_id)?
+    };
+    if changed {
+        let kind = if on { "label_added" } else { "label_removed" };
+        conversations::add_event(c, id, kind, who.user, &label.name, now)?;
+        audit::record(c, who.actor, &format!("conversation.{kind}"), &target(id), &label.name, now)?;
+    }
+    Ok(changed)
+}
+
+/// A private note (never sent to the customer).
+pub fn note(c: &Connection, viewer: &Viewer, who: &Who<'_>, id: i64, body: &str, now: i64) -> Result<i64, AppError> {
+    viewer.check(c, id)?;
+    let body = body.trim();
+    if body.is_empty() {
+        return Err(AppError::BadRequest("inbox.empty"));
+    }
+    if body.chars().count() > MAX_NOTE {
+        return Err(AppError::BadRequest("inbox.too_long"));
+    }
+    let event = conversations::add_event(c, id, "note", who.user, body, now)?;
+    audit::record(c, who.actor, "conversation.note", &target(id), &format!("event:{event}"), now)?;
+    Ok(event)
+}
+
+/// Round-robin for a conversation a customer just wrote to, when the admin turned it on
+/// and nobody has it yet.
+pub fn auto_assign_if_due(c: &Connection, id: i64, now: i64) -> Result<(), AppError> {
+    let s = crate::settings::inbox_settings(c)?;
+    if !s.auto_assign {
+        return Ok(());
+    }
+    let open_unassigned: bool = c.query_row(
+        "SELECT assignee_id IS NULL AND status = 'open' FROM conversations WHERE id = ?1",
+        [id],
+        |r| r.get(0),
+    )?;
+    if !open_unassigned {
+        return Ok(());
+    }
+    if let Some((agent, name)) = conversations::auto_assign(c, id, s.assign_cap, now)? {
+        conversations::add_event(c, id, "assigned", None, &name, now)?;
+        audit::record(
+            c,
+            &Actor::system(),
+            "conversation.assign",
+            &target(id),
+            &format!("to user:{agent} (round-robin)"),
+            now,
+        )?;
+    }
+    Ok(())
+}

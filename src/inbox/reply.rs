@@ -1,0 +1,228 @@
+//! Answering a conversation (from the inbox or the API): free text and files only while
+//! the 24-hour customer-service window is open, an approved template at any time. The
+//! reply becomes a `pending` message in the thread at once and a row in the one outbox;
+//! the dispatcher sends it and the ticks follow Meta's status webhooks.
+
+use super::access::Viewer;
+use super::conversations::{self, Route};
+use crate::error::{AppError, AppResult};
+use crate::web::AppState;
+use crate::whatsapp::media::Uploaded;
+use crate::whatsapp::outbound::OutMessage;
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// Meta's limit for a text body.
+pub const MAX_TEXT: usize = 4096;
+/// Meta's limit for a caption.
+pub const MAX_CAPTION: usize = 1024;
+
+pub enum Compose {
+    Text {
+        body: String,
+        reply_to: Option<i64>,
+    },
+    Media {
+        kind: String,
+        file: Uploaded,
+        caption: String,
+        filename: String,
+        reply_to: Option<i64>,
+    },
+    Template {
+        name: String,
+        language: String,
+        params: Vec<String>,
+    },
+}
+
+/// A conversation the viewer may answer: where replies go. 404 when not visible.
+pub async fn route(state: &AppState, viewer: Viewer, id: i64) -> AppResult<Route> {
+    state
+        .db
+        .read(move |c| {
+            viewer.check(c, id)?;
+            conversations::route(c, id)?.ok_or(AppError::NotFound)
+        })
+        .await
+}
+
+/// An approved template of the WABA: (body text, parameter count).
+pub fn approved_template(
+    c: &Connection,
+    waba_id: &str,
+    name: &str,
+    language: &str,
+) -> rusqlite::Result<Option<(String, i64)>> {
+    c.query_row(
+        "SELECT body_text, param_count FROM wa_templates
+         WHERE waba_id = ?1 AND name = ?2 AND language = ?3 AND upper(status) = 'APPROVED'",
+        params![waba_id, name, language],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+}
+
+/// The template's body with `{{1}}`… replaced by the parameters (the preview, and the
+/// text the thread shows for a sent template).
+pub fn fill_template(body: &str, params: &[String]) -> String {
+    let mut out = body.to_string();
+    for (i, p) in params.iter().enumerate() {
+        let shown = if p.is_empty() { format!("{{{{{}}}}}", i + 1) } else { p.clone() };
+        out = out.replace(&format!("{{{{{}}}}}", i + 1), &shown);
+    }
+    out
+}
+
+/// The wamid of a message of this conversation (what "reply to" quotes).
+fn wamid_in(c: &Connection, conversation_id: i64, message_id: Option<i64>) -> rusqlite::Result<Option<String>> {
+    let Some(mid) = message_id else { return Ok(None) };
+    c.query_row(
+        "SELECT wamid FROM messages WHERE id = ?1 AND conversation_id = ?2",
+        params![mid, conversation_id],
+        |r| r.get::<_, Option<String>>(0),
+    )
+    .optional()
+    .map(Option::flatten)
+}
+
+/// Sends (queues) a reply. `Ok(Err(key))` names what is wrong with it for the form.
+pub async fn send(
+    state: &AppState,
+    viewer: Viewer,
+    id: i64,
+    compose: Compose,
+    author: Option<i64>,
+    origin: &'static str,
+) -> AppResult<Result<i64, &'static str>> {
+    let route = route(state, viewer, id).await?;
+    let now = state.now();
+    let window_open = super::window_left(route.last_inbound_at, now) > 0;
+    match &compose {
+        Compose::Text { body, .. } if body.trim().is_empty() => return Ok(Err("inbox.empty")),
+        Compose::Text { body, .. } if body.chars().count() > MAX_TEXT => return Ok(Err("inbox.too_long")),
+        Compose::Media { caption, .. } if caption.chars().count() > MAX_CAPTION => return Ok(Err("inbox.too_long")),
+        Compose::Text { .. } | Compose::Media { .. } if !window_open => return Ok(Err("inbox.window_closed")),
+        _ => {}
+    }
+    let result = state
+        .db
+        .write(move |c| {
+            let (msg, body, kind, file) = match compose {
+                Compose::Text { body, reply_to } => {
+                    let reply_to = wamid_in(c, id, reply_to)?;
+                    let m = OutMessage::Text {
+                        body: body.clone(),
+                        preview_url: body.contains("https://"),
+                        reply_to,
+                    };
+                    (m, body, "text".to_string(), None)
+                }
+                Compose::Media {
+                    kind,
+                    file,
+                    caption,
+                    filename,
+                    reply_to,
+                } => {
+                    let reply_to = wamid_in(c, id, reply_to)?;
+                    let shown = if caption.is_empty() { filename.clone() } else { caption.clone() };
+                    let m = OutMessage::Media {
+                        media: kind.clone(),
+                        media_id: file.media_id.clone(),
+                        caption: (!caption.is_empty()).then_some(caption),
+                        filename: (kind == "document").then_some(filename),
+                        reply_to,
+                    };
+                    (m, shown, kind, Some(file.file_id))
+                }
+                Compose::Template { name, language, params } => {
+                    let Some((text, count)) = approved_template(c, &route.waba_id, &name, &language)? else {
+                        return Ok(Err("inbox.template_unknown"));
+                    };
+                    if params.len() as i64 != count || params.iter().any(|p| p.trim().is_empty()) {
+                        return Ok(Err("inbox.template_params"));
+                    }
+                    let body = fill_template(&text, &params);
+                    let m = OutMessage::Template {
+                        name,
+                        language,
+                        body_params: params,
+                    };
+                    (m, body, "template".to_string(), None)
+                }
+            };
+            let outbox_id = crate::whatsapp::outbox::enqueue(
+                c,
+                route.number_id,
+                &route.recipient,
+                Some(route.contact_id),
+                &msg,
+                origin,
+                now,
+            )?;
+            c.execute(
+                "INSERT INTO messages (phone_number_id, contact_id, direction, kind, body, sent_at, created_at, status,
+                                       outbox_id, author_id, reply_to)
+                 VALUES (?1, ?2, 'out', ?3, ?4, ?5, ?5, 'pending', ?6, ?7, ?8)",
+                params![
+                    route.phone_number_id,
+                    route.contact_id,
+                    kind,
+                    body,
+                    now,
+                    outbox_id,
+                    author,
+                    match &msg {
+                        OutMessage::Text { reply_to, .. } | OutMessage::Media { reply_to, .. } => reply_to.clone(),
+                        _ => None,
+                    }
+                ],
+            )?;
+            let message_id = c.last_insert_rowid();
+            if let Some(f) = file {
+                crate::whatsapp::media::attach_to_message(c, f, message_id)?;
+            }
+            let activity = super::Activity {
+                phone_number_id: &route.phone_number_id,
+                contact_id: route.contact_id,
+                message_id,
+                at: now,
+                preview: &body,
+                inbound: false,
+            };
+            super::touch_conversation(c, &activity, now)?;
+            Ok(Ok(message_id))
+        })
+        .await?;
+    if result.is_ok() {
+        state.outbox_notify.notify_one();
+        super::live::publish(state, vec![id], super::live::Kind::Changed).await;
+    }
+    Ok(result)
+}
+
+/// Sends Meta the read receipt for the newest customer message (blue ticks).
+pub fn queue_read_receipt(c: &Connection, conversation_id: i64, wamid: &str, now: i64) -> Result<(), AppError> {
+    if let Some(route) = conversations::route(c, conversation_id)? {
+        let msg = OutMessage::MarkRead {
+            message_id: wamid.to_string(),
+        };
+        crate::whatsapp::outbox::enqueue(c, route.number_id, &route.recipient, None, &msg, "read", now)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_preview_fills_positional_parameters() {
+        let body = "Halo {{1}}, pesanan {{2}} siap.";
+        assert_eq!(
+            fill_template(body, &["Budi".into(), "#12".into()]),
+            "Halo Budi, pesanan #12 siap."
+        );
+        assert_eq!(fill_template(body, &["".into()]), body);
+    }
+}

@@ -1,0 +1,267 @@
+//! A conversation's thread as the page shows it: messages of both directions with their
+//! ticks, quotes, reactions and media, interleaved with private notes and system events.
+
+use rusqlite::{Connection, params};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Messages shown per page of the thread (older ones behind a link).
+pub const PAGE: i64 = 60;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Media {
+    pub id: i64,
+    pub state: String,
+    pub mime: String,
+    pub filename: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Message {
+    pub id: i64,
+    pub direction: String,
+    pub kind: String,
+    pub body: String,
+    #[serde(skip)]
+    pub detail: Value,
+    pub understood: bool,
+    pub wamid: Option<String>,
+    pub sent_at: i64,
+    pub status: Option<String>,
+    pub error: Option<String>,
+    pub author: Option<String>,
+    pub quote: Option<String>,
+    pub forwarded: bool,
+    pub reactions: Vec<String>,
+    pub media: Option<Media>,
+}
+
+impl Message {
+    pub fn outbound(&self) -> bool {
+        self.direction == "out"
+    }
+
+    /// The tick to show: pending, sent, delivered, read, failed (or none for inbound).
+    pub fn tick(&self) -> &str {
+        match self.status.as_deref() {
+            _ if !self.outbound() => "",
+            Some("played") => "read",
+            Some(s @ ("sent" | "delivered" | "read" | "failed" | "held")) => s,
+            _ => "pending",
+        }
+    }
+
+    fn text(&self, key: &str) -> String {
+        self.detail.get(key).and_then(Value::as_str).unwrap_or("").to_string()
+    }
+
+    /// Location: (latitude, longitude, name) when the coordinates are known.
+    pub fn location(&self) -> Option<(f64, f64, String)> {
+        let lat = self.detail.get("latitude").and_then(Value::as_f64)?;
+        let lon = self.detail.get("longitude").and_then(Value::as_f64)?;
+        let name = [self.text("name"), self.text("address")].join(" ").trim().to_string();
+        Some((lat, lon, name))
+    }
+
+    /// An OpenStreetMap link for a location (a link, never an embed).
+    pub fn map_link(&self) -> String {
+        self.location()
+            .map(|(la, lo, _)| format!("https://www.openstreetmap.org/?mlat={la:.6}&mlon={lo:.6}#map=17/{la:.6}/{lo:.6}"))
+            .unwrap_or_default()
+    }
+
+    /// Shared contact cards: (name, phones joined).
+    pub fn cards(&self) -> Vec<(String, String)> {
+        self.detail
+            .get("cards")
+            .and_then(Value::as_array)
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| {
+                        let name = c.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+                        let phones = c
+                            .get("phones")
+                            .and_then(Value::as_array)
+                            .map(|ps| {
+                                ps.iter()
+                                    .filter_map(|p| p.get("phone").and_then(Value::as_str))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            })
+                            .unwrap_or_default();
+                        (name, phones)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// What an unsupported message was, for the "not supported" bubble.
+    pub fn unsupported_what(&self) -> String {
+        let t = self.text("unsupported_type");
+        if t.is_empty() { self.text("unknown_type") } else { t }
+    }
+
+    pub fn is_media(&self) -> bool {
+        matches!(self.kind.as_str(), "image" | "video" | "audio" | "document" | "sticker" | "media")
+    }
+}
+
+/// A note or system event.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub id: i64,
+    pub kind: String,
+    pub actor: String,
+    pub body: String,
+    pub at: i64,
+}
+
+impl Event {
+    /// The event as a sentence in the reader's language.
+    pub fn describe(&self, ctx: &crate::web::RequestCtx) -> String {
+        let who = if self.actor.is_empty() { ctx.t("inbox.ev_system").to_string() } else { self.actor.clone() };
+        let what = match self.kind.as_str() {
+            "status" => ctx.label("inbox.status", &self.body),
+            _ => self.body.clone(),
+        };
+        match (self.kind.as_str(), what.is_empty()) {
+            ("assigned", true) => ctx.tf("inbox.ev_unassigned", &[("who", &who)]),
+            ("assigned", false) if self.actor.is_empty() => ctx.tf("inbox.ev_auto_assigned", &[("to", &what)]),
+            (kind, _) => ctx.tf(&format!("inbox.ev_{kind}"), &[("who", &who), ("what", &what)]),
+        }
+    }
+}
+
+/// One entry of the thread, in time order.
+#[derive(Debug, Clone)]
+pub enum Item {
+    Message(Box<Message>),
+    Event(Event),
+}
+
+impl Item {
+    fn at(&self) -> (i64, u8, i64) {
+        match self {
+            Item::Message(m) => (m.sent_at, 0, m.id),
+            Item::Event(e) => (e.at, 1, e.id),
+        }
+    }
+}
+
+/// The newest messages (before message `before`, if given), oldest first.
+pub fn messages(c: &Connection, conversation_id: i64, before: Option<i64>, limit: i64) -> rusqlite::Result<Vec<Message>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT m.id, m.direction, m.kind, m.body, m.detail, m.understood, m.wamid, m.sent_at, m.status,
+                coalesce(m.error_title || ': ' || m.error_details, m.error_title), u.name, q.body, q.kind, m.forwarded,
+                coalesce(f.id, g.id), coalesce(f.state, g.state), coalesce(f.mime_type, g.mime_type),
+                coalesce(f.filename, g.filename, '')
+         FROM messages m
+         LEFT JOIN users u ON u.id = m.author_id
+         LEFT JOIN messages q ON q.wamid = m.reply_to
+         LEFT JOIN media_files f ON f.wamid = m.wamid
+         LEFT JOIN media_files g ON g.message_id = m.id
+         WHERE m.conversation_id = ?1 AND m.id < ?2
+         ORDER BY m.id DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![conversation_id, before.unwrap_or(i64::MAX), limit], |r| {
+        let detail: String = r.get(4)?;
+        let quote: Option<String> = r.get(11)?;
+        let quote_kind: Option<String> = r.get(12)?;
+        let media_id: Option<i64> = r.get(14)?;
+        Ok(Message {
+            id: r.get(0)?,
+            direction: r.get(1)?,
+            kind: r.get(2)?,
+            body: r.get(3)?,
+            detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
+            understood: r.get(5)?,
+            wamid: r.get(6)?,
+            sent_at: r.get(7)?,
+            status: r.get(8)?,
+            error: r.get(9)?,
+            author: r.get(10)?,
+            quote: match (quote, quote_kind) {
+                (Some(q), _) if !q.is_empty() => Some(q),
+                (_, Some(k)) => Some(format!("[{k}]")),
+                _ => None,
+            },
+            forwarded: r.get::<_, i64>(13)? > 0,
+            reactions: Vec::new(),
+            media: match media_id {
+                Some(id) => Some(Media {
+                    id,
+                    state: r.get(15)?,
+                    mime: r.get(16)?,
+                    filename: r.get(17)?,
+                }),
+                None => None,
+            },
+        })
+    })?;
+    let mut out: Vec<Message> = rows.collect::<rusqlite::Result<_>>()?;
+    out.reverse();
+    Ok(out)
+}
+
+/// Notes and events between two times (inclusive).
+pub fn events(c: &Connection, conversation_id: i64, from: i64, to: i64) -> rusqlite::Result<Vec<Event>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, kind, actor_name, body, at FROM conversation_events
+         WHERE conversation_id = ?1 AND at >= ?2 AND at <= ?3 ORDER BY id",
+    )?;
+    let rows = stmt.query_map(params![conversation_id, from, to], |r| {
+        Ok(Event {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            actor: r.get(2)?,
+            body: r.get(3)?,
+            at: r.get(4)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// The thread page: reactions folded into the message they react to, and the events
+/// of the same time span. Returns the items and the id for the "older" link.
+pub fn load(c: &Connection, conversation_id: i64, before: Option<i64>) -> rusqlite::Result<(Vec<Item>, Option<i64>)> {
+    let mut msgs = messages(c, conversation_id, before, PAGE + 1)?;
+    let older = if msgs.len() as i64 > PAGE {
+        msgs.remove(0);
+        msgs.first().map(|m| m.id)
+    } else {
+        None
+    };
+    let from = if older.is_some() {
+        msgs.first().map(|m| m.sent_at).unwrap_or(0)
+    } else {
+        0
+    };
+    let to = if before.is_some() {
+        msgs.last().map(|m| m.sent_at).unwrap_or(i64::MAX)
+    } else {
+        i64::MAX
+    };
+    // Reactions (the newest per sender wins; an empty emoji removes it).
+    let mut reactions: HashMap<String, (String, String)> = HashMap::new();
+    msgs.retain(|m| {
+        if m.kind != "reaction" {
+            return true;
+        }
+        let target = m.detail.get("message_id").and_then(Value::as_str).unwrap_or("");
+        reactions.insert(format!("{}|{target}", m.direction), (target.to_string(), m.body.clone()));
+        false
+    });
+    for (target, emoji) in reactions.into_values() {
+        if let Some(m) = msgs.iter_mut().find(|m| m.wamid.as_deref() == Some(target.as_str())) {
+            if !emoji.is_empty() {
+                m.reactions.push(emoji);
+            }
+        }
+    }
+    let mut items: Vec<Item> = msgs.into_iter().map(|m| Item::Message(Box::new(m))).collect();
+    items.extend(events(c, conversation_id, from, to)?.into_iter().map(Item::Event));
+    items.sort_by_key(Item::at);
+    Ok((items, older))
+}
