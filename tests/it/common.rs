@@ -226,6 +226,21 @@ impl Browser {
         self.finish(r).await
     }
 
+    /// GET, keeping only the status and headers (for streams that never end).
+    pub async fn get_headers(&self, path: &str) -> Resp {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("GET");
+        Resp {
+            status: r.status().as_u16(),
+            headers: r.headers().clone(),
+            body: String::new(),
+        }
+    }
+
     /// POST a form with whatever fields are given (no CSRF token added).
     pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> Resp {
         let r = self
@@ -374,4 +389,52 @@ pub async fn app_with_number(
     let r = connect_number(&admin, "106540352242922", secret, token, mps).await;
     assert_eq!(r.status, 303, "number connected: {}", r.body);
     (app, admin)
+}
+
+/// Posts a signed delivery and waits until the processor has applied it.
+pub async fn deliver(app: &TestApp, secret: &str, body: &serde_json::Value) {
+    let bytes = serde_json::to_vec(body).expect("json");
+    assert_eq!(
+        post_webhook(app, &bytes, Some(&sign(secret, &bytes)), "application/json")
+            .await
+            .0,
+        200
+    );
+    for _ in 0..200 {
+        let open: i64 = app
+            .state
+            .db
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT count(*) FROM webhook_inbox WHERE state <> 'done'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+            .expect("read");
+        if open == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("delivery not processed");
+}
+
+/// A customer's text message, delivered and processed.
+#[allow(clippy::too_many_arguments)]
+pub async fn inbound_text(app: &TestApp, secret: &str, phone_id: &str, wamid: &str, from: &str, name: &str, ts: i64, text: &str) {
+    let body = serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "62812", "phone_number_id": phone_id},
+        "contacts": [{"profile": {"name": name}, "wa_id": from}],
+        "messages": [{"from": from, "id": wamid, "timestamp": ts.to_string(), "type": "text", "text": {"body": text}}]}}]}]});
+    deliver(app, secret, &body).await;
+}
+
+/// A status webhook for a message this app sent.
+pub async fn status_update(app: &TestApp, secret: &str, phone_id: &str, wamid: &str, to: &str, status: &str, ts: i64) {
+    let body = serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "62812", "phone_number_id": phone_id},
+        "statuses": [{"id": wamid, "status": status, "timestamp": ts.to_string(), "recipient_id": to}]}}]}]});
+    deliver(app, secret, &body).await;
 }

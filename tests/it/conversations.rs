@@ -2,42 +2,12 @@
 //! message, moved by every message, reopened by an inbound one, never rolled back by a
 //! late delivery; the 24-hour window follows the customer's last message.
 
-use crate::common::{TestApp, post_webhook, sign};
-use serde_json::json;
+use crate::common::TestApp;
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
 async fn inbound(app: &TestApp, phone_id: &str, wamid: &str, from: &str, ts: i64, text: &str) {
-    let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
-        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "62812", "phone_number_id": phone_id},
-        "contacts": [{"profile": {"name": "Siti"}, "wa_id": from}],
-        "messages": [{"from": from, "id": wamid, "timestamp": ts.to_string(), "type": "text", "text": {"body": text}}]}}]}]});
-    let bytes = serde_json::to_vec(&body).unwrap();
-    assert_eq!(
-        post_webhook(app, &bytes, Some(&sign(SECRET, &bytes)), "application/json")
-            .await
-            .0,
-        200
-    );
-    for _ in 0..100 {
-        let open: i64 = app
-            .state
-            .db
-            .read(|c| {
-                Ok(
-                    c.query_row("SELECT count(*) FROM webhook_inbox WHERE state <> 'done'", [], |r| {
-                        r.get(0)
-                    })?,
-                )
-            })
-            .await
-            .unwrap();
-        if open == 0 {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
-    }
-    panic!("not processed");
+    crate::common::inbound_text(app, SECRET, phone_id, wamid, from, "Siti", ts, text).await;
 }
 
 type Conv = (i64, String, String, i64, Option<i64>, String);

@@ -11,6 +11,7 @@ mod contacts;
 mod conversations;
 mod fake_graph;
 mod inbound;
+mod inbox;
 mod media;
 mod outbox;
 mod roles;

@@ -9,8 +9,12 @@ enum Access {
     Public,
     /// Any signed-in user.
     User,
+    /// Supervisors and admins.
+    Supervisor,
     /// Admins only.
     Admin,
+    /// An event stream for any signed-in user (judged by status and headers: it never ends).
+    Stream,
     /// Admins, or a scraper on loopback when no proxy is configured.
     AdminOrLoopback,
     /// Meta's endpoint: no session; its own token decides, the same for everyone.
@@ -256,6 +260,33 @@ const TABLE: &[Row] = &[
         MetaToken,
         &[],
     ),
+    ("GET", "/inbox", "/inbox", User, &[]),
+    ("GET", "/inbox/events", "/inbox/events", Stream, &[]),
+    ("POST", "/inbox/availability", "/inbox/availability", User, &[("available", "1")]),
+    ("GET", "/inbox/labels", "/inbox/labels", Supervisor, &[]),
+    ("POST", "/inbox/labels", "/inbox/labels", Supervisor, &[("name", "")]),
+    ("POST", "/inbox/labels/{id}/delete", "/inbox/labels/999/delete", Supervisor, &[]),
+    ("GET", "/inbox/canned", "/inbox/canned", Supervisor, &[]),
+    ("POST", "/inbox/canned", "/inbox/canned", Supervisor, &[("shortcut", "")]),
+    ("POST", "/inbox/canned/{id}/delete", "/inbox/canned/999/delete", Supervisor, &[]),
+    // Conversations: every signed-in user reaches the handler; 999 does not exist (404).
+    ("GET", "/inbox/{id}", "/inbox/999", User, &[]),
+    ("POST", "/inbox/{id}/reply", "/inbox/999/reply", User, &[("body", "x")]),
+    ("POST", "/inbox/{id}/attach", "/inbox/999/attach", User, &[]),
+    ("POST", "/inbox/{id}/template", "/inbox/999/template", User, &[("template", "")]),
+    ("POST", "/inbox/{id}/note", "/inbox/999/note", User, &[("body", "x")]),
+    ("POST", "/inbox/{id}/assign", "/inbox/999/assign", User, &[("assignee", "me")]),
+    ("POST", "/inbox/{id}/status", "/inbox/999/status", User, &[("status", "open")]),
+    ("POST", "/inbox/{id}/labels", "/inbox/999/labels", User, &[("label_id", "1")]),
+    ("GET", "/admin/inbox", "/admin/inbox", Admin, &[]),
+    ("POST", "/admin/inbox", "/admin/inbox", Admin, &[("assign_cap", "20")]),
+    ("GET", "/api/v1/conversations", "/api/v1/conversations", ApiKey, &[]),
+    ("GET", "/api/v1/conversations/{id}", "/api/v1/conversations/1", ApiKey, &[]),
+    ("POST", "/api/v1/conversations/{id}/assign", "/api/v1/conversations/1/assign", ApiKey, &[]),
+    ("POST", "/api/v1/conversations/{id}/status", "/api/v1/conversations/1/status", ApiKey, &[]),
+    ("POST", "/api/v1/conversations/{id}/labels", "/api/v1/conversations/1/labels", ApiKey, &[]),
+    ("GET", "/api/v1/conversations/{id}/messages", "/api/v1/conversations/1/messages", ApiKey, &[]),
+    ("GET", "/api/v1/labels", "/api/v1/labels", ApiKey, &[]),
     (
         "POST",
         "/admin/jobs/{name}/run",
@@ -351,7 +382,11 @@ async fn route_by_role_matrix() {
             if *path == "/logout" && role != "anonymous" {
                 continue;
             }
-            let r = request(b, method, path, fields).await;
+            let r = if *access == Stream {
+                b.get_headers(path).await
+            } else {
+                request(b, method, path, fields).await
+            };
             if *access == ApiKey {
                 if r.status != 401 {
                     failures.push(format!("{method} {pattern} as {role}: {}", r.status));
@@ -367,7 +402,8 @@ async fn route_by_role_matrix() {
             }
             let allowed = match (access, role) {
                 (Public | MetaToken | ApiKey, _) => true,
-                (User, r) => r != "anonymous",
+                (User | Stream, r) => r != "anonymous",
+                (Supervisor, r) => r == "supervisor" || r == "admin",
                 (Admin | AdminOrLoopback, r) => r == "admin",
             };
             let ok = if allowed {

@@ -1,0 +1,590 @@
+//! The agents' inbox over real HTTP and a real encrypted database: who sees what (page,
+//! media, search, API, live events), escaping, the 24-hour window and templates,
+//! replies through the outbox with ticks from status webhooks, round-robin assignment,
+//! labels, notes, canned responses and the audit trail.
+
+use crate::common::{Browser, PASSWORD, TestApp, app_with_number, inbound_text, status_update};
+use crate::fake_graph::FakeGraph;
+use serde_json::{Value, json};
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+const PHONE: &str = "106540352242922";
+
+async fn customer(app: &TestApp, wamid: &str, from: &str, name: &str, text: &str) {
+    inbound_text(app, SECRET, PHONE, wamid, from, name, app.state.now(), text).await;
+}
+
+async fn conversation_of(app: &TestApp, wa_id: &str) -> i64 {
+    let wa = wa_id.to_string();
+    app.state
+        .db
+        .read(move |c| {
+            Ok(c.query_row(
+                "SELECT c.id FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE k.wa_id = ?1",
+                [wa],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap()
+}
+
+async fn user_id(app: &TestApp, email: &str) -> i64 {
+    let e = email.to_string();
+    app.state
+        .db
+        .read(move |c| Ok(c.query_row("SELECT id FROM users WHERE email = ?1", [e], |r| r.get(0))?))
+        .await
+        .unwrap()
+}
+
+async fn signed_in(app: &TestApp, admin: &Browser, email: &str, role: &str) -> Browser {
+    app.create_user(admin, email, role).await;
+    let b = app.browser();
+    b.login(email, PASSWORD).await;
+    b
+}
+
+async fn api_key(admin: &Browser, role: &str) -> String {
+    let r = admin
+        .submit("/admin/api-keys", "/admin/api-keys", &[("name", "shop"), ("role", role)])
+        .await;
+    let i = r.body.find("id=\"api-token\">").expect("token shown") + "id=\"api-token\">".len();
+    r.body[i..].split('<').next().unwrap().to_string()
+}
+
+async fn api(app: &TestApp, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    let client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let url = format!("{}{path}", app.base);
+    let mut req = if method == "GET" { client.get(url) } else { client.post(url) };
+    req = req.bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+/// Reads the SSE stream until `want` arrives; returns every conversation id seen before it.
+async fn events_until(mut r: reqwest::Response, want: i64) -> Vec<i64> {
+    let mut seen = Vec::new();
+    let mut buf = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(deadline, r.chunk()).await {
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(i) = buf.find("\n\n") {
+            let frame: String = buf.drain(..i + 2).collect();
+            if let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data: ")) {
+                if let Some(id) = serde_json::from_str::<Value>(data).ok().and_then(|v| v["conversation"].as_i64()) {
+                    seen.push(id);
+                    if id == want {
+                        return seen;
+                    }
+                }
+            }
+        }
+    }
+    panic!("event for conversation {want} never came; saw {seen:?}");
+}
+
+#[tokio::test]
+async fn an_agent_cannot_reach_a_conversation_assigned_to_someone_else() {
+    let graph = FakeGraph::start();
+    graph.add_media("7001", b"\x89PNG secret picture", "image/png");
+    let (app, admin) = app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
+    let ani = signed_in(&app, &admin, "ani@toko.id", "agent").await;
+    let budi = signed_in(&app, &admin, "budi@toko.id", "agent").await;
+    let budi_id = user_id(&app, "budi@toko.id").await;
+    // Siti's conversation goes to Budi; it holds a picture.
+    let pic = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "62812", "phone_number_id": PHONE},
+        "contacts": [{"profile": {"name": "Siti"}, "wa_id": "62811"}],
+        "messages": [{"from": "62811", "id": "wamid.pic", "timestamp": app.state.now().to_string(), "type": "image",
+                      "image": {"id": "7001", "mime_type": "image/png", "caption": "rahasia dapur"}}]}}]}]});
+    crate::common::deliver(&app, SECRET, &pic).await;
+    let siti = conversation_of(&app, "62811").await;
+    let r = budi
+        .submit(&format!("/inbox/{siti}"), &format!("/inbox/{siti}/assign"), &[("assignee", "me")])
+        .await;
+    assert_eq!(r.status, 303);
+    // Wait for the picture to be fetched and stored.
+    let mut media = 0;
+    for _ in 0..100 {
+        media = app
+            .state
+            .db
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT coalesce(max(id), 0) FROM media_files WHERE state = 'stored'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+            .unwrap();
+        if media > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    }
+    assert!(media > 0, "picture stored");
+    assert_eq!(budi.get(&format!("/media/{media}")).await.status, 200, "the assignee sees it");
+
+    // Ani, another agent, gets nothing: page, thread fragment, media, search, API, SSE.
+    assert_eq!(ani.get(&format!("/inbox/{siti}")).await.status, 404);
+    assert_eq!(ani.get(&format!("/inbox/{siti}?fragment=thread")).await.status, 404);
+    assert_eq!(ani.get(&format!("/media/{media}")).await.status, 404);
+    assert!(!ani.get("/inbox?tab=all").await.body.contains("Siti"));
+    let found = ani.get("/inbox?q=rahasia").await;
+    assert!(!found.body.contains("<mark>rahasia</mark>"), "search hides it");
+    assert!(!found.body.contains(&format!("/inbox/{siti}")), "search hides it");
+    assert!(!ani.get("/inbox?q=Siti").await.body.contains(&format!("/inbox/{siti}")));
+    let r = ani.post(&format!("/inbox/{siti}/reply"), &[("body", "hi")]).await;
+    assert_eq!(r.status, 404, "cannot answer it either");
+    let key = api_key(&admin, "agent").await;
+    assert_eq!(api(&app, "GET", &format!("/api/v1/conversations/{siti}"), &key, None).await.0, 404);
+    assert_eq!(
+        api(&app, "GET", &format!("/api/v1/conversations/{siti}/messages"), &key, None).await.0,
+        404
+    );
+    let (_, list) = api(&app, "GET", "/api/v1/conversations", &key, None).await;
+    assert!(list["data"].as_array().unwrap().iter().all(|c| c["id"] != siti));
+    // Live events: Ani's stream skips Siti's news but gets the unassigned newcomer's.
+    let stream = ani
+        .client
+        .get(format!("{}/inbox/events", ani.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    customer(&app, "wamid.s2", "62811", "Siti", "masih ada?").await;
+    customer(&app, "wamid.r1", "62822", "Rina", "halo").await;
+    let rina = conversation_of(&app, "62822").await;
+    let seen = events_until(stream, rina).await;
+    assert!(!seen.contains(&siti), "no event about Siti reached Ani: {seen:?}");
+
+    // A supervisor sees everything; with "agents see all" on, so does Ani.
+    let sup = signed_in(&app, &admin, "sup@toko.id", "supervisor").await;
+    assert_eq!(sup.get(&format!("/inbox/{siti}")).await.status, 200);
+    assert!(sup.get("/inbox?q=rahasia").await.body.contains("<mark>rahasia</mark>"));
+    let r = admin
+        .submit(
+            "/admin/inbox",
+            "/admin/inbox",
+            &[("agents_see_all", "1"), ("read_receipts", "1"), ("assign_cap", "20")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(ani.get(&format!("/inbox/{siti}")).await.status, 200);
+    assert_eq!(ani.get(&format!("/media/{media}")).await.status, 200);
+    assert!(ani.get("/inbox?tab=all").await.body.contains("Siti"));
+    let _ = budi_id;
+}
+
+#[tokio::test]
+async fn customer_text_names_and_notes_are_escaped_everywhere() {
+    let graph = FakeGraph::start();
+    let (app, admin) = app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
+    let evil = "<script>alert(1)</script>\"><img src=x onerror=alert(2)>";
+    customer(&app, "wamid.x1", "62833", evil, &format!("pesan {evil}")).await;
+    let id = conversation_of(&app, "62833").await;
+    let r = admin
+        .submit(&format!("/inbox/{id}"), &format!("/inbox/{id}/note"), &[("body", evil)])
+        .await;
+    assert_eq!(r.status, 303);
+    let label = admin
+        .submit("/inbox/labels", "/inbox/labels", &[("name", "<b>vip</b>"), ("color", "red")])
+        .await;
+    assert_eq!(label.status, 303);
+    let canned = admin
+        .submit(
+            "/inbox/canned",
+            "/inbox/canned",
+            &[("shortcut", "x"), ("body", "Halo {{name}} <script>")],
+        )
+        .await;
+    assert_eq!(canned.status, 303);
+    let contact: i64 = app
+        .state
+        .db
+        .read(|c| Ok(c.query_row("SELECT id FROM contacts WHERE wa_id = '62833'", [], |r| r.get(0))?))
+        .await
+        .unwrap();
+    for page in [
+        "/inbox".to_string(),
+        "/inbox?tab=all".into(),
+        format!("/inbox/{id}"),
+        format!("/inbox/{id}?fragment=thread"),
+        "/inbox?q=pesan".into(),
+        "/inbox?q=script".into(),
+        format!("/contacts/{contact}"),
+        "/contacts".into(),
+        "/inbox/labels".into(),
+        "/inbox/canned".into(),
+    ] {
+        let body = admin.get(&page).await.body;
+        assert!(!body.contains("<script>alert"), "{page} has a raw script");
+        assert!(!body.contains("<img src=x"), "{page} has a raw img");
+        assert!(!body.contains("<b>vip"), "{page} has raw label markup");
+        assert!(!body.contains("Halo <script"), "{page} has raw canned text");
+    }
+    let page = admin.get(&format!("/inbox/{id}")).await.body;
+    assert!(page.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "shown, escaped: {page}");
+    assert!(page.contains("class=\"note\""), "the note is in the thread");
+}
+
+async fn add_template(app: &TestApp) {
+    app.state
+        .db
+        .write(|c| {
+            c.execute(
+                "INSERT INTO wa_templates (waba_id, meta_id, name, language, status, category, body_text, param_count, synced_at)
+                 VALUES ('102290129340398', '1', 'order_ready', 'id', 'APPROVED', 'UTILITY', 'Halo {{1}}, pesanan {{2}} siap.', 2, 0),
+                        ('102290129340398', '2', 'old_promo', 'id', 'REJECTED', 'MARKETING', 'Promo', 0, 0)",
+                [],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+async fn wait_for<F: Fn(&[crate::fake_graph::Seen]) -> bool>(graph: &FakeGraph, what: &str, f: F) {
+    for _ in 0..200 {
+        if f(&graph.seen()) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the fake Graph API never saw {what}");
+}
+
+#[tokio::test]
+async fn replies_follow_the_window_and_templates_take_over_when_it_closes() {
+    let graph = FakeGraph::start();
+    let (app, admin) = app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
+    add_template(&app).await;
+    customer(&app, "wamid.w1", "62844", "Dewi", "mau pesan").await;
+    let id = conversation_of(&app, "62844").await;
+    let page = admin.get(&format!("/inbox/{id}")).await.body;
+    assert!(page.contains("23 h 59 min left") || page.contains("24 h 0 min left"), "countdown shown");
+    assert!(page.contains(&format!("action=\"/inbox/{id}/reply\"")));
+    // Opening it sent the read receipt (setting on by default).
+    wait_for(&graph, "the read receipt", |s| {
+        s.iter().any(|x| x.body["status"] == "read" && x.body["message_id"] == "wamid.w1")
+    })
+    .await;
+
+    // A reply: pending at once, sent through the outbox, ticks from Meta's statuses.
+    let r = admin.post(&format!("/inbox/{id}/reply"), &[("body", "Siap, kak!")]).await;
+    assert_eq!(r.status, 303);
+    wait_for(&graph, "the reply", |s| s.iter().any(|x| x.body["text"]["body"] == "Siap, kak!")).await;
+    let sent = graph
+        .seen()
+        .into_iter()
+        .find(|x| x.body["text"]["body"] == "Siap, kak!")
+        .unwrap();
+    assert_eq!(sent.body["to"], "62844");
+    let mut wamid = None;
+    for _ in 0..100 {
+        wamid = app
+            .state
+            .db
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT wamid FROM messages WHERE body = 'Siap, kak!'",
+                    [],
+                    |r| r.get::<_, Option<String>>(0),
+                )?)
+            })
+            .await
+            .unwrap();
+        if wamid.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let wamid = wamid.expect("the reply got its wamid");
+    status_update(&app, SECRET, PHONE, &wamid, "62844", "delivered", app.state.now()).await;
+    let thread = admin.get(&format!("/inbox/{id}?fragment=thread")).await.body;
+    assert!(thread.contains("tick tick-delivered"), "delivered tick shown");
+
+    // The customer wrote 25 hours ago: the window is closed, no free text, templates only.
+    // (The database is moved rather than the clock, which would end the session too.)
+    app.state
+        .db
+        .write(move |c| {
+            c.execute(
+                "UPDATE conversations SET last_inbound_at = last_inbound_at - 25 * 3600 WHERE id = ?1",
+                [id],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let page = admin.get(&format!("/inbox/{id}")).await.body;
+    assert!(!page.contains(&format!("action=\"/inbox/{id}/reply\"")), "no free-text form");
+    assert!(page.contains("order_ready (id)") && !page.contains("old_promo"), "approved templates only: {page}");
+    let r = admin.post(&format!("/inbox/{id}/reply"), &[("body", "halo lagi")]).await;
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("window is closed"));
+    // Preview, then a missing parameter is refused, then the template goes out.
+    let r = admin
+        .post(
+            &format!("/inbox/{id}/template"),
+            &[("template", "order_ready|id"), ("p1", "Dewi"), ("p2", "#77"), ("action", "preview")],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("Halo Dewi, pesanan #77 siap."), "preview filled in");
+    let r = admin
+        .post(
+            &format!("/inbox/{id}/template"),
+            &[("template", "order_ready|id"), ("p1", "Dewi"), ("p2", ""), ("action", "send")],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    let r = admin
+        .post(
+            &format!("/inbox/{id}/template"),
+            &[("template", "order_ready|id"), ("p1", "Dewi"), ("p2", "#77"), ("action", "send")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    wait_for(&graph, "the template", |s| {
+        s.iter().any(|x| {
+            x.body["template"]["name"] == "order_ready"
+                && x.body["template"]["components"][0]["parameters"][1]["text"] == "#77"
+        })
+    })
+    .await;
+    let thread = admin.get(&format!("/inbox/{id}?fragment=thread")).await.body;
+    assert!(thread.contains("Halo Dewi, pesanan #77 siap."), "the thread shows the filled template");
+    // The API follows the same rule.
+    let key = api_key(&admin, "agent").await;
+    let (s, e) = api(
+        &app,
+        "POST",
+        &format!("/api/v1/conversations/{id}/messages"),
+        &key,
+        Some(json!({"type": "text", "body": "halo"})),
+    )
+    .await;
+    assert_eq!((s, e["error"]["code"].as_str()), (422, Some("inbox.window_closed")));
+}
+
+#[tokio::test]
+async fn new_conversations_go_round_robin_within_the_cap() {
+    let graph = FakeGraph::start();
+    let (app, admin) = app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
+    app.create_user(&admin, "ani@toko.id", "agent").await;
+    app.create_user(&admin, "budi@toko.id", "agent").await;
+    let away = signed_in(&app, &admin, "cici@toko.id", "agent").await;
+    assert_eq!(
+        away.submit("/inbox", "/inbox/availability", &[("available", "0")]).await.status,
+        303
+    );
+    let r = admin
+        .submit(
+            "/admin/inbox",
+            "/admin/inbox",
+            &[("auto_assign", "1"), ("read_receipts", "1"), ("assign_cap", "1")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    for (i, from) in ["62801", "62802", "62803"].iter().enumerate() {
+        customer(&app, &format!("wamid.rr{i}"), from, "Pelanggan", "halo").await;
+    }
+    let assigned: Vec<(String, Option<String>)> = app
+        .state
+        .db
+        .read(|c| {
+            let mut st = c.prepare(
+                "SELECT k.wa_id, u.email FROM conversations c JOIN contacts k ON k.id = c.contact_id
+                 LEFT JOIN users u ON u.id = c.assignee_id ORDER BY k.wa_id",
+            )?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+        .unwrap();
+    let who: Vec<Option<&str>> = assigned.iter().map(|(_, e)| e.as_deref()).collect();
+    assert_eq!(
+        who,
+        vec![Some("ani@toko.id"), Some("budi@toko.id"), None],
+        "in turn, skipping the away agent, none over the cap"
+    );
+    // Resolving frees a place: the next newcomer goes to that agent.
+    let ani_conv = conversation_of(&app, "62801").await;
+    let r = admin
+        .submit(
+            &format!("/inbox/{ani_conv}"),
+            &format!("/inbox/{ani_conv}/status"),
+            &[("status", "resolved")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    customer(&app, "wamid.rr9", "62809", "Baru", "halo").await;
+    let c = conversation_of(&app, "62809").await;
+    let ani = user_id(&app, "ani@toko.id").await;
+    let assignee = app
+        .state
+        .db
+        .read(move |x| Ok(whacaster::inbox::conversations::assignee_of(x, c)?))
+        .await
+        .unwrap();
+    assert_eq!(assignee, Some(Some(ani)));
+    let thread = admin.get(&format!("/inbox/{c}?fragment=thread")).await.body;
+    assert!(thread.contains("Assigned to Ani") || thread.contains("automatically"), "system event shown");
+    let audit = admin.get("/admin/audit").await.body;
+    assert!(audit.contains("conversation.assign") && audit.contains("round-robin"));
+    assert!(audit.contains("conversation.status"));
+}
+
+#[tokio::test]
+async fn labels_statuses_assignment_and_the_api_work_together() {
+    let graph = FakeGraph::start();
+    let (app, admin) = app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
+    let agent = signed_in(&app, &admin, "ani@toko.id", "agent").await;
+    // Labels are for supervisors and admins to manage.
+    assert_eq!(agent.get("/inbox/labels").await.status, 403);
+    admin
+        .submit("/inbox/labels", "/inbox/labels", &[("name", "Pesanan"), ("color", "green")])
+        .await;
+    let dup = admin
+        .submit("/inbox/labels", "/inbox/labels", &[("name", "pesanan"), ("color", "red")])
+        .await;
+    assert_eq!(dup.status, 422, "names are unique regardless of case");
+    customer(&app, "wamid.l1", "62855", "Eka", "pesan 2 kopi").await;
+    let id = conversation_of(&app, "62855").await;
+    let label: i64 = app
+        .state
+        .db
+        .read(|c| Ok(c.query_row("SELECT id FROM labels", [], |r| r.get(0))?))
+        .await
+        .unwrap();
+    let lid = label.to_string();
+    let r = agent
+        .submit(
+            &format!("/inbox/{id}"),
+            &format!("/inbox/{id}/labels"),
+            &[("label_id", lid.as_str()), ("on", "1")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    let list = agent.get(&format!("/inbox?tab=unassigned&label={label}")).await.body;
+    assert!(list.contains("Eka") && list.contains("Pesanan"));
+    // Snooze, then the customer writes again: open again.
+    let r = agent.post(&format!("/inbox/{id}/status"), &[("status", "snoozed"), ("snooze", "1h")]).await;
+    assert_eq!(r.status, 303);
+    assert!(agent.get("/inbox?tab=unassigned&status=snoozed").await.body.contains("Eka"));
+    customer(&app, "wamid.l2", "62855", "Eka", "halo?").await;
+    assert!(agent.get("/inbox?tab=unassigned&status=open").await.body.contains("Eka"));
+    // Unread: the agent has not opened the newest message yet.
+    assert!(agent.get("/inbox?tab=unassigned&unread=1").await.body.contains("Eka"));
+    agent.get(&format!("/inbox/{id}")).await;
+    assert!(!agent.get("/inbox?tab=unassigned&unread=1").await.body.contains("Eka"));
+
+    // API: list, assign, status, labels, messages, send.
+    let key = api_key(&admin, "supervisor").await;
+    let (s, list) = api(&app, "GET", "/api/v1/conversations?status=open", &key, None).await;
+    assert_eq!(s, 200);
+    assert_eq!(list["data"][0]["id"], id);
+    assert_eq!(list["data"][0]["labels"][0]["name"], "Pesanan");
+    let ani = user_id(&app, "ani@toko.id").await;
+    let (s, v) = api(
+        &app,
+        "POST",
+        &format!("/api/v1/conversations/{id}/assign"),
+        &key,
+        Some(json!({"assignee_id": ani})),
+    )
+    .await;
+    assert_eq!((s, v["changed"].as_bool()), (200, Some(true)));
+    assert!(agent.get("/inbox?tab=mine").await.body.contains("Eka"), "now in Ani's tab");
+    let (s, _) = api(
+        &app,
+        "POST",
+        &format!("/api/v1/conversations/{id}/status"),
+        &key,
+        Some(json!({"status": "snoozed"})),
+    )
+    .await;
+    assert_eq!(s, 400, "snooze needs a time");
+    let (s, v) = api(
+        &app,
+        "POST",
+        &format!("/api/v1/conversations/{id}/labels"),
+        &key,
+        Some(json!({"remove": [label]})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["labels"], json!([]));
+    let (s, v) = api(
+        &app,
+        "POST",
+        &format!("/api/v1/conversations/{id}/messages"),
+        &key,
+        Some(json!({"type": "text", "body": "Kopi siap diambil"})),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (202, Some("pending")));
+    wait_for(&graph, "the API reply", |s| {
+        s.iter().any(|x| x.body["text"]["body"] == "Kopi siap diambil")
+    })
+    .await;
+    let (s, msgs) = api(&app, "GET", &format!("/api/v1/conversations/{id}/messages?limit=2"), &key, None).await;
+    assert_eq!(s, 200);
+    assert_eq!(msgs["data"][0]["body"], "Kopi siap diambil", "newest first");
+    assert_eq!(msgs["data"][1]["body"], "halo?");
+    let older = msgs["next_cursor"].as_i64().expect("more pages");
+    let (_, page2) = api(
+        &app,
+        "GET",
+        &format!("/api/v1/conversations/{id}/messages?cursor={older}"),
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(page2["data"][0]["body"], "pesan 2 kopi");
+    let (s, labels) = api(&app, "GET", "/api/v1/labels", &key, None).await;
+    assert_eq!((s, labels["data"][0]["name"].as_str()), (200, Some("Pesanan")));
+    // Everything above is in the audit log.
+    let audit = admin.get("/admin/audit").await.body;
+    for action in [
+        "label.create",
+        "conversation.label_added",
+        "conversation.label_removed",
+        "conversation.status",
+        "conversation.assign",
+    ] {
+        assert!(audit.contains(action), "{action} audited");
+    }
+}
+
+#[tokio::test]
+async fn canned_responses_fill_in_the_contact() {
+    let graph = FakeGraph::start();
+    let (app, admin) = app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
+    let r = admin
+        .submit(
+            "/inbox/canned",
+            "/inbox/canned",
+            &[("shortcut", "/Salam"), ("body", "Halo {{name}}, ada yang bisa dibantu?")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    let bad = admin
+        .submit("/inbox/canned", "/inbox/canned", &[("shortcut", "a b"), ("body", "x")])
+        .await;
+    assert_eq!(bad.status, 422);
+    customer(&app, "wamid.c1", "62866", "Fajar", "halo").await;
+    let id = conversation_of(&app, "62866").await;
+    let page = admin.get(&format!("/inbox/{id}")).await.body;
+    assert!(page.contains("data-shortcut=\"salam\""));
+    assert!(page.contains("Halo Fajar, ada yang bisa dibantu?"), "placeholders filled for this contact");
+}
