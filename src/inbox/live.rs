@@ -82,8 +82,10 @@ pub async fn publish(state: &AppState, ids: Vec<i64>, kind: Kind) {
     }
 }
 
-fn frame(u: &Update) -> web::Bytes {
-    let data = serde_json::to_string(u).unwrap_or_default();
+/// One event for one viewer: `for_me` when it is theirs or nobody's (notifications).
+fn frame(u: &Update, viewer: &Viewer) -> web::Bytes {
+    let for_me = u.assignee.is_none() || u.assignee == viewer.user_id;
+    let data = serde_json::json!({"conversation": u.conversation, "kind": u.kind, "for_me": for_me});
     web::Bytes::from(format!("event: update\ndata: {data}\n\n"))
 }
 
@@ -104,7 +106,7 @@ pub async fn get_events(state: web::Data<AppState>, a: Authed) -> AppResult<Http
             };
             match next {
                 None => return Some((Ok(web::Bytes::from(": keepalive\n\n")), Some(rx))),
-                Some(Ok(u)) if viewer.can_see(u.assignee) => return Some((Ok(frame(&u)), Some(rx))),
+                Some(Ok(u)) if viewer.can_see(u.assignee) => return Some((Ok(frame(&u, &viewer)), Some(rx))),
                 Some(Ok(_)) => continue,
                 // Fell behind: tell the page to refresh everything.
                 Some(Err(broadcast::error::RecvError::Lagged(_))) => {

@@ -71,6 +71,7 @@ pub struct ListQuery {
     status: Option<String>,
     #[serde(default)]
     number: String,
+    #[serde(default, deserialize_with = "crate::web::empty_as_none")]
     label: Option<i64>,
     #[serde(default)]
     unread: String,
@@ -239,7 +240,9 @@ async fn post_availability(
 
 #[derive(Deserialize, Default)]
 pub struct ConversationQuery {
+    #[serde(default, deserialize_with = "crate::web::empty_as_none")]
     before: Option<i64>,
+    #[serde(default, deserialize_with = "crate::web::empty_as_none")]
     reply_to: Option<i64>,
     #[serde(default)]
     template: String,
@@ -471,6 +474,7 @@ fn back(id: i64) -> String {
 pub struct ReplyForm {
     #[serde(default)]
     body: String,
+    #[serde(default, deserialize_with = "crate::web::empty_as_none")]
     reply_to: Option<i64>,
 }
 

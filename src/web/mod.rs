@@ -198,3 +198,13 @@ impl FormErrors {
         self.0.is_empty()
     }
 }
+
+/// A form or query number where an empty field means "none" (an empty `<select>`
+/// choice or hidden input), instead of a 400 for a number that does not parse.
+pub fn empty_as_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let s: Option<String> = serde::Deserialize::deserialize(d)?;
+    match s.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(serde::de::Error::custom),
+    }
+}

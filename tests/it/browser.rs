@@ -226,3 +226,111 @@ async fn a_person_signs_in_and_sees_the_dashboard() {
     screenshot(&c, "17-login-phone").await;
     c.close().await.unwrap();
 }
+
+/// Waits (up to 10 s) until the page has an element matching `css`.
+async fn wait_css(c: &fantoccini::Client, css: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(std::time::Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
+}
+
+#[tokio::test]
+async fn an_agent_answers_a_customer_live_in_the_inbox() {
+    let Some((_driver, c)) = start_browser().await else {
+        return;
+    };
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    const PHONE: &str = "106540352242922";
+    let graph = crate::fake_graph::FakeGraph::start();
+    let (app, admin) = crate::common::app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
+    app.create_user(&admin, "agen@toko.id", "agent").await;
+    admin
+        .submit("/inbox/canned", "/inbox/canned", &[("shortcut", "salam"), ("body", "Halo {{name}}, terima kasih!")])
+        .await;
+    admin
+        .submit("/inbox/labels", "/inbox/labels", &[("name", "Pesanan"), ("color", "green")])
+        .await;
+    c.goto(&format!("{}/login", app.base)).await.unwrap();
+    fill(&c, "email", "agen@toko.id").await;
+    fill(&c, "password", PASSWORD).await;
+    c.find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_css(&c, "nav.sidebar").await;
+    c.goto(&format!("{}/inbox?tab=unassigned", app.base)).await.unwrap();
+    wait_css(&c, "[data-live-list]").await;
+    screenshot(&c, "20-inbox-empty").await;
+    // A marker that a reload would wipe out.
+    c.execute("window.__stayed = true;", vec![]).await.unwrap();
+    // Give the page's event stream a moment to connect, then the customer writes.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    crate::common::inbound_text(&app, SECRET, PHONE, "wamid.b1", "62877", "Wulan", app.state.now(), "Kak, bajunya ready?").await;
+    let row = wait_css(&c, ".conv-list .conv a").await;
+    assert!(row.text().await.unwrap().contains("Wulan"));
+    let stayed = c.execute("return window.__stayed === true;", vec![]).await.unwrap();
+    assert_eq!(stayed, serde_json::json!(true), "appeared without a reload");
+    assert_eq!(
+        wait_css(&c, "[data-count=unassigned]").await.text().await.unwrap(),
+        "1",
+        "the unread count followed"
+    );
+    screenshot(&c, "21-inbox-live").await;
+    row.click().await.unwrap();
+    let box_ = wait_css(&c, "textarea[name=body][data-composer]").await;
+    // The canned response: "/sal" suggests, a click inserts it with the name filled in.
+    box_.send_keys("/sal").await.unwrap();
+    wait_css(&c, "[data-canned-suggest] button").await.click().await.unwrap();
+    let text = c
+        .execute("return document.querySelector('[data-composer]').value;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(text, serde_json::json!("Halo Wulan, terima kasih!"));
+    screenshot(&c, "22-conversation").await;
+    c.find(Locator::Css(".compose-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_css(&c, ".bubble.out").await;
+    let mut wamid = None;
+    for _ in 0..200 {
+        if graph.seen().iter().any(|s| s.body["text"]["body"] == "Halo Wulan, terima kasih!") {
+            wamid = app
+                .state
+                .db
+                .read(|x| {
+                    Ok(x.query_row(
+                        "SELECT wamid FROM messages WHERE direction = 'out' AND kind = 'text'",
+                        [],
+                        |r| r.get::<_, Option<String>>(0),
+                    )?)
+                })
+                .await
+                .unwrap();
+            if wamid.is_some() {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let wamid = wamid.expect("the fake Graph API received the reply");
+    c.execute("window.__stayed = true;", vec![]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    crate::common::status_update(&app, SECRET, PHONE, &wamid, "62877", "delivered", app.state.now()).await;
+    wait_css(&c, ".bubble.out .tick-delivered").await;
+    let stayed = c.execute("return window.__stayed === true;", vec![]).await.unwrap();
+    assert_eq!(stayed, serde_json::json!(true), "the tick turned without a reload");
+    screenshot(&c, "23-delivered").await;
+    c.set_window_size(390, 844).await.unwrap();
+    screenshot(&c, "24-conversation-phone").await;
+    c.goto(&format!("{}/inbox?tab=unassigned&lang=id", app.base)).await.unwrap();
+    screenshot(&c, "25-inbox-phone").await;
+    c.set_window_size(1280, 900).await.unwrap();
+    c.close().await.unwrap();
+}
