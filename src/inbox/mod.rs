@@ -13,6 +13,7 @@ pub mod manage;
 pub mod reply;
 pub mod routes;
 pub mod search;
+pub mod seed;
 pub mod thread;
 
 use rusqlite::{Connection, OptionalExtension, params};

@@ -41,8 +41,9 @@ document.addEventListener("click", function (ev) {
   }
 
   function nearBottom() {
-    return window.innerHeight + window.scrollY >= document.body.scrollHeight - 200;
+    return thread.scrollTop + thread.clientHeight >= thread.scrollHeight - 120;
   }
+  function toBottom() { thread.scrollTop = thread.scrollHeight; }
 
   function refreshList() {
     if (!list) return;
@@ -60,7 +61,7 @@ document.addEventListener("click", function (ev) {
     if (!thread) return;
     var stick = nearBottom();
     fetchInto(thread, thread.getAttribute("data-live-thread"), function () {
-      if (stick) window.scrollTo(0, document.body.scrollHeight);
+      if (stick) toBottom();
     });
   }
 
@@ -112,7 +113,7 @@ document.addEventListener("click", function (ev) {
     });
   }
 
-  if (thread && !location.hash.match(/^#m\d+$/)) window.scrollTo(0, document.body.scrollHeight);
+  if (thread && !location.hash.match(/^#m\d+$/)) toBottom();
 
   // Reply to a specific message without reloading.
   document.addEventListener("click", function (ev) {
