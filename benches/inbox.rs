@@ -18,6 +18,9 @@ fn pct(mut v: Vec<Duration>, p: f64) -> f64 {
     v[i].as_secs_f64() * 1000.0
 }
 
+/// A named request: which path to fetch on round `k`.
+type Case = (&'static str, Box<dyn Fn(usize) -> String>);
+
 fn main() {
     let contacts = env("BENCH_CONTACTS", 100_000);
     let per = env("BENCH_PER_CONVERSATION", 10);
@@ -53,7 +56,10 @@ fn main() {
         })
         .unwrap();
     let st = state.clone();
-    state.db.write_blocking(move |c| Ok(support::connect_number(c, &st, "secret", 80))).unwrap();
+    state
+        .db
+        .write_blocking(move |c| Ok(support::connect_number(c, &st, "secret", 80)))
+        .unwrap();
     // Seed in batches of 5,000 conversations (one transaction each).
     let mut done = 0;
     while done < contacts {
@@ -79,19 +85,33 @@ fn main() {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        let login = client.get(format!("{base}/login")).send().await.unwrap().text().await.unwrap();
+        let login = client
+            .get(format!("{base}/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         let i = login.find("name=\"csrf\" value=\"").unwrap() + 19;
         let csrf = &login[i..i + login[i..].find('"').unwrap()];
         let r = client
             .post(format!("{base}/login"))
-            .form(&[("csrf", csrf), ("email", "sup@bench.id"), ("password", "bench password 123")])
+            .form(&[
+                ("csrf", csrf),
+                ("email", "sup@bench.id"),
+                ("password", "bench password 123"),
+            ])
             .send()
             .await
             .unwrap();
         assert_eq!(r.status(), 303, "signed in");
         let middle = contacts / 2;
-        let cases: [(&str, Box<dyn Fn(usize) -> String>); 4] = [
-            ("conversation list (all, open)", Box::new(|_| "/inbox?tab=all&status=open".to_string())),
+        let cases: [Case; 4] = [
+            (
+                "conversation list (all, open)",
+                Box::new(|_| "/inbox?tab=all&status=open".to_string()),
+            ),
             (
                 "conversation list (page 50, keyset)",
                 Box::new(move |_| format!("/inbox?tab=all&status=all&before={}_{}", now - middle * 30, middle)),
@@ -102,7 +122,15 @@ fn main() {
             ),
             (
                 "search",
-                Box::new(|k| ["/inbox?tab=all&q=ongkir", "/inbox?tab=all&q=refund%20diskon", "/inbox?tab=all&q=Pelanggan%2042", "/inbox?tab=all&q=0812000123"][k % 4].to_string()),
+                Box::new(|k| {
+                    [
+                        "/inbox?tab=all&q=ongkir",
+                        "/inbox?tab=all&q=refund%20diskon",
+                        "/inbox?tab=all&q=Pelanggan%2042",
+                        "/inbox?tab=all&q=0812000123",
+                    ][k % 4]
+                        .to_string()
+                }),
             ),
         ];
         for (name, path) in cases.iter() {

@@ -84,7 +84,11 @@ async fn list(state: web::Data<AppState>, caller: ApiCaller, q: web::Query<ListQ
         .await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(50));
-    let next = if more { rows.last().map(conversations::Row::cursor) } else { None };
+    let next = if more {
+        rows.last().map(conversations::Row::cursor)
+    } else {
+        None
+    };
     Ok(HttpResponse::Ok().json(json!({"data": rows, "next_cursor": next})))
 }
 
@@ -112,7 +116,17 @@ async fn change<T: Send + 'static>(
     let now = state.now();
     let out = state
         .db
-        .write(move |c| f(c, &viewer, &Who { actor: &actor, user: None }, now))
+        .write(move |c| {
+            f(
+                c,
+                &viewer,
+                &Who {
+                    actor: &actor,
+                    user: None,
+                },
+                now,
+            )
+        })
         .await?;
     crate::inbox::live::publish(state, vec![id], crate::inbox::live::Kind::Changed).await;
     Ok(out)
@@ -133,7 +147,10 @@ async fn assign(
 ) -> AppResult<HttpResponse> {
     caller.require(Role::Agent)?;
     let (id, to) = (path.into_inner(), body.assignee_id);
-    let changed = change(&state, &caller, &req, id, move |c, v, w, now| manage::assign(c, v, w, id, to, now)).await?;
+    let changed = change(&state, &caller, &req, id, move |c, v, w, now| {
+        manage::assign(c, v, w, id, to, now)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(json!({"changed": changed})))
 }
 

@@ -24,6 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(post_contact)),
     )
     .service(web::resource("/contacts/{id}/delete").route(web::post().to(post_delete)))
+    .service(web::resource("/contacts/{id}/conversation").route(web::post().to(post_conversation)))
     .service(
         web::resource("/api/v1/contacts")
             .route(web::get().to(api_list))
@@ -235,6 +236,39 @@ struct ContactPage {
     form: ContactInput,
     errors: FormErrors,
     messages: i64,
+    conversations: Vec<crate::inbox::conversations::Row>,
+    labels: Vec<crate::inbox::conversations::LabelTag>,
+    numbers: Vec<(String, String)>,
+}
+
+/// The contact's labels, its conversations the user may see, and the numbers a new
+/// conversation can start from.
+type Extras = (
+    Vec<crate::inbox::conversations::Row>,
+    Vec<crate::inbox::conversations::LabelTag>,
+    Vec<(String, String)>,
+);
+
+async fn extras(state: &AppState, a: &Authed, id: i64) -> AppResult<Extras> {
+    let user = a.user.clone();
+    state
+        .db
+        .read(move |c| {
+            let viewer = crate::inbox::access::Viewer::for_user(c, &user)?;
+            let filter = crate::inbox::conversations::Filter {
+                contact: Some(id),
+                ..Default::default()
+            };
+            Ok((
+                crate::inbox::conversations::list(c, &viewer, &filter, 50)?,
+                crate::inbox::catalog::contact_labels(c, id)?,
+                crate::whatsapp::numbers::repo::list_numbers(c)?
+                    .into_iter()
+                    .map(|n| (n.phone_number_id, n.display_name))
+                    .collect(),
+            ))
+        })
+        .await
 }
 
 async fn load(state: &AppState, id: i64) -> AppResult<(Contact, i64)> {
@@ -249,6 +283,7 @@ async fn load(state: &AppState, id: i64) -> AppResult<(Contact, i64)> {
 
 async fn get_contact(state: web::Data<AppState>, a: Authed, path: web::Path<i64>) -> AppResult<HttpResponse> {
     let (contact, messages) = load(&state, path.into_inner()).await?;
+    let (conversations, labels, numbers) = extras(&state, &a, contact.id).await?;
     let form = ContactInput {
         name: contact.name.clone(),
         phone: contact.phone.clone().unwrap_or_default(),
@@ -261,6 +296,9 @@ async fn get_contact(state: web::Data<AppState>, a: Authed, path: web::Path<i64>
         form,
         errors: FormErrors::default(),
         messages,
+        conversations,
+        labels,
+        numbers,
     })
 }
 
@@ -312,15 +350,60 @@ async fn post_contact(
         Ok(()) => Ok(see_other_flash(&format!("/contacts/{id}"), "flash.saved")),
         Err(errors) => {
             let (contact, messages) = load(&state, id).await?;
+            let (conversations, labels, numbers) = extras(&state, &a, id).await?;
             invalid_page(&ContactPage {
                 ctx: a.ctx,
                 contact,
                 form,
                 errors,
                 messages,
+                conversations,
+                labels,
+                numbers,
             })
         }
     }
+}
+
+#[derive(Deserialize)]
+pub struct StartForm {
+    #[serde(default)]
+    number: String,
+}
+
+/// Opens (or finds) the contact's conversation on a number, to write first with a
+/// template; it starts unassigned, like one a customer opened.
+async fn post_conversation(
+    state: web::Data<AppState>,
+    a: Authed,
+    path: web::Path<i64>,
+    form: web::Form<StartForm>,
+) -> AppResult<HttpResponse> {
+    let id = path.into_inner();
+    let (number, now, actor) = (form.into_inner().number, state.now(), a.actor());
+    let conv = state
+        .db
+        .write(move |c| {
+            super::find(c, id)?.ok_or(AppError::NotFound)?;
+            let known = crate::whatsapp::numbers::repo::list_numbers(c)?
+                .iter()
+                .any(|n| n.phone_number_id == number);
+            if !known {
+                return Err(AppError::BadRequest("inbox.no_number"));
+            }
+            let conv = crate::inbox::conversations::open_for_contact(c, &number, id, now)?;
+            audit::record(
+                c,
+                &actor,
+                "conversation.open",
+                &format!("conversation:{conv}"),
+                &format!("contact:{id}"),
+                now,
+            )?;
+            Ok(conv)
+        })
+        .await?;
+    Ok(crate::web::see_other(&format!("/inbox/{conv}")))
 }
 
 /// Deleting is for admins, and audited (the privacy erasure path arrives later).

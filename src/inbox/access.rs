@@ -44,7 +44,10 @@ impl Viewer {
         if self.sees_all {
             ("1", 0)
         } else {
-            ("(c.assignee_id IS NULL OR c.assignee_id = ?)", self.user_id.unwrap_or(-1))
+            (
+                "(c.assignee_id IS NULL OR c.assignee_id = ?)",
+                self.user_id.unwrap_or(-1),
+            )
         }
     }
 

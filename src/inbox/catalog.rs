@@ -110,7 +110,9 @@ pub fn create_canned(c: &Connection, shortcut: &str, body: &str, now: i64) -> ru
 
 pub fn delete_canned(c: &Connection, id: i64) -> rusqlite::Result<Option<String>> {
     let shortcut: Option<String> = c
-        .query_row("SELECT shortcut FROM canned_responses WHERE id = ?1", [id], |r| r.get(0))
+        .query_row("SELECT shortcut FROM canned_responses WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
         .optional()?;
     c.execute("DELETE FROM canned_responses WHERE id = ?1", [id])?;
     Ok(shortcut)

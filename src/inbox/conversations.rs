@@ -217,8 +217,10 @@ pub fn get(c: &Connection, viewer: &Viewer, id: i64) -> rusqlite::Result<Option<
 
 /// `Some(assignee)` when the conversation exists.
 pub fn assignee_of(c: &Connection, id: i64) -> rusqlite::Result<Option<Option<i64>>> {
-    c.query_row("SELECT assignee_id FROM conversations WHERE id = ?1", [id], |r| r.get(0))
-        .optional()
+    c.query_row("SELECT assignee_id FROM conversations WHERE id = ?1", [id], |r| {
+        r.get(0)
+    })
+    .optional()
 }
 
 /// Conversations with unread messages per tab (each counted up to 100): (mine, unassigned).
@@ -287,7 +289,14 @@ pub fn add_event(
     c.execute(
         "INSERT INTO conversation_events (conversation_id, kind, actor_id, actor_name, body, at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![id, kind, actor.map(|a| a.0), actor.map(|a| a.1).unwrap_or(""), body, now],
+        params![
+            id,
+            kind,
+            actor.map(|a| a.0),
+            actor.map(|a| a.1).unwrap_or(""),
+            body,
+            now
+        ],
     )?;
     Ok(c.last_insert_rowid())
 }
@@ -311,7 +320,13 @@ pub fn assign(c: &Connection, id: i64, to: Option<i64>, now: i64) -> rusqlite::R
 }
 
 /// Sets the status (`snoozed` needs a time in the future); false when unchanged.
-pub fn set_status(c: &Connection, id: i64, status: &str, snoozed_until: Option<i64>, now: i64) -> rusqlite::Result<bool> {
+pub fn set_status(
+    c: &Connection,
+    id: i64,
+    status: &str,
+    snoozed_until: Option<i64>,
+    now: i64,
+) -> rusqlite::Result<bool> {
     let until = if status == "snoozed" { snoozed_until } else { None };
     Ok(c.execute(
         "UPDATE conversations SET status = ?2, snoozed_until = ?3, updated_at = ?4
@@ -393,11 +408,9 @@ pub fn auto_assign(c: &Connection, id: i64, cap: i64, now: i64) -> rusqlite::Res
 
 /// The conversation of a message (for live updates of its status).
 pub fn of_wamid(c: &Connection, wamid: &str) -> rusqlite::Result<Option<i64>> {
-    c.query_row(
-        "SELECT conversation_id FROM messages WHERE wamid = ?1",
-        [wamid],
-        |r| r.get::<_, Option<i64>>(0),
-    )
+    c.query_row("SELECT conversation_id FROM messages WHERE wamid = ?1", [wamid], |r| {
+        r.get::<_, Option<i64>>(0)
+    })
     .optional()
     .map(Option::flatten)
 }

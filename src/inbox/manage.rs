@@ -22,12 +22,21 @@ fn target(id: i64) -> String {
 }
 
 fn user_name(c: &Connection, id: i64) -> rusqlite::Result<Option<String>> {
-    c.query_row("SELECT name FROM users WHERE id = ?1 AND active = 1", [id], |r| r.get(0))
-        .optional()
+    c.query_row("SELECT name FROM users WHERE id = ?1 AND active = 1", [id], |r| {
+        r.get(0)
+    })
+    .optional()
 }
 
 /// Assigns (or with `None` unassigns); false when nothing changed.
-pub fn assign(c: &Connection, viewer: &Viewer, who: &Who<'_>, id: i64, to: Option<i64>, now: i64) -> Result<bool, AppError> {
+pub fn assign(
+    c: &Connection,
+    viewer: &Viewer,
+    who: &Who<'_>,
+    id: i64,
+    to: Option<i64>,
+    now: i64,
+) -> Result<bool, AppError> {
     viewer.check(c, id)?;
     let name = match to {
         Some(u) => user_name(c, u)?.ok_or(AppError::BadRequest("inbox.no_such_agent"))?,
@@ -37,7 +46,9 @@ pub fn assign(c: &Connection, viewer: &Viewer, who: &Who<'_>, id: i64, to: Optio
         return Ok(false);
     }
     conversations::add_event(c, id, "assigned", who.user, &name, now)?;
-    let details = to.map(|u| format!("to user:{u}")).unwrap_or_else(|| "unassigned".into());
+    let details = to
+        .map(|u| format!("to user:{u}"))
+        .unwrap_or_else(|| "unassigned".into());
     audit::record(c, who.actor, "conversation.assign", &target(id), &details, now)?;
     Ok(true)
 }
@@ -72,7 +83,15 @@ pub fn set_status(
 }
 
 /// Adds (`on`) or removes a label; false when nothing changed.
-pub fn label(c: &Connection, viewer: &Viewer, who: &Who<'_>, id: i64, label_id: i64, on: bool, now: i64) -> Result<bool, AppError> {
+pub fn label(
+    c: &Connection,
+    viewer: &Viewer,
+    who: &Who<'_>,
+    id: i64,
+    label_id: i64,
+    on: bool,
+    now: i64,
+) -> Result<bool, AppError> {
     viewer.check(c, id)?;
     let label = super::catalog::label(c, label_id)?.ok_or(AppError::BadRequest("inbox.no_such_label"))?;
     let changed = if on {
@@ -83,7 +102,14 @@ pub fn label(c: &Connection, viewer: &Viewer, who: &Who<'_>, id: i64, label_id: 
     if changed {
         let kind = if on { "label_added" } else { "label_removed" };
         conversations::add_event(c, id, kind, who.user, &label.name, now)?;
-        audit::record(c, who.actor, &format!("conversation.{kind}"), &target(id), &label.name, now)?;
+        audit::record(
+            c,
+            who.actor,
+            &format!("conversation.{kind}"),
+            &target(id),
+            &label.name,
+            now,
+        )?;
     }
     Ok(changed)
 }
@@ -99,7 +125,14 @@ pub fn note(c: &Connection, viewer: &Viewer, who: &Who<'_>, id: i64, body: &str,
         return Err(AppError::BadRequest("inbox.too_long"));
     }
     let event = conversations::add_event(c, id, "note", who.user, body, now)?;
-    audit::record(c, who.actor, "conversation.note", &target(id), &format!("event:{event}"), now)?;
+    audit::record(
+        c,
+        who.actor,
+        "conversation.note",
+        &target(id),
+        &format!("event:{event}"),
+        now,
+    )?;
     Ok(event)
 }
 

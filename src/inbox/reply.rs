@@ -67,7 +67,11 @@ pub fn approved_template(
 pub fn fill_template(body: &str, params: &[String]) -> String {
     let mut out = body.to_string();
     for (i, p) in params.iter().enumerate() {
-        let shown = if p.is_empty() { format!("{{{{{}}}}}", i + 1) } else { p.clone() };
+        let shown = if p.is_empty() {
+            format!("{{{{{}}}}}", i + 1)
+        } else {
+            p.clone()
+        };
         out = out.replace(&format!("{{{{{}}}}}", i + 1), &shown);
     }
     out
@@ -125,7 +129,11 @@ pub async fn send(
                     reply_to,
                 } => {
                     let reply_to = wamid_in(c, id, reply_to)?;
-                    let shown = if caption.is_empty() { filename.clone() } else { caption.clone() };
+                    let shown = if caption.is_empty() {
+                        filename.clone()
+                    } else {
+                        caption.clone()
+                    };
                     let m = OutMessage::Media {
                         media: kind.clone(),
                         media_id: file.media_id.clone(),

@@ -332,7 +332,10 @@ async fn conversation_page(
 ) -> AppResult<ConversationPage> {
     let viewer = viewer(state, &a).await?;
     let (me, now) = (a.user.id, state.now());
-    let read_receipts_on = state.db.read(|c| Ok(crate::settings::inbox_settings(c)?.read_receipts)).await?;
+    let read_receipts_on = state
+        .db
+        .read(|c| Ok(crate::settings::inbox_settings(c)?.read_receipts))
+        .await?;
     // Opening marks it read (and queues the blue ticks when the admin wants them).
     let receipt = state
         .db
@@ -582,10 +585,12 @@ async fn read_upload(mut payload: actix_multipart::Multipart) -> AppResult<Uploa
     while let Some(field) = payload.next().await {
         let mut field = field.map_err(|_| AppError::BadRequest("error.bad_request"))?;
         let name = field.name().unwrap_or("").to_string();
-        let filename = field
-            .content_disposition()
-            .and_then(|d| d.get_filename())
-            .map(|f| f.chars().filter(|c| !c.is_control() && *c != '/' && *c != '\\').take(200).collect::<String>());
+        let filename = field.content_disposition().and_then(|d| d.get_filename()).map(|f| {
+            f.chars()
+                .filter(|c| !c.is_control() && *c != '/' && *c != '\\')
+                .take(200)
+                .collect::<String>()
+        });
         let mime = field.content_type().map(|m| m.essence_str().to_string());
         let limit = if name == "file" { MAX } else { 8 * 1024 };
         let mut buf = Vec::new();
@@ -734,7 +739,10 @@ async fn post_assign(
     let to = match form.assignee.trim() {
         "" => None,
         "me" => Some(a.user.id),
-        s => Some(s.parse::<i64>().map_err(|_| AppError::BadRequest("inbox.no_such_agent"))?),
+        s => Some(
+            s.parse::<i64>()
+                .map_err(|_| AppError::BadRequest("inbox.no_such_agent"))?,
+        ),
     };
     change(&state, &a, id, move |c, v, w, now| manage::assign(c, v, w, id, to, now)).await?;
     Ok(see_other_flash(&format!("/inbox/{id}"), "flash.saved"))
@@ -811,8 +819,19 @@ async fn post_conversation_label(
             let conv = conversations::get(c, v, id)?.ok_or(AppError::NotFound)?;
             let l = catalog::label(c, label)?.ok_or(AppError::BadRequest("inbox.no_such_label"))?;
             if catalog::set_contact_label(c, conv.contact_id, label, on)? {
-                let action = if on { "contact.label_added" } else { "contact.label_removed" };
-                audit::record(c, w.actor, action, &format!("contact:{}", conv.contact_id), &l.name, now)?;
+                let action = if on {
+                    "contact.label_added"
+                } else {
+                    "contact.label_removed"
+                };
+                audit::record(
+                    c,
+                    w.actor,
+                    action,
+                    &format!("contact:{}", conv.contact_id),
+                    &l.name,
+                    now,
+                )?;
             }
             Ok(())
         } else {
@@ -840,7 +859,12 @@ impl LabelsPage {
     }
 }
 
-async fn labels_page(state: &AppState, ctx: RequestCtx, error: Option<&'static str>, name: String) -> AppResult<LabelsPage> {
+async fn labels_page(
+    state: &AppState,
+    ctx: RequestCtx,
+    error: Option<&'static str>,
+    name: String,
+) -> AppResult<LabelsPage> {
     let labels = state.db.read(|c| Ok(catalog::labels(c)?)).await?;
     Ok(LabelsPage {
         ctx,
@@ -954,7 +978,9 @@ async fn post_canned(state: web::Data<AppState>, a: Authed, form: web::Form<Cann
     let body = form.body.trim().to_string();
     let valid_shortcut = !shortcut.is_empty()
         && shortcut.len() <= 30
-        && shortcut.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && shortcut
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     let error = if !valid_shortcut {
         Some("inbox.shortcut_invalid")
     } else if body.is_empty() || body.chars().count() > reply::MAX_TEXT {
@@ -978,7 +1004,9 @@ async fn post_canned(state: web::Data<AppState>, a: Authed, form: web::Form<Cann
         .await?;
     match created {
         Some(_) => Ok(see_other_flash("/inbox/canned", "flash.saved")),
-        None => crate::web::invalid_page(&canned_page(&state, a.ctx, Some("inbox.shortcut_taken"), shortcut, body).await?),
+        None => {
+            crate::web::invalid_page(&canned_page(&state, a.ctx, Some("inbox.shortcut_taken"), shortcut, body).await?)
+        }
     }
 }
 

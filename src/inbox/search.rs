@@ -69,7 +69,13 @@ pub fn words_query(q: &str) -> Option<String> {
         words
             .iter()
             .enumerate()
-            .map(|(i, w)| if i + 1 == n { format!("\"{w}\"*") } else { format!("\"{w}\"") })
+            .map(|(i, w)| {
+                if i + 1 == n {
+                    format!("\"{w}\"*")
+                } else {
+                    format!("\"{w}\"")
+                }
+            })
             .collect::<Vec<_>>()
             .join(" ")
     })

@@ -6,13 +6,20 @@ use rusqlite::{Connection, params};
 
 const WORDS: [&str; 24] = [
     "halo", "kak", "pesanan", "ongkir", "stok", "ready", "baju", "ukuran", "transfer", "sudah", "terima", "kasih",
-    "order", "price", "size", "delivery", "tomorrow", "invoice", "refund", "warna", "hitam", "putih", "promo", "diskon",
+    "order", "price", "size", "delivery", "tomorrow", "invoice", "refund", "warna", "hitam", "putih", "promo",
+    "diskon",
 ];
 
 /// Adds `contacts` contacts, one conversation each on `phone_number_id`, and
 /// `per_conversation` messages in each; `now` is the newest message time. Runs in the
 /// caller's transaction.
-pub fn fill(c: &Connection, phone_number_id: &str, contacts: i64, per_conversation: i64, now: i64) -> rusqlite::Result<()> {
+pub fn fill(
+    c: &Connection,
+    phone_number_id: &str,
+    contacts: i64,
+    per_conversation: i64,
+    now: i64,
+) -> rusqlite::Result<()> {
     let mut contact = c.prepare_cached(
         "INSERT INTO contacts (wa_id, profile_name, phone_e164, created_at, last_seen_at) VALUES (?1, ?2, ?3, ?4, ?4)",
     )?;

@@ -67,7 +67,9 @@ impl Message {
     /// An OpenStreetMap link for a location (a link, never an embed).
     pub fn map_link(&self) -> String {
         self.location()
-            .map(|(la, lo, _)| format!("https://www.openstreetmap.org/?mlat={la:.6}&mlon={lo:.6}#map=17/{la:.6}/{lo:.6}"))
+            .map(|(la, lo, _)| {
+                format!("https://www.openstreetmap.org/?mlat={la:.6}&mlon={lo:.6}#map=17/{la:.6}/{lo:.6}")
+            })
             .unwrap_or_default()
     }
 
@@ -104,7 +106,10 @@ impl Message {
     }
 
     pub fn is_media(&self) -> bool {
-        matches!(self.kind.as_str(), "image" | "video" | "audio" | "document" | "sticker" | "media")
+        matches!(
+            self.kind.as_str(),
+            "image" | "video" | "audio" | "document" | "sticker" | "media"
+        )
     }
 }
 
@@ -121,7 +126,11 @@ pub struct Event {
 impl Event {
     /// The event as a sentence in the reader's language.
     pub fn describe(&self, ctx: &crate::web::RequestCtx) -> String {
-        let who = if self.actor.is_empty() { ctx.t("inbox.ev_system").to_string() } else { self.actor.clone() };
+        let who = if self.actor.is_empty() {
+            ctx.t("inbox.ev_system").to_string()
+        } else {
+            self.actor.clone()
+        };
         let what = match self.kind.as_str() {
             "status" => ctx.label("inbox.status", &self.body),
             _ => self.body.clone(),
@@ -151,7 +160,12 @@ impl Item {
 }
 
 /// The newest messages (before message `before`, if given), oldest first.
-pub fn messages(c: &Connection, conversation_id: i64, before: Option<i64>, limit: i64) -> rusqlite::Result<Vec<Message>> {
+pub fn messages(
+    c: &Connection,
+    conversation_id: i64,
+    before: Option<i64>,
+    limit: i64,
+) -> rusqlite::Result<Vec<Message>> {
     let mut stmt = c.prepare_cached(
         "SELECT m.id, m.direction, m.kind, m.body, m.detail, m.understood, m.wamid, m.sent_at, m.status,
                 coalesce(m.error_title || ': ' || m.error_details, m.error_title), u.name, q.body, q.kind, m.forwarded,
@@ -250,7 +264,10 @@ pub fn load(c: &Connection, conversation_id: i64, before: Option<i64>) -> rusqli
             return true;
         }
         let target = m.detail.get("message_id").and_then(Value::as_str).unwrap_or("");
-        reactions.insert(format!("{}|{target}", m.direction), (target.to_string(), m.body.clone()));
+        reactions.insert(
+            format!("{}|{target}", m.direction),
+            (target.to_string(), m.body.clone()),
+        );
         false
     });
     for (target, emoji) in reactions.into_values() {

@@ -313,11 +313,9 @@ async fn send_one(state: &web::Data<AppState>, row: Due) {
 /// The conversation of an outbox row's message, if it has one.
 fn conversation_of_row(c: &Connection, id: i64) -> rusqlite::Result<Option<i64>> {
     use rusqlite::OptionalExtension;
-    c.query_row(
-        "SELECT conversation_id FROM messages WHERE outbox_id = ?1",
-        [id],
-        |r| r.get::<_, Option<i64>>(0),
-    )
+    c.query_row("SELECT conversation_id FROM messages WHERE outbox_id = ?1", [id], |r| {
+        r.get::<_, Option<i64>>(0)
+    })
     .optional()
     .map(Option::flatten)
 }

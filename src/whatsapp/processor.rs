@@ -8,9 +8,9 @@
 use super::inbound::{self, Event};
 use super::numbers::repo::{NewsEntry as News, record_news};
 use crate::error::AppError;
+use crate::inbox::live::Kind;
 use crate::web::AppState;
 use actix_web::web;
-use crate::inbox::live::Kind;
 use rusqlite::{Connection, params};
 use std::time::Duration;
 

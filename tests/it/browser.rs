@@ -247,10 +247,18 @@ async fn an_agent_answers_a_customer_live_in_the_inbox() {
     let (app, admin) = crate::common::app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
     app.create_user(&admin, "agen@toko.id", "agent").await;
     admin
-        .submit("/inbox/canned", "/inbox/canned", &[("shortcut", "salam"), ("body", "Halo {{name}}, terima kasih!")])
+        .submit(
+            "/inbox/canned",
+            "/inbox/canned",
+            &[("shortcut", "salam"), ("body", "Halo {{name}}, terima kasih!")],
+        )
         .await;
     admin
-        .submit("/inbox/labels", "/inbox/labels", &[("name", "Pesanan"), ("color", "green")])
+        .submit(
+            "/inbox/labels",
+            "/inbox/labels",
+            &[("name", "Pesanan"), ("color", "green")],
+        )
         .await;
     c.goto(&format!("{}/login", app.base)).await.unwrap();
     fill(&c, "email", "agen@toko.id").await;
@@ -269,7 +277,17 @@ async fn an_agent_answers_a_customer_live_in_the_inbox() {
     c.execute("window.__stayed = true;", vec![]).await.unwrap();
     // Give the page's event stream a moment to connect, then the customer writes.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    crate::common::inbound_text(&app, SECRET, PHONE, "wamid.b1", "62877", "Wulan", app.state.now(), "Kak, bajunya ready?").await;
+    crate::common::inbound_text(
+        &app,
+        SECRET,
+        PHONE,
+        "wamid.b1",
+        "62877",
+        "Wulan",
+        app.state.now(),
+        "Kak, bajunya ready?",
+    )
+    .await;
     let row = wait_css(&c, ".conv-list .conv a").await;
     assert!(row.text().await.unwrap().contains("Wulan"));
     let stayed = c.execute("return window.__stayed === true;", vec![]).await.unwrap();
@@ -284,7 +302,11 @@ async fn an_agent_answers_a_customer_live_in_the_inbox() {
     let box_ = wait_css(&c, "textarea[name=body][data-composer]").await;
     // The canned response: "/sal" suggests, a click inserts it with the name filled in.
     box_.send_keys("/sal").await.unwrap();
-    wait_css(&c, "[data-canned-suggest] button").await.click().await.unwrap();
+    wait_css(&c, "[data-canned-suggest] button")
+        .await
+        .click()
+        .await
+        .unwrap();
     let text = c
         .execute("return document.querySelector('[data-composer]').value;", vec![])
         .await
@@ -300,7 +322,11 @@ async fn an_agent_answers_a_customer_live_in_the_inbox() {
     wait_css(&c, ".bubble.out").await;
     let mut wamid = None;
     for _ in 0..200 {
-        if graph.seen().iter().any(|s| s.body["text"]["body"] == "Halo Wulan, terima kasih!") {
+        if graph
+            .seen()
+            .iter()
+            .any(|s| s.body["text"]["body"] == "Halo Wulan, terima kasih!")
+        {
             wamid = app
                 .state
                 .db
@@ -329,7 +355,9 @@ async fn an_agent_answers_a_customer_live_in_the_inbox() {
     screenshot(&c, "23-delivered").await;
     c.set_window_size(390, 844).await.unwrap();
     screenshot(&c, "24-conversation-phone").await;
-    c.goto(&format!("{}/inbox?tab=unassigned&lang=id", app.base)).await.unwrap();
+    c.goto(&format!("{}/inbox?tab=unassigned&lang=id", app.base))
+        .await
+        .unwrap();
     screenshot(&c, "25-inbox-phone").await;
     c.set_window_size(1280, 900).await.unwrap();
     c.close().await.unwrap();

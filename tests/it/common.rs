@@ -405,11 +405,11 @@ pub async fn deliver(app: &TestApp, secret: &str, body: &serde_json::Value) {
             .state
             .db
             .read(|c| {
-                Ok(c.query_row(
-                    "SELECT count(*) FROM webhook_inbox WHERE state <> 'done'",
-                    [],
-                    |r| r.get(0),
-                )?)
+                Ok(
+                    c.query_row("SELECT count(*) FROM webhook_inbox WHERE state <> 'done'", [], |r| {
+                        r.get(0)
+                    })?,
+                )
             })
             .await
             .expect("read");
@@ -423,7 +423,16 @@ pub async fn deliver(app: &TestApp, secret: &str, body: &serde_json::Value) {
 
 /// A customer's text message, delivered and processed.
 #[allow(clippy::too_many_arguments)]
-pub async fn inbound_text(app: &TestApp, secret: &str, phone_id: &str, wamid: &str, from: &str, name: &str, ts: i64, text: &str) {
+pub async fn inbound_text(
+    app: &TestApp,
+    secret: &str,
+    phone_id: &str,
+    wamid: &str,
+    from: &str,
+    name: &str,
+    ts: i64,
+    text: &str,
+) {
     let body = serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
         "messaging_product": "whatsapp", "metadata": {"display_phone_number": "62812", "phone_number_id": phone_id},
         "contacts": [{"profile": {"name": name}, "wa_id": from}],

@@ -47,7 +47,11 @@ async fn signed_in(app: &TestApp, admin: &Browser, email: &str, role: &str) -> B
 
 async fn api_key(admin: &Browser, role: &str) -> String {
     let r = admin
-        .submit("/admin/api-keys", "/admin/api-keys", &[("name", "shop"), ("role", role)])
+        .submit(
+            "/admin/api-keys",
+            "/admin/api-keys",
+            &[("name", "shop"), ("role", role)],
+        )
         .await;
     let i = r.body.find("id=\"api-token\">").expect("token shown") + "id=\"api-token\">".len();
     r.body[i..].split('<').next().unwrap().to_string()
@@ -59,7 +63,11 @@ async fn api(app: &TestApp, method: &str, path: &str, token: &str, body: Option<
         .build()
         .unwrap();
     let url = format!("{}{path}", app.base);
-    let mut req = if method == "GET" { client.get(url) } else { client.post(url) };
+    let mut req = if method == "GET" {
+        client.get(url)
+    } else {
+        client.post(url)
+    };
     req = req.bearer_auth(token);
     if let Some(b) = body {
         req = req.json(&b);
@@ -78,7 +86,10 @@ async fn events_until(mut r: reqwest::Response, want: i64) -> Vec<i64> {
         while let Some(i) = buf.find("\n\n") {
             let frame: String = buf.drain(..i + 2).collect();
             if let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data: ")) {
-                if let Some(id) = serde_json::from_str::<Value>(data).ok().and_then(|v| v["conversation"].as_i64()) {
+                if let Some(id) = serde_json::from_str::<Value>(data)
+                    .ok()
+                    .and_then(|v| v["conversation"].as_i64())
+                {
                     seen.push(id);
                     if id == want {
                         return seen;
@@ -107,7 +118,11 @@ async fn an_agent_cannot_reach_a_conversation_assigned_to_someone_else() {
     crate::common::deliver(&app, SECRET, &pic).await;
     let siti = conversation_of(&app, "62811").await;
     let r = budi
-        .submit(&format!("/inbox/{siti}"), &format!("/inbox/{siti}/assign"), &[("assignee", "me")])
+        .submit(
+            &format!("/inbox/{siti}"),
+            &format!("/inbox/{siti}/assign"),
+            &[("assignee", "me")],
+        )
         .await;
     assert_eq!(r.status, 303);
     // Wait for the picture to be fetched and stored.
@@ -131,7 +146,11 @@ async fn an_agent_cannot_reach_a_conversation_assigned_to_someone_else() {
         tokio::time::sleep(std::time::Duration::from_millis(30)).await;
     }
     assert!(media > 0, "picture stored");
-    assert_eq!(budi.get(&format!("/media/{media}")).await.status, 200, "the assignee sees it");
+    assert_eq!(
+        budi.get(&format!("/media/{media}")).await.status,
+        200,
+        "the assignee sees it"
+    );
 
     // Ani, another agent, gets nothing: page, thread fragment, media, search, API, SSE.
     assert_eq!(ani.get(&format!("/inbox/{siti}")).await.status, 404);
@@ -145,9 +164,22 @@ async fn an_agent_cannot_reach_a_conversation_assigned_to_someone_else() {
     let r = ani.post(&format!("/inbox/{siti}/reply"), &[("body", "hi")]).await;
     assert_eq!(r.status, 404, "cannot answer it either");
     let key = api_key(&admin, "agent").await;
-    assert_eq!(api(&app, "GET", &format!("/api/v1/conversations/{siti}"), &key, None).await.0, 404);
     assert_eq!(
-        api(&app, "GET", &format!("/api/v1/conversations/{siti}/messages"), &key, None).await.0,
+        api(&app, "GET", &format!("/api/v1/conversations/{siti}"), &key, None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        api(
+            &app,
+            "GET",
+            &format!("/api/v1/conversations/{siti}/messages"),
+            &key,
+            None
+        )
+        .await
+        .0,
         404
     );
     let (_, list) = api(&app, "GET", "/api/v1/conversations", &key, None).await;
@@ -196,7 +228,11 @@ async fn customer_text_names_and_notes_are_escaped_everywhere() {
         .await;
     assert_eq!(r.status, 303);
     let label = admin
-        .submit("/inbox/labels", "/inbox/labels", &[("name", "<b>vip</b>"), ("color", "red")])
+        .submit(
+            "/inbox/labels",
+            "/inbox/labels",
+            &[("name", "<b>vip</b>"), ("color", "red")],
+        )
         .await;
     assert_eq!(label.status, 303);
     let canned = admin
@@ -232,7 +268,10 @@ async fn customer_text_names_and_notes_are_escaped_everywhere() {
         assert!(!body.contains("Halo <script"), "{page} has raw canned text");
     }
     let page = admin.get(&format!("/inbox/{id}")).await.body;
-    assert!(page.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "shown, escaped: {page}");
+    assert!(
+        page.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+        "shown, escaped: {page}"
+    );
     assert!(page.contains("class=\"note\""), "the note is in the thread");
 }
 
@@ -270,18 +309,27 @@ async fn replies_follow_the_window_and_templates_take_over_when_it_closes() {
     customer(&app, "wamid.w1", "62844", "Dewi", "mau pesan").await;
     let id = conversation_of(&app, "62844").await;
     let page = admin.get(&format!("/inbox/{id}")).await.body;
-    assert!(page.contains("23 h 59 min left") || page.contains("24 h 0 min left"), "countdown shown");
+    assert!(
+        page.contains("23 h 59 min left") || page.contains("24 h 0 min left"),
+        "countdown shown"
+    );
     assert!(page.contains(&format!("action=\"/inbox/{id}/reply\"")));
     // Opening it sent the read receipt (setting on by default).
     wait_for(&graph, "the read receipt", |s| {
-        s.iter().any(|x| x.body["status"] == "read" && x.body["message_id"] == "wamid.w1")
+        s.iter()
+            .any(|x| x.body["status"] == "read" && x.body["message_id"] == "wamid.w1")
     })
     .await;
 
     // A reply: pending at once, sent through the outbox, ticks from Meta's statuses.
-    let r = admin.post(&format!("/inbox/{id}/reply"), &[("body", "Siap, kak!")]).await;
+    let r = admin
+        .post(&format!("/inbox/{id}/reply"), &[("body", "Siap, kak!")])
+        .await;
     assert_eq!(r.status, 303);
-    wait_for(&graph, "the reply", |s| s.iter().any(|x| x.body["text"]["body"] == "Siap, kak!")).await;
+    wait_for(&graph, "the reply", |s| {
+        s.iter().any(|x| x.body["text"]["body"] == "Siap, kak!")
+    })
+    .await;
     let sent = graph
         .seen()
         .into_iter()
@@ -294,11 +342,11 @@ async fn replies_follow_the_window_and_templates_take_over_when_it_closes() {
             .state
             .db
             .read(|c| {
-                Ok(c.query_row(
-                    "SELECT wamid FROM messages WHERE body = 'Siap, kak!'",
-                    [],
-                    |r| r.get::<_, Option<String>>(0),
-                )?)
+                Ok(
+                    c.query_row("SELECT wamid FROM messages WHERE body = 'Siap, kak!'", [], |r| {
+                        r.get::<_, Option<String>>(0)
+                    })?,
+                )
             })
             .await
             .unwrap();
@@ -326,16 +374,29 @@ async fn replies_follow_the_window_and_templates_take_over_when_it_closes() {
         .await
         .unwrap();
     let page = admin.get(&format!("/inbox/{id}")).await.body;
-    assert!(!page.contains(&format!("action=\"/inbox/{id}/reply\"")), "no free-text form");
-    assert!(page.contains("order_ready (id)") && !page.contains("old_promo"), "approved templates only: {page}");
-    let r = admin.post(&format!("/inbox/{id}/reply"), &[("body", "halo lagi")]).await;
+    assert!(
+        !page.contains(&format!("action=\"/inbox/{id}/reply\"")),
+        "no free-text form"
+    );
+    assert!(
+        page.contains("order_ready (id)") && !page.contains("old_promo"),
+        "approved templates only: {page}"
+    );
+    let r = admin
+        .post(&format!("/inbox/{id}/reply"), &[("body", "halo lagi")])
+        .await;
     assert_eq!(r.status, 422);
     assert!(r.body.contains("window is closed"));
     // Preview, then a missing parameter is refused, then the template goes out.
     let r = admin
         .post(
             &format!("/inbox/{id}/template"),
-            &[("template", "order_ready|id"), ("p1", "Dewi"), ("p2", "#77"), ("action", "preview")],
+            &[
+                ("template", "order_ready|id"),
+                ("p1", "Dewi"),
+                ("p2", "#77"),
+                ("action", "preview"),
+            ],
         )
         .await;
     assert_eq!(r.status, 200);
@@ -343,14 +404,24 @@ async fn replies_follow_the_window_and_templates_take_over_when_it_closes() {
     let r = admin
         .post(
             &format!("/inbox/{id}/template"),
-            &[("template", "order_ready|id"), ("p1", "Dewi"), ("p2", ""), ("action", "send")],
+            &[
+                ("template", "order_ready|id"),
+                ("p1", "Dewi"),
+                ("p2", ""),
+                ("action", "send"),
+            ],
         )
         .await;
     assert_eq!(r.status, 422);
     let r = admin
         .post(
             &format!("/inbox/{id}/template"),
-            &[("template", "order_ready|id"), ("p1", "Dewi"), ("p2", "#77"), ("action", "send")],
+            &[
+                ("template", "order_ready|id"),
+                ("p1", "Dewi"),
+                ("p2", "#77"),
+                ("action", "send"),
+            ],
         )
         .await;
     assert_eq!(r.status, 303);
@@ -362,7 +433,10 @@ async fn replies_follow_the_window_and_templates_take_over_when_it_closes() {
     })
     .await;
     let thread = admin.get(&format!("/inbox/{id}?fragment=thread")).await.body;
-    assert!(thread.contains("Halo Dewi, pesanan #77 siap."), "the thread shows the filled template");
+    assert!(
+        thread.contains("Halo Dewi, pesanan #77 siap."),
+        "the thread shows the filled template"
+    );
     // The API follows the same rule.
     let key = api_key(&admin, "agent").await;
     let (s, e) = api(
@@ -384,7 +458,9 @@ async fn new_conversations_go_round_robin_within_the_cap() {
     app.create_user(&admin, "budi@toko.id", "agent").await;
     let away = signed_in(&app, &admin, "cici@toko.id", "agent").await;
     assert_eq!(
-        away.submit("/inbox", "/inbox/availability", &[("available", "0")]).await.status,
+        away.submit("/inbox", "/inbox/availability", &[("available", "0")])
+            .await
+            .status,
         303
     );
     let r = admin
@@ -438,7 +514,10 @@ async fn new_conversations_go_round_robin_within_the_cap() {
         .unwrap();
     assert_eq!(assignee, Some(Some(ani)));
     let thread = admin.get(&format!("/inbox/{c}?fragment=thread")).await.body;
-    assert!(thread.contains("Assigned to Ani") || thread.contains("automatically"), "system event shown");
+    assert!(
+        thread.contains("Assigned to Ani") || thread.contains("automatically"),
+        "system event shown"
+    );
     let audit = admin.get("/admin/audit").await.body;
     assert!(audit.contains("conversation.assign") && audit.contains("round-robin"));
     assert!(audit.contains("conversation.status"));
@@ -452,10 +531,18 @@ async fn labels_statuses_assignment_and_the_api_work_together() {
     // Labels are for supervisors and admins to manage.
     assert_eq!(agent.get("/inbox/labels").await.status, 403);
     admin
-        .submit("/inbox/labels", "/inbox/labels", &[("name", "Pesanan"), ("color", "green")])
+        .submit(
+            "/inbox/labels",
+            "/inbox/labels",
+            &[("name", "Pesanan"), ("color", "green")],
+        )
         .await;
     let dup = admin
-        .submit("/inbox/labels", "/inbox/labels", &[("name", "pesanan"), ("color", "red")])
+        .submit(
+            "/inbox/labels",
+            "/inbox/labels",
+            &[("name", "pesanan"), ("color", "red")],
+        )
         .await;
     assert_eq!(dup.status, 422, "names are unique regardless of case");
     customer(&app, "wamid.l1", "62855", "Eka", "pesan 2 kopi").await;
@@ -477,16 +564,35 @@ async fn labels_statuses_assignment_and_the_api_work_together() {
     assert_eq!(r.status, 303);
     let list = agent.get(&format!("/inbox?tab=unassigned&label={label}")).await.body;
     // The filter form sends empty fields for "any": that is no filter, not an error.
-    let any = agent.get("/inbox?tab=unassigned&status=all&number=&label=&unread=").await;
+    let any = agent
+        .get("/inbox?tab=unassigned&status=all&number=&label=&unread=")
+        .await;
     assert_eq!(any.status, 200);
     assert!(any.body.contains("Eka"));
     assert!(list.contains("Eka") && list.contains("Pesanan"));
     // Snooze, then the customer writes again: open again.
-    let r = agent.post(&format!("/inbox/{id}/status"), &[("status", "snoozed"), ("snooze", "1h")]).await;
+    let r = agent
+        .post(
+            &format!("/inbox/{id}/status"),
+            &[("status", "snoozed"), ("snooze", "1h")],
+        )
+        .await;
     assert_eq!(r.status, 303);
-    assert!(agent.get("/inbox?tab=unassigned&status=snoozed").await.body.contains("Eka"));
+    assert!(
+        agent
+            .get("/inbox?tab=unassigned&status=snoozed")
+            .await
+            .body
+            .contains("Eka")
+    );
     customer(&app, "wamid.l2", "62855", "Eka", "halo?").await;
-    assert!(agent.get("/inbox?tab=unassigned&status=open").await.body.contains("Eka"));
+    assert!(
+        agent
+            .get("/inbox?tab=unassigned&status=open")
+            .await
+            .body
+            .contains("Eka")
+    );
     // Unread: the agent has not opened the newest message yet.
     assert!(agent.get("/inbox?tab=unassigned&unread=1").await.body.contains("Eka"));
     agent.get(&format!("/inbox/{id}")).await;
@@ -508,7 +614,10 @@ async fn labels_statuses_assignment_and_the_api_work_together() {
     )
     .await;
     assert_eq!((s, v["changed"].as_bool()), (200, Some(true)));
-    assert!(agent.get("/inbox?tab=mine").await.body.contains("Eka"), "now in Ani's tab");
+    assert!(
+        agent.get("/inbox?tab=mine").await.body.contains("Eka"),
+        "now in Ani's tab"
+    );
     let (s, _) = api(
         &app,
         "POST",
@@ -541,7 +650,14 @@ async fn labels_statuses_assignment_and_the_api_work_together() {
         s.iter().any(|x| x.body["text"]["body"] == "Kopi siap diambil")
     })
     .await;
-    let (s, msgs) = api(&app, "GET", &format!("/api/v1/conversations/{id}/messages?limit=2"), &key, None).await;
+    let (s, msgs) = api(
+        &app,
+        "GET",
+        &format!("/api/v1/conversations/{id}/messages?limit=2"),
+        &key,
+        None,
+    )
+    .await;
     assert_eq!(s, 200);
     assert_eq!(msgs["data"][0]["body"], "Kopi siap diambil", "newest first");
     assert_eq!(msgs["data"][1]["body"], "halo?");
@@ -578,7 +694,10 @@ async fn canned_responses_fill_in_the_contact() {
         .submit(
             "/inbox/canned",
             "/inbox/canned",
-            &[("shortcut", "/Salam"), ("body", "Halo {{name}}, ada yang bisa dibantu?")],
+            &[
+                ("shortcut", "/Salam"),
+                ("body", "Halo {{name}}, ada yang bisa dibantu?"),
+            ],
         )
         .await;
     assert_eq!(r.status, 303);
@@ -590,5 +709,62 @@ async fn canned_responses_fill_in_the_contact() {
     let id = conversation_of(&app, "62866").await;
     let page = admin.get(&format!("/inbox/{id}")).await.body;
     assert!(page.contains("data-shortcut=\"salam\""));
-    assert!(page.contains("Halo Fajar, ada yang bisa dibantu?"), "placeholders filled for this contact");
+    assert!(
+        page.contains("Halo Fajar, ada yang bisa dibantu?"),
+        "placeholders filled for this contact"
+    );
+}
+
+#[tokio::test]
+async fn an_agent_starts_a_conversation_from_a_contact_with_a_template() {
+    let graph = FakeGraph::start();
+    let (app, admin) = app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
+    add_template(&app).await;
+    let agent = signed_in(&app, &admin, "ani@toko.id", "agent").await;
+    let r = agent
+        .submit(
+            "/contacts",
+            "/contacts",
+            &[("name", "Gita"), ("phone", "0812 7777 8888")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    let contact = r.location().unwrap().split('?').next().unwrap().to_string();
+    let page = agent.get(&contact).await.body;
+    assert!(
+        page.contains("/conversation\""),
+        "the contact page offers a conversation"
+    );
+    let r = agent
+        .post(&format!("{contact}/conversation"), &[("number", "999")])
+        .await;
+    assert_eq!(r.status, 400, "only a connected number");
+    let r = agent
+        .post(&format!("{contact}/conversation"), &[("number", PHONE)])
+        .await;
+    assert_eq!(r.status, 303);
+    let conv = r.location().unwrap().to_string();
+    let page = agent.get(&conv).await.body;
+    assert!(page.contains("window is closed") || page.contains("customer-service window is closed"));
+    let r = agent
+        .post(
+            &format!("{conv}/template"),
+            &[
+                ("template", "order_ready|id"),
+                ("p1", "Gita"),
+                ("p2", "#1"),
+                ("action", "send"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    wait_for(&graph, "the first template", |s| {
+        s.iter()
+            .any(|x| x.body["template"]["name"] == "order_ready" && x.body["to"] == "6281277778888")
+    })
+    .await;
+    assert!(
+        agent.get(&contact).await.body.contains(&format!("href=\"{conv}\"")),
+        "listed on the contact"
+    );
 }
