@@ -470,7 +470,7 @@ async fn get_conversation(
 }
 
 fn back(id: i64) -> String {
-    format!("/inbox/{id}#composer")
+    format!("/inbox/{id}")
 }
 
 #[derive(Deserialize)]
