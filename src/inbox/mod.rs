@@ -56,6 +56,100 @@ pub fn insert_inbound(conn: &Connection, m: &NewInbound<'_>, now: i64) -> rusqli
     Ok(n == 1)
 }
 
+/// An outbound message: a reply queued from the inbox or the API (no wamid yet), or a
+/// message the outbox sent for someone else (campaigns, the bot), recorded when Meta
+/// accepted it.
+pub struct NewOutbound<'a> {
+    pub phone_number_id: &'a str,
+    pub contact_id: Option<i64>,
+    pub kind: &'a str,
+    pub body: &'a str,
+    pub outbox_id: i64,
+    pub author_id: Option<i64>,
+    pub reply_to: Option<&'a str>,
+    pub wamid: Option<&'a str>,
+    pub at: i64,
+}
+
+/// Stores an outbound message as `pending` and moves its conversation to the top.
+/// Returns (message id, conversation id); `None` when its wamid was stored before.
+pub fn insert_outbound(conn: &Connection, m: &NewOutbound<'_>) -> rusqlite::Result<Option<(i64, Option<i64>)>> {
+    let id: Option<i64> = conn
+        .query_row(
+            "INSERT INTO messages (phone_number_id, contact_id, direction, wamid, kind, body, sent_at, created_at, status,
+                                   outbox_id, author_id, reply_to)
+             VALUES (?1, ?2, 'out', ?3, ?4, ?5, ?6, ?6, 'pending', ?7, ?8, ?9)
+             ON CONFLICT (wamid) DO NOTHING
+             RETURNING id",
+            params![
+                m.phone_number_id,
+                m.contact_id,
+                m.wamid,
+                m.kind,
+                m.body,
+                m.at,
+                m.outbox_id,
+                m.author_id,
+                m.reply_to
+            ],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(id) = id else { return Ok(None) };
+    let conversation = match m.contact_id {
+        Some(contact_id) => {
+            let activity = Activity {
+                phone_number_id: m.phone_number_id,
+                contact_id,
+                message_id: id,
+                at: m.at,
+                preview: m.body,
+                inbound: false,
+            };
+            Some(touch_conversation(conn, &activity, m.at)?)
+        }
+        None => None,
+    };
+    Ok(Some((id, conversation)))
+}
+
+/// Meta accepted the outbox row's message: it gets its wamid. False when the row has
+/// no message yet (see [`insert_outbound`]).
+pub fn link_wamid(conn: &Connection, outbox_id: i64, wamid: &str) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "UPDATE messages SET wamid = ?2 WHERE outbox_id = ?1",
+        params![outbox_id, wamid],
+    )? > 0)
+}
+
+/// The outbox gave up on a message (`failed`, with the reason) or holds it after a
+/// crash (`held`): the bubble says so.
+pub fn mark_unsent(
+    conn: &Connection,
+    outbox_id: i64,
+    status: &str,
+    code: Option<i64>,
+    reason: &str,
+    at: i64,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE messages SET status = ?2, status_at = ?3, error_code = ?4, error_title = ?5
+         WHERE outbox_id = ?1 AND wamid IS NULL",
+        params![outbox_id, status, at, code, reason],
+    )
+}
+
+/// The conversation of an outbox row's message, if it has one.
+pub fn conversation_of_outbox(conn: &Connection, outbox_id: i64) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(
+        "SELECT conversation_id FROM messages WHERE outbox_id = ?1",
+        [outbox_id],
+        |r| r.get::<_, Option<i64>>(0),
+    )
+    .optional()
+    .map(Option::flatten)
+}
+
 /// Position on the status ladder; unknown words rank 0 (kept in history, never applied).
 pub fn status_rank(status: &str) -> i64 {
     match status {

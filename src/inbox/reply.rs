@@ -46,22 +46,6 @@ pub async fn route(state: &AppState, viewer: Viewer, id: i64) -> AppResult<Route
         .await
 }
 
-/// An approved template of the WABA: (body text, parameter count).
-pub fn approved_template(
-    c: &Connection,
-    waba_id: &str,
-    name: &str,
-    language: &str,
-) -> rusqlite::Result<Option<(String, i64)>> {
-    c.query_row(
-        "SELECT body_text, param_count FROM wa_templates
-         WHERE waba_id = ?1 AND name = ?2 AND language = ?3 AND upper(status) = 'APPROVED'",
-        params![waba_id, name, language],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .optional()
-}
-
 /// The template's body with `{{1}}`… replaced by the parameters (the preview, and the
 /// text the thread shows for a sent template).
 pub fn fill_template(body: &str, params: &[String]) -> String {
@@ -144,7 +128,7 @@ pub async fn send(
                     (m, shown, kind, Some(file.file_id))
                 }
                 Compose::Template { name, language, params } => {
-                    let Some((text, count)) = approved_template(c, &route.waba_id, &name, &language)? else {
+                    let Some((text, count)) = crate::whatsapp::templates::find_approved(c, &route.waba_id, &name, &language)? else {
                         return Ok(Err("inbox.template_unknown"));
                     };
                     if params.len() as i64 != count || params.iter().any(|p| p.trim().is_empty()) {
@@ -168,37 +152,26 @@ pub async fn send(
                 origin,
                 now,
             )?;
-            c.execute(
-                "INSERT INTO messages (phone_number_id, contact_id, direction, kind, body, sent_at, created_at, status,
-                                       outbox_id, author_id, reply_to)
-                 VALUES (?1, ?2, 'out', ?3, ?4, ?5, ?5, 'pending', ?6, ?7, ?8)",
-                params![
-                    route.phone_number_id,
-                    route.contact_id,
-                    kind,
-                    body,
-                    now,
-                    outbox_id,
-                    author,
-                    match &msg {
-                        OutMessage::Text { reply_to, .. } | OutMessage::Media { reply_to, .. } => reply_to.clone(),
-                        _ => None,
-                    }
-                ],
-            )?;
-            let message_id = c.last_insert_rowid();
+            let reply_to = match &msg {
+                OutMessage::Text { reply_to, .. } | OutMessage::Media { reply_to, .. } => reply_to.clone(),
+                _ => None,
+            };
+            let message = super::NewOutbound {
+                phone_number_id: &route.phone_number_id,
+                contact_id: Some(route.contact_id),
+                kind: &kind,
+                body: &body,
+                outbox_id,
+                author_id: author,
+                reply_to: reply_to.as_deref(),
+                wamid: None,
+                at: now,
+            };
+            let (message_id, _) = super::insert_outbound(c, &message)?
+                .ok_or_else(|| AppError::internal("a queued reply has no wamid to conflict on"))?;
             if let Some(f) = file {
                 crate::whatsapp::media::attach_to_message(c, f, message_id)?;
             }
-            let activity = super::Activity {
-                phone_number_id: &route.phone_number_id,
-                contact_id: route.contact_id,
-                message_id,
-                at: now,
-                preview: &body,
-                inbound: false,
-            };
-            super::touch_conversation(c, &activity, now)?;
             Ok(Ok(message_id))
         })
         .await?;

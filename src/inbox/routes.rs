@@ -358,9 +358,8 @@ async fn conversation_page(
             let conv = conversations::get(c, &viewer, id)?.ok_or(AppError::NotFound)?;
             let waba: Option<String> = conversations::route(c, id)?.map(|r| r.waba_id);
             let templates = match waba {
-                Some(w) => crate::whatsapp::templates::list_for_waba(c, &w)?
+                Some(w) => crate::whatsapp::templates::list_approved(c, &w)?
                     .into_iter()
-                    .filter(|t| t.status.eq_ignore_ascii_case("approved"))
                     .map(|t| TemplateChoice {
                         key: format!("{}|{}", t.name, t.language),
                         name: t.name,

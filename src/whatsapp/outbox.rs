@@ -107,11 +107,11 @@ pub fn start(state: web::Data<AppState>) {
 
 /// Rows left `sending` by a crash were maybe sent, maybe not: never again blindly.
 pub fn hold_interrupted(c: &Connection, now: i64) -> rusqlite::Result<usize> {
-    c.execute(
-        "UPDATE messages SET status = 'held', status_at = ?1
-         WHERE outbox_id IN (SELECT id FROM outbox WHERE state = 'sending' AND wamid IS NULL)",
-        [now],
-    )?;
+    let mut stmt = c.prepare("SELECT id FROM outbox WHERE state = 'sending' AND wamid IS NULL")?;
+    let held = stmt.query_map([], |r| r.get::<_, i64>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    for id in held {
+        crate::inbox::mark_unsent(c, id, "held", None, "interrupted while sending", now)?;
+    }
     c.execute(
         "UPDATE outbox SET state = 'needs_review', updated_at = ?1,
                 error_message = 'interrupted while sending: check the conversation before sending it again'
@@ -263,27 +263,19 @@ async fn send_one(state: &web::Data<AppState>, row: Due) {
                         return Ok(None);
                     };
                     // A reply from the inbox is a message row since it was queued.
-                    let linked = c.execute(
-                        "UPDATE messages SET wamid = ?2 WHERE outbox_id = ?1",
-                        params![id, w],
-                    )?;
-                    if linked == 0 {
-                        c.execute(
-                            "INSERT OR IGNORE INTO messages (phone_number_id, contact_id, direction, wamid, kind, body, sent_at, created_at, outbox_id)
-                             VALUES (?1, ?2, 'out', ?3, ?4, ?5, ?6, ?6, ?7)",
-                            params![phone, contact, w, kind, summary, now, id],
-                        )?;
-                        if let (Some(contact), Some(mid)) = (contact, crate::inbox::message_id(c, w)?) {
-                            let activity = crate::inbox::Activity {
-                                phone_number_id: &phone,
-                                contact_id: contact,
-                                message_id: mid,
-                                at: now,
-                                preview: &summary,
-                                inbound: false,
-                            };
-                            crate::inbox::touch_conversation(c, &activity, now)?;
-                        }
+                    if !crate::inbox::link_wamid(c, id, w)? {
+                        let message = crate::inbox::NewOutbound {
+                            phone_number_id: &phone,
+                            contact_id: contact,
+                            kind,
+                            body: &summary,
+                            outbox_id: id,
+                            author_id: None,
+                            reply_to: None,
+                            wamid: Some(w),
+                            at: now,
+                        };
+                        crate::inbox::insert_outbound(c, &message)?;
                     }
                     crate::inbox::settle_statuses(c, w)?;
                     Ok(crate::inbox::conversations::of_wamid(c, w)?)
@@ -296,7 +288,7 @@ async fn send_one(state: &web::Data<AppState>, row: Due) {
                 .db
                 .write(move |c| {
                     handle_error(c, row_id, number_id, attempts, &e, now)?;
-                    Ok(conversation_of_row(c, row_id)?)
+                    Ok(crate::inbox::conversation_of_outbox(c, row_id)?)
                 })
                 .await
         }
@@ -310,22 +302,8 @@ async fn send_one(state: &web::Data<AppState>, row: Due) {
     }
 }
 
-/// The conversation of an outbox row's message, if it has one.
-fn conversation_of_row(c: &Connection, id: i64) -> rusqlite::Result<Option<i64>> {
-    use rusqlite::OptionalExtension;
-    c.query_row("SELECT conversation_id FROM messages WHERE outbox_id = ?1", [id], |r| {
-        r.get::<_, Option<i64>>(0)
-    })
-    .optional()
-    .map(Option::flatten)
-}
-
 fn fail(c: &Connection, id: i64, code: Option<i64>, class: &str, message: &str, now: i64) -> rusqlite::Result<usize> {
-    c.execute(
-        "UPDATE messages SET status = 'failed', status_at = ?3, error_code = ?2, error_title = ?4
-         WHERE outbox_id = ?1 AND wamid IS NULL",
-        params![id, code, now, message],
-    )?;
+    crate::inbox::mark_unsent(c, id, "failed", code, message, now)?;
     c.execute(
         "UPDATE outbox SET state = 'failed', error_code = ?2, error_class = ?3, error_message = ?4, updated_at = ?5
          WHERE id = ?1",

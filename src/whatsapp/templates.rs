@@ -69,6 +69,26 @@ pub fn list_for_waba(c: &Connection, waba_id: &str) -> rusqlite::Result<Vec<Temp
     rows.collect()
 }
 
+/// The approved templates of a WABA (what agents may send).
+pub fn list_approved(c: &Connection, waba_id: &str) -> rusqlite::Result<Vec<Template>> {
+    Ok(list_for_waba(c, waba_id)?
+        .into_iter()
+        .filter(|t| t.status.eq_ignore_ascii_case("approved"))
+        .collect())
+}
+
+/// One approved template of a WABA: (body text, parameter count).
+pub fn find_approved(c: &Connection, waba_id: &str, name: &str, language: &str) -> rusqlite::Result<Option<(String, i64)>> {
+    use rusqlite::OptionalExtension;
+    c.query_row(
+        "SELECT body_text, param_count FROM wa_templates
+         WHERE waba_id = ?1 AND name = ?2 AND language = ?3 AND upper(status) = 'APPROVED'",
+        params![waba_id, name, language],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+}
+
 /// A status webhook (`message_template_status_update`) between two syncs.
 pub fn set_status(c: &Connection, waba_id: &str, name: &str, language: &str, status: &str) -> rusqlite::Result<usize> {
     c.execute(
