@@ -7,7 +7,7 @@ use crate::auth::Role;
 use crate::error::{AppError, AppResult};
 use crate::inbox::access::Viewer;
 use crate::inbox::conversations::{self, Filter};
-use crate::inbox::manage::{self, Who};
+use crate::inbox::manage::{self, By};
 use crate::inbox::reply::{self, Compose};
 use crate::inbox::{catalog, thread};
 use crate::web::AppState;
@@ -103,35 +103,6 @@ async fn get_one(state: web::Data<AppState>, caller: ApiCaller, path: web::Path<
     Ok(HttpResponse::Ok().json(conv))
 }
 
-/// Runs a change as the API key, then tells the open inbox pages.
-async fn change<T: Send + 'static>(
-    state: &AppState,
-    caller: &ApiCaller,
-    req: &HttpRequest,
-    id: i64,
-    f: impl FnOnce(&rusqlite::Connection, &Viewer, &Who<'_>, i64) -> Result<T, AppError> + Send + 'static,
-) -> AppResult<T> {
-    let viewer = viewer(state, caller).await?;
-    let actor = caller.actor(&ip(req));
-    let now = state.now();
-    let out = state
-        .db
-        .write(move |c| {
-            f(
-                c,
-                &viewer,
-                &Who {
-                    actor: &actor,
-                    user: None,
-                },
-                now,
-            )
-        })
-        .await?;
-    crate::inbox::live::publish(state, vec![id], crate::inbox::live::Kind::Changed).await;
-    Ok(out)
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AssignBody {
@@ -147,7 +118,7 @@ async fn assign(
 ) -> AppResult<HttpResponse> {
     caller.require(Role::Agent)?;
     let (id, to) = (path.into_inner(), body.assignee_id);
-    let changed = change(&state, &caller, &req, id, move |c, v, w, now| {
+    let changed = manage::run(&state, By::key(&caller, &ip(&req)), id, move |c, v, w, now| {
         manage::assign(c, v, w, id, to, now)
     })
     .await?;
@@ -171,7 +142,7 @@ async fn status(
     caller.require(Role::Agent)?;
     let id = path.into_inner();
     let StatusBody { status, snoozed_until } = body.into_inner();
-    let changed = change(&state, &caller, &req, id, move |c, v, w, now| {
+    let changed = manage::run(&state, By::key(&caller, &ip(&req)), id, move |c, v, w, now| {
         manage::set_status(c, v, w, id, &status, snoozed_until, now)
     })
     .await?;
@@ -197,15 +168,14 @@ async fn labels(
     caller.require(Role::Agent)?;
     let id = path.into_inner();
     let LabelsBody { add, remove } = body.into_inner();
-    let viewer = viewer(&state, &caller).await?;
-    let conv = change(&state, &caller, &req, id, move |c, v, w, now| {
+    let conv = manage::run(&state, By::key(&caller, &ip(&req)), id, move |c, v, w, now| {
         for l in add {
             manage::label(c, v, w, id, l, true, now)?;
         }
         for l in remove {
             manage::label(c, v, w, id, l, false, now)?;
         }
-        Ok(conversations::get(c, &viewer, id)?)
+        Ok(conversations::get(c, v, id)?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(conv))

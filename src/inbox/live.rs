@@ -16,10 +16,9 @@ use tokio::sync::broadcast;
 const STREAM_FOR: Duration = Duration::from_secs(30 * 60);
 const KEEPALIVE: Duration = Duration::from_secs(20);
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Update {
     pub conversation: i64,
-    #[serde(skip)]
     pub assignee: Option<i64>,
     pub kind: Kind,
 }
@@ -52,17 +51,21 @@ impl Hub {
 }
 
 /// Publishes news of these conversations (assignees read once, for the visibility rule).
-pub async fn publish(state: &AppState, ids: Vec<i64>, kind: Kind) {
-    if ids.is_empty() || state.live.tx.receiver_count() == 0 {
+pub async fn publish(state: &AppState, news: Vec<(i64, Kind)>) {
+    if news.is_empty() || state.live.tx.receiver_count() == 0 {
         return;
     }
     let found = state
         .db
         .read(move |c| {
             let mut out = Vec::new();
-            for id in ids {
-                if let Some(a) = super::conversations::assignee_of(c, id)? {
-                    out.push((id, a));
+            for (conversation, kind) in news {
+                if let Some(assignee) = super::conversations::assignee_of(c, conversation)? {
+                    out.push(Update {
+                        conversation,
+                        assignee,
+                        kind,
+                    });
                 }
             }
             Ok(out)
@@ -70,12 +73,8 @@ pub async fn publish(state: &AppState, ids: Vec<i64>, kind: Kind) {
         .await;
     match found {
         Ok(list) => {
-            for (conversation, assignee) in list {
-                let _ = state.live.tx.send(Update {
-                    conversation,
-                    assignee,
-                    kind,
-                });
+            for u in list {
+                let _ = state.live.tx.send(u);
             }
         }
         Err(e) => tracing::warn!(error = %e, "cannot publish a live update"),

@@ -6,7 +6,7 @@ use super::access::Viewer;
 use super::conversations::{self, STATUSES};
 use crate::audit::{self, Actor};
 use crate::error::AppError;
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 
 /// Who makes a change: the audit actor, and the user (for the thread's event line).
 pub struct Who<'a> {
@@ -14,18 +14,64 @@ pub struct Who<'a> {
     pub user: Option<(i64, &'a str)>,
 }
 
+/// Who asks for a change, before the visibility rule is read: a signed-in user, or an
+/// API key (no user, its role).
+pub struct By {
+    pub actor: Actor,
+    pub user: Option<crate::auth::User>,
+    pub role: crate::auth::Role,
+}
+
+impl By {
+    pub fn user(a: &crate::web::Authed) -> By {
+        By {
+            actor: a.actor(),
+            user: Some(a.user.clone()),
+            role: a.user.role,
+        }
+    }
+
+    pub fn key(caller: &crate::api::ApiCaller, ip: &str) -> By {
+        By {
+            actor: caller.actor(ip),
+            user: None,
+            role: caller.key.role,
+        }
+    }
+}
+
+/// Runs a change to conversation `id` in one write (visibility read in the same
+/// transaction), then tells the open inbox pages.
+pub async fn run<T: Send + 'static>(
+    state: &crate::web::AppState,
+    by: By,
+    id: i64,
+    f: impl FnOnce(&Connection, &Viewer, &Who<'_>, i64) -> Result<T, AppError> + Send + 'static,
+) -> Result<T, AppError> {
+    let now = state.now();
+    let out = state
+        .db
+        .write(move |c| {
+            let viewer = match &by.user {
+                Some(u) => Viewer::for_user(c, u)?,
+                None => Viewer::for_role(c, by.role)?,
+            };
+            let who = Who {
+                actor: &by.actor,
+                user: by.user.as_ref().map(|u| (u.id, u.name.as_str())),
+            };
+            f(c, &viewer, &who, now)
+        })
+        .await?;
+    super::live::publish(state, vec![(id, super::live::Kind::Changed)]).await;
+    Ok(out)
+}
+
 /// Notes are private text for colleagues; this long at most.
 pub const MAX_NOTE: usize = 4000;
 
 fn target(id: i64) -> String {
     format!("conversation:{id}")
-}
-
-fn user_name(c: &Connection, id: i64) -> rusqlite::Result<Option<String>> {
-    c.query_row("SELECT name FROM users WHERE id = ?1 AND active = 1", [id], |r| {
-        r.get(0)
-    })
-    .optional()
 }
 
 /// Assigns (or with `None` unassigns); false when nothing changed.
@@ -39,7 +85,12 @@ pub fn assign(
 ) -> Result<bool, AppError> {
     viewer.check(c, id)?;
     let name = match to {
-        Some(u) => user_name(c, u)?.ok_or(AppError::BadRequest("inbox.no_such_agent"))?,
+        Some(u) => {
+            crate::auth::repo::find_user(c, u)?
+                .filter(|x| x.active)
+                .ok_or(AppError::BadRequest("inbox.no_such_agent"))?
+                .name
+        }
         None => String::new(),
     };
     if conversations::assign(c, id, to, now)?.is_none() {
@@ -107,6 +158,37 @@ pub fn label(
             who.actor,
             &format!("conversation.{kind}"),
             &target(id),
+            &label.name,
+            now,
+        )?;
+    }
+    Ok(changed)
+}
+
+/// Labels (`on`) or unlabels the person behind a conversation; false when unchanged.
+pub fn contact_label(
+    c: &Connection,
+    viewer: &Viewer,
+    who: &Who<'_>,
+    id: i64,
+    label_id: i64,
+    on: bool,
+    now: i64,
+) -> Result<bool, AppError> {
+    let conv = conversations::get(c, viewer, id)?.ok_or(AppError::NotFound)?;
+    let label = super::catalog::label(c, label_id)?.ok_or(AppError::BadRequest("inbox.no_such_label"))?;
+    let changed = super::catalog::set_contact_label(c, conv.contact_id, label_id, on)?;
+    if changed {
+        let action = if on {
+            "contact.label_added"
+        } else {
+            "contact.label_removed"
+        };
+        audit::record(
+            c,
+            who.actor,
+            action,
+            &format!("contact:{}", conv.contact_id),
             &label.name,
             now,
         )?;

@@ -128,7 +128,9 @@ pub async fn send(
                     (m, shown, kind, Some(file.file_id))
                 }
                 Compose::Template { name, language, params } => {
-                    let Some((text, count)) = crate::whatsapp::templates::find_approved(c, &route.waba_id, &name, &language)? else {
+                    let Some((text, count)) =
+                        crate::whatsapp::templates::find_approved(c, &route.waba_id, &name, &language)?
+                    else {
                         return Ok(Err("inbox.template_unknown"));
                     };
                     if params.len() as i64 != count || params.iter().any(|p| p.trim().is_empty()) {
@@ -177,7 +179,7 @@ pub async fn send(
         .await?;
     if result.is_ok() {
         state.outbox_notify.notify_one();
-        super::live::publish(state, vec![id], super::live::Kind::Changed).await;
+        super::live::publish(state, vec![(id, super::live::Kind::Changed)]).await;
     }
     Ok(result)
 }

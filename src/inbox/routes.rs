@@ -7,7 +7,7 @@
 use super::access::Viewer;
 use super::catalog::{self, Canned};
 use super::conversations::{self, Agent, Filter, LabelTag, Row, Tab};
-use super::manage::{self, Who};
+use super::manage::{self, By};
 use super::reply::{self, Compose};
 use super::search::{self, Hit};
 use super::thread::{self, Item};
@@ -56,10 +56,6 @@ const PAGE: i64 = 50;
 async fn viewer(state: &AppState, a: &Authed) -> AppResult<Viewer> {
     let user = a.user.clone();
     state.db.read(move |c| Ok(Viewer::for_user(c, &user)?)).await
-}
-
-fn who(a: &Authed) -> (audit::Actor, i64, String) {
-    (a.actor(), a.user.id, a.user.name.clone())
 }
 
 // ---- the list -----------------------------------------------------------------------
@@ -674,30 +670,6 @@ pub struct NoteForm {
     body: String,
 }
 
-/// Runs a change as the signed-in user, then tells the open pages.
-async fn change<T: Send + 'static>(
-    state: &AppState,
-    a: &Authed,
-    id: i64,
-    f: impl FnOnce(&rusqlite::Connection, &Viewer, &Who<'_>, i64) -> Result<T, AppError> + Send + 'static,
-) -> AppResult<T> {
-    let viewer = viewer(state, a).await?;
-    let (actor, uid, name) = who(a);
-    let now = state.now();
-    let out = state
-        .db
-        .write(move |c| {
-            let w = Who {
-                actor: &actor,
-                user: Some((uid, &name)),
-            };
-            f(c, &viewer, &w, now)
-        })
-        .await?;
-    super::live::publish(state, vec![id], super::live::Kind::Changed).await;
-    Ok(out)
-}
-
 async fn post_note(
     state: web::Data<AppState>,
     a: Authed,
@@ -707,7 +679,11 @@ async fn post_note(
     let id = path.into_inner();
     let body = form.into_inner().body;
     let b = body.clone();
-    match change(&state, &a, id, move |c, v, w, now| manage::note(c, v, w, id, &b, now)).await {
+    match manage::run(&state, By::user(&a), id, move |c, v, w, now| {
+        manage::note(c, v, w, id, &b, now)
+    })
+    .await
+    {
         Ok(_) => Ok(see_other(&back(id))),
         Err(AppError::BadRequest(key)) => {
             let draft = Draft {
@@ -743,7 +719,10 @@ async fn post_assign(
                 .map_err(|_| AppError::BadRequest("inbox.no_such_agent"))?,
         ),
     };
-    change(&state, &a, id, move |c, v, w, now| manage::assign(c, v, w, id, to, now)).await?;
+    manage::run(&state, By::user(&a), id, move |c, v, w, now| {
+        manage::assign(c, v, w, id, to, now)
+    })
+    .await?;
     Ok(see_other_flash(&format!("/inbox/{id}"), "flash.saved"))
 }
 
@@ -786,7 +765,7 @@ async fn post_status(
     let tz = a.ctx.timezone;
     let until = snooze_until(&form.snooze, state.now(), tz);
     let status = form.status;
-    change(&state, &a, id, move |c, v, w, now| {
+    manage::run(&state, By::user(&a), id, move |c, v, w, now| {
         manage::set_status(c, v, w, id, &status, until, now)
     })
     .await?;
@@ -812,29 +791,11 @@ async fn post_conversation_label(
     let id = path.into_inner();
     let form = form.into_inner();
     let (label, on, contact) = (form.label_id, form.on == "1", form.target == "contact");
-    change(&state, &a, id, move |c, v, w, now| {
+    manage::run(&state, By::user(&a), id, move |c, v, w, now| {
         if contact {
-            v.check(c, id)?;
-            let conv = conversations::get(c, v, id)?.ok_or(AppError::NotFound)?;
-            let l = catalog::label(c, label)?.ok_or(AppError::BadRequest("inbox.no_such_label"))?;
-            if catalog::set_contact_label(c, conv.contact_id, label, on)? {
-                let action = if on {
-                    "contact.label_added"
-                } else {
-                    "contact.label_removed"
-                };
-                audit::record(
-                    c,
-                    w.actor,
-                    action,
-                    &format!("contact:{}", conv.contact_id),
-                    &l.name,
-                    now,
-                )?;
-            }
-            Ok(())
+            manage::contact_label(c, v, w, id, label, on, now)
         } else {
-            manage::label(c, v, w, id, label, on, now).map(|_| ())
+            manage::label(c, v, w, id, label, on, now)
         }
     })
     .await?;

@@ -108,7 +108,9 @@ pub fn start(state: web::Data<AppState>) {
 /// Rows left `sending` by a crash were maybe sent, maybe not: never again blindly.
 pub fn hold_interrupted(c: &Connection, now: i64) -> rusqlite::Result<usize> {
     let mut stmt = c.prepare("SELECT id FROM outbox WHERE state = 'sending' AND wamid IS NULL")?;
-    let held = stmt.query_map([], |r| r.get::<_, i64>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let held = stmt
+        .query_map([], |r| r.get::<_, i64>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     for id in held {
         crate::inbox::mark_unsent(c, id, "held", None, "interrupted while sending", now)?;
     }
@@ -295,7 +297,7 @@ async fn send_one(state: &web::Data<AppState>, row: Due) {
     };
     match outcome {
         Ok(Some(conversation)) => {
-            crate::inbox::live::publish(state, vec![conversation], crate::inbox::live::Kind::Changed).await;
+            crate::inbox::live::publish(state, vec![(conversation, crate::inbox::live::Kind::Changed)]).await;
         }
         Ok(None) => {}
         Err(e) => tracing::error!(outbox = row.id, error = %e, "cannot record the outcome of a send"),

@@ -46,11 +46,7 @@ pub async fn run_once(state: &AppState) -> Result<usize, AppError> {
                 // Media URLs live 5 minutes: fetch as soon as the message is in.
                 state.media_notify.notify_one();
                 match applied {
-                    Ok(touched) => {
-                        for (conversation, kind) in touched {
-                            crate::inbox::live::publish(state, vec![conversation], kind).await;
-                        }
-                    }
+                    Ok(touched) => crate::inbox::live::publish(state, touched).await,
                     Err(e) => {
                         let msg = e.to_string();
                         state.db.write(move |c| Ok(quarantine(c, id, &msg, now)?)).await?;

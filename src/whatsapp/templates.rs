@@ -78,7 +78,12 @@ pub fn list_approved(c: &Connection, waba_id: &str) -> rusqlite::Result<Vec<Temp
 }
 
 /// One approved template of a WABA: (body text, parameter count).
-pub fn find_approved(c: &Connection, waba_id: &str, name: &str, language: &str) -> rusqlite::Result<Option<(String, i64)>> {
+pub fn find_approved(
+    c: &Connection,
+    waba_id: &str,
+    name: &str,
+    language: &str,
+) -> rusqlite::Result<Option<(String, i64)>> {
     use rusqlite::OptionalExtension;
     c.query_row(
         "SELECT body_text, param_count FROM wa_templates
