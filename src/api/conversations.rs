@@ -42,6 +42,11 @@ fn ip(req: &HttpRequest) -> String {
     req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()
 }
 
+/// 202: the message is in the outbox and the thread.
+fn queued(message_id: i64) -> HttpResponse {
+    HttpResponse::Accepted().json(json!({"id": message_id, "status": "pending"}))
+}
+
 /// 422 with the catalogue key as the code and its English text.
 fn invalid(key: &'static str) -> HttpResponse {
     HttpResponse::UnprocessableEntity()
@@ -266,34 +271,24 @@ async fn send(
             caption,
             reply_to,
         } => {
-            let route = reply::route(&state, viewer, id).await?;
-            if crate::inbox::window_left(route.last_inbound_at, state.now()) == 0 {
-                return Ok(invalid("inbox.window_closed"));
-            }
             let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data_base64.trim()) else {
                 return Ok(invalid("api.bad_base64"));
             };
-            let kind = crate::inbox::routes::media_kind(&mime_type);
-            if let Err(key) = crate::whatsapp::media::check_outbound(kind, &mime_type, bytes.len()) {
-                return Ok(invalid(key));
-            }
-            let file = crate::whatsapp::media::upload(&state, route.number_id, kind, &mime_type, &filename, bytes)
-                .await
-                .map_err(|e| {
-                    tracing::warn!(conversation = id, error = %e, "API attachment upload failed");
-                    AppError::BadRequest("inbox.upload_failed")
-                })?;
-            Compose::Media {
-                kind: kind.to_string(),
-                file,
-                caption,
+            let file = reply::Attachment {
                 filename,
+                mime: mime_type,
+                bytes,
+                caption,
                 reply_to,
-            }
+            };
+            return match reply::attach(&state, viewer, id, file, None, "api").await? {
+                Ok(message_id) => Ok(queued(message_id)),
+                Err(key) => Ok(invalid(key)),
+            };
         }
     };
     match reply::send(&state, viewer, id, compose, None, "api").await? {
-        Ok(message_id) => Ok(HttpResponse::Accepted().json(json!({"id": message_id, "status": "pending"}))),
+        Ok(message_id) => Ok(queued(message_id)),
         Err(key) => Ok(invalid(key)),
     }
 }

@@ -7,7 +7,7 @@ use super::access::Viewer;
 use super::conversations::{self, Route};
 use crate::error::{AppError, AppResult};
 use crate::web::AppState;
-use crate::whatsapp::media::Uploaded;
+use crate::whatsapp::media::{self, UploadError, Uploaded};
 use crate::whatsapp::outbound::OutMessage;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -182,6 +182,48 @@ pub async fn send(
         super::live::publish(state, vec![(id, super::live::Kind::Changed)]).await;
     }
     Ok(result)
+}
+
+/// A file to send, as the form or the API received it.
+pub struct Attachment {
+    pub filename: String,
+    pub mime: String,
+    pub bytes: Vec<u8>,
+    pub caption: String,
+    pub reply_to: Option<i64>,
+}
+
+/// Sends a file: inside the window only, within Meta's limits, uploaded to Meta (and
+/// kept encrypted here), then queued like any reply. `Ok(Err(key))` names the problem.
+pub async fn attach(
+    state: &AppState,
+    viewer: Viewer,
+    id: i64,
+    file: Attachment,
+    author: Option<i64>,
+    origin: &'static str,
+) -> AppResult<Result<i64, &'static str>> {
+    let route = route(state, viewer, id).await?;
+    if super::window_left(route.last_inbound_at, state.now()) == 0 {
+        return Ok(Err("inbox.window_closed"));
+    }
+    let kind = media::kind_for(&file.mime);
+    let uploaded = match media::upload(state, route.number_id, kind, &file.mime, &file.filename, file.bytes).await {
+        Ok(u) => u,
+        Err(UploadError::Refused(key)) => return Ok(Err(key)),
+        Err(UploadError::Failed(e)) => {
+            tracing::warn!(conversation = id, error = %e, "attachment upload failed");
+            return Ok(Err("inbox.upload_failed"));
+        }
+    };
+    let compose = Compose::Media {
+        kind: kind.to_string(),
+        file: uploaded,
+        caption: file.caption,
+        filename: file.filename,
+        reply_to: file.reply_to,
+    };
+    send(state, viewer, id, compose, author, origin).await
 }
 
 /// Sends Meta the read receipt for the newest customer message (blue ticks).

@@ -503,16 +503,6 @@ async fn post_reply(
     }
 }
 
-/// What kind of WhatsApp media a file is sent as.
-pub fn media_kind(mime: &str) -> &'static str {
-    match mime.split('/').next().unwrap_or("") {
-        "image" if mime != "image/webp" => "image",
-        "video" => "video",
-        "audio" => "audio",
-        _ => "document",
-    }
-}
-
 async fn post_attach(
     state: web::Data<AppState>,
     a: Authed,
@@ -521,44 +511,33 @@ async fn post_attach(
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let viewer = viewer(&state, &a).await?;
-    let route = reply::route(&state, viewer, id).await?;
+    // Refuse a conversation the user may not see before reading a 100 MB body.
+    reply::route(&state, viewer, id).await?;
     let form = read_upload(payload).await?;
-    let fail = |key: &'static str, caption: String| Draft {
-        error: Some(key),
-        text: caption,
-        ..Draft::default()
-    };
-    if super::window_left(route.last_inbound_at, state.now()) == 0 {
-        let page = conversation_page(&state, a, id, None, fail("inbox.window_closed", form.caption)).await?;
-        return crate::web::invalid_page(&page);
-    }
-    let Some((filename, mime, bytes)) = form.file else {
-        let page = conversation_page(&state, a, id, None, fail("inbox.no_file", form.caption)).await?;
-        return crate::web::invalid_page(&page);
-    };
-    let kind = media_kind(&mime);
-    if let Err(key) = crate::whatsapp::media::check_outbound(kind, &mime, bytes.len()) {
-        let page = conversation_page(&state, a, id, None, fail(key, form.caption)).await?;
-        return crate::web::invalid_page(&page);
-    }
-    let file = match crate::whatsapp::media::upload(&state, route.number_id, kind, &mime, &filename, bytes).await {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::warn!(conversation = id, error = %e, "attachment upload failed");
-            let page = conversation_page(&state, a, id, None, fail("inbox.upload_failed", form.caption)).await?;
-            return crate::web::invalid_page(&page);
+    let caption = form.caption.clone();
+    let outcome = match form.file {
+        None => Err("inbox.no_file"),
+        Some((filename, mime, bytes)) => {
+            let file = reply::Attachment {
+                filename,
+                mime,
+                bytes,
+                caption: form.caption,
+                reply_to: form.reply_to,
+            };
+            reply::attach(&state, viewer, id, file, Some(a.user.id), "agent").await?
         }
     };
-    let compose = Compose::Media {
-        kind: kind.to_string(),
-        file,
-        caption: form.caption.clone(),
-        filename,
-        reply_to: form.reply_to,
-    };
-    match reply::send(&state, viewer, id, compose, Some(a.user.id), "agent").await? {
+    match outcome {
         Ok(_) => Ok(see_other(&back(id))),
-        Err(key) => crate::web::invalid_page(&conversation_page(&state, a, id, None, fail(key, form.caption)).await?),
+        Err(key) => {
+            let draft = Draft {
+                error: Some(key),
+                text: caption,
+                ..Draft::default()
+            };
+            crate::web::invalid_page(&conversation_page(&state, a, id, None, draft).await?)
+        }
     }
 }
 
@@ -1054,8 +1033,5 @@ mod tests {
         assert_eq!((tomorrow + 7 * 3600) % 86_400, 9 * 3600);
         assert!(tomorrow > now && tomorrow - now < 86_400);
         assert_eq!(snooze_until("forever", now, tz), None);
-        assert_eq!(media_kind("image/jpeg"), "image");
-        assert_eq!(media_kind("image/webp"), "document");
-        assert_eq!(media_kind("application/pdf"), "document");
     }
 }

@@ -301,6 +301,34 @@ pub struct Uploaded {
     pub file_id: i64,
 }
 
+/// Why a file could not be sent.
+#[derive(Debug)]
+pub enum UploadError {
+    /// Against Meta's limits (catalogue key): the person should pick another file.
+    Refused(&'static str),
+    /// The upload itself failed (Meta, network, disk).
+    Failed(String),
+}
+
+impl std::fmt::Display for UploadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UploadError::Refused(key) => f.write_str(crate::i18n::t(crate::i18n::Locale::En, key)),
+            UploadError::Failed(e) => f.write_str(e),
+        }
+    }
+}
+
+/// The kind of WhatsApp media a file is sent as, by its MIME type.
+pub fn kind_for(mime: &str) -> &'static str {
+    match mime.split('/').next().unwrap_or("") {
+        "image" if mime != "image/webp" => "image",
+        "video" => "video",
+        "audio" => "audio",
+        _ => "document",
+    }
+}
+
 /// Uploads a file for sending after checking Meta's limits, and keeps an encrypted copy
 /// so the conversation shows what was sent.
 pub async fn upload(
@@ -310,8 +338,21 @@ pub async fn upload(
     mime: &str,
     filename: &str,
     bytes: Vec<u8>,
+) -> Result<Uploaded, UploadError> {
+    check_outbound(kind, mime, bytes.len()).map_err(UploadError::Refused)?;
+    upload_checked(state, number_id, kind, mime, filename, bytes)
+        .await
+        .map_err(UploadError::Failed)
+}
+
+async fn upload_checked(
+    state: &AppState,
+    number_id: i64,
+    kind: &str,
+    mime: &str,
+    filename: &str,
+    bytes: Vec<u8>,
 ) -> Result<Uploaded, String> {
-    check_outbound(kind, mime, bytes.len()).map_err(|k| crate::i18n::t(crate::i18n::Locale::En, k).to_string())?;
     let (phone, _, token) = state
         .db
         .read(move |c| Ok(super::numbers::repo::find_credentials(c, number_id)?))
@@ -398,6 +439,9 @@ mod tests {
         );
         assert_eq!(check_outbound("audio", "audio/ogg; codecs=opus", 1000), Ok(()));
         assert_eq!(check_outbound("hologram", "x/y", 1), Err("media.kind_unknown"));
+        assert_eq!(kind_for("image/jpeg"), "image");
+        assert_eq!(kind_for("image/webp"), "document");
+        assert_eq!(kind_for("application/pdf"), "document");
     }
 
     #[test]

@@ -191,11 +191,13 @@ async fn outbound_media_is_checked_against_meta_limits_before_upload() {
     let big = vec![0u8; 6 * 1024 * 1024];
     let err = whacaster::whatsapp::media::upload(&app.state, 1, "image", "image/jpeg", "big.jpg", big)
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("larger than WhatsApp allows"), "{err}");
     let err = whacaster::whatsapp::media::upload(&app.state, 1, "image", "image/gif", "a.gif", vec![1, 2, 3])
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("does not accept this file type"), "{err}");
     assert!(
         graph.seen().iter().all(|s| !s.path.ends_with("/media")),
