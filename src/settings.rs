@@ -90,6 +90,15 @@ pub fn get_setting(conn: &Connection, key: &str) -> rusqlite::Result<Option<Stri
         .optional()
 }
 
+/// A yes/no setting ("1" is yes), `default` when never set.
+fn flag(conn: &Connection, key: &str, default: bool) -> rusqlite::Result<bool> {
+    Ok(get_setting(conn, key)?.map(|v| v == "1").unwrap_or(default))
+}
+
+fn flag_value(on: bool) -> &'static str {
+    if on { "1" } else { "0" }
+}
+
 pub fn set_setting(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -117,9 +126,7 @@ impl MfaPolicy {
 }
 
 pub fn mfa_policy(conn: &Connection) -> rusqlite::Result<MfaPolicy> {
-    let get = |k: &str, default: bool| -> rusqlite::Result<bool> {
-        Ok(get_setting(conn, k)?.map(|v| v == "1").unwrap_or(default))
-    };
+    let get = |k: &str, default: bool| flag(conn, k, default);
     Ok(MfaPolicy {
         admin: get("mfa_required.admin", true)?,
         supervisor: get("mfa_required.supervisor", false)?,
@@ -128,7 +135,7 @@ pub fn mfa_policy(conn: &Connection) -> rusqlite::Result<MfaPolicy> {
 }
 
 pub fn set_mfa_policy(conn: &Connection, p: &MfaPolicy) -> rusqlite::Result<()> {
-    let b = |v: bool| if v { "1" } else { "0" };
+    let b = flag_value;
     set_setting(conn, "mfa_required.admin", b(p.admin))?;
     set_setting(conn, "mfa_required.supervisor", b(p.supervisor))?;
     set_setting(conn, "mfa_required.agent", b(p.agent))
@@ -160,9 +167,7 @@ impl Default for InboxSettings {
 
 pub fn inbox_settings(conn: &Connection) -> rusqlite::Result<InboxSettings> {
     let d = InboxSettings::default();
-    let flag = |k: &str, default: bool| -> rusqlite::Result<bool> {
-        Ok(get_setting(conn, k)?.map(|v| v == "1").unwrap_or(default))
-    };
+    let flag = |k: &str, default: bool| flag(conn, k, default);
     Ok(InboxSettings {
         agents_see_all: flag("inbox.agents_see_all", d.agents_see_all)?,
         read_receipts: flag("inbox.read_receipts", d.read_receipts)?,
@@ -174,7 +179,7 @@ pub fn inbox_settings(conn: &Connection) -> rusqlite::Result<InboxSettings> {
 }
 
 pub fn set_inbox_settings(conn: &Connection, s: &InboxSettings) -> rusqlite::Result<()> {
-    let b = |v: bool| if v { "1" } else { "0" };
+    let b = flag_value;
     set_setting(conn, "inbox.agents_see_all", b(s.agents_see_all))?;
     set_setting(conn, "inbox.read_receipts", b(s.read_receipts))?;
     set_setting(conn, "inbox.auto_assign", b(s.auto_assign))?;

@@ -262,10 +262,7 @@ async fn extras(state: &AppState, a: &Authed, id: i64) -> AppResult<Extras> {
             Ok((
                 crate::inbox::conversations::list(c, &viewer, &filter, 50)?,
                 crate::inbox::catalog::contact_labels(c, id)?,
-                crate::whatsapp::numbers::repo::list_numbers(c)?
-                    .into_iter()
-                    .map(|n| (n.phone_number_id, n.display_name))
-                    .collect(),
+                crate::whatsapp::numbers::repo::choices(c)?,
             ))
         })
         .await
@@ -385,10 +382,7 @@ async fn post_conversation(
         .db
         .write(move |c| {
             super::find(c, id)?.ok_or(AppError::NotFound)?;
-            let known = crate::whatsapp::numbers::repo::list_numbers(c)?
-                .iter()
-                .any(|n| n.phone_number_id == number);
-            if !known {
+            if !crate::whatsapp::numbers::repo::phone_number_id_taken(c, &number, None)? {
                 return Err(AppError::BadRequest("inbox.no_number"));
             }
             let conv = crate::inbox::conversations::open_for_contact(c, &number, id, now)?;

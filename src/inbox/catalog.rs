@@ -9,24 +9,16 @@ pub const COLORS: [&str; 6] = ["grey", "green", "blue", "orange", "red", "purple
 
 pub fn labels(c: &Connection) -> rusqlite::Result<Vec<LabelTag>> {
     let mut stmt = c.prepare_cached("SELECT id, name, color FROM labels ORDER BY name")?;
-    let rows = stmt.query_map([], |r| {
-        Ok(LabelTag {
-            id: r.get(0)?,
-            name: r.get(1)?,
-            color: r.get(2)?,
-        })
-    })?;
+    let rows = stmt.query_map([], LabelTag::from_row)?;
     rows.collect()
 }
 
 pub fn label(c: &Connection, id: i64) -> rusqlite::Result<Option<LabelTag>> {
-    c.query_row("SELECT id, name, color FROM labels WHERE id = ?1", [id], |r| {
-        Ok(LabelTag {
-            id: r.get(0)?,
-            name: r.get(1)?,
-            color: r.get(2)?,
-        })
-    })
+    c.query_row(
+        "SELECT id, name, color FROM labels WHERE id = ?1",
+        [id],
+        LabelTag::from_row,
+    )
     .optional()
 }
 
@@ -48,13 +40,7 @@ pub fn contact_labels(c: &Connection, contact_id: i64) -> rusqlite::Result<Vec<L
         "SELECT l.id, l.name, l.color FROM contact_labels cl JOIN labels l ON l.id = cl.label_id
          WHERE cl.contact_id = ?1 ORDER BY l.name",
     )?;
-    let rows = stmt.query_map([contact_id], |r| {
-        Ok(LabelTag {
-            id: r.get(0)?,
-            name: r.get(1)?,
-            color: r.get(2)?,
-        })
-    })?;
+    let rows = stmt.query_map([contact_id], LabelTag::from_row)?;
     rows.collect()
 }
 

@@ -55,6 +55,17 @@ pub struct LabelTag {
     pub color: String,
 }
 
+impl LabelTag {
+    /// From a row selecting `id, name, color` of `labels`.
+    pub fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LabelTag> {
+        Ok(LabelTag {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            color: r.get(2)?,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     pub id: i64,
@@ -140,13 +151,7 @@ fn finish(c: &Connection, raw: Vec<(Row, i64, i64)>) -> rusqlite::Result<Vec<Row
             r.unread = unread_count(c, r.id, last_read)?;
         }
         r.labels = stmt
-            .query_map([r.id], |x| {
-                Ok(LabelTag {
-                    id: x.get(0)?,
-                    name: x.get(1)?,
-                    color: x.get(2)?,
-                })
-            })?
+            .query_map([r.id], LabelTag::from_row)?
             .collect::<rusqlite::Result<_>>()?;
         out.push(r);
     }

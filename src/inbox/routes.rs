@@ -16,8 +16,8 @@ use crate::auth::Role;
 use crate::error::{AppError, AppResult};
 use crate::settings::InboxSettings;
 use crate::web::{Admin, AppState, Authed, RequestCtx, ok_page, see_other, see_other_flash};
+use crate::whatsapp::templates::Template;
 use actix_web::{HttpResponse, web};
-use askama::Template;
 use serde::Deserialize;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -79,7 +79,7 @@ pub struct ListQuery {
     fragment: String,
 }
 
-#[derive(Template)]
+#[derive(askama::Template)]
 #[template(path = "inbox/list.html")]
 struct ListPage {
     ctx: RequestCtx,
@@ -101,7 +101,7 @@ struct ListPage {
     base_query: String,
 }
 
-#[derive(Template)]
+#[derive(askama::Template)]
 #[template(path = "inbox/_rows.html")]
 struct RowsFragment {
     ctx: RequestCtx,
@@ -153,10 +153,7 @@ async fn get_inbox(state: web::Data<AppState>, a: Authed, q: web::Query<ListQuer
             } else {
                 (Vec::new(), search::search(c, &viewer, &term)?)
             };
-            let numbers = crate::whatsapp::numbers::repo::list_numbers(c)?
-                .into_iter()
-                .map(|n| (n.phone_number_id, n.display_name))
-                .collect::<Vec<_>>();
+            let numbers = crate::whatsapp::numbers::repo::choices(c)?;
             Ok((
                 rows,
                 hits,
@@ -246,16 +243,7 @@ pub struct ConversationQuery {
     fragment: String,
 }
 
-/// A template the composer offers: key `name|language`.
-pub struct TemplateChoice {
-    pub key: String,
-    pub name: String,
-    pub language: String,
-    pub body: String,
-    pub params: i64,
-}
-
-#[derive(Template)]
+#[derive(askama::Template)]
 #[template(path = "inbox/conversation.html")]
 struct ConversationPage {
     ctx: RequestCtx,
@@ -266,8 +254,8 @@ struct ConversationPage {
     window_left: i64,
     window_deadline: i64,
     reply_to: Option<thread::Message>,
-    templates: Vec<TemplateChoice>,
-    chosen: Option<TemplateChoice>,
+    templates: Vec<Template>,
+    chosen: Option<Template>,
     params: Vec<String>,
     preview: String,
     canned: Vec<(String, String)>,
@@ -278,7 +266,7 @@ struct ConversationPage {
     note_draft: String,
 }
 
-#[derive(Template)]
+#[derive(askama::Template)]
 #[template(path = "inbox/_thread.html")]
 struct ThreadFragment {
     ctx: RequestCtx,
@@ -319,6 +307,29 @@ struct Draft {
     reply_to: Option<i64>,
 }
 
+/// The user opens a conversation (the page, or its live refresh): everything up to the
+/// newest message is read for them, and Meta gets the read receipt when the admin wants
+/// blue ticks. 404 when the user may not see it.
+async fn open(state: &AppState, user: crate::auth::User, id: i64, now: i64) -> AppResult<Viewer> {
+    let (viewer, receipt) = state
+        .db
+        .write(move |c| {
+            let viewer = Viewer::for_user(c, &user)?;
+            viewer.check(c, id)?;
+            let newest_unread = conversations::mark_read(c, id, user.id)?;
+            let receipts_on = crate::settings::inbox_settings(c)?.read_receipts;
+            if let (true, Some(w)) = (receipts_on, &newest_unread) {
+                reply::queue_read_receipt(c, id, w, now)?;
+            }
+            Ok((viewer, receipts_on && newest_unread.is_some()))
+        })
+        .await?;
+    if receipt {
+        state.outbox_notify.notify_one();
+    }
+    Ok(viewer)
+}
+
 async fn conversation_page(
     state: &AppState,
     a: Authed,
@@ -326,50 +337,20 @@ async fn conversation_page(
     before: Option<i64>,
     draft: Draft,
 ) -> AppResult<ConversationPage> {
-    let viewer = viewer(state, &a).await?;
-    let (me, now) = (a.user.id, state.now());
-    let read_receipts_on = state
-        .db
-        .read(|c| Ok(crate::settings::inbox_settings(c)?.read_receipts))
-        .await?;
+    let (user, now) = (a.user.clone(), state.now());
     // Opening marks it read (and queues the blue ticks when the admin wants them).
-    let receipt = state
-        .db
-        .write(move |c| {
-            viewer.check(c, id)?;
-            let newest_unread = conversations::mark_read(c, id, me)?;
-            if let (true, Some(w)) = (read_receipts_on, &newest_unread) {
-                reply::queue_read_receipt(c, id, w, now)?;
-            }
-            Ok(newest_unread.is_some())
-        })
-        .await?;
-    if receipt {
-        state.outbox_notify.notify_one();
-    }
+    let viewer = open(state, user, id, now).await?;
     let reply_to_id = draft.reply_to;
     let (conv, (items, older), contact_labels, templates, canned, agents, labels, reply_to) = state
         .db
         .read(move |c| {
             let conv = conversations::get(c, &viewer, id)?.ok_or(AppError::NotFound)?;
-            let waba: Option<String> = conversations::route(c, id)?.map(|r| r.waba_id);
-            let templates = match waba {
-                Some(w) => crate::whatsapp::templates::list_approved(c, &w)?
-                    .into_iter()
-                    .map(|t| TemplateChoice {
-                        key: format!("{}|{}", t.name, t.language),
-                        name: t.name,
-                        language: t.language,
-                        body: t.body_text,
-                        params: t.param_count,
-                    })
-                    .collect(),
+            let templates = match conversations::route(c, id)? {
+                Some(r) => crate::whatsapp::templates::list_approved(c, &r.waba_id)?,
                 None => Vec::new(),
             };
             let reply_to = match reply_to_id {
-                Some(m) => thread::messages(c, id, Some(m + 1), 1)?
-                    .into_iter()
-                    .find(|x| x.id == m && x.wamid.is_some()),
+                Some(m) => thread::message(c, id, m)?.filter(|x| x.wamid.is_some()),
                 None => None,
             };
             Ok((
@@ -389,23 +370,14 @@ async fn conversation_page(
         .iter()
         .map(|x: &Canned| (x.shortcut.clone(), x.fill(&conv.contact_name, &phone)))
         .collect();
-    let chosen = templates
-        .iter()
-        .find(|t| t.key == draft.template)
-        .map(|t| TemplateChoice {
-            key: t.key.clone(),
-            name: t.name.clone(),
-            language: t.language.clone(),
-            body: t.body.clone(),
-            params: t.params,
-        });
+    let chosen = templates.iter().find(|t| t.key() == draft.template).cloned();
     let mut params = draft.params;
     if let Some(t) = &chosen {
-        params.resize(usize::try_from(t.params).unwrap_or(0), String::new());
+        params.resize(usize::try_from(t.param_count).unwrap_or(0), String::new());
     }
     let preview = chosen
         .as_ref()
-        .map(|t| reply::fill_template(&t.body, &params))
+        .map(|t| reply::fill_template(&t.body_text, &params))
         .unwrap_or_default();
     let window_left = super::window_left(conv.last_inbound_at, now);
     Ok(ConversationPage {
@@ -439,13 +411,11 @@ async fn get_conversation(
     let id = path.into_inner();
     let q = q.into_inner();
     if q.fragment == "thread" {
-        let viewer = viewer(&state, &a).await?;
-        let me = a.user.id;
+        let viewer = open(&state, a.user.clone(), id, state.now()).await?;
         let (conv, (items, older)) = state
             .db
-            .write(move |c| {
+            .read(move |c| {
                 let conv = conversations::get(c, &viewer, id)?.ok_or(AppError::NotFound)?;
-                conversations::mark_read(c, id, me)?;
                 Ok((conv, thread::load(c, id, None)?))
             })
             .await?;
@@ -783,7 +753,7 @@ async fn post_conversation_label(
 
 // ---- labels and canned responses (supervisors and admins) ---------------------------
 
-#[derive(Template)]
+#[derive(askama::Template)]
 #[template(path = "inbox/labels.html")]
 struct LabelsPage {
     ctx: RequestCtx,
@@ -870,7 +840,7 @@ async fn post_label_delete(state: web::Data<AppState>, a: Authed, path: web::Pat
     Ok(see_other_flash("/inbox/labels", "flash.saved"))
 }
 
-#[derive(Template)]
+#[derive(askama::Template)]
 #[template(path = "inbox/canned.html")]
 struct CannedPage {
     ctx: RequestCtx,
@@ -965,7 +935,7 @@ async fn post_canned_delete(state: web::Data<AppState>, a: Authed, path: web::Pa
 
 // ---- inbox settings (admins) --------------------------------------------------------
 
-#[derive(Template)]
+#[derive(askama::Template)]
 #[template(path = "admin/inbox.html")]
 struct SettingsPage {
     ctx: RequestCtx,

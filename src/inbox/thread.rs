@@ -219,6 +219,13 @@ pub fn messages(
     Ok(out)
 }
 
+/// One message of the conversation, if it is there.
+pub fn message(c: &Connection, conversation_id: i64, message_id: i64) -> rusqlite::Result<Option<Message>> {
+    Ok(messages(c, conversation_id, Some(message_id.saturating_add(1)), 1)?
+        .into_iter()
+        .find(|m| m.id == message_id))
+}
+
 /// Notes and events between two times (inclusive).
 pub fn events(c: &Connection, conversation_id: i64, from: i64, to: i64) -> rusqlite::Result<Vec<Event>> {
     let mut stmt = c.prepare_cached(

@@ -17,6 +17,13 @@ pub struct Template {
     pub param_count: i64,
 }
 
+impl Template {
+    /// How a form names it: `name|language`.
+    pub fn key(&self) -> String {
+        format!("{}|{}", self.name, self.language)
+    }
+}
+
 /// Replaces the templates of a WABA with what Meta has now.
 pub fn replace_for_waba(
     c: &Connection,

@@ -184,6 +184,14 @@ pub fn find_number(conn: &Connection, id: i64) -> rusqlite::Result<Option<Number
         .optional()
 }
 
+/// The connected numbers for a choice in a form: (phone number id, display name).
+pub fn choices(conn: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
+    Ok(list_numbers(conn)?
+        .into_iter()
+        .map(|n| (n.phone_number_id, n.display_name))
+        .collect())
+}
+
 pub fn phone_number_id_taken(conn: &Connection, phone_number_id: &str, except: Option<i64>) -> rusqlite::Result<bool> {
     conn.query_row(
         "SELECT count(*) FROM wa_numbers WHERE phone_number_id = ?1 AND id IS NOT ?2",
