@@ -110,19 +110,34 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Contact> {
     })
 }
 
-/// Contacts matching `q` (name, WhatsApp name, phone, BSUID), after `after` by id.
+/// The contact query (trigram substring): phone-like input becomes its digits without a
+/// leading 0 (so `0812 345` finds `+62812345…`). `None` under 3 characters.
+pub fn fts_query(q: &str) -> Option<String> {
+    let t = q.trim();
+    let phone_like = !t.is_empty() && t.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c));
+    let term: String = if phone_like {
+        let digits: String = t.chars().filter(char::is_ascii_digit).collect();
+        digits.trim_start_matches('0').to_string()
+    } else {
+        t.replace('"', "")
+    };
+    (term.chars().count() >= 3).then(|| format!("\"{term}\""))
+}
+
+/// Contacts matching `q` (name, WhatsApp name, phone, BSUID), after `after` by id: the
+/// trigram index for 3 characters or more, names by prefix-free LIKE below that.
 pub fn search(conn: &Connection, q: Option<&str>, after: i64, limit: i64) -> rusqlite::Result<Vec<Contact>> {
     let q = q.map(str::trim).filter(|q| !q.is_empty());
-    let digits: Option<String> = q
-        .map(|q| q.chars().filter(char::is_ascii_digit).collect())
-        .filter(|d: &String| d.len() >= 3);
-    let mut stmt = conn.prepare(&format!(
+    let indexed = q.and_then(fts_query);
+    let short = if indexed.is_none() { q } else { None };
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLS} FROM contacts
-         WHERE id > ?1 AND (?2 IS NULL OR name LIKE '%' || ?2 || '%' OR profile_name LIKE '%' || ?2 || '%'
-                            OR bsuid LIKE '%' || ?2 || '%' OR (?3 IS NOT NULL AND phone_e164 LIKE '%' || ?3 || '%'))
+         WHERE id > ?1
+           AND (?2 IS NULL OR id IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ?2))
+           AND (?3 IS NULL OR name LIKE '%' || ?3 || '%' OR profile_name LIKE '%' || ?3 || '%')
          ORDER BY id LIMIT ?4"
     ))?;
-    let rows = stmt.query_map(params![after, q, digits, limit], from_row)?;
+    let rows = stmt.query_map(params![after, indexed, short, limit], from_row)?;
     rows.collect()
 }
 
@@ -206,6 +221,13 @@ pub fn default_region(business_phone: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn search_terms_never_carry_operators() {
+        assert_eq!(fts_query("0812-345"), Some("\"812345\"".into()));
+        assert_eq!(fts_query("Bu"), None);
+        assert_eq!(fts_query("Bu\"di"), Some("\"Budi\"".into()));
+    }
 
     #[test]
     fn phones_become_e164() {

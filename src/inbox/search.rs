@@ -1,5 +1,5 @@
 //! Search over message text (FTS5, word prefixes) and contacts (name, WhatsApp name,
-//! phone, BSUID; FTS5 trigram, so any part of a number matches). The index lives in the
+//! phone, BSUID; FTS5 trigram via `contacts::fts_query`, so any part of a number matches). The index lives in the
 //! encrypted database. Results are limited to conversations the viewer may see, and the
 //! match comes back as segments so templates escape it and mark only the match.
 
@@ -81,20 +81,6 @@ pub fn words_query(q: &str) -> Option<String> {
     })
 }
 
-/// The contact query (trigram substring): phone-like input becomes its digits without a
-/// leading 0 (so `0812 345` finds `+62812345…`). `None` under 3 characters.
-pub fn contact_query(q: &str) -> Option<String> {
-    let t = q.trim();
-    let phone_like = !t.is_empty() && t.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c));
-    let term: String = if phone_like {
-        let digits: String = t.chars().filter(char::is_ascii_digit).collect();
-        digits.trim_start_matches('0').to_string()
-    } else {
-        t.replace('"', "")
-    };
-    (term.chars().count() >= 3).then(|| format!("\"{term}\""))
-}
-
 const CONTACT_NAME: &str = "coalesce(nullif(k.name, ''), nullif(k.profile_name, ''), k.phone_e164, k.bsuid, '')";
 
 /// Messages and contacts matching `q`, in conversations `viewer` may see.
@@ -107,7 +93,7 @@ pub fn search(c: &Connection, viewer: &Viewer, q: &str) -> rusqlite::Result<Vec<
         v
     };
     let mut hits = Vec::new();
-    if let Some(cq) = contact_query(q) {
+    if let Some(cq) = crate::contacts::fts_query(q) {
         let sql = format!(
             "SELECT c.id, highlight(contacts_fts, 0, char(1), char(2)), highlight(contacts_fts, 1, char(1), char(2)),
                     highlight(contacts_fts, 2, char(1), char(2)), highlight(contacts_fts, 3, char(1), char(2)),
@@ -172,9 +158,6 @@ mod tests {
         assert_eq!(words_query("harga  paket\""), Some("\"harga\" \"paket\"*".into()));
         assert_eq!(words_query("NOT OR \"*"), Some("\"NOT\" \"OR\"*".into()));
         assert_eq!(words_query(" ** "), None);
-        assert_eq!(contact_query("0812-345"), Some("\"812345\"".into()));
-        assert_eq!(contact_query("Bu"), None);
-        assert_eq!(contact_query("Bu\"di"), Some("\"Budi\"".into()));
     }
 
     #[test]

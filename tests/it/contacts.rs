@@ -51,6 +51,11 @@ async fn contacts_through_pages_and_api() {
     assert!(bad.body.contains("valid phone number"));
     let search = agent.get("/contacts?q=3456").await;
     assert!(search.body.contains("Bu Ani"));
+    // As people type it: the local form of the number, and part of the name.
+    assert!(agent.get("/contacts?q=0812%203456").await.body.contains("Bu Ani"));
+    assert!(agent.get("/contacts?q=Bu").await.body.contains("Bu Ani"));
+    assert!(agent.get("/contacts?q=ani").await.body.contains("Bu Ani"));
+    assert!(!agent.get("/contacts?q=0899%203456").await.body.contains("Bu Ani"));
     // Agents cannot delete.
     assert_eq!(agent.submit("/contacts/1", "/contacts/1/delete", &[]).await.status, 403);
 
