@@ -541,3 +541,38 @@ pub fn count_login_failures_since(conn: &Connection, since: i64) -> rusqlite::Re
 pub fn purge_login_events(conn: &Connection, before: i64) -> rusqlite::Result<usize> {
     conn.execute("DELETE FROM login_events WHERE at < ?1", [before])
 }
+
+/// A team member conversations can be assigned to, and whether they take new ones now.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Agent {
+    pub id: i64,
+    pub name: String,
+    pub available: bool,
+}
+
+/// Active users conversations can be assigned to.
+pub fn agents(c: &Connection) -> rusqlite::Result<Vec<Agent>> {
+    let mut stmt = c.prepare_cached("SELECT id, name, available FROM users WHERE active = 1 ORDER BY name")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Agent {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            available: r.get(2)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Available (takes round-robin conversations) or away.
+pub fn set_available(c: &Connection, user_id: i64, available: bool) -> rusqlite::Result<usize> {
+    c.execute(
+        "UPDATE users SET available = ?2 WHERE id = ?1",
+        params![user_id, available],
+    )
+}
+
+pub fn is_available(c: &Connection, user_id: i64) -> rusqlite::Result<bool> {
+    c.query_row("SELECT available FROM users WHERE id = ?1", [user_id], |r| r.get(0))
+        .optional()
+        .map(|v| v.unwrap_or(false))
+}

@@ -354,40 +354,6 @@ pub fn remove_label(c: &Connection, id: i64, label_id: i64) -> rusqlite::Result<
     )? == 1)
 }
 
-/// An agent who may take conversations: (id, name, available).
-#[derive(Debug, Clone, Serialize)]
-pub struct Agent {
-    pub id: i64,
-    pub name: String,
-    pub available: bool,
-}
-
-/// Active users conversations can be assigned to.
-pub fn agents(c: &Connection) -> rusqlite::Result<Vec<Agent>> {
-    let mut stmt = c.prepare_cached("SELECT id, name, available FROM users WHERE active = 1 ORDER BY name")?;
-    let rows = stmt.query_map([], |r| {
-        Ok(Agent {
-            id: r.get(0)?,
-            name: r.get(1)?,
-            available: r.get(2)?,
-        })
-    })?;
-    rows.collect()
-}
-
-pub fn set_available(c: &Connection, user_id: i64, available: bool) -> rusqlite::Result<usize> {
-    c.execute(
-        "UPDATE users SET available = ?2 WHERE id = ?1",
-        params![user_id, available],
-    )
-}
-
-pub fn is_available(c: &Connection, user_id: i64) -> rusqlite::Result<bool> {
-    c.query_row("SELECT available FROM users WHERE id = ?1", [user_id], |r| r.get(0))
-        .optional()
-        .map(|v| v.unwrap_or(false))
-}
-
 /// Round-robin: the available agent (role agent) with fewer than `cap` open or pending
 /// conversations who was assigned one longest ago. Assigns and returns them.
 pub fn auto_assign(c: &Connection, id: i64, cap: i64, now: i64) -> rusqlite::Result<Option<(i64, String)>> {

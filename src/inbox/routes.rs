@@ -6,13 +6,14 @@
 
 use super::access::Viewer;
 use super::catalog::{self, Canned};
-use super::conversations::{self, Agent, Filter, LabelTag, Row, Tab};
+use super::conversations::{self, Filter, LabelTag, Row, Tab};
 use super::manage::{self, By};
 use super::reply::{self, Compose};
 use super::search::{self, Hit};
 use super::thread::{self, Item};
 use crate::audit;
 use crate::auth::Role;
+use crate::auth::repo::Agent;
 use crate::error::{AppError, AppResult};
 use crate::settings::InboxSettings;
 use crate::web::{Admin, AppState, Authed, RequestCtx, ok_page, see_other, see_other_flash};
@@ -160,7 +161,7 @@ async fn get_inbox(state: web::Data<AppState>, a: Authed, q: web::Query<ListQuer
                 conversations::unread_tabs(c, &viewer)?,
                 numbers,
                 catalog::labels(c)?,
-                conversations::is_available(c, me)?,
+                crate::auth::repo::is_available(c, me)?,
             ))
         })
         .await?;
@@ -224,7 +225,7 @@ async fn post_availability(
     let (id, on) = (a.user.id, form.available == "1");
     state
         .db
-        .write(move |c| Ok(conversations::set_available(c, id, on)?))
+        .write(move |c| Ok(crate::auth::repo::set_available(c, id, on)?))
         .await?;
     Ok(see_other("/inbox"))
 }
@@ -359,7 +360,7 @@ async fn conversation_page(
                 catalog::contact_labels(c, conv.contact_id)?,
                 templates,
                 catalog::canned(c)?,
-                conversations::agents(c)?,
+                crate::auth::repo::agents(c)?,
                 catalog::labels(c)?,
                 reply_to,
             ))
