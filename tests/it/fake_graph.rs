@@ -30,6 +30,7 @@ struct Shared {
     seen: Vec<Seen>,
     faults: Vec<Fault>,
     sent: usize,
+    uploads: u64,
     /// media id -> (bytes, mime type)
     media: std::collections::HashMap<String, (Vec<u8>, String)>,
     base: String,
@@ -105,7 +106,13 @@ async fn answer(req: HttpRequest, bytes: web::Bytes, shared: web::Data<Arc<Mutex
                 "url": format!("{base}/download/{id}"), "mime_type": mime, "sha256": sha, "file_size": bytes.len(), "id": id}));
         }
         ("POST", [_version, _phone, "media"], _) => {
-            return HttpResponse::Ok().json(serde_json::json!({"id": "900000000000303"}));
+            // Like Meta: a new id per upload.
+            let n = {
+                let mut s = shared.lock().unwrap();
+                s.uploads += 1;
+                s.uploads
+            };
+            return HttpResponse::Ok().json(serde_json::json!({"id": (900_000_000_000_302_u64 + n).to_string()}));
         }
         _ => {}
     }

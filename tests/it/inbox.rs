@@ -768,3 +768,335 @@ async fn an_agent_starts_a_conversation_from_a_contact_with_a_template() {
         "listed on the contact"
     );
 }
+
+/// Posts the attachment form as a browser does: multipart, the CSRF token in the URL.
+async fn attach(b: &Browser, id: i64, name: &str, mime: &str, bytes: &[u8], with_token: bool) -> crate::common::Resp {
+    let page = b.get(&format!("/inbox/{id}")).await;
+    let token = crate::common::csrf_in(&page.body).expect("token");
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes.to_vec())
+                .file_name(name.to_string())
+                .mime_str(mime)
+                .unwrap(),
+        )
+        .text("caption", "foto produk");
+    let url = if with_token {
+        format!("{}/inbox/{id}/attach?csrf={token}", b.base)
+    } else {
+        format!("{}/inbox/{id}/attach", b.base)
+    };
+    let r = b.client.post(url).multipart(form).send().await.unwrap();
+    crate::common::Resp {
+        status: r.status().as_u16(),
+        headers: r.headers().clone(),
+        body: r.text().await.unwrap_or_default(),
+    }
+}
+
+#[tokio::test]
+async fn files_go_out_from_the_form_and_the_api_and_show_in_the_thread() {
+    let graph = FakeGraph::start();
+    let (app, admin) = app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
+    customer(&app, "wamid.f1", "62888", "Hana", "kirim fotonya dong").await;
+    let id = conversation_of(&app, "62888").await;
+    let png = b"\x89PNG\r\n\x1a\n a small picture";
+    // Without the token in the URL the upload is refused; with it, it goes out.
+    assert_eq!(
+        attach(&admin, id, "produk.png", "image/png", png, false).await.status,
+        403
+    );
+    let r = attach(&admin, id, "produk.png", "image/png", png, true).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    wait_for(&graph, "the picture", |s| {
+        s.iter()
+            .any(|x| x.body["type"] == "image" && x.body["image"]["caption"] == "foto produk")
+    })
+    .await;
+    assert!(
+        graph.seen().iter().any(|s| s.path.ends_with("/media")),
+        "uploaded to Meta first"
+    );
+    let thread = admin.get(&format!("/inbox/{id}?fragment=thread")).await.body;
+    let i = thread
+        .find("<img class=\"media\" src=\"/media/")
+        .expect("the picture is in the thread")
+        + 31;
+    let file: String = thread[i..].chars().take_while(char::is_ascii_digit).collect();
+    let served = admin
+        .client
+        .get(format!("{}/media/{file}", admin.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), 200);
+    assert_eq!(
+        served.bytes().await.unwrap().as_ref(),
+        png,
+        "the sent file, decrypted for the team"
+    );
+    // Meta's limits are checked before anything is uploaded.
+    let uploads = graph.seen().iter().filter(|s| s.path.ends_with("/media")).count();
+    let r = attach(&admin, id, "anim.gif", "image/gif", b"GIF89a", true).await;
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("does not accept this file type"));
+    assert_eq!(
+        graph.seen().iter().filter(|s| s.path.ends_with("/media")).count(),
+        uploads
+    );
+    // The API sends a document the same way.
+    let key = api_key(&admin, "supervisor").await;
+    use base64::Engine;
+    let (s, v) = api(
+        &app,
+        "POST",
+        &format!("/api/v1/conversations/{id}/messages"),
+        &key,
+        Some(
+            json!({"type": "media", "filename": "nota.pdf", "mime_type": "application/pdf",
+                    "data_base64": base64::engine::general_purpose::STANDARD.encode(b"%PDF-1.7 nota")}),
+        ),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (202, Some("pending")), "{v}");
+    wait_for(&graph, "the document", |s| {
+        s.iter()
+            .any(|x| x.body["type"] == "document" && x.body["document"]["filename"] == "nota.pdf")
+    })
+    .await;
+    let (s, v) = api(
+        &app,
+        "POST",
+        &format!("/api/v1/conversations/{id}/messages"),
+        &key,
+        Some(json!({"type": "media", "filename": "x.bin", "mime_type": "application/pdf", "data_base64": "***"})),
+    )
+    .await;
+    assert_eq!((s, v["error"]["code"].as_str()), (422, Some("api.bad_base64")));
+}
+
+#[tokio::test]
+async fn a_reply_quotes_the_message_it_answers_and_notes_stay_inside() {
+    let graph = FakeGraph::start();
+    let (app, admin) = app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
+    customer(&app, "wamid.q1", "62899", "Indra", "ukuran L ada?").await;
+    customer(&app, "wamid.q2", "62899", "Indra", "warna hitam juga").await;
+    let id = conversation_of(&app, "62899").await;
+    let asked: i64 = app
+        .state
+        .db
+        .read(|c| Ok(c.query_row("SELECT id FROM messages WHERE wamid = 'wamid.q1'", [], |r| r.get(0))?))
+        .await
+        .unwrap();
+    // Without JavaScript: the "Reply" link shows what is being answered.
+    let page = admin.get(&format!("/inbox/{id}?reply_to={asked}")).await.body;
+    assert!(
+        page.contains("ukuran L ada?</q>"),
+        "the composer shows the quoted message"
+    );
+    let r = admin
+        .post(
+            &format!("/inbox/{id}/reply"),
+            &[("body", "Ada, kak"), ("reply_to", &asked.to_string())],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    let r = admin
+        .post(
+            &format!("/inbox/{id}/note"),
+            &[("body", "pelanggan lama, kasih diskon")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    wait_for(&graph, "the quoted reply", |s| {
+        s.iter()
+            .any(|x| x.body["text"]["body"] == "Ada, kak" && x.body["context"]["message_id"] == "wamid.q1")
+    })
+    .await;
+    let thread = admin.get(&format!("/inbox/{id}?fragment=thread")).await.body;
+    assert!(thread.contains("<blockquote class=\"quote\">ukuran L ada?</blockquote>"));
+    assert!(
+        thread.contains("pelanggan lama, kasih diskon"),
+        "the note is in the thread"
+    );
+    assert!(
+        graph
+            .seen()
+            .iter()
+            .all(|s| !s.body.to_string().contains("kasih diskon")),
+        "a note never reaches Meta"
+    );
+}
+
+#[tokio::test]
+async fn every_kind_of_customer_message_has_its_bubble() {
+    let graph = FakeGraph::start();
+    let (app, admin) = app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
+    let now = app.state.now();
+    let msg = |id: &str, kind: &str, body: Value| {
+        let mut m = json!({"from": "62870", "id": id, "timestamp": now.to_string(), "type": kind});
+        m[kind] = body;
+        m
+    };
+    let messages = vec![
+        msg("wamid.k1", "text", json!({"body": "halo"})),
+        msg(
+            "wamid.k2",
+            "location",
+            json!({"latitude": -6.9175, "longitude": 107.6191, "name": "Toko Bandung"}),
+        ),
+        msg(
+            "wamid.k3",
+            "contacts",
+            json!([{"name": {"formatted_name": "Pak Joko"}, "phones": [{"phone": "+62 811 222"}]}]),
+        ),
+        msg("wamid.k4", "reaction", json!({"message_id": "wamid.k1", "emoji": "👍"})),
+        msg(
+            "wamid.k5",
+            "interactive",
+            json!({"type": "button_reply", "button_reply": {"id": "yes", "title": "Ya, pesan"}}),
+        ),
+        msg("wamid.k6", "unsupported", json!({"type": "poll"})),
+    ];
+    let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "62812", "phone_number_id": PHONE},
+        "contacts": [{"profile": {"name": "Joni"}, "wa_id": "62870"}], "messages": messages}}]}]});
+    crate::common::deliver(&app, SECRET, &body).await;
+    let id = conversation_of(&app, "62870").await;
+    let thread = admin.get(&format!("/inbox/{id}?fragment=thread")).await.body;
+    assert!(
+        thread.contains("https://www.openstreetmap.org/?mlat=-6.917500"),
+        "location link: {thread}"
+    );
+    assert!(thread.contains("Toko Bandung"));
+    assert!(thread.contains("<strong>Pak Joko</strong> +62 811 222"), "contact card");
+    let halo = thread.find(">halo</p>").expect("the text bubble");
+    let bubble_end = thread[halo..].find("</li>").unwrap() + halo;
+    assert!(
+        thread[halo..bubble_end].contains("👍"),
+        "the reaction sits on the message it reacts to"
+    );
+    assert!(thread.contains("↩ Ya, pesan"), "interactive reply");
+    assert!(
+        thread.contains("Message type not supported"),
+        "unsupported shown as such"
+    );
+}
+
+#[tokio::test]
+async fn pages_of_conversations_and_of_a_thread_cover_everything_once() {
+    let graph = FakeGraph::start();
+    let (app, admin) = app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
+    let now = app.state.now();
+    // 55 conversations; the last one has 70 messages.
+    app.state
+        .db
+        .write(move |c| {
+            whacaster::inbox::seed::fill(c, PHONE, 54, 1, now)?;
+            whacaster::inbox::seed::fill(c, PHONE, 1, 70, now + 60)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let first = admin.get("/inbox?tab=all&status=all").await.body;
+    let next = first
+        .split("before=")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a link to older conversations")
+        .to_string();
+    let second = admin
+        .get(&format!("/inbox?tab=all&status=all&before={next}"))
+        .await
+        .body;
+    let ids = |page: &str| -> Vec<String> {
+        page.split("<a href=\"/inbox/")
+            .skip(1)
+            .filter_map(|p| p.split('"').next())
+            .filter(|p| p.chars().all(|c| c.is_ascii_digit()))
+            .map(str::to_string)
+            .collect()
+    };
+    let (a, b) = (ids(&first), ids(&second));
+    assert_eq!((a.len(), b.len()), (50, 5));
+    assert!(a.iter().all(|x| !b.contains(x)), "no conversation on both pages");
+    assert!(!second.contains("before="), "nothing after the last page");
+    // The busy conversation shows its newest 60 messages, and the rest behind "older".
+    let busy = conversation_of(&app, "6281200000055").await;
+    let page = admin.get(&format!("/inbox/{busy}")).await.body;
+    assert_eq!(page.matches("class=\"bubble ").count(), 60);
+    assert!(
+        page.contains("#55-69<") && page.contains("#55-10<") && !page.contains("#55-9<"),
+        "the newest 60"
+    );
+    let older = page
+        .split(&format!("/inbox/{busy}?before="))
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("older link")
+        .to_string();
+    let page2 = admin.get(&format!("/inbox/{busy}?before={older}")).await.body;
+    assert_eq!(page2.matches("class=\"bubble ").count(), 10);
+    assert!(
+        page2.contains("#55-0<") && page2.contains("#55-9<") && !page2.contains("#55-10<"),
+        "the oldest 10"
+    );
+}
+
+#[tokio::test]
+async fn contact_labels_phone_search_and_receipts_off() {
+    let graph = FakeGraph::start();
+    let (app, admin) = app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
+    let r = admin
+        .submit("/admin/inbox", "/admin/inbox", &[("assign_cap", "20")])
+        .await;
+    assert_eq!(r.status, 303, "read receipts off");
+    admin
+        .submit(
+            "/inbox/labels",
+            "/inbox/labels",
+            &[("name", "Grosir"), ("color", "blue")],
+        )
+        .await;
+    customer(&app, "wamid.p1", "6281299887766", "Kiki", "mau beli banyak").await;
+    let id = conversation_of(&app, "6281299887766").await;
+    let label: i64 = app
+        .state
+        .db
+        .read(|c| Ok(c.query_row("SELECT id FROM labels", [], |r| r.get(0))?))
+        .await
+        .unwrap();
+    let r = admin
+        .submit(
+            &format!("/inbox/{id}"),
+            &format!("/inbox/{id}/labels"),
+            &[("label_id", &label.to_string()), ("on", "1"), ("target", "contact")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    let contact: i64 = app
+        .state
+        .db
+        .read(|c| Ok(c.query_row("SELECT id FROM contacts", [], |r| r.get(0))?))
+        .await
+        .unwrap();
+    assert!(
+        admin
+            .get(&format!("/contacts/{contact}"))
+            .await
+            .body
+            .contains(">Grosir</span>")
+    );
+    assert!(admin.get("/admin/audit").await.body.contains("contact.label_added"));
+    // The number typed the local way finds the conversation, marked.
+    let found = admin.get("/inbox?tab=all&q=0812%209988").await.body;
+    assert!(found.contains(&format!("href=\"/inbox/{id}\"")), "found by phone");
+    assert!(found.contains("<mark>"), "the match is marked");
+    // The admin turned read receipts off: opening sent none.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert!(
+        graph.seen().iter().all(|s| s.body["status"] != "read"),
+        "no blue ticks sent"
+    );
+}
