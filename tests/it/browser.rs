@@ -320,32 +320,12 @@ async fn an_agent_answers_a_customer_live_in_the_inbox() {
         .await
         .unwrap();
     wait_css(&c, ".bubble.out").await;
-    let mut wamid = None;
-    for _ in 0..200 {
-        if graph
-            .seen()
-            .iter()
-            .any(|s| s.body["text"]["body"] == "Halo Wulan, terima kasih!")
-        {
-            wamid = app
-                .state
-                .db
-                .read(|x| {
-                    Ok(x.query_row(
-                        "SELECT wamid FROM messages WHERE direction = 'out' AND kind = 'text'",
-                        [],
-                        |r| r.get::<_, Option<String>>(0),
-                    )?)
-                })
-                .await
-                .unwrap();
-            if wamid.is_some() {
-                break;
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    let wamid = wamid.expect("the fake Graph API received the reply");
+    graph
+        .wait_for("the reply", |s| {
+            s.iter().any(|x| x.body["text"]["body"] == "Halo Wulan, terima kasih!")
+        })
+        .await;
+    let wamid = crate::common::wamid_of(&app, "Halo Wulan, terima kasih!").await;
     c.execute("window.__stayed = true;", vec![]).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     crate::common::status_update(&app, SECRET, PHONE, &wamid, "62877", "delivered", app.state.now()).await;

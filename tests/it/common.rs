@@ -447,3 +447,27 @@ pub async fn status_update(app: &TestApp, secret: &str, phone_id: &str, wamid: &
         "statuses": [{"id": wamid, "status": status, "timestamp": ts.to_string(), "recipient_id": to}]}}]}]});
     deliver(app, secret, &body).await;
 }
+
+/// The wamid Meta gave the outbound message with this text (waits until it is sent).
+pub async fn wamid_of(app: &TestApp, body: &str) -> String {
+    for _ in 0..200 {
+        let b = body.to_string();
+        let wamid = app
+            .state
+            .db
+            .read(move |c| {
+                Ok(c.query_row(
+                    "SELECT max(wamid) FROM messages WHERE direction = 'out' AND body = ?1",
+                    [b],
+                    |r| r.get::<_, Option<String>>(0),
+                )?)
+            })
+            .await
+            .expect("read");
+        if let Some(w) = wamid {
+            return w;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the message {body:?} never got its wamid");
+}

@@ -206,6 +206,17 @@ impl FakeGraph {
             .insert(id.to_string(), (bytes.to_vec(), mime.to_string()));
     }
 
+    /// Waits (up to 4 s) until the requests seen satisfy `f`; panics naming `what`.
+    pub async fn wait_for(&self, what: &str, f: impl Fn(&[Seen]) -> bool) {
+        for _ in 0..200 {
+            if f(&self.seen()) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("the fake Graph API never saw {what}");
+    }
+
     pub fn seen(&self) -> Vec<Seen> {
         self.shared.lock().unwrap().seen.clone()
     }

@@ -291,16 +291,6 @@ async fn add_template(app: &TestApp) {
         .unwrap();
 }
 
-async fn wait_for<F: Fn(&[crate::fake_graph::Seen]) -> bool>(graph: &FakeGraph, what: &str, f: F) {
-    for _ in 0..200 {
-        if f(&graph.seen()) {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!("the fake Graph API never saw {what}");
-}
-
 #[tokio::test]
 async fn replies_follow_the_window_and_templates_take_over_when_it_closes() {
     let graph = FakeGraph::start();
@@ -315,47 +305,30 @@ async fn replies_follow_the_window_and_templates_take_over_when_it_closes() {
     );
     assert!(page.contains(&format!("action=\"/inbox/{id}/reply\"")));
     // Opening it sent the read receipt (setting on by default).
-    wait_for(&graph, "the read receipt", |s| {
-        s.iter()
-            .any(|x| x.body["status"] == "read" && x.body["message_id"] == "wamid.w1")
-    })
-    .await;
+    graph
+        .wait_for("the read receipt", |s| {
+            s.iter()
+                .any(|x| x.body["status"] == "read" && x.body["message_id"] == "wamid.w1")
+        })
+        .await;
 
     // A reply: pending at once, sent through the outbox, ticks from Meta's statuses.
     let r = admin
         .post(&format!("/inbox/{id}/reply"), &[("body", "Siap, kak!")])
         .await;
     assert_eq!(r.status, 303);
-    wait_for(&graph, "the reply", |s| {
-        s.iter().any(|x| x.body["text"]["body"] == "Siap, kak!")
-    })
-    .await;
+    graph
+        .wait_for("the reply", |s| {
+            s.iter().any(|x| x.body["text"]["body"] == "Siap, kak!")
+        })
+        .await;
     let sent = graph
         .seen()
         .into_iter()
         .find(|x| x.body["text"]["body"] == "Siap, kak!")
         .unwrap();
     assert_eq!(sent.body["to"], "62844");
-    let mut wamid = None;
-    for _ in 0..100 {
-        wamid = app
-            .state
-            .db
-            .read(|c| {
-                Ok(
-                    c.query_row("SELECT wamid FROM messages WHERE body = 'Siap, kak!'", [], |r| {
-                        r.get::<_, Option<String>>(0)
-                    })?,
-                )
-            })
-            .await
-            .unwrap();
-        if wamid.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    let wamid = wamid.expect("the reply got its wamid");
+    let wamid = crate::common::wamid_of(&app, "Siap, kak!").await;
     status_update(&app, SECRET, PHONE, &wamid, "62844", "delivered", app.state.now()).await;
     let thread = admin.get(&format!("/inbox/{id}?fragment=thread")).await.body;
     assert!(thread.contains("tick tick-delivered"), "delivered tick shown");
@@ -388,50 +361,35 @@ async fn replies_follow_the_window_and_templates_take_over_when_it_closes() {
     assert_eq!(r.status, 422);
     assert!(r.body.contains("window is closed"));
     // Preview, then a missing parameter is refused, then the template goes out.
-    let r = admin
-        .post(
-            &format!("/inbox/{id}/template"),
-            &[
+    let path = format!("/inbox/{id}/template");
+    let template = |p2: &'static str, action: &'static str| {
+        let path = path.clone();
+        let admin = admin.clone();
+        async move {
+            let fields = [
                 ("template", "order_ready|id"),
                 ("p1", "Dewi"),
-                ("p2", "#77"),
-                ("action", "preview"),
-            ],
-        )
-        .await;
+                ("p2", p2),
+                ("action", action),
+            ];
+            admin.post(&path, &fields).await
+        }
+    };
+    let r = template("#77", "preview").await;
     assert_eq!(r.status, 200);
     assert!(r.body.contains("Halo Dewi, pesanan #77 siap."), "preview filled in");
-    let r = admin
-        .post(
-            &format!("/inbox/{id}/template"),
-            &[
-                ("template", "order_ready|id"),
-                ("p1", "Dewi"),
-                ("p2", ""),
-                ("action", "send"),
-            ],
-        )
-        .await;
+    let r = template("", "send").await;
     assert_eq!(r.status, 422);
-    let r = admin
-        .post(
-            &format!("/inbox/{id}/template"),
-            &[
-                ("template", "order_ready|id"),
-                ("p1", "Dewi"),
-                ("p2", "#77"),
-                ("action", "send"),
-            ],
-        )
-        .await;
+    let r = template("#77", "send").await;
     assert_eq!(r.status, 303);
-    wait_for(&graph, "the template", |s| {
-        s.iter().any(|x| {
-            x.body["template"]["name"] == "order_ready"
-                && x.body["template"]["components"][0]["parameters"][1]["text"] == "#77"
+    graph
+        .wait_for("the template", |s| {
+            s.iter().any(|x| {
+                x.body["template"]["name"] == "order_ready"
+                    && x.body["template"]["components"][0]["parameters"][1]["text"] == "#77"
+            })
         })
-    })
-    .await;
+        .await;
     let thread = admin.get(&format!("/inbox/{id}?fragment=thread")).await.body;
     assert!(
         thread.contains("Halo Dewi, pesanan #77 siap."),
@@ -646,10 +604,11 @@ async fn labels_statuses_assignment_and_the_api_work_together() {
     )
     .await;
     assert_eq!((s, v["status"].as_str()), (202, Some("pending")));
-    wait_for(&graph, "the API reply", |s| {
-        s.iter().any(|x| x.body["text"]["body"] == "Kopi siap diambil")
-    })
-    .await;
+    graph
+        .wait_for("the API reply", |s| {
+            s.iter().any(|x| x.body["text"]["body"] == "Kopi siap diambil")
+        })
+        .await;
     let (s, msgs) = api(
         &app,
         "GET",
@@ -758,11 +717,12 @@ async fn an_agent_starts_a_conversation_from_a_contact_with_a_template() {
         )
         .await;
     assert_eq!(r.status, 303);
-    wait_for(&graph, "the first template", |s| {
-        s.iter()
-            .any(|x| x.body["template"]["name"] == "order_ready" && x.body["to"] == "6281277778888")
-    })
-    .await;
+    graph
+        .wait_for("the first template", |s| {
+            s.iter()
+                .any(|x| x.body["template"]["name"] == "order_ready" && x.body["to"] == "6281277778888")
+        })
+        .await;
     assert!(
         agent.get(&contact).await.body.contains(&format!("href=\"{conv}\"")),
         "listed on the contact"
@@ -809,11 +769,12 @@ async fn files_go_out_from_the_form_and_the_api_and_show_in_the_thread() {
     );
     let r = attach(&admin, id, "produk.png", "image/png", png, true).await;
     assert_eq!(r.status, 303, "{}", r.body);
-    wait_for(&graph, "the picture", |s| {
-        s.iter()
-            .any(|x| x.body["type"] == "image" && x.body["image"]["caption"] == "foto produk")
-    })
-    .await;
+    graph
+        .wait_for("the picture", |s| {
+            s.iter()
+                .any(|x| x.body["type"] == "image" && x.body["image"]["caption"] == "foto produk")
+        })
+        .await;
     assert!(
         graph.seen().iter().any(|s| s.path.ends_with("/media")),
         "uploaded to Meta first"
@@ -860,11 +821,12 @@ async fn files_go_out_from_the_form_and_the_api_and_show_in_the_thread() {
     )
     .await;
     assert_eq!((s, v["status"].as_str()), (202, Some("pending")), "{v}");
-    wait_for(&graph, "the document", |s| {
-        s.iter()
-            .any(|x| x.body["type"] == "document" && x.body["document"]["filename"] == "nota.pdf")
-    })
-    .await;
+    graph
+        .wait_for("the document", |s| {
+            s.iter()
+                .any(|x| x.body["type"] == "document" && x.body["document"]["filename"] == "nota.pdf")
+        })
+        .await;
     let (s, v) = api(
         &app,
         "POST",
@@ -909,11 +871,12 @@ async fn a_reply_quotes_the_message_it_answers_and_notes_stay_inside() {
         )
         .await;
     assert_eq!(r.status, 303);
-    wait_for(&graph, "the quoted reply", |s| {
-        s.iter()
-            .any(|x| x.body["text"]["body"] == "Ada, kak" && x.body["context"]["message_id"] == "wamid.q1")
-    })
-    .await;
+    graph
+        .wait_for("the quoted reply", |s| {
+            s.iter()
+                .any(|x| x.body["text"]["body"] == "Ada, kak" && x.body["context"]["message_id"] == "wamid.q1")
+        })
+        .await;
     let thread = admin.get(&format!("/inbox/{id}?fragment=thread")).await.body;
     assert!(thread.contains("<blockquote class=\"quote\">ukuran L ada?</blockquote>"));
     assert!(
