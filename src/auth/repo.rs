@@ -543,7 +543,7 @@ pub fn purge_login_events(conn: &Connection, before: i64) -> rusqlite::Result<us
 }
 
 /// A team member conversations can be assigned to, and whether they take new ones now.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct Agent {
     pub id: i64,
     pub name: String,

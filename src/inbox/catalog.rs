@@ -2,7 +2,6 @@
 
 use super::conversations::LabelTag;
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
 
 /// Colours a label may have (CSS classes `label-<colour>`).
 pub const COLORS: [&str; 6] = ["grey", "green", "blue", "orange", "red", "purple"];
@@ -59,7 +58,7 @@ pub fn set_contact_label(c: &Connection, contact_id: i64, label_id: i64, on: boo
     Ok(n == 1)
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Canned {
     pub id: i64,
     pub shortcut: String,

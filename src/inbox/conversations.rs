@@ -9,8 +9,7 @@ use serde::Serialize;
 
 pub const STATUSES: [&str; 4] = ["open", "pending", "resolved", "snoozed"];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
     Mine,
     Unassigned,

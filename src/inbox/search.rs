@@ -6,14 +6,13 @@
 use super::access::Viewer;
 use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
-use serde::Serialize;
 
 pub const LIMIT: i64 = 50;
 const START: char = '\u{1}';
 const END: char = '\u{2}';
 
 /// Text split into (piece, is_match).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Marked(pub Vec<(String, bool)>);
 
 impl Marked {
@@ -46,7 +45,7 @@ impl Marked {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Hit {
     pub conversation_id: i64,
     pub message_id: Option<i64>,

@@ -114,7 +114,7 @@ impl Message {
 }
 
 /// A note or system event.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Event {
     pub id: i64,
     pub kind: String,
