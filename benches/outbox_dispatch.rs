@@ -86,7 +86,7 @@ fn main() {
     );
     let cpu0 = cpu_seconds();
     let start = Instant::now();
-    state.outbox_notify.notify_one();
+    state.outbox_bell.ring();
     loop {
         let done: i64 = state
             .db

@@ -2,6 +2,7 @@
 //! `lib.rs` lists the features and exposes `server::start`, which `main` and the tests share.
 
 pub mod api;
+pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod check;
@@ -12,12 +13,16 @@ pub mod crypto;
 pub mod error;
 pub mod i18n;
 pub mod inbox;
+pub mod intake;
 pub mod jobs;
+pub mod metrics;
+pub mod ops;
 pub mod server;
 pub mod settings;
 pub mod setup;
 pub mod store;
 pub mod tls;
+pub mod wake;
 pub mod web;
 pub mod whatsapp;
 

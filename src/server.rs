@@ -1,11 +1,12 @@
 //! Start-up: data dir, key, store, certificate, state, jobs, listener; and the one
 //! `build_app` both `whacaster serve` and the tests use.
 
+use crate::app::AppState;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto;
 use crate::store::Db;
-use crate::web::{self, AppState};
+use crate::web;
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, middleware::from_fn};
 use std::net::{SocketAddr, TcpListener};
@@ -129,8 +130,25 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, String> {
     let handle = server.handle();
 
     crate::jobs::start(state.clone());
-    crate::whatsapp::processor::start(state.clone());
-    crate::whatsapp::outbox::start(state.clone());
+    crate::intake::Intake {
+        db: state.db.clone(),
+        clock: state.clock.clone(),
+        deliveries: state.deliveries_bell.clone(),
+        media: state.media_bell.clone(),
+        live: state.live.clone(),
+    }
+    .start();
+    crate::whatsapp::outbox::Dispatcher {
+        db: state.db.clone(),
+        clock: state.clock.clone(),
+        graph: state.graph.clone(),
+        limits: state.outbox_limits.clone(),
+        bell: state.outbox_bell.clone(),
+        outcomes: Arc::new(crate::inbox::outcomes::InboxOutcomes {
+            live: state.live.clone(),
+        }),
+    }
+    .start();
     crate::whatsapp::media::start(state.clone());
     if let (Some(t), crate::config::TlsMode::Files) = (&tls, cfg.tls.mode) {
         spawn_reload_on_sighup(t.clone(), cfg.clone(), clock.clone());
@@ -163,6 +181,27 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, String> {
     })
 }
 
+/// The whole application: every feature's routes behind the shared middleware.
+/// `server` and the tests both build the app through this function.
+pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
+    use actix_web::web;
+    cfg.service(web::resource("/static/{path:.*}").route(web::get().to(crate::web::assets::get_asset)))
+        .service(web::resource("/").route(web::get().to(crate::setup::get_dashboard)));
+    crate::ops::configure(cfg);
+    crate::setup::configure(cfg);
+    crate::auth::routes::configure(cfg);
+    crate::auth::admin::configure(cfg);
+    crate::audit::routes::configure(cfg);
+    crate::jobs::configure(cfg);
+    crate::whatsapp::numbers::configure(cfg);
+    crate::whatsapp::webhook::configure(cfg);
+    crate::whatsapp::media::configure(cfg);
+    crate::api::routes::configure(cfg);
+    crate::contacts::routes::configure(cfg);
+    crate::inbox::routes::configure(cfg);
+    crate::api::conversations::configure(cfg);
+}
+
 /// The application with its middleware, as served; tests build exactly this.
 pub fn build_app(
     state: actix_web::web::Data<AppState>,
@@ -176,11 +215,12 @@ pub fn build_app(
     >,
 > {
     App::new()
+        .app_data(state.plumbing.clone())
         .app_data(state)
         .app_data(actix_web::web::FormConfig::default().limit(web::middleware::FORM_LIMIT))
         .app_data(actix_web::web::PayloadConfig::default().limit(web::middleware::FORM_LIMIT))
         .wrap(from_fn(web::middleware::app_middleware))
-        .configure(web::configure)
+        .configure(configure)
         .default_service(actix_web::web::to(not_found))
 }
 

@@ -1,6 +1,7 @@
 //! First run: the one-time setup link that creates the business and its first admin,
 //! then closes for good; the dashboard; and the business profile page (P1).
 
+use crate::app::AppState;
 use crate::audit::{self, Actor};
 use crate::auth::{Role, normalize_email, password, repo as users, valid_email};
 use crate::crypto;
@@ -8,7 +9,7 @@ use crate::error::{AppError, AppResult};
 use crate::i18n::Locale;
 use crate::settings::{self, Business};
 use crate::store::Db;
-use crate::web::{Admin, AppState, Authed, FormErrors, RequestCtx, invalid_page, ok_page, render, see_other_flash};
+use crate::web::{Admin, Authed, FormErrors, RequestCtx, invalid_page, ok_page, render, see_other_flash};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;

@@ -2,9 +2,9 @@
 //! connected number.
 #![allow(clippy::expect_used, clippy::unwrap_used, dead_code)] // benchmark harness: failing loudly is the point
 
+use whacaster::app::AppState;
 use whacaster::clock::Clock;
 use whacaster::config::Config;
-use whacaster::web::AppState;
 
 pub struct Server {
     pub addr: std::net::SocketAddr,

@@ -3,6 +3,7 @@
 //! changes with the same audit lines, the same one outbox for sending.
 
 use super::ApiCaller;
+use crate::app::AppState;
 use crate::auth::Role;
 use crate::error::{AppError, AppResult};
 use crate::inbox::access::Viewer;
@@ -10,7 +11,6 @@ use crate::inbox::conversations::{self, Filter};
 use crate::inbox::manage::{self, By};
 use crate::inbox::reply::{self, Compose};
 use crate::inbox::{catalog, thread};
-use crate::web::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use serde::Deserialize;
@@ -221,7 +221,7 @@ async fn messages(
         .iter()
         .map(|m| {
             let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
-            v["detail"] = m.detail.clone();
+            v["detail"] = serde_json::to_value(&m.detail).unwrap_or(Value::Null);
             v
         })
         .collect();

@@ -6,9 +6,9 @@ pub mod conversations;
 pub mod keys;
 pub mod routes;
 
+use crate::app::AppState;
 use crate::auth::Role;
 use crate::error::AppError;
-use crate::web::AppState;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use futures_util::future::LocalBoxFuture;
 

@@ -1,10 +1,11 @@
 //! `/api/v1` routes, the OpenAPI document, and the admin pages for API keys.
 
 use super::{ApiCaller, keys};
+use crate::app::AppState;
 use crate::audit;
 use crate::auth::Role;
 use crate::error::{AppError, AppResult};
-use crate::web::{Admin, AppState, FormErrors, RequestCtx, invalid_page, ok_page, see_other_flash};
+use crate::web::{Admin, FormErrors, RequestCtx, invalid_page, ok_page, see_other_flash};
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;

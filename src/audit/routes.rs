@@ -1,8 +1,9 @@
 //! The audit log page for admins, filterable, and its CSV export.
 
 use super::{Entry, Filter};
+use crate::app::AppState;
 use crate::error::AppResult;
-use crate::web::{Admin, AppState, RequestCtx, ok_page};
+use crate::web::{Admin, RequestCtx, ok_page};
 use actix_web::{HttpResponse, web};
 use askama::Template;
 

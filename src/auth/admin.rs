@@ -3,11 +3,12 @@
 
 use super::routes::{SessionView, SessionsPage, session_views};
 use super::{Role, User, normalize_email, password, repo, service, valid_email};
+use crate::app::AppState;
 use crate::audit::{self, Actor};
 use crate::crypto;
 use crate::error::{AppError, AppResult};
 use crate::settings::{self, MfaPolicy};
-use crate::web::{Admin, AppState, Authed, FormErrors, RequestCtx, invalid_page, ok_page, see_other_flash};
+use crate::web::{Admin, Authed, FormErrors, RequestCtx, invalid_page, ok_page, see_other_flash};
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;

@@ -3,13 +3,12 @@
 
 use super::service::{self, MfaStep, PasswordStep};
 use super::{password, repo, session::describe_device, totp};
+use crate::app::AppState;
 use crate::audit::{self, Actor};
 use crate::error::{AppError, AppResult};
 use crate::i18n::Locale;
 use crate::web::middleware::{SESSION_COOKIE, removal_cookie, session_cookie};
-use crate::web::{
-    AppState, Authed, FormErrors, RequestCtx, SignedIn, invalid_page, ok_page, see_other, see_other_flash,
-};
+use crate::web::{Authed, FormErrors, RequestCtx, SignedIn, invalid_page, ok_page, see_other, see_other_flash};
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use base64::Engine;

@@ -4,10 +4,11 @@
 use super::repo::{self, LoginOutcome};
 use super::session::{self, MFA_MAX_FAILURES, NewSession};
 use super::{User, normalize_email, totp};
+use crate::app::AppState;
 use crate::audit::{self, Actor};
 use crate::error::{AppError, AppResult};
 use crate::settings;
-use crate::web::{AppState, RequestCtx};
+use crate::web::RequestCtx;
 
 pub enum PasswordStep {
     /// Signed in (`stage` = full, or enrol when MFA must be set up first).

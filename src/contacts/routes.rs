@@ -3,10 +3,11 @@
 
 use super::{Contact, default_region, normalize_phone};
 use crate::api::ApiCaller;
+use crate::app::AppState;
 use crate::audit;
 use crate::auth::Role;
 use crate::error::{AppError, AppResult};
-use crate::web::{AppState, Authed, FormErrors, RequestCtx, invalid_page, ok_page, see_other_flash};
+use crate::web::{Authed, FormErrors, RequestCtx, invalid_page, ok_page, see_other_flash};
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;

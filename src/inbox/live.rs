@@ -4,9 +4,12 @@
 //! then fetches the fresh HTML fragment itself, so the event carries no content.
 
 use super::access::Viewer;
+use crate::app::AppState;
 use crate::error::AppResult;
-use crate::web::{AppState, Authed};
+use crate::store::Db;
+use crate::web::Authed;
 use actix_web::{HttpResponse, web};
+use rusqlite::Connection;
 use serde::Serialize;
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -23,7 +26,7 @@ pub struct Update {
     pub kind: Kind,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// A new message from the customer.
@@ -32,6 +35,8 @@ pub enum Kind {
     Changed,
 }
 
+/// The live news hub; a clone publishes to the same browsers.
+#[derive(Clone)]
 pub struct Hub {
     tx: broadcast::Sender<Update>,
 }
@@ -48,37 +53,46 @@ impl Hub {
     pub fn subscribe(&self) -> broadcast::Receiver<Update> {
         self.tx.subscribe()
     }
+
+    /// Whether any browser listens (when none does, nobody needs the news prepared).
+    pub fn has_listeners(&self) -> bool {
+        self.tx.receiver_count() > 0
+    }
+
+    /// Sends news prepared with [`updates`] (after the commit that made it true).
+    pub fn send(&self, updates: Vec<Update>) {
+        for u in updates {
+            // No receiver is not an error: nobody has the inbox open.
+            let _ = self.tx.send(u);
+        }
+    }
+
+    /// Publishes news of these conversations (assignees read once, for the visibility rule).
+    pub async fn publish(&self, db: &Db, news: Vec<(i64, Kind)>) {
+        if news.is_empty() || !self.has_listeners() {
+            return;
+        }
+        match db.read(move |c| Ok(updates(c, &news)?)).await {
+            Ok(list) => self.send(list),
+            Err(e) => tracing::warn!(error = %e, "cannot publish a live update"),
+        }
+    }
 }
 
-/// Publishes news of these conversations (assignees read once, for the visibility rule).
-pub async fn publish(state: &AppState, news: Vec<(i64, Kind)>) {
-    if news.is_empty() || state.live.tx.receiver_count() == 0 {
-        return;
-    }
-    let found = state
-        .db
-        .read(move |c| {
-            let mut out = Vec::new();
-            for (conversation, kind) in news {
-                if let Some(assignee) = super::conversations::assignee_of(c, conversation)? {
-                    out.push(Update {
-                        conversation,
-                        assignee,
-                        kind,
-                    });
-                }
-            }
-            Ok(out)
-        })
-        .await;
-    match found {
-        Ok(list) => {
-            for u in list {
-                let _ = state.live.tx.send(u);
-            }
+/// The news for these conversations with their assignees (inside the write that
+/// changed them, or right after it).
+pub fn updates(c: &Connection, news: &[(i64, Kind)]) -> rusqlite::Result<Vec<Update>> {
+    let mut out = Vec::with_capacity(news.len());
+    for &(conversation, kind) in news {
+        if let Some(assignee) = super::conversations::assignee_of(c, conversation)? {
+            out.push(Update {
+                conversation,
+                assignee,
+                kind,
+            });
         }
-        Err(e) => tracing::warn!(error = %e, "cannot publish a live update"),
     }
+    Ok(out)
 }
 
 /// One event for one viewer: `for_me` when it is theirs or nobody's (notifications).

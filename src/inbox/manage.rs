@@ -43,7 +43,7 @@ impl By {
 /// Runs a change to conversation `id` in one write (visibility read in the same
 /// transaction), then tells the open inbox pages.
 pub async fn run<T: Send + 'static>(
-    state: &crate::web::AppState,
+    state: &crate::app::AppState,
     by: By,
     id: i64,
     f: impl FnOnce(&Connection, &Viewer, &Who<'_>, i64) -> Result<T, AppError> + Send + 'static,
@@ -63,7 +63,10 @@ pub async fn run<T: Send + 'static>(
             f(c, &viewer, &who, now)
         })
         .await?;
-    super::live::publish(state, vec![(id, super::live::Kind::Changed)]).await;
+    state
+        .live
+        .publish(&state.db, vec![(id, super::live::Kind::Changed)])
+        .await;
     Ok(out)
 }
 

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod conversations;
 pub mod live;
 pub mod manage;
+pub mod outcomes;
 pub mod reply;
 pub mod routes;
 pub mod search;
@@ -32,12 +33,17 @@ pub struct NewInbound<'a> {
     pub sent_at: i64,
 }
 
-/// Stores an inbound message; false when this wamid was stored before (a duplicate).
-pub fn insert_inbound(conn: &Connection, m: &NewInbound<'_>, now: i64) -> rusqlite::Result<bool> {
-    let n = conn.execute(
-        "INSERT OR IGNORE INTO messages (phone_number_id, contact_id, direction, wamid, kind, body, detail, understood,
-                                         reply_to, forwarded, referral, sent_at, created_at)
-         VALUES (?1, ?2, 'in', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+/// Stores an inbound message; returns its id, or `None` when this wamid was stored
+/// before (a duplicate).
+pub fn insert_inbound(conn: &Connection, m: &NewInbound<'_>, now: i64) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached(
+        "INSERT INTO messages (phone_number_id, contact_id, direction, wamid, kind, body, detail, understood,
+                               reply_to, forwarded, referral, sent_at, created_at)
+         VALUES (?1, ?2, 'in', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT (wamid) DO NOTHING
+         RETURNING id",
+    )?
+    .query_row(
         params![
             m.phone_number_id,
             m.contact_id,
@@ -52,8 +58,9 @@ pub fn insert_inbound(conn: &Connection, m: &NewInbound<'_>, now: i64) -> rusqli
             m.sent_at,
             now
         ],
-    )?;
-    Ok(n == 1)
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 /// An outbound message: a reply queued from the inbox or the API (no wamid yet), or a
@@ -169,45 +176,56 @@ pub struct StatusChange<'a> {
     pub error: Option<(i64, &'a str, &'a str)>,
 }
 
-/// Records a status; returns whether the message's current status changed.
-pub fn apply_status(conn: &Connection, s: &StatusChange<'_>) -> rusqlite::Result<bool> {
+/// Records a status in the history; when it moves the message up the ladder, returns
+/// the message's conversation (`None` for a duplicate, an out-of-order status, or a
+/// message that is not ours yet: `settle_statuses` applies it later).
+pub fn apply_status(conn: &Connection, s: &StatusChange<'_>) -> rusqlite::Result<Option<i64>> {
     let (code, title, details) = match s.error {
         Some((c, t, d)) => (Some(c), Some(t), Some(d)),
         None => (None, None, None),
     };
-    let new = conn.execute(
-        "INSERT OR IGNORE INTO message_statuses (wamid, status, at, error_code, error_title, error_details)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![s.wamid, s.status, s.at, code, title, details],
-    )?;
+    let new = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO message_statuses (wamid, status, at, error_code, error_title, error_details)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![s.wamid, s.status, s.at, code, title, details])?;
     if new == 0 {
-        return Ok(false);
+        return Ok(None);
     }
     advance(conn, s)
 }
 
-/// Moves the message up the ladder to `s` when the ladder allows it.
-fn advance(conn: &Connection, s: &StatusChange<'_>) -> rusqlite::Result<bool> {
+/// Moves the message up the ladder to `s` when the ladder allows it; returns the
+/// message's conversation when it moved.
+fn advance(conn: &Connection, s: &StatusChange<'_>) -> rusqlite::Result<Option<i64>> {
     let (code, title, details) = match s.error {
         Some((c, t, d)) => (Some(c), Some(t), Some(d)),
         None => (None, None, None),
     };
-    let rank = status_rank(s.status);
-    let current: Option<Option<String>> = conn
-        .query_row("SELECT status FROM messages WHERE wamid = ?1", [s.wamid], |r| r.get(0))
+    let current: Option<(Option<String>, Option<i64>)> = conn
+        .prepare_cached("SELECT status, conversation_id FROM messages WHERE wamid = ?1")?
+        .query_row([s.wamid], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let Some(current) = current else { return Ok(false) };
-    let current_rank = current.as_deref().map(status_rank).unwrap_or(0);
-    let applies = rank > current_rank && !(s.status == "failed" && current_rank >= status_rank("read"));
-    if !applies {
-        return Ok(false);
+    let Some((current, conversation)) = current else {
+        return Ok(None);
+    };
+    if !climbs(current.as_deref(), s.status) {
+        return Ok(None);
     }
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE messages SET status = ?2, status_at = ?3, error_code = ?4, error_title = ?5, error_details = ?6
          WHERE wamid = ?1",
-        params![s.wamid, s.status, s.at, code, title, details],
-    )?;
-    Ok(true)
+    )?
+    .execute(params![s.wamid, s.status, s.at, code, title, details])?;
+    Ok(conversation)
+}
+
+/// Whether `new` may replace `current` on the ladder: only upwards, and a message
+/// already read cannot fail any more (a late `failed` loses to `read`).
+pub fn climbs(current: Option<&str>, new: &str) -> bool {
+    let (rank, current_rank) = (status_rank(new), current.map(status_rank).unwrap_or(0));
+    rank > current_rank && !(new == "failed" && current_rank >= status_rank("read"))
 }
 
 /// Applies statuses that arrived before the message had its wamid (Meta can report
@@ -252,11 +270,11 @@ pub fn record_usage(
     model: &str,
     at: i64,
 ) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT OR IGNORE INTO usage_ledger (wamid, category, pricing_type, billable, model, at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![wamid, category, pricing_type, billable, model, at],
-    )?;
+    )?
+    .execute(params![wamid, category, pricing_type, billable, model, at])?;
     Ok(())
 }
 
@@ -286,7 +304,7 @@ pub fn touch_conversation(conn: &Connection, a: &Activity<'_>, now: i64) -> rusq
     } = *a;
     let preview: String = preview.chars().take(140).collect();
     let inbound_at = inbound.then_some(at);
-    let id: i64 = conn.query_row(
+    let id: i64 = conn.prepare_cached(
         "INSERT INTO conversations (phone_number_id, contact_id, last_message_id, last_message_at, last_inbound_at,
                                     last_inbound_id, preview, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?8 THEN ?3 END, ?6, ?7, ?7)
@@ -301,13 +319,13 @@ pub fn touch_conversation(conn: &Connection, a: &Activity<'_>, now: i64) -> rusq
              snoozed_until = CASE WHEN ?8 AND status IN ('resolved', 'snoozed') THEN NULL ELSE snoozed_until END,
              updated_at = excluded.updated_at
          RETURNING id",
+    )?
+    .query_row(
         params![phone_number_id, contact_id, message_id, at, inbound_at, preview, now, inbound],
         |r| r.get(0),
     )?;
-    conn.execute(
-        "UPDATE messages SET conversation_id = ?1 WHERE id = ?2",
-        params![id, message_id],
-    )?;
+    conn.prepare_cached("UPDATE messages SET conversation_id = ?1 WHERE id = ?2")?
+        .execute(params![id, message_id])?;
     Ok(id)
 }
 
@@ -321,7 +339,7 @@ pub fn wake_snoozed(conn: &Connection, now: i64) -> rusqlite::Result<usize> {
 }
 
 /// The job: wake snoozed conversations.
-pub fn wake_snoozed_conversations(state: &crate::web::AppState) -> Result<String, String> {
+pub fn wake_snoozed_conversations(state: &crate::app::AppState) -> Result<String, String> {
     let now = state.now();
     state
         .db

@@ -5,8 +5,8 @@
 
 use super::access::Viewer;
 use super::conversations::{self, Route};
+use crate::app::AppState;
 use crate::error::{AppError, AppResult};
-use crate::web::AppState;
 use crate::whatsapp::media::{self, UploadError, Uploaded};
 use crate::whatsapp::outbound::OutMessage;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -178,8 +178,11 @@ pub async fn send(
         })
         .await?;
     if result.is_ok() {
-        state.outbox_notify.notify_one();
-        super::live::publish(state, vec![(id, super::live::Kind::Changed)]).await;
+        state.outbox_bell.ring();
+        state
+            .live
+            .publish(&state.db, vec![(id, super::live::Kind::Changed)])
+            .await;
     }
     Ok(result)
 }

@@ -11,12 +11,13 @@ use super::manage::{self, By};
 use super::reply::{self, Compose};
 use super::search::{self, Hit};
 use super::thread::{self, Item};
+use crate::app::AppState;
 use crate::audit;
 use crate::auth::Role;
 use crate::auth::repo::Agent;
 use crate::error::{AppError, AppResult};
 use crate::settings::InboxSettings;
-use crate::web::{Admin, AppState, Authed, RequestCtx, ok_page, see_other, see_other_flash};
+use crate::web::{Admin, Authed, RequestCtx, ok_page, see_other, see_other_flash};
 use crate::whatsapp::templates::Template;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -326,7 +327,7 @@ async fn open(state: &AppState, user: crate::auth::User, id: i64, now: i64) -> A
         })
         .await?;
     if receipt {
-        state.outbox_notify.notify_one();
+        state.outbox_bell.ring();
     }
     Ok(viewer)
 }

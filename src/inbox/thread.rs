@@ -1,9 +1,9 @@
 //! A conversation's thread as the page shows it: messages of both directions with their
 //! ticks, quotes, reactions and media, interleaved with private notes and system events.
 
+use crate::whatsapp::inbound::MessageDetail;
 use rusqlite::{Connection, params};
 use serde::Serialize;
-use serde_json::Value;
 use std::collections::HashMap;
 
 /// Messages shown per page of the thread (older ones behind a link).
@@ -24,7 +24,7 @@ pub struct Message {
     pub kind: String,
     pub body: String,
     #[serde(skip)]
-    pub detail: Value,
+    pub detail: MessageDetail,
     pub understood: bool,
     pub wamid: Option<String>,
     pub sent_at: i64,
@@ -52,16 +52,18 @@ impl Message {
         }
     }
 
-    fn text(&self, key: &str) -> String {
-        self.detail.get(key).and_then(Value::as_str).unwrap_or("").to_string()
-    }
-
     /// Location: (latitude, longitude, name) when the coordinates are known.
     pub fn location(&self) -> Option<(f64, f64, String)> {
-        let lat = self.detail.get("latitude").and_then(Value::as_f64)?;
-        let lon = self.detail.get("longitude").and_then(Value::as_f64)?;
-        let name = [self.text("name"), self.text("address")].join(" ").trim().to_string();
-        Some((lat, lon, name))
+        let MessageDetail::Location(l) = &self.detail else {
+            return None;
+        };
+        let name = [l.name.as_deref(), l.address.as_deref()]
+            .iter()
+            .flatten()
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ");
+        Some((l.latitude?, l.longitude?, name))
     }
 
     /// An OpenStreetMap link for a location (a link, never an embed).
@@ -75,34 +77,38 @@ impl Message {
 
     /// Shared contact cards: (name, phones joined).
     pub fn cards(&self) -> Vec<(String, String)> {
-        self.detail
-            .get("cards")
-            .and_then(Value::as_array)
-            .map(|cs| {
-                cs.iter()
-                    .map(|c| {
-                        let name = c.get("name").and_then(Value::as_str).unwrap_or("").to_string();
-                        let phones = c
-                            .get("phones")
-                            .and_then(Value::as_array)
-                            .map(|ps| {
-                                ps.iter()
-                                    .filter_map(|p| p.get("phone").and_then(Value::as_str))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            })
-                            .unwrap_or_default();
-                        (name, phones)
-                    })
-                    .collect()
+        let MessageDetail::Contacts { cards } = &self.detail else {
+            return Vec::new();
+        };
+        cards
+            .iter()
+            .map(|c| {
+                let phones = c.phones.iter().filter_map(|p| p.phone.as_deref()).collect::<Vec<_>>();
+                (c.name.clone(), phones.join(", "))
             })
-            .unwrap_or_default()
+            .collect()
+    }
+
+    /// The wamid a reaction is on.
+    fn reaction_target(&self) -> &str {
+        match &self.detail {
+            MessageDetail::Reaction {
+                message_id: Some(m), ..
+            } => m,
+            _ => "",
+        }
     }
 
     /// What an unsupported message was, for the "not supported" bubble.
     pub fn unsupported_what(&self) -> String {
-        let t = self.text("unsupported_type");
-        if t.is_empty() { self.text("unknown_type") } else { t }
+        match &self.detail {
+            MessageDetail::Unsupported {
+                unsupported_type: Some(t),
+                ..
+            } => t.clone(),
+            MessageDetail::Unknown { unknown_type } => unknown_type.clone(),
+            _ => String::new(),
+        }
     }
 
     pub fn is_media(&self) -> bool {
@@ -180,16 +186,16 @@ pub fn messages(
          ORDER BY m.id DESC LIMIT ?3",
     )?;
     let rows = stmt.query_map(params![conversation_id, before.unwrap_or(i64::MAX), limit], |r| {
-        let detail: String = r.get(4)?;
+        let (kind, detail): (String, String) = (r.get(2)?, r.get(4)?);
         let quote: Option<String> = r.get(11)?;
         let quote_kind: Option<String> = r.get(12)?;
         let media_id: Option<i64> = r.get(14)?;
         Ok(Message {
             id: r.get(0)?,
             direction: r.get(1)?,
-            kind: r.get(2)?,
+            detail: MessageDetail::from_stored(&kind, &detail),
+            kind,
             body: r.get(3)?,
-            detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
             understood: r.get(5)?,
             wamid: r.get(6)?,
             sent_at: r.get(7)?,
@@ -270,7 +276,7 @@ pub fn load(c: &Connection, conversation_id: i64, before: Option<i64>) -> rusqli
         if m.kind != "reaction" {
             return true;
         }
-        let target = m.detail.get("message_id").and_then(Value::as_str).unwrap_or("");
+        let target = m.reaction_target();
         reactions.insert(
             format!("{}|{target}", m.direction),
             (target.to_string(), m.body.clone()),

@@ -7,7 +7,7 @@ mod tasks;
 
 pub use routes::configure;
 
-use crate::web::AppState;
+use crate::app::AppState;
 use actix_web::web;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;

@@ -1,8 +1,9 @@
 //! The jobs page: what runs, when it last ran, what it did; and "run now".
 
 use super::{JobStatus, statuses};
+use crate::app::AppState;
 use crate::error::{AppError, AppResult};
-use crate::web::{Admin, AppState, RequestCtx, ok_page, see_other_flash};
+use crate::web::{Admin, RequestCtx, ok_page, see_other_flash};
 use actix_web::{HttpResponse, web};
 use askama::Template;
 

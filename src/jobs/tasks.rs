@@ -1,7 +1,7 @@
 //! The foundation's jobs (verb phrases, like the job names).
 
+use crate::app::AppState;
 use crate::auth::repo;
-use crate::web::AppState;
 
 /// System logs (login events, audit log) are kept 90 days (PRIVACY-PROMISES P14).
 pub const LOG_RETENTION_DAYS: i64 = 90;
@@ -33,9 +33,9 @@ pub fn purge_old_logs(state: &AppState) -> Result<String, String> {
         .write_blocking(move |c| {
             let logins = repo::purge_login_events(c, before)?;
             let audit = crate::audit::purge(c, before)?;
-            let security = crate::whatsapp::webhook::purge_security_events(c, before)?;
+            let security = crate::whatsapp::deliveries::purge_security_events(c, before)?;
             // Processed raw deliveries are personal data that now lives in its own tables.
-            let deliveries = crate::whatsapp::processor::purge_done(c, now - DELIVERY_RETENTION_DAYS * 86_400)?;
+            let deliveries = crate::whatsapp::deliveries::purge_done(c, now - DELIVERY_RETENTION_DAYS * 86_400)?;
             Ok(format!(
                 "{logins} login events, {audit} audit entries, {security} security events older than {LOG_RETENTION_DAYS} days, {deliveries} processed webhook deliveries older than {DELIVERY_RETENTION_DAYS} days removed"
             ))

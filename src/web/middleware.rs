@@ -1,7 +1,7 @@
 //! The one middleware every request passes: request id, client IP, session, language,
 //! CSRF (token + Origin), then error pages, security headers, metrics and the access log.
 
-use super::AppState;
+use super::Plumbing;
 use super::ctx::{RequestCtx, SessionInfo};
 use crate::auth::repo;
 use crate::crypto;
@@ -54,7 +54,7 @@ pub async fn app_middleware(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let started = Instant::now();
-    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+    let Some(state) = req.app_data::<web::Data<Plumbing>>().cloned() else {
         return Err(actix_web::error::ErrorInternalServerError("state missing"));
     };
     let request_id = hex::encode(crypto::random_bytes::<8>());
@@ -88,7 +88,7 @@ pub async fn app_middleware(
         let query = web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
             .map(|q| q.into_inner())
             .unwrap_or_default();
-        let business = state.business();
+        let business = state.business.get();
         let locale = session
             .as_ref()
             .and_then(|s| s.user.locale.as_deref())
@@ -256,12 +256,12 @@ async fn check_csrf(req: &mut ServiceRequest, ctx: &RequestCtx, cookie_was_missi
 }
 
 /// Loads and checks the session behind a cookie; `None` when absent, expired or revoked.
-async fn load_session(state: &AppState, token: &str, ip: &str) -> Option<SessionInfo> {
+async fn load_session(state: &Plumbing, token: &str, ip: &str) -> Option<SessionInfo> {
     if token.len() > 100 {
         return None;
     }
     let hash = crypto::sha256_hex(token.as_bytes());
-    let now = state.now();
+    let now = state.clock.unix();
     let idle = state.config.session.idle_minutes * 60;
     let found = state
         .db
@@ -340,7 +340,7 @@ pub fn removal_cookie(name: &'static str) -> Cookie<'static> {
 
 fn finish(
     res: ServiceResponse<BoxBody>,
-    state: &AppState,
+    state: &Plumbing,
     request_id: &str,
     started: Instant,
     new_csrf_cookie: Option<String>,

@@ -3,7 +3,9 @@
 //! be strings or numbers, every enum is open, unknown types are kept), and every array
 //! is walked: a delivery can carry many entries, changes, messages and statuses.
 
-use serde_json::{Map, Value, json};
+pub use super::detail::MessageDetail;
+use super::detail::{Card, CardPhone, InteractiveReply, Location, MediaFile, OrderItem};
+use serde_json::{Map, Value};
 
 /// One thing that happened, in Whacaster's terms.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,7 +48,7 @@ pub struct InboundMessage {
     /// What a person reads in a list: the text, a caption, a summary.
     pub body: String,
     /// The type's details in Whacaster's own shape (media id, coordinates, reply id…).
-    pub detail: Value,
+    pub detail: MessageDetail,
     pub reply_to: Option<String>,
     /// 0 = not forwarded, 1 = forwarded, 2 = forwarded many times.
     pub forwarded: u8,
@@ -190,121 +192,148 @@ fn sender(m: &Value, contacts: &[Value]) -> Sender {
     }
 }
 
-fn media(o: &Value) -> Value {
-    json!({
-        "media_id": s_or(o, "id"),
-        "mime_type": s_or(o, "mime_type"),
-        "sha256": s_or(o, "sha256"),
-        "caption": s(o, "caption"),
-        "filename": s(o, "filename"),
-        "voice": o.get("voice").and_then(Value::as_bool).unwrap_or(false),
-        "animated": o.get("animated").and_then(Value::as_bool).unwrap_or(false),
+fn media(o: &Value) -> MessageDetail {
+    MessageDetail::Media(MediaFile {
+        media_id: s_or(o, "id"),
+        mime_type: s_or(o, "mime_type"),
+        sha256: s_or(o, "sha256"),
+        caption: s(o, "caption"),
+        filename: s(o, "filename"),
+        voice: o.get("voice").and_then(Value::as_bool).unwrap_or(false),
+        animated: o.get("animated").and_then(Value::as_bool).unwrap_or(false),
     })
+}
+
+fn card(c: &Value) -> Card {
+    Card {
+        name: c.get("name").map(|n| s_or(n, "formatted_name")).unwrap_or_default(),
+        phones: arr(c, "phones")
+            .iter()
+            .map(|p| CardPhone {
+                phone: s(p, "phone"),
+                wa_id: s(p, "wa_id"),
+                kind: s(p, "type"),
+            })
+            .collect(),
+        emails: arr(c, "emails").iter().map(|e| s(e, "email")).collect(),
+    }
 }
 
 fn message(phone_number_id: &str, m: &Value, contacts: &[Value]) -> InboundMessage {
     let kind = s_or(m, "type");
     let o = m.get(kind.as_str()).unwrap_or(&Value::Null);
     let (body, detail, understood) = match kind.as_str() {
-        "text" => (s_or(o, "body"), json!({}), true),
+        "text" => (s_or(o, "body"), MessageDetail::None, true),
         "image" | "video" | "audio" | "document" | "sticker" => {
-            let d = media(o);
             let body = s(o, "caption").or_else(|| s(o, "filename")).unwrap_or_default();
-            (body, d, true)
+            (body, media(o), true)
         }
         "location" => {
             let name = s(o, "name").or_else(|| s(o, "address")).unwrap_or_default();
-            let lat = s(o, "latitude").and_then(|x| x.parse::<f64>().ok());
-            let lon = s(o, "longitude").and_then(|x| x.parse::<f64>().ok());
-            (
-                name,
-                json!({"latitude": lat, "longitude": lon, "name": s(o, "name"), "address": s(o, "address"), "url": s(o, "url")}),
-                true,
-            )
+            let place = Location {
+                latitude: s(o, "latitude").and_then(|x| x.parse::<f64>().ok()),
+                longitude: s(o, "longitude").and_then(|x| x.parse::<f64>().ok()),
+                name: s(o, "name"),
+                address: s(o, "address"),
+                url: s(o, "url"),
+            };
+            (name, MessageDetail::Location(place), true)
         }
         "contacts" => {
-            let cards: Vec<Value> = m
-                .get("contacts")
-                .and_then(Value::as_array)
-                .map(|cs| {
-                    cs.iter()
-                        .map(|c| {
-                            let name = c.get("name").map(|n| s_or(n, "formatted_name")).unwrap_or_default();
-                            let phones: Vec<Value> = arr(c, "phones")
-                                .iter()
-                                .map(|p| json!({"phone": s(p, "phone"), "wa_id": s(p, "wa_id"), "type": s(p, "type")}))
-                                .collect();
-                            let emails: Vec<Value> = arr(c, "emails").iter().map(|e| json!(s(e, "email"))).collect();
-                            json!({"name": name, "phones": phones, "emails": emails})
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let body = cards
-                .iter()
-                .filter_map(|c| c.get("name").and_then(Value::as_str))
-                .collect::<Vec<_>>()
-                .join(", ");
-            (body, json!({"cards": cards}), true)
+            let cards: Vec<Card> = arr(m, "contacts").iter().map(card).collect();
+            let body = cards.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
+            (body, MessageDetail::Contacts { cards }, true)
         }
         "interactive" => {
-            let itype = s_or(o, "type");
-            let reply = o.get(itype.as_str()).unwrap_or(&Value::Null);
+            let reply_type = s_or(o, "type");
+            let reply = o.get(reply_type.as_str()).unwrap_or(&Value::Null);
             let title = s(reply, "title").or_else(|| s(reply, "body")).unwrap_or_default();
-            let d = json!({"reply_type": itype, "id": s(reply, "id"), "title": s(reply, "title"),
-                           "description": s(reply, "description"), "name": s(reply, "name"),
-                           "response_json": s(reply, "response_json")});
-            (title, d, true)
+            let d = InteractiveReply {
+                reply_type,
+                id: s(reply, "id"),
+                title: s(reply, "title"),
+                description: s(reply, "description"),
+                name: s(reply, "name"),
+                response_json: s(reply, "response_json"),
+            };
+            (title, MessageDetail::Interactive(d), true)
         }
-        "button" => (s_or(o, "text"), json!({"payload": s(o, "payload")}), true),
+        "button" => (
+            s_or(o, "text"),
+            MessageDetail::Button {
+                payload: s(o, "payload"),
+            },
+            true,
+        ),
         "reaction" => {
             let emoji = s_or(o, "emoji");
-            (
-                emoji.clone(),
-                json!({"message_id": s(o, "message_id"), "emoji": emoji, "removed": emoji.is_empty()}),
-                true,
-            )
+            let d = MessageDetail::Reaction {
+                message_id: s(o, "message_id"),
+                removed: emoji.is_empty(),
+                emoji: emoji.clone(),
+            };
+            (emoji, d, true)
         }
         "order" => {
-            let items: Vec<Value> = arr(o, "product_items")
+            let items = arr(o, "product_items")
                 .iter()
-                .map(|i| {
-                    json!({"product": s(i, "product_retailer_id"), "quantity": int(i, "quantity"),
-                                "price": s(i, "item_price"), "currency": s(i, "currency")})
+                .map(|i| OrderItem {
+                    product: s(i, "product_retailer_id"),
+                    quantity: int(i, "quantity"),
+                    price: s(i, "item_price"),
+                    currency: s(i, "currency"),
                 })
                 .collect();
-            (
-                s_or(o, "text"),
-                json!({"catalog_id": s(o, "catalog_id"), "items": items}),
-                true,
-            )
+            let d = MessageDetail::Order {
+                catalog_id: s(o, "catalog_id"),
+                items,
+            };
+            (s_or(o, "text"), d, true)
         }
         "system" => (
             s_or(o, "body"),
-            json!({"system_type": s(o, "type"), "new_wa_id": s(o, "wa_id"), "new_user_id": s(o, "user_id")}),
+            MessageDetail::System {
+                system_type: s(o, "type"),
+                new_wa_id: s(o, "wa_id"),
+                new_user_id: s(o, "user_id"),
+            },
             true,
         ),
         "unsupported" | "unknown" => {
             let why = arr(m, "errors").first().map(api_error);
-            let d = json!({"unsupported_type": s(o, "type"), "error_code": why.as_ref().map(|e| e.code),
-                           "error_title": why.map(|e| e.title)});
+            let d = MessageDetail::Unsupported {
+                unsupported_type: s(o, "type"),
+                error_code: why.as_ref().map(|e| e.code),
+                error_title: why.map(|e| e.title),
+            };
             (String::new(), d, false)
         }
-        "request_welcome" => (String::new(), json!({}), true),
+        "request_welcome" => (String::new(), MessageDetail::None, true),
         "edit" => {
             let text = o
                 .get("message")
                 .and_then(|mm| mm.get("text"))
                 .map(|t| s_or(t, "body"))
                 .unwrap_or_default();
-            (text, json!({"original_message_id": s(o, "original_message_id")}), true)
+            let d = MessageDetail::Edit {
+                original_message_id: s(o, "original_message_id"),
+            };
+            (text, d, true)
         }
         "revoke" => (
             String::new(),
-            json!({"original_message_id": s(o, "original_message_id")}),
+            MessageDetail::Revoke {
+                original_message_id: s(o, "original_message_id"),
+            },
             true,
         ),
-        _ => (String::new(), json!({"unknown_type": kind}), false),
+        _ => (
+            String::new(),
+            MessageDetail::Unknown {
+                unknown_type: kind.clone(),
+            },
+            false,
+        ),
     };
     let context = m.get("context");
     let forwarded = match context {

@@ -5,9 +5,10 @@
 //! anything a browser could run. Outbound files are checked against Meta's per-type
 //! limits before upload.
 
+use crate::app::AppState;
 use crate::crypto;
 use crate::error::{AppError, AppResult};
-use crate::web::{AppState, Authed};
+use crate::web::Authed;
 use actix_web::{HttpResponse, web};
 use base64::Engine;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -52,7 +53,7 @@ pub fn start(state: web::Data<AppState>) {
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "media round failed"),
             }
-            let _ = tokio::time::timeout(Duration::from_secs(2), state.media_notify.notified()).await;
+            state.media_bell.wait(Duration::from_secs(2)).await;
         }
     });
 }

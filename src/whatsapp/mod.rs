@@ -2,13 +2,14 @@
 //! delivers to (verification handshake, signatures over the raw bytes, the durable
 //! inbox). The only part of Whacaster that knows Meta's URLs and JSON.
 
+pub mod deliveries;
+pub mod detail;
 pub mod graph;
 pub mod inbound;
 pub mod media;
 pub mod numbers;
 pub mod outbound;
 pub mod outbox;
-pub mod processor;
 pub mod templates;
 pub mod webhook;
 

@@ -5,11 +5,12 @@
 //! reason, or pause the whole number until an admin fixes it). After a crash, rows left
 //! `sending` go to `needs_review`: a customer is never messaged twice by the appliance.
 
-use super::graph::{ErrorClass, GraphError};
+use super::graph::{ErrorClass, GraphClient, GraphError};
 use super::outbound::{self, OutMessage};
+use crate::clock::Clock;
 use crate::error::AppError;
-use crate::web::AppState;
-use actix_web::web;
+use crate::store::Db;
+use crate::wake::Doorbell;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use rusqlite::{Connection, params};
 use std::collections::HashMap;
@@ -46,6 +47,64 @@ pub fn enqueue(
         params![number_id, recipient, contact_id, msg.kind(), payload, origin, now],
     )?;
     Ok(c.last_insert_rowid())
+}
+
+/// What became of a queued message. The dispatcher reports it to whoever listens
+/// (the inbox, wired in `app`), inside the same write that records it in the outbox:
+/// this module never writes another feature's rows.
+#[derive(Debug, Clone, Copy)]
+pub enum Outcome<'a> {
+    /// Meta accepted it (`wamid` is `None` for kinds that get none, e.g. read receipts).
+    Sent {
+        outbox_id: i64,
+        wamid: Option<&'a str>,
+        phone_number_id: &'a str,
+        contact_id: Option<i64>,
+        kind: &'a str,
+        summary: &'a str,
+        at: i64,
+    },
+    /// It will be tried again.
+    Retrying { outbox_id: i64 },
+    /// Given up for good (`held: false`, with the reason), or held for review because a
+    /// crash left it maybe sent (`held: true`).
+    Unsent {
+        outbox_id: i64,
+        held: bool,
+        code: Option<i64>,
+        reason: &'a str,
+        at: i64,
+    },
+}
+
+/// Runs after the commit that recorded an outcome (live news, for instance).
+pub type AfterCommit = Box<dyn FnOnce() + Send>;
+
+/// The listener for outcomes.
+pub trait Outcomes: Send + Sync {
+    /// Records `o` in the listener's own tables, inside the dispatcher's write.
+    fn record(&self, c: &Connection, o: &Outcome<'_>) -> Result<Option<AfterCommit>, AppError>;
+}
+
+/// Outcomes nobody listens to (tools and benchmarks that only send).
+pub struct Unheard;
+
+impl Outcomes for Unheard {
+    fn record(&self, _: &Connection, _: &Outcome<'_>) -> Result<Option<AfterCommit>, AppError> {
+        Ok(None)
+    }
+}
+
+/// The dispatcher and what it needs, nothing more.
+#[derive(Clone)]
+pub struct Dispatcher {
+    pub db: Db,
+    pub clock: Clock,
+    pub graph: GraphClient,
+    pub limits: Arc<Limiters>,
+    /// Rung by whoever queued a message.
+    pub bell: Doorbell,
+    pub outcomes: Arc<dyn Outcomes>,
 }
 
 /// The dispatcher's rate limiters.
@@ -86,40 +145,65 @@ impl Limiters {
     }
 }
 
-pub fn start(state: web::Data<AppState>) {
-    tokio::spawn(async move {
-        let now = state.now();
-        match state.db.write(move |c| Ok(hold_interrupted(c, now)?)).await {
-            Ok(n) if n > 0 => tracing::warn!(messages = n, "sends interrupted by a restart are held for review"),
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "cannot check for interrupted sends"),
-        }
-        loop {
-            match dispatch_round(&state).await {
-                Ok(n) if n > 0 => continue,
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "outbox round failed"),
+impl Dispatcher {
+    /// Holds what a crash interrupted, then sends for ever. Call once (from `server`).
+    pub fn start(self) {
+        tokio::spawn(async move {
+            let (now, outcomes) = (self.clock.unix(), self.outcomes.clone());
+            match self
+                .db
+                .write(move |c| hold_interrupted(c, outcomes.as_ref(), now))
+                .await
+            {
+                Ok((n, after)) => {
+                    if n > 0 {
+                        tracing::warn!(messages = n, "sends interrupted by a restart are held for review");
+                    }
+                    after.into_iter().for_each(|f| f());
+                }
+                Err(e) => tracing::error!(error = %e, "cannot check for interrupted sends"),
             }
-            let _ = tokio::time::timeout(Duration::from_millis(500), state.outbox_notify.notified()).await;
-        }
-    });
+            loop {
+                match self.dispatch_round().await {
+                    Ok(n) if n > 0 => continue,
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "outbox round failed"),
+                }
+                self.bell.wait(Duration::from_millis(500)).await;
+            }
+        });
+    }
 }
 
 /// Rows left `sending` by a crash were maybe sent, maybe not: never again blindly.
-pub fn hold_interrupted(c: &Connection, now: i64) -> rusqlite::Result<usize> {
+pub fn hold_interrupted(
+    c: &Connection,
+    outcomes: &dyn Outcomes,
+    now: i64,
+) -> Result<(usize, Vec<AfterCommit>), AppError> {
+    const REASON: &str = "interrupted while sending";
     let mut stmt = c.prepare("SELECT id FROM outbox WHERE state = 'sending' AND wamid IS NULL")?;
     let held = stmt
         .query_map([], |r| r.get::<_, i64>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    for id in held {
-        crate::inbox::mark_unsent(c, id, "held", None, "interrupted while sending", now)?;
+    let mut after = Vec::new();
+    for &outbox_id in &held {
+        let o = Outcome::Unsent {
+            outbox_id,
+            held: true,
+            code: None,
+            reason: REASON,
+            at: now,
+        };
+        after.extend(outcomes.record(c, &o)?);
     }
     c.execute(
         "UPDATE outbox SET state = 'needs_review', updated_at = ?1,
                 error_message = 'interrupted while sending: check the conversation before sending it again'
          WHERE state = 'sending' AND wamid IS NULL",
         [now],
-    )
+    )?;
+    Ok((held.len(), after))
 }
 
 struct Due {
@@ -134,7 +218,7 @@ struct Due {
     mps: i64,
 }
 
-fn due(c: &Connection, now: i64) -> rusqlite::Result<Vec<Due>> {
+fn list_due(c: &Connection, now: i64) -> rusqlite::Result<Vec<Due>> {
     let mut stmt = c.prepare(
         "SELECT o.id, o.number_id, o.recipient, o.contact_id, o.payload, o.attempts, n.phone_number_id, n.access_token, n.mps
          FROM outbox o JOIN wa_numbers n ON n.id = o.number_id
@@ -161,65 +245,69 @@ fn due(c: &Connection, now: i64) -> rusqlite::Result<Vec<Due>> {
 /// Rows are claimed in small groups (one commit marks a group `sending`), each row only
 /// after its number's token bucket let it through, so the rate holds and a crash can
 /// only ever hold back the few rows of the group in flight.
-pub async fn dispatch_round(state: &web::Data<AppState>) -> Result<usize, AppError> {
-    let now = state.now();
-    let rows = state.db.read(move |c| Ok(due(c, now)?)).await?;
-    let taken = rows.len();
-    let permits = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
-    let mut tasks = Vec::new();
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let mut group = Vec::with_capacity(GROUP);
-        let mut postponed = Vec::new();
-        for row in rows.by_ref() {
-            if state
-                .outbox_limits
-                .pairs
-                .check_key(&(row.number_id, row.recipient.clone()))
-                .is_err()
-            {
-                // Too many to this person just now: later, without touching anyone else.
-                postponed.push(row.id);
-                continue;
-            }
-            state.outbox_limits.number(row.number_id, row.mps).until_ready().await;
-            group.push(row);
-            if group.len() == GROUP {
-                break;
-            }
-        }
-        let (t, ids): (i64, Vec<i64>) = (state.now(), group.iter().map(|r| r.id).collect());
-        let later = t + PAIR_PERIOD.as_secs() as i64;
-        let claimed = state
-            .db
-            .write(move |c| {
-                for id in postponed {
-                    postpone(c, id, later)?;
+impl Dispatcher {
+    pub async fn dispatch_round(&self) -> Result<usize, AppError> {
+        let now = self.clock.unix();
+        let rows = self.db.read(move |c| Ok(list_due(c, now)?)).await?;
+        let taken = rows.len();
+        let permits = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+        let mut tasks = Vec::new();
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let mut group = Vec::with_capacity(GROUP);
+            let mut postponed = Vec::new();
+            for row in rows.by_ref() {
+                if self
+                    .limits
+                    .pairs
+                    .check_key(&(row.number_id, row.recipient.clone()))
+                    .is_err()
+                {
+                    // Too many to this person just now: later, without touching anyone else.
+                    postponed.push(row.id);
+                    continue;
                 }
-                let mut claimed = Vec::new();
-                for id in ids {
-                    if mark_sending(c, id, t)? {
-                        claimed.push(id);
+                self.limits.number(row.number_id, row.mps).until_ready().await;
+                group.push(row);
+                if group.len() == GROUP {
+                    break;
+                }
+            }
+            let (t, ids): (i64, Vec<i64>) = (self.clock.unix(), group.iter().map(|r| r.id).collect());
+            let later = t + PAIR_PERIOD.as_secs() as i64;
+            let claimed = self
+                .db
+                .write(move |c| {
+                    for id in postponed {
+                        postpone(c, id, later)?;
                     }
-                }
-                Ok(claimed)
-            })
-            .await?;
-        for row in group.into_iter().filter(|r| claimed.contains(&r.id)) {
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                break;
-            };
-            let st = state.clone();
-            tasks.push(tokio::spawn(async move {
-                send_one(&st, row).await;
-                drop(permit);
-            }));
+                    let mut claimed = Vec::new();
+                    for id in ids {
+                        if mark_sending(c, id, t)? {
+                            claimed.push(id);
+                        }
+                    }
+                    Ok(claimed)
+                })
+                .await?;
+            for row in group.into_iter().filter(|r| claimed.contains(&r.id)) {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    break;
+                };
+                let me = self.clone();
+                tasks.push(tokio::spawn(async move {
+                    me.send_one(row).await;
+                    drop(permit);
+                }));
+            }
         }
+        for t in tasks {
+            if let Err(e) = t.await {
+                tracing::error!(error = %e, "a send task failed");
+            }
+        }
+        Ok(taken)
     }
-    for t in tasks {
-        let _ = t.await;
-    }
-    Ok(taken)
 }
 
 fn postpone(c: &Connection, id: i64, at: i64) -> rusqlite::Result<usize> {
@@ -234,94 +322,102 @@ fn mark_sending(c: &Connection, id: i64, now: i64) -> rusqlite::Result<bool> {
     )? == 1)
 }
 
-async fn send_one(state: &web::Data<AppState>, row: Due) {
-    let msg: OutMessage = match serde_json::from_str(&row.payload) {
-        Ok(m) => m,
-        Err(e) => {
-            let (id, now, msg) = (row.id, state.now(), format!("unreadable outbox row: {e}"));
-            let _ = state
-                .db
-                .write(move |c| Ok(fail(c, id, None, "final", &msg, now)?))
-                .await;
-            return;
-        }
-    };
-    let body = outbound::to_meta(&row.recipient, &msg);
-    let result = state.graph.send(&row.phone_number_id, &row.token, &body).await;
-    let now = state.now();
-    let outcome = match result {
-        Ok(wamid) => {
-            let (id, summary, kind) = (row.id, msg.summary(), msg.kind());
-            let (phone, contact, has_wamid) = (row.phone_number_id.clone(), row.contact_id, msg.has_wamid());
-            state
-                .db
-                .write(move |c| {
-                    c.execute(
-                        "UPDATE outbox SET state = 'sent', wamid = ?2, updated_at = ?3, error_code = NULL,
-                                error_class = NULL, error_message = NULL WHERE id = ?1",
-                        params![id, wamid, now],
-                    )?;
-                    let (true, Some(w)) = (has_wamid, &wamid) else {
-                        return Ok(None);
-                    };
-                    // A reply from the inbox is a message row since it was queued.
-                    if !crate::inbox::link_wamid(c, id, w)? {
-                        let message = crate::inbox::NewOutbound {
+impl Dispatcher {
+    async fn send_one(&self, row: Due) {
+        let outcomes = self.outcomes.clone();
+        let msg: OutMessage = match serde_json::from_str(&row.payload) {
+            Ok(m) => m,
+            Err(e) => {
+                let (id, now, msg) = (row.id, self.clock.unix(), format!("unreadable outbox row: {e}"));
+                let failed = self
+                    .db
+                    .write(move |c| fail(c, outcomes.as_ref(), id, None, "final", &msg, now))
+                    .await;
+                self.after(row.id, failed);
+                return;
+            }
+        };
+        let body = outbound::to_meta(&row.recipient, &msg);
+        let result = self.graph.send(&row.phone_number_id, &row.token, &body).await;
+        let now = self.clock.unix();
+        let recorded = match result {
+            Ok(wamid) => {
+                let (id, summary, kind) = (row.id, msg.summary(), msg.kind());
+                let (phone, contact, has_wamid) = (row.phone_number_id.clone(), row.contact_id, msg.has_wamid());
+                self.db
+                    .write(move |c| {
+                        c.prepare_cached(
+                            "UPDATE outbox SET state = 'sent', wamid = ?2, updated_at = ?3, error_code = NULL,
+                                    error_class = NULL, error_message = NULL WHERE id = ?1",
+                        )?
+                        .execute(params![id, wamid, now])?;
+                        let o = Outcome::Sent {
+                            outbox_id: id,
+                            wamid: wamid.as_deref().filter(|_| has_wamid),
                             phone_number_id: &phone,
                             contact_id: contact,
                             kind,
-                            body: &summary,
-                            outbox_id: id,
-                            author_id: None,
-                            reply_to: None,
-                            wamid: Some(w),
+                            summary: &summary,
                             at: now,
                         };
-                        crate::inbox::insert_outbound(c, &message)?;
-                    }
-                    crate::inbox::settle_statuses(c, w)?;
-                    Ok(crate::inbox::conversations::of_wamid(c, w)?)
-                })
-                .await
+                        outcomes.record(c, &o)
+                    })
+                    .await
+            }
+            Err(e) => {
+                let (row_id, attempts, number_id) = (row.id, row.attempts, row.number_id);
+                self.db
+                    .write(move |c| handle_error(c, outcomes.as_ref(), row_id, number_id, attempts, &e, now))
+                    .await
+            }
+        };
+        self.after(row.id, recorded);
+    }
+
+    /// Runs the listener's after-commit work, or logs why the outcome was not recorded.
+    fn after(&self, outbox_id: i64, recorded: Result<Option<AfterCommit>, AppError>) {
+        match recorded {
+            Ok(Some(f)) => f(),
+            Ok(None) => {}
+            Err(e) => tracing::error!(outbox = outbox_id, error = %e, "cannot record the outcome of a send"),
         }
-        Err(e) => {
-            let (row_id, attempts, number_id) = (row.id, row.attempts, row.number_id);
-            state
-                .db
-                .write(move |c| {
-                    handle_error(c, row_id, number_id, attempts, &e, now)?;
-                    Ok(crate::inbox::conversation_of_outbox(c, row_id)?)
-                })
-                .await
-        }
-    };
-    match outcome {
-        Ok(Some(conversation)) => {
-            crate::inbox::live::publish(state, vec![(conversation, crate::inbox::live::Kind::Changed)]).await;
-        }
-        Ok(None) => {}
-        Err(e) => tracing::error!(outbox = row.id, error = %e, "cannot record the outcome of a send"),
     }
 }
 
-fn fail(c: &Connection, id: i64, code: Option<i64>, class: &str, message: &str, now: i64) -> rusqlite::Result<usize> {
-    crate::inbox::mark_unsent(c, id, "failed", code, message, now)?;
+fn fail(
+    c: &Connection,
+    outcomes: &dyn Outcomes,
+    id: i64,
+    code: Option<i64>,
+    class: &str,
+    message: &str,
+    now: i64,
+) -> Result<Option<AfterCommit>, AppError> {
     c.execute(
         "UPDATE outbox SET state = 'failed', error_code = ?2, error_class = ?3, error_message = ?4, updated_at = ?5
          WHERE id = ?1",
         params![id, code, class, message, now],
-    )
+    )?;
+    let o = Outcome::Unsent {
+        outbox_id: id,
+        held: false,
+        code,
+        reason: message,
+        at: now,
+    };
+    outcomes.record(c, &o)
 }
 
 /// What an error does to the row (and, for channel errors, to the number).
 fn handle_error(
     c: &Connection,
+    outcomes: &dyn Outcomes,
     id: i64,
     number_id: i64,
     attempts: i64,
     e: &GraphError,
     now: i64,
-) -> rusqlite::Result<()> {
+) -> Result<Option<AfterCommit>, AppError> {
     let code = match e {
         GraphError::Api { code, .. } => Some(*code),
         GraphError::Transport(_) => None,
@@ -337,14 +433,8 @@ fn handle_error(
     };
     match e.class() {
         ErrorClass::Retry if attempts + 1 >= MAX_ATTEMPTS => {
-            fail(
-                c,
-                id,
-                code,
-                "retry",
-                &format!("gave up after {MAX_ATTEMPTS} attempts: {message}"),
-                now,
-            )?;
+            let reason = format!("gave up after {MAX_ATTEMPTS} attempts: {message}");
+            return fail(c, outcomes, id, code, "retry", &reason, now);
         }
         ErrorClass::Retry => {
             // Pair rate (131056): 4^n seconds for this recipient only; others: 2^n, at most 5 min.
@@ -356,9 +446,7 @@ fn handle_error(
             retry_at(delay, "retry")?;
         }
         ErrorClass::RetryLater => retry_at(3600, "retry_later")?,
-        ErrorClass::Final => {
-            fail(c, id, code, "final", &message, now)?;
-        }
+        ErrorClass::Final => return fail(c, outcomes, id, code, "final", &message, now),
         ErrorClass::StopChannel => {
             // The message is not at fault: it waits, and the number stops until fixed.
             c.execute(
@@ -369,11 +457,11 @@ fn handle_error(
             super::numbers::repo::pause(c, number_id, &message, now)?;
         }
     }
-    Ok(())
+    outcomes.record(c, &Outcome::Retrying { outbox_id: id })
 }
 
 /// Counts by state for the number's page.
-pub fn counts(c: &Connection, number_id: i64) -> rusqlite::Result<HashMap<String, i64>> {
+pub fn count_by_state(c: &Connection, number_id: i64) -> rusqlite::Result<HashMap<String, i64>> {
     let mut stmt = c.prepare("SELECT state, count(*) FROM outbox WHERE number_id = ?1 GROUP BY state")?;
     let rows = stmt.query_map([number_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     rows.collect()
@@ -382,4 +470,12 @@ pub fn counts(c: &Connection, number_id: i64) -> rusqlite::Result<HashMap<String
 /// Lets sending resume on a number (after a new token, or when the account is fine again).
 pub fn resume(c: &Connection, number_id: i64) -> rusqlite::Result<usize> {
     c.execute("UPDATE wa_numbers SET paused_reason = NULL WHERE id = ?1", [number_id])
+}
+
+/// Rows by state over all numbers, for /metrics and the System page (the `outbox_due`
+/// index covers it, so no row is read).
+pub fn count_all_by_state(c: &Connection) -> rusqlite::Result<Vec<(String, i64)>> {
+    let mut stmt = c.prepare_cached("SELECT state, count(*) FROM outbox GROUP BY state ORDER BY state")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
 }

@@ -2,7 +2,7 @@
 //! and every few hours (scheduled job); status webhooks keep them current in between.
 
 use super::graph::TemplateInfo;
-use crate::web::AppState;
+use crate::app::AppState;
 use rusqlite::{Connection, params};
 
 /// A template as pages show it.

@@ -13,7 +13,7 @@ pub struct TestApp {
     pub setup_url: Option<String>,
     pub clock: Clock,
     pub config: Config,
-    pub state: actix_web::web::Data<whacaster::web::AppState>,
+    pub state: actix_web::web::Data<whacaster::app::AppState>,
     handle: actix_web::dev::ServerHandle,
     /// Keeps the data dir alive as long as the app.
     _dir: tempfile::TempDir,

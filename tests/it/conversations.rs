@@ -124,7 +124,7 @@ async fn a_reply_moves_the_conversation_without_reopening_it() {
         })
         .await
         .unwrap();
-    app.state.outbox_notify.notify_one();
+    app.state.outbox_bell.ring();
     for _ in 0..100 {
         let c = conversations(&app).await;
         if c[0].5 == "Masih ada, kak" {

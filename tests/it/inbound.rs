@@ -484,7 +484,7 @@ async fn deliveries_acknowledged_before_a_crash_are_processed_after_the_restart(
     )]);
     let key = whacaster::crypto::DbKey::read(&cfg.data_dir.join("db.key")).unwrap();
     let conn = whacaster::store::open_connection(&cfg.db_path(), &key).unwrap();
-    whacaster::whatsapp::webhook::append(&conn, 0, &serde_json::to_vec(&body).unwrap()).unwrap();
+    whacaster::whatsapp::deliveries::append(&conn, 0, &serde_json::to_vec(&body).unwrap()).unwrap();
     drop(conn);
     let app = TestApp::start_with(guard, cfg).await;
     processed(&app).await;

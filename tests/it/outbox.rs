@@ -32,7 +32,7 @@ async fn enqueue(app: &TestApp, to: &str, msg: OutMessage) -> i64 {
         .write(move |c| whacaster::whatsapp::outbox::enqueue(c, 1, &to, None, &msg, "test", now))
         .await
         .unwrap();
-    app.state.outbox_notify.notify_one();
+    app.state.outbox_bell.ring();
     id
 }
 
@@ -87,7 +87,7 @@ async fn until(app: &TestApp, id: i64, done: impl Fn(&Row) -> bool) -> Row {
 /// Lets backoff delays pass on the app's clock and wakes the dispatcher.
 fn later(app: &TestApp, secs: i64) {
     app.clock.advance(secs);
-    app.state.outbox_notify.notify_one();
+    app.state.outbox_bell.ring();
 }
 
 #[tokio::test]
@@ -266,7 +266,7 @@ async fn each_error_class_does_what_it_says() {
         )
         .await;
     assert_eq!(r.status, 303);
-    app.state.outbox_notify.notify_one();
+    app.state.outbox_bell.ring();
     until(&app, stopped, |r| r.state == "sent").await;
     until(&app, queued_behind, |r| r.state == "sent").await;
     assert_eq!(graph.seen().last().unwrap().authorization, "Bearer token-2");

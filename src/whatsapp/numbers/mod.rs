@@ -4,11 +4,11 @@
 
 pub mod repo;
 
-use super::webhook;
+use crate::app::AppState;
 use crate::audit;
 use crate::crypto;
 use crate::error::{AppError, AppResult};
-use crate::web::{Admin, AppState, FormErrors, RequestCtx, invalid_page, ok_page, see_other_flash};
+use crate::web::{Admin, FormErrors, RequestCtx, invalid_page, ok_page, see_other_flash};
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use repo::{NewNumber, Number};
@@ -132,8 +132,8 @@ struct NumbersPage {
     numbers: Vec<Number>,
     callback_url: String,
     self_signed: bool,
-    inbox: webhook::InboxStats,
-    quarantined: Vec<(i64, i64, i64, String)>,
+    inbox: super::deliveries::DeliveryStats,
+    quarantined: Vec<super::deliveries::Quarantined>,
     form: NumberForm,
     errors: FormErrors,
 }
@@ -171,7 +171,7 @@ async fn number_page(
         .read(move |c| {
             Ok((
                 repo::list_news(c, &waba, &phone)?,
-                super::outbox::counts(c, id)?,
+                super::outbox::count_by_state(c, id)?,
                 super::templates::list_for_waba(c, &waba)?,
             ))
         })
@@ -252,8 +252,8 @@ async fn numbers_page(
         .read(|c| {
             Ok((
                 repo::list_numbers(c)?,
-                webhook::inbox_stats(c)?,
-                super::processor::quarantined(c)?,
+                super::deliveries::delivery_stats(c)?,
+                super::deliveries::list_quarantined(c)?,
             ))
         })
         .await?;
@@ -489,7 +489,7 @@ async fn post_retry_delivery(
     let n = state
         .db
         .write(move |c| {
-            let n = super::processor::retry(c, id)?;
+            let n = super::deliveries::retry(c, id)?;
             if n > 0 {
                 audit::record(c, &actor, "whatsapp.delivery_retry", &format!("delivery:{id}"), "", now)?;
             }
@@ -499,7 +499,7 @@ async fn post_retry_delivery(
     if n == 0 {
         return Err(AppError::NotFound);
     }
-    state.inbox_notify.notify_one();
+    state.deliveries_bell.ring();
     Ok(see_other_flash("/admin/whatsapp", "flash.job_started"))
 }
 
@@ -520,7 +520,7 @@ async fn post_resume(state: web::Data<AppState>, Admin(a): Admin, path: web::Pat
     if n == 0 {
         return Err(AppError::NotFound);
     }
-    state.outbox_notify.notify_one();
+    state.outbox_bell.ring();
     Ok(see_other_flash(&format!("/admin/whatsapp/{id}"), "flash.saved"))
 }
 

@@ -1,8 +1,6 @@
-//! Operating it: `/healthz` for probes and `/metrics` (Prometheus text) for admins or loopback.
+//! The Prometheus registry: request counters and latency (from the middleware), sign-in
+//! failures, webhook counts, and gauges read fresh at each scrape (pool, queues).
 
-use super::{Admin, AppState, RequestCtx};
-use crate::error::{AppError, AppResult};
-use actix_web::{HttpResponse, web};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -23,6 +21,24 @@ struct RouteLabels {
     route: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: String,
+}
+
+/// The queues' figures at the moment of a scrape.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueGauges {
+    /// Deliveries acknowledged (200) and not processed yet.
+    pub delivery_backlog: i64,
+    pub deliveries_quarantined: i64,
+    /// Outbox rows by state.
+    pub outbox: Vec<(String, i64)>,
+}
+
+/// The outbox's states, as the schema allows them.
+pub const OUTBOX_STATES: &[&str] = &["queued", "sending", "sent", "failed", "needs_review", "cancelled"];
+
 pub struct Metrics {
     registry: Mutex<Registry>,
     requests: Family<RequestLabels, Counter>,
@@ -32,6 +48,9 @@ pub struct Metrics {
     pub webhook_refused: Counter,
     pool_connections: Gauge,
     pool_idle: Gauge,
+    delivery_backlog: Gauge,
+    deliveries_quarantined: Gauge,
+    outbox_rows: Family<StateLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -52,6 +71,20 @@ impl Metrics {
         let webhook_refused = Counter::default();
         let pool_connections = Gauge::default();
         let pool_idle = Gauge::default();
+        let delivery_backlog = Gauge::default();
+        let deliveries_quarantined = Gauge::default();
+        let outbox_rows = Family::<StateLabels, Gauge>::default();
+        registry.register(
+            "webhook_backlog",
+            "Webhook deliveries acknowledged and not yet processed",
+            delivery_backlog.clone(),
+        );
+        registry.register(
+            "webhook_quarantined",
+            "Webhook deliveries that could not be processed (kept, retried, shown on the WhatsApp page)",
+            deliveries_quarantined.clone(),
+        );
+        registry.register("outbox_rows", "Outbox rows by state", outbox_rows.clone());
         registry.register(
             "http_requests",
             "HTTP requests by route, method and status",
@@ -96,6 +129,9 @@ impl Metrics {
             webhook_refused,
             pool_connections,
             pool_idle,
+            delivery_backlog,
+            deliveries_quarantined,
+            outbox_rows,
         }
     }
 
@@ -114,9 +150,20 @@ impl Metrics {
             .observe(secs);
     }
 
-    pub fn encode(&self, pool: (u32, u32)) -> Result<String, String> {
+    pub fn encode(&self, pool: (u32, u32), queues: &QueueGauges) -> Result<String, String> {
         self.pool_connections.set(i64::from(pool.0));
         self.pool_idle.set(i64::from(pool.1));
+        self.delivery_backlog.set(queues.delivery_backlog);
+        self.deliveries_quarantined.set(queues.deliveries_quarantined);
+        // Every state is reported, 0 included, so a drained queue shows as 0, not as gone.
+        for state in crate::metrics::OUTBOX_STATES {
+            let n = queues.outbox.iter().find(|(s, _)| s == state).map_or(0, |(_, n)| *n);
+            self.outbox_rows
+                .get_or_create(&StateLabels {
+                    state: (*state).to_string(),
+                })
+                .set(n);
+        }
         let mut out = String::new();
         let registry = self
             .registry
@@ -125,100 +172,4 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &registry).map_err(|e| e.to_string())?;
         Ok(out)
     }
-}
-
-pub async fn get_healthz(state: web::Data<AppState>) -> HttpResponse {
-    let db_ok = state
-        .db
-        .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
-        .await
-        .is_ok();
-    let body = serde_json::json!({
-        "status": if db_ok { "ok" } else { "degraded" },
-        "version": crate::VERSION,
-        "db": if db_ok { "ok" } else { "error" },
-    });
-    let mut resp = if db_ok {
-        HttpResponse::Ok()
-    } else {
-        HttpResponse::ServiceUnavailable()
-    };
-    resp.json(body)
-}
-
-/// Prometheus metrics: for a signed-in admin, or for anything on loopback (a local scraper).
-pub async fn get_metrics(
-    req: actix_web::HttpRequest,
-    state: web::Data<AppState>,
-    ctx: RequestCtx,
-) -> AppResult<HttpResponse> {
-    let loopback = req.peer_addr().is_some_and(|a| a.ip().is_loopback()) && state.config.trusted_proxies.is_empty();
-    let admin = ctx.user().is_some_and(|u| u.at_least(crate::auth::Role::Admin));
-    if !loopback && !admin {
-        return Err(if ctx.user().is_some() {
-            AppError::Forbidden
-        } else {
-            AppError::Unauthenticated
-        });
-    }
-    let text = state
-        .metrics
-        .encode(state.db.pool_state())
-        .map_err(AppError::Internal)?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(text))
-}
-
-/// What the system page shows: the certificate, the schema, the store.
-#[derive(askama::Template)]
-#[template(path = "admin/system.html")]
-struct SystemPage {
-    ctx: RequestCtx,
-    version: &'static str,
-    tls_mode: &'static str,
-    cert: Option<crate::tls::CertInfo>,
-    cert_days_left: i64,
-    schema: i64,
-    schema_latest: i64,
-    db_path: String,
-    data_dir: String,
-    public_url: String,
-}
-
-impl SystemPage {
-    fn days_left(&self) -> String {
-        self.ctx
-            .tf("system.days_left", &[("n", &self.cert_days_left.to_string())])
-    }
-}
-
-/// The admin's view of the installation (P17): certificate issuer and expiry, TLS mode,
-/// schema version, where the data lives. `whacaster check` gives the same and more.
-pub async fn get_system(state: web::Data<AppState>, Admin(a): Admin) -> AppResult<HttpResponse> {
-    let schema = state
-        .db
-        .read(|c| Ok(crate::store::applied_versions(c)?.into_iter().max().unwrap_or(0)))
-        .await?;
-    let cert = state.tls.as_ref().and_then(|t| t.info());
-    let now = state.now();
-    let cfg = &state.config;
-    let page = SystemPage {
-        ctx: a.ctx,
-        version: crate::VERSION,
-        tls_mode: match cfg.tls.mode {
-            crate::config::TlsMode::SelfSigned => "self-signed",
-            crate::config::TlsMode::Files => "files",
-            crate::config::TlsMode::Off => "off",
-            crate::config::TlsMode::Acme => "acme",
-        },
-        cert_days_left: cert.as_ref().map(|c| (c.not_after - now) / 86_400).unwrap_or(0),
-        cert,
-        schema,
-        schema_latest: crate::store::MIGRATIONS.iter().map(|(v, _)| *v).max().unwrap_or(0),
-        db_path: cfg.db_path().display().to_string(),
-        data_dir: cfg.data_dir.display().to_string(),
-        public_url: state.base_url(),
-    };
-    super::ok_page(&page)
 }

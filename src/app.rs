@@ -1,0 +1,132 @@
+//! The application's shared state, assembled once at start from the handles the
+//! features own (store, clock, doorbells, hubs, clients, caches). Handlers reach it
+//! through `web::Data<AppState>`; workers and services get only the handles they use.
+
+use crate::auth::password::Hasher;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::jobs::Scheduler;
+use crate::metrics::Metrics;
+use crate::store::Db;
+use crate::tls::CertState;
+use crate::web::{BusinessCache, Plumbing};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+/// Everything a handler may need; one instance shared by all workers.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub clock: Clock,
+    pub hasher: Hasher,
+    /// Requests per API key.
+    pub api_limiter: DefaultKeyedRateLimiter<i64>,
+    /// Sign-in attempts per client IP.
+    pub login_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    pub metrics: Arc<Metrics>,
+    pub tls: Option<Arc<CertState>>,
+    pub scheduler: Scheduler,
+    /// Key for media files at rest (derived from the database key).
+    pub media_key: [u8; 32],
+    /// Wakes the media fetcher when a file was queued.
+    pub media_bell: crate::wake::Doorbell,
+    /// Wakes the outbox dispatcher when a message was queued.
+    pub outbox_bell: crate::wake::Doorbell,
+    /// The dispatcher's rate limiters (per number, per recipient).
+    pub outbox_limits: Arc<crate::whatsapp::outbox::Limiters>,
+    /// Wakes the intake when a delivery was stored.
+    pub deliveries_bell: crate::wake::Doorbell,
+    /// Meta's Graph API (base URL and version from the configuration).
+    pub graph: crate::whatsapp::graph::GraphClient,
+    /// App secrets and verify tokens of the connected numbers, for webhooks.
+    pub webhook_keys: crate::whatsapp::WebhookKeys,
+    /// The address people reach this server at (set once the listener is bound).
+    pub bound_base_url: std::sync::OnceLock<String>,
+    /// Live updates for open inbox pages.
+    pub live: crate::inbox::live::Hub,
+    /// Business name and default language, cached for every page.
+    pub business: BusinessCache,
+    /// The middleware's share of the state (registered as its own app data).
+    pub plumbing: actix_web::web::Data<Plumbing>,
+}
+
+impl AppState {
+    pub fn new(
+        config: Arc<Config>,
+        db: Db,
+        clock: Clock,
+        csrf_key: [u8; 32],
+        media_key: [u8; 32],
+        tls: Option<Arc<CertState>>,
+    ) -> Result<AppState, String> {
+        let hasher = Hasher::new(&config.argon2)?;
+        let per_minute = NonZeroU32::new(config.login.per_ip_per_minute).unwrap_or(NonZeroU32::MIN);
+        let business = db
+            .read_blocking(|c| Ok(crate::settings::find_business(c)?))
+            .map_err(|e| format!("cannot read the business profile: {e}"))?;
+        let graph = crate::whatsapp::graph::GraphClient::new(
+            &config.graph.base_url,
+            &config.graph.api_version,
+            config.graph.timeout_secs,
+        )?;
+        let webhook_keys = db
+            .read_blocking(|c| Ok(crate::whatsapp::WebhookKeys::load(c)?))
+            .map_err(|e| format!("cannot read the WhatsApp numbers: {e}"))?;
+        let metrics = Arc::new(Metrics::new());
+        let business = BusinessCache::new(business);
+        let plumbing = actix_web::web::Data::new(Plumbing {
+            config: config.clone(),
+            db: db.clone(),
+            clock: clock.clone(),
+            csrf_key,
+            metrics: metrics.clone(),
+            business: business.clone(),
+        });
+        Ok(AppState {
+            config,
+            db,
+            clock,
+            hasher,
+            login_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            api_limiter: RateLimiter::keyed(Quota::per_minute(
+                NonZeroU32::new(crate::api::PER_MINUTE).unwrap_or(NonZeroU32::MIN),
+            )),
+            metrics,
+            tls,
+            scheduler: Scheduler::new(),
+            webhook_keys,
+            bound_base_url: std::sync::OnceLock::new(),
+            graph,
+            deliveries_bell: crate::wake::Doorbell::default(),
+            outbox_bell: crate::wake::Doorbell::default(),
+            media_key,
+            media_bell: crate::wake::Doorbell::default(),
+            outbox_limits: Arc::default(),
+            live: crate::inbox::live::Hub::default(),
+            business,
+            plumbing,
+        })
+    }
+
+    pub fn business(&self) -> Option<crate::settings::Business> {
+        self.business.get()
+    }
+
+    pub fn set_business(&self, b: crate::settings::Business) {
+        self.business.set(b);
+    }
+
+    /// `public_url`, else the address actually listened on (links, callback URL).
+    pub fn base_url(&self) -> String {
+        self.bound_base_url
+            .get()
+            .cloned()
+            .unwrap_or_else(|| self.config.base_url())
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.unix()
+    }
+}

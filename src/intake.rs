@@ -1,0 +1,292 @@
+//! The inbound pipeline, one straight line: due deliveries -> `whatsapp::inbound::parse`
+//! -> contacts -> inbox (messages, statuses, conversations, round-robin) and account
+//! news -> after the commit, live news to the agents' browsers and a ring for the media
+//! fetcher. A batch of deliveries is one write transaction with a savepoint per
+//! delivery: many deliveries share one fsync, and one bad delivery is quarantined
+//! without undoing the others. Idempotent on Meta's ids, so a delivery seen twice
+//! changes nothing. Runs from start-up, so what was acknowledged before a crash is
+//! processed after the restart.
+
+use crate::clock::Clock;
+use crate::error::AppError;
+use crate::inbox::live::{Hub, Kind};
+use crate::store::Db;
+use crate::wake::Doorbell;
+use crate::whatsapp::deliveries::{self, Delivery};
+use crate::whatsapp::inbound::{self, Event, InboundMessage, StatusUpdate};
+use crate::whatsapp::numbers::repo::{NewsEntry, record_news};
+use rusqlite::Connection;
+use std::time::Duration;
+
+/// Deliveries read and applied per round (one transaction).
+const BATCH: i64 = 512;
+/// How often the intake looks for retries coming due when nothing rings.
+const TICK: Duration = Duration::from_secs(1);
+
+/// What the intake needs, and nothing more.
+#[derive(Clone)]
+pub struct Intake {
+    pub db: Db,
+    pub clock: Clock,
+    /// Rung by the webhook after it appended a delivery.
+    pub deliveries: Doorbell,
+    /// Rung when a received file was queued for download.
+    pub media: Doorbell,
+    pub live: Hub,
+}
+
+/// What one round did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Round {
+    pub processed: usize,
+    pub quarantined: usize,
+}
+
+impl Intake {
+    /// Starts the loop. Call once (from `server::start`).
+    pub fn start(self) {
+        tokio::spawn(async move {
+            loop {
+                match self.run_once().await {
+                    Ok(r) if r.processed + r.quarantined > 0 => continue,
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "webhook processing round failed"),
+                }
+                self.deliveries.wait(TICK).await;
+            }
+        });
+    }
+
+    /// Processes one batch of what is due.
+    pub async fn run_once(&self) -> Result<Round, AppError> {
+        let now = self.clock.unix();
+        // Parsing is CPU work: done on the reading thread, so the writer only writes.
+        let parsed = self
+            .db
+            .read(move |c| {
+                let due = deliveries::list_due(c, now, BATCH)?;
+                Ok(due.into_iter().map(Parsed::from).collect::<Vec<_>>())
+            })
+            .await?;
+        if parsed.is_empty() {
+            return Ok(Round::default());
+        }
+        let listening = self.live.has_listeners();
+        let applied = self.db.write(move |c| apply_batch(c, parsed, now, listening)).await?;
+        if applied.media {
+            // Media URLs live 5 minutes: fetch as soon as the message is in.
+            self.media.ring();
+        }
+        self.live.send(applied.updates);
+        Ok(applied.round)
+    }
+}
+
+/// A delivery after parsing, before applying.
+struct Parsed {
+    id: i64,
+    events: Result<Vec<Event>, String>,
+}
+
+impl From<Delivery> for Parsed {
+    fn from(d: Delivery) -> Parsed {
+        Parsed {
+            id: d.id,
+            events: inbound::parse(&d.body),
+        }
+    }
+}
+
+struct Applied {
+    round: Round,
+    media: bool,
+    updates: Vec<crate::inbox::live::Update>,
+}
+
+/// What a delivery changed, kept only if its savepoint is released.
+#[derive(Default)]
+struct Effects {
+    touched: Vec<(i64, Kind)>,
+    media: bool,
+}
+
+fn apply_batch(c: &Connection, batch: Vec<Parsed>, now: i64, listening: bool) -> Result<Applied, AppError> {
+    let mut round = Round::default();
+    let mut media = false;
+    let mut touched = Vec::new();
+    for p in batch {
+        let outcome = match p.events {
+            Ok(events) => in_savepoint(c, |c| {
+                let mut fx = Effects::default();
+                for event in &events {
+                    apply_event(c, event, now, &mut fx)?;
+                }
+                deliveries::mark_done(c, p.id)?;
+                Ok(fx)
+            }),
+            Err(msg) => Err(msg),
+        };
+        match outcome {
+            Ok(fx) => {
+                round.processed += 1;
+                media |= fx.media;
+                touched.extend(fx.touched);
+            }
+            Err(msg) => {
+                tracing::warn!(delivery = p.id, error = %msg, "webhook delivery quarantined");
+                deliveries::quarantine(c, p.id, &msg, now)?;
+                round.quarantined += 1;
+            }
+        }
+    }
+    // Many statuses of one campaign touch the same few conversations: one update each.
+    let mut seen = std::collections::HashSet::new();
+    touched.retain(|t| seen.insert(*t));
+    let updates = if listening {
+        crate::inbox::live::updates(c, &touched)?
+    } else {
+        Vec::new()
+    };
+    Ok(Applied { round, media, updates })
+}
+
+/// Runs `f` in its own savepoint: kept when it succeeds, undone (and its error returned
+/// as text for the quarantine) when it fails.
+fn in_savepoint<T>(c: &Connection, f: impl FnOnce(&Connection) -> Result<T, AppError>) -> Result<T, String> {
+    c.execute_batch("SAVEPOINT delivery").map_err(|e| e.to_string())?;
+    match f(c) {
+        Ok(v) => {
+            c.execute_batch("RELEASE delivery").map_err(|e| e.to_string())?;
+            Ok(v)
+        }
+        Err(e) => {
+            let undone = c.execute_batch("ROLLBACK TO delivery; RELEASE delivery");
+            if let Err(u) = undone {
+                tracing::error!(error = %u, "cannot undo a failed delivery");
+            }
+            Err(e.to_string())
+        }
+    }
+}
+
+fn apply_event(c: &Connection, event: &Event, now: i64, fx: &mut Effects) -> Result<(), AppError> {
+    match event {
+        Event::Message(m) => apply_message(c, m, now, fx),
+        Event::Status(s) => apply_status(c, s, fx),
+        Event::Account(a) => {
+            let news = NewsEntry {
+                waba_id: &a.waba_id,
+                phone_number_id: "",
+                field: &a.field,
+                event: &a.event,
+                summary: &a.summary,
+            };
+            record_news(c, &news, now)?;
+            // Template status news also keeps the synced template list current.
+            if let (Some(name), Some(lang)) = (&a.template_name, &a.template_language) {
+                crate::whatsapp::templates::set_status(c, &a.waba_id, name, lang, &a.event)?;
+            }
+            Ok(())
+        }
+        Event::Error { phone_number_id, error } => {
+            let (code, summary) = (error.code.to_string(), format!("{} {}", error.title, error.details));
+            let news = NewsEntry {
+                waba_id: "",
+                phone_number_id,
+                field: "errors",
+                event: &code,
+                summary: &summary,
+            };
+            record_news(c, &news, now)?;
+            Ok(())
+        }
+    }
+}
+
+fn apply_message(c: &Connection, m: &InboundMessage, now: i64, fx: &mut Effects) -> Result<(), AppError> {
+    let who = crate::contacts::Identity {
+        wa_id: m.from.wa_id.as_deref(),
+        bsuid: m.from.bsuid.as_deref(),
+        profile_name: m.from.profile_name.as_deref(),
+        username: m.from.username.as_deref(),
+    };
+    let contact_id = crate::contacts::upsert(c, &who, now)?;
+    if let Some(file) = m.detail.media() {
+        let incoming = crate::whatsapp::media::Incoming {
+            media_id: &file.media_id,
+            wamid: &m.wamid,
+            phone_number_id: &m.phone_number_id,
+            kind: &m.kind,
+            mime: &file.mime_type,
+            filename: file.filename.as_deref(),
+            sha256: &file.sha256,
+        };
+        crate::whatsapp::media::queue(c, &incoming, now)?;
+        fx.media = true;
+    }
+    let detail = serde_json::to_string(&m.detail).map_err(AppError::internal)?;
+    let referral = m.referral.as_ref().map(|r| r.to_string());
+    let inserted = crate::inbox::insert_inbound(
+        c,
+        &crate::inbox::NewInbound {
+            phone_number_id: &m.phone_number_id,
+            contact_id,
+            wamid: &m.wamid,
+            kind: &m.kind,
+            body: &m.body,
+            detail: &detail,
+            understood: m.understood,
+            reply_to: m.reply_to.as_deref(),
+            forwarded: m.forwarded,
+            referral: referral.as_deref(),
+            sent_at: m.timestamp,
+        },
+        now,
+    )?;
+    // A duplicate (inserted = None) changes nothing; nor does a message from nobody.
+    let (Some(message_id), Some(contact)) = (inserted, contact_id) else {
+        return Ok(());
+    };
+    let preview = if m.body.is_empty() {
+        m.kind.as_str()
+    } else {
+        m.body.as_str()
+    };
+    let activity = crate::inbox::Activity {
+        phone_number_id: &m.phone_number_id,
+        contact_id: contact,
+        message_id,
+        at: m.timestamp,
+        preview,
+        inbound: true,
+    };
+    let conversation = crate::inbox::touch_conversation(c, &activity, now)?;
+    crate::inbox::manage::auto_assign_if_due(c, conversation, now)?;
+    fx.touched.push((conversation, Kind::Inbound));
+    Ok(())
+}
+
+fn apply_status(c: &Connection, s: &StatusUpdate, fx: &mut Effects) -> Result<(), AppError> {
+    let error = s.error.as_ref().map(|e| (e.code, e.title.as_str(), e.details.as_str()));
+    let change = crate::inbox::StatusChange {
+        wamid: &s.wamid,
+        status: &s.status,
+        at: s.timestamp,
+        error,
+    };
+    if let Some(conversation) = crate::inbox::apply_status(c, &change)? {
+        fx.touched.push((conversation, Kind::Changed));
+    }
+    if let Some(p) = &s.pricing {
+        crate::inbox::record_usage(
+            c,
+            &s.wamid,
+            &p.category,
+            &p.pricing_type,
+            p.billable,
+            &p.model,
+            s.timestamp,
+        )?;
+    }
+    Ok(())
+}
