@@ -5,15 +5,18 @@
 use crate::auth::password::Hasher;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::jobs::Scheduler;
+use crate::jobs::{JobResult, JobSpec, Scheduler};
 use crate::metrics::Metrics;
 use crate::store::Db;
 use crate::tls::CertState;
 use crate::web::{BusinessCache, Plumbing};
+use crate::whatsapp::graph::GraphClient;
+use futures_util::future::BoxFuture;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Everything a handler may need; one instance shared by all workers.
 pub struct AppState {
@@ -28,10 +31,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub tls: Option<Arc<CertState>>,
     pub scheduler: Scheduler,
-    /// Key for media files at rest (derived from the database key).
-    pub media_key: [u8; 32],
-    /// Wakes the media fetcher when a file was queued.
-    pub media_bell: crate::wake::Doorbell,
+    /// Received and sent files: the fetcher, the upload path, the encrypted store.
+    pub media: crate::whatsapp::media::Media,
     /// Wakes the outbox dispatcher when a message was queued.
     pub outbox_bell: crate::wake::Doorbell,
     /// The dispatcher's rate limiters (per number, per recipient).
@@ -76,6 +77,14 @@ impl AppState {
             .map_err(|e| format!("cannot read the WhatsApp numbers: {e}"))?;
         let metrics = Arc::new(Metrics::new());
         let business = BusinessCache::new(business);
+        let media = crate::whatsapp::media::Media {
+            db: db.clone(),
+            clock: clock.clone(),
+            graph: graph.clone(),
+            store: crate::whatsapp::media::MediaStore::new(config.data_dir.join("media"), media_key),
+            bell: crate::wake::Doorbell::default(),
+        };
+        let scheduler = Scheduler::new(jobs(&config, &db, &clock, &graph, tls.as_ref()));
         let plumbing = actix_web::web::Data::new(Plumbing {
             config: config.clone(),
             db: db.clone(),
@@ -95,14 +104,13 @@ impl AppState {
             )),
             metrics,
             tls,
-            scheduler: Scheduler::new(),
+            scheduler,
             webhook_keys,
             bound_base_url: std::sync::OnceLock::new(),
             graph,
             deliveries_bell: crate::wake::Doorbell::default(),
             outbox_bell: crate::wake::Doorbell::default(),
-            media_key,
-            media_bell: crate::wake::Doorbell::default(),
+            media,
             outbox_limits: Arc::default(),
             live: crate::inbox::live::Hub::default(),
             business,
@@ -128,5 +136,100 @@ impl AppState {
 
     pub fn now(&self) -> i64 {
         self.clock.unix()
+    }
+
+    /// The inbound pipeline, over this state's handles.
+    pub fn intake(&self) -> crate::intake::Intake {
+        crate::intake::Intake {
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            deliveries: self.deliveries_bell.clone(),
+            media: self.media.bell.clone(),
+            live: self.live.clone(),
+        }
+    }
+
+    /// The outbox dispatcher, reporting outcomes to the inbox.
+    pub fn dispatcher(&self) -> crate::whatsapp::outbox::Dispatcher {
+        crate::whatsapp::outbox::Dispatcher {
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            graph: self.graph.clone(),
+            limits: self.outbox_limits.clone(),
+            bell: self.outbox_bell.clone(),
+            outcomes: Arc::new(crate::inbox::outcomes::InboxOutcomes {
+                live: self.live.clone(),
+            }),
+        }
+    }
+}
+
+/// Every scheduled job, each a closure over the handles it needs. Later features add
+/// theirs here.
+fn jobs(
+    config: &Arc<Config>,
+    db: &Db,
+    clock: &Clock,
+    graph: &GraphClient,
+    tls: Option<&Arc<CertState>>,
+) -> Vec<JobSpec> {
+    let hours = |h: u64| Duration::from_secs(h * 3600);
+    let idle = config.session.idle_minutes * 60;
+    let (config, tls) = (config.clone(), tls.cloned());
+    vec![
+        job(
+            "purge_expired_sessions",
+            Duration::from_secs(600),
+            db,
+            clock,
+            move |db, now| Box::pin(async move { crate::auth::jobs::purge_expired_sessions(&db, now, idle).await }),
+        ),
+        job("purge_expired_setup_links", hours(1), db, clock, |db, now| {
+            Box::pin(async move { crate::setup::purge_expired_setup_links(&db, now).await })
+        }),
+        JobSpec {
+            name: "renew_self_signed_certificate",
+            every: hours(12),
+            run: {
+                let clock = clock.clone();
+                Box::new(move || {
+                    let (tls, config, now) = (tls.clone(), config.clone(), clock.now());
+                    Box::pin(crate::tls::renew_self_signed_certificate(tls, config, now))
+                })
+            },
+        },
+        job("purge_old_logs", hours(24), db, clock, |db, now| {
+            Box::pin(async move { crate::privacy::retention::purge_old_logs(&db, now).await })
+        }),
+        job(
+            "wake_snoozed_conversations",
+            Duration::from_secs(60),
+            db,
+            clock,
+            |db, now| Box::pin(async move { crate::inbox::wake_snoozed_conversations(&db, now).await }),
+        ),
+        {
+            let graph = graph.clone();
+            job("sync_message_templates", hours(6), db, clock, move |db, now| {
+                let graph = graph.clone();
+                Box::pin(async move { crate::whatsapp::templates::sync_all(&db, &graph, now).await })
+            })
+        },
+    ]
+}
+
+/// A job that needs the store and the time of its run.
+fn job(
+    name: &'static str,
+    every: Duration,
+    db: &Db,
+    clock: &Clock,
+    run: impl Fn(Db, i64) -> BoxFuture<'static, JobResult> + Send + Sync + 'static,
+) -> JobSpec {
+    let (db, clock) = (db.clone(), clock.clone());
+    JobSpec {
+        name,
+        every,
+        run: Box::new(move || run(db.clone(), clock.unix())),
     }
 }

@@ -24,6 +24,34 @@ impl fmt::Debug for DbKey {
     }
 }
 
+/// A secret carried in a struct (an access token, an app secret): `Debug` and logs
+/// show `***`, the memory is wiped when it is dropped, and the value is read with
+/// `expose()` only where it is used.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(Zeroizing::new(s.into()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl rusqlite::types::FromSql for Secret {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        String::column_result(v).map(Secret::new)
+    }
+}
+
 /// Where the key came from, for `check` and the start-up log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {

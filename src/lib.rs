@@ -17,6 +17,7 @@ pub mod intake;
 pub mod jobs;
 pub mod metrics;
 pub mod ops;
+pub mod privacy;
 pub mod server;
 pub mod settings;
 pub mod setup;

@@ -32,12 +32,9 @@ pub struct QueueGauges {
     /// Deliveries acknowledged (200) and not processed yet.
     pub delivery_backlog: i64,
     pub deliveries_quarantined: i64,
-    /// Outbox rows by state.
+    /// Outbox rows by state, every state listed.
     pub outbox: Vec<(String, i64)>,
 }
-
-/// The outbox's states, as the schema allows them.
-pub const OUTBOX_STATES: &[&str] = &["queued", "sending", "sent", "failed", "needs_review", "cancelled"];
 
 pub struct Metrics {
     registry: Mutex<Registry>,
@@ -155,14 +152,11 @@ impl Metrics {
         self.pool_idle.set(i64::from(pool.1));
         self.delivery_backlog.set(queues.delivery_backlog);
         self.deliveries_quarantined.set(queues.deliveries_quarantined);
-        // Every state is reported, 0 included, so a drained queue shows as 0, not as gone.
-        for state in crate::metrics::OUTBOX_STATES {
-            let n = queues.outbox.iter().find(|(s, _)| s == state).map_or(0, |(_, n)| *n);
+        // The caller lists every state, 0 included, so a drained queue shows as 0, not as gone.
+        for (state, n) in &queues.outbox {
             self.outbox_rows
-                .get_or_create(&StateLabels {
-                    state: (*state).to_string(),
-                })
-                .set(n);
+                .get_or_create(&StateLabels { state: state.clone() })
+                .set(*n);
         }
         let mut out = String::new();
         let registry = self

@@ -21,7 +21,10 @@ pub fn read_queues(c: &Connection) -> rusqlite::Result<QueueGauges> {
     Ok(QueueGauges {
         delivery_backlog: backlog.waiting,
         deliveries_quarantined: backlog.quarantined,
-        outbox: crate::whatsapp::outbox::count_all_by_state(c)?,
+        outbox: crate::whatsapp::outbox::count_all_by_state(c)?
+            .into_iter()
+            .map(|(st, n)| (st.as_str().to_string(), n))
+            .collect(),
     })
 }
 

@@ -129,27 +129,10 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, String> {
     let server = server.run();
     let handle = server.handle();
 
-    crate::jobs::start(state.clone());
-    crate::intake::Intake {
-        db: state.db.clone(),
-        clock: state.clock.clone(),
-        deliveries: state.deliveries_bell.clone(),
-        media: state.media_bell.clone(),
-        live: state.live.clone(),
-    }
-    .start();
-    crate::whatsapp::outbox::Dispatcher {
-        db: state.db.clone(),
-        clock: state.clock.clone(),
-        graph: state.graph.clone(),
-        limits: state.outbox_limits.clone(),
-        bell: state.outbox_bell.clone(),
-        outcomes: Arc::new(crate::inbox::outcomes::InboxOutcomes {
-            live: state.live.clone(),
-        }),
-    }
-    .start();
-    crate::whatsapp::media::start(state.clone());
+    state.scheduler.start(&state.db, &state.clock);
+    state.intake().start();
+    state.dispatcher().start();
+    state.media.clone().start();
     if let (Some(t), crate::config::TlsMode::Files) = (&tls, cfg.tls.mode) {
         spawn_reload_on_sighup(t.clone(), cfg.clone(), clock.clone());
     }
@@ -195,7 +178,7 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     crate::jobs::configure(cfg);
     crate::whatsapp::numbers::configure(cfg);
     crate::whatsapp::webhook::configure(cfg);
-    crate::whatsapp::media::configure(cfg);
+    crate::inbox::media::configure(cfg);
     crate::api::routes::configure(cfg);
     crate::contacts::routes::configure(cfg);
     crate::inbox::routes::configure(cfg);

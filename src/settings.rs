@@ -86,7 +86,9 @@ pub fn update_business(conn: &Connection, b: &Business, now: i64) -> rusqlite::R
 }
 
 pub fn get_setting(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+    // Cached: the intake reads a setting for every customer message.
+    conn.prepare_cached("SELECT value FROM settings WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
         .optional()
 }
 

@@ -65,6 +65,14 @@ pub fn issue_setup_token(db: &Db, now: i64) -> Result<Option<String>, AppError> 
     })
 }
 
+/// The job `purge_expired_setup_links`.
+pub async fn purge_expired_setup_links(db: &Db, now: i64) -> Result<String, String> {
+    db.write(move |c| Ok(c.execute("DELETE FROM setup_tokens WHERE expires_at <= ?1", [now])?))
+        .await
+        .map(|n| format!("{n} setup links removed"))
+        .map_err(|e| e.to_string())
+}
+
 fn token_valid(c: &Connection, token: &str, now: i64) -> rusqlite::Result<bool> {
     let n: i64 = c.query_row(
         "SELECT count(*) FROM setup_tokens WHERE token_hash = ?1 AND expires_at > ?2",

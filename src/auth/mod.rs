@@ -2,6 +2,7 @@
 //! recovery codes, login throttling and the login-event record.
 
 pub mod admin;
+pub mod jobs;
 pub mod password;
 pub mod repo;
 pub mod routes;

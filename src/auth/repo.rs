@@ -221,6 +221,10 @@ pub fn count_recovery_codes(conn: &Connection, user_id: i64) -> rusqlite::Result
 
 // ---- invites ------------------------------------------------------------------
 
+pub fn delete_expired_invites(conn: &Connection, now: i64) -> rusqlite::Result<usize> {
+    conn.execute("DELETE FROM invites WHERE expires_at <= ?1", [now])
+}
+
 pub fn insert_invite(conn: &Connection, token_hash: &str, user_id: i64, expires_at: i64) -> rusqlite::Result<()> {
     conn.execute("DELETE FROM invites WHERE user_id = ?1", [user_id])?;
     conn.execute(

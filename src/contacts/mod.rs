@@ -17,13 +17,15 @@ pub struct Identity<'a> {
 pub fn upsert(conn: &Connection, who: &Identity<'_>, now: i64) -> rusqlite::Result<Option<i64>> {
     let by_bsuid = match who.bsuid {
         Some(b) => conn
-            .query_row("SELECT id FROM contacts WHERE bsuid = ?1", [b], |r| r.get::<_, i64>(0))
+            .prepare_cached("SELECT id FROM contacts WHERE bsuid = ?1")?
+            .query_row([b], |r| r.get::<_, i64>(0))
             .optional()?,
         None => None,
     };
     let by_wa = match who.wa_id {
         Some(w) => conn
-            .query_row("SELECT id FROM contacts WHERE wa_id = ?1", [w], |r| r.get::<_, i64>(0))
+            .prepare_cached("SELECT id FROM contacts WHERE wa_id = ?1")?
+            .query_row([w], |r| r.get::<_, i64>(0))
             .optional()?,
         None => None,
     };
@@ -33,16 +35,16 @@ pub fn upsert(conn: &Connection, who: &Identity<'_>, now: i64) -> rusqlite::Resu
             if who.bsuid.is_none() && who.wa_id.is_none() {
                 return Ok(None);
             }
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT INTO contacts (bsuid, wa_id, phone_e164, profile_name, username, created_at, last_seen_at)
                  VALUES (?1, ?2, '+' || ?2, coalesce(?3, ''), ?4, ?5, ?5)",
-                params![who.bsuid, who.wa_id, who.profile_name, who.username, now],
-            )?;
+            )?
+            .execute(params![who.bsuid, who.wa_id, who.profile_name, who.username, now])?;
             return Ok(Some(conn.last_insert_rowid()));
         }
     };
     // Fill in what was missing; never take an id away (a later message may omit the phone).
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE contacts SET
              bsuid = coalesce(bsuid, ?2),
              wa_id = CASE WHEN wa_id IS NULL AND NOT EXISTS (SELECT 1 FROM contacts WHERE wa_id = ?3) THEN ?3 ELSE wa_id END,
@@ -53,8 +55,8 @@ pub fn upsert(conn: &Connection, who: &Identity<'_>, now: i64) -> rusqlite::Resu
              username = coalesce(?5, username),
              last_seen_at = max(coalesce(last_seen_at, 0), ?6)
          WHERE id = ?1",
-        params![id, who.bsuid, who.wa_id, who.profile_name, who.username, now],
-    )?;
+    )?
+    .execute(params![id, who.bsuid, who.wa_id, who.profile_name, who.username, now])?;
     Ok(Some(id))
 }
 

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod conversations;
 pub mod live;
 pub mod manage;
+pub mod media;
 pub mod outcomes;
 pub mod reply;
 pub mod routes;
@@ -338,12 +339,10 @@ pub fn wake_snoozed(conn: &Connection, now: i64) -> rusqlite::Result<usize> {
     )
 }
 
-/// The job: wake snoozed conversations.
-pub fn wake_snoozed_conversations(state: &crate::app::AppState) -> Result<String, String> {
-    let now = state.now();
-    state
-        .db
-        .write_blocking(move |c| Ok(wake_snoozed(c, now)?))
+/// The job `wake_snoozed_conversations`.
+pub async fn wake_snoozed_conversations(db: &crate::store::Db, now: i64) -> Result<String, String> {
+    db.write(move |c| Ok(wake_snoozed(c, now)?))
+        .await
         .map(|n| format!("{n} snoozed conversations reopened"))
         .map_err(|e| e.to_string())
 }

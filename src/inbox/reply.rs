@@ -211,7 +211,11 @@ pub async fn attach(
         return Ok(Err("inbox.window_closed"));
     }
     let kind = media::kind_for(&file.mime);
-    let uploaded = match media::upload(state, route.number_id, kind, &file.mime, &file.filename, file.bytes).await {
+    let uploaded = match state
+        .media
+        .upload(route.number_id, kind, &file.mime, &file.filename, file.bytes)
+        .await
+    {
         Ok(u) => u,
         Err(UploadError::Refused(key)) => return Ok(Err(key)),
         Err(UploadError::Failed(e)) => {

@@ -1,123 +1,108 @@
-//! The internal scheduler: named jobs on fixed intervals, started once from `server`,
-//! each run recorded (last run, last success, last error, result) and shown to admins.
-//! A job that was due while the server was down runs shortly after start (catch-up).
+//! The internal scheduler: named jobs on fixed intervals, each run recorded (last run,
+//! last success, last error, result) and shown to admins. A job that was due while the
+//! server was down runs shortly after start (catch-up). The jobs themselves belong to
+//! their features; `app` lists them, each a closure over the handles it needs.
 
 mod routes;
-mod tasks;
 
 pub use routes::configure;
 
-use crate::app::AppState;
-use actix_web::web;
+use crate::clock::Clock;
+use crate::store::Db;
+use futures_util::future::BoxFuture;
 use rusqlite::{Connection, OptionalExtension, params};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// A job's work: runs off the async workers; returns a one-line result.
-pub type JobFn = fn(&AppState) -> Result<String, String>;
+/// What a job's run gives back: a one-line result, or why it failed.
+pub type JobResult = Result<String, String>;
+
+/// A job's work. Blocking work inside it goes through the store or `spawn_blocking`.
+pub type JobFn = Box<dyn Fn() -> BoxFuture<'static, JobResult> + Send + Sync>;
 
 pub struct JobSpec {
+    /// A verb phrase: `purge_expired_sessions`.
     pub name: &'static str,
     pub every: Duration,
     pub run: JobFn,
 }
 
-/// Every job the appliance runs. Later features add theirs here.
-pub fn all_jobs() -> Vec<JobSpec> {
-    vec![
-        JobSpec {
-            name: "purge_expired_sessions",
-            every: Duration::from_secs(600),
-            run: tasks::purge_expired_sessions,
-        },
-        JobSpec {
-            name: "renew_self_signed_certificate",
-            every: Duration::from_secs(12 * 3600),
-            run: tasks::renew_self_signed_certificate,
-        },
-        JobSpec {
-            name: "purge_old_logs",
-            every: Duration::from_secs(24 * 3600),
-            run: tasks::purge_old_logs,
-        },
-        JobSpec {
-            name: "wake_snoozed_conversations",
-            every: Duration::from_secs(60),
-            run: crate::inbox::wake_snoozed_conversations,
-        },
-        JobSpec {
-            name: "sync_message_templates",
-            every: Duration::from_secs(6 * 3600),
-            run: crate::whatsapp::templates::sync_all,
-        },
-    ]
+struct Job {
+    spec: JobSpec,
+    trigger: Notify,
 }
 
-/// Run-now triggers, one per job name.
-#[derive(Default)]
+/// Every job the appliance runs, and their run-now triggers.
 pub struct Scheduler {
-    triggers: HashMap<&'static str, Arc<Notify>>,
+    jobs: Vec<Arc<Job>>,
 }
 
 impl Scheduler {
-    pub fn new() -> Scheduler {
+    pub fn new(specs: Vec<JobSpec>) -> Scheduler {
         Scheduler {
-            triggers: all_jobs()
+            jobs: specs
                 .into_iter()
-                .map(|j| (j.name, Arc::new(Notify::new())))
+                .map(|spec| {
+                    Arc::new(Job {
+                        spec,
+                        trigger: Notify::new(),
+                    })
+                })
                 .collect(),
         }
     }
 
     /// Asks a job to run now; false for an unknown name.
     pub fn trigger(&self, name: &str) -> bool {
-        match self.triggers.get(name) {
-            Some(n) => {
-                n.notify_one();
+        match self.jobs.iter().find(|j| j.spec.name == name) {
+            Some(j) => {
+                j.trigger.notify_one();
                 true
             }
             None => false,
         }
     }
-}
 
-/// Starts every job's loop. Call once (from `server::start`).
-pub fn start(state: web::Data<AppState>) {
-    for job in all_jobs() {
-        let state = state.clone();
-        let Some(trigger) = state.scheduler.triggers.get(job.name).cloned() else {
-            continue;
-        };
-        tokio::spawn(async move {
-            // First run: when it is due (catch-up), but never in the first seconds of start.
-            let now = state.now();
-            let name = job.name;
-            let last = state.db.read(move |c| Ok(last_run_at(c, name)?)).await.ok().flatten();
-            let every = i64::try_from(job.every.as_secs()).unwrap_or(i64::MAX);
-            let first_in = match last {
-                Some(t) => (t + every - now).clamp(5, every),
-                None => 5,
-            };
-            let mut wait = Duration::from_secs(u64::try_from(first_in).unwrap_or(5));
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = trigger.notified() => {}
+    /// (name, interval) of every job, for the jobs page.
+    pub fn list(&self) -> Vec<(&'static str, Duration)> {
+        self.jobs.iter().map(|j| (j.spec.name, j.spec.every)).collect()
+    }
+
+    /// Starts every job's loop. Call once (from `server::start`).
+    pub fn start(&self, db: &Db, clock: &Clock) {
+        for job in &self.jobs {
+            let (job, db, clock) = (job.clone(), db.clone(), clock.clone());
+            tokio::spawn(async move {
+                // First run: when it is due (catch-up), but never in the first seconds of start.
+                let now = clock.unix();
+                let name = job.spec.name;
+                let last = db.read(move |c| Ok(last_run_at(c, name)?)).await.ok().flatten();
+                let every = i64::try_from(job.spec.every.as_secs()).unwrap_or(i64::MAX);
+                let first_in = match last {
+                    Some(t) => (t + every - now).clamp(5, every),
+                    None => 5,
+                };
+                let mut wait = Duration::from_secs(u64::try_from(first_in).unwrap_or(5));
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = job.trigger.notified() => {}
+                    }
+                    run_once(&db, &clock, &job.spec).await;
+                    wait = job.spec.every;
                 }
-                run_once(&state, &job).await;
-                wait = job.every;
-            }
-        });
+            });
+        }
     }
 }
 
-pub async fn run_once(state: &web::Data<AppState>, job: &JobSpec) {
+/// Runs a job once and records the run.
+pub async fn run_once(db: &Db, clock: &Clock, job: &JobSpec) {
     let started = std::time::Instant::now();
-    let at = state.now();
-    let (st, run) = (state.clone(), job.run);
-    let result = tokio::task::spawn_blocking(move || run(&st))
+    let at = clock.unix();
+    // A panicking job is a failed run, not a dead scheduler loop.
+    let result = tokio::spawn((job.run)())
         .await
         .unwrap_or_else(|e| Err(format!("job panicked: {e}")));
     let ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
@@ -126,7 +111,7 @@ pub async fn run_once(state: &web::Data<AppState>, job: &JobSpec) {
         Err(e) => tracing::error!(job = job.name, error = %e, ms, "job failed"),
     }
     let name = job.name;
-    if let Err(e) = state.db.write(move |c| Ok(record_run(c, name, at, ms, &result)?)).await {
+    if let Err(e) = db.write(move |c| Ok(record_run(c, name, at, ms, &result)?)).await {
         tracing::error!(job = name, error = %e, "cannot record job run");
     }
 }
@@ -173,14 +158,14 @@ pub struct JobStatus {
     pub failures: i64,
 }
 
-pub fn statuses(c: &Connection) -> rusqlite::Result<Vec<JobStatus>> {
+pub fn statuses(c: &Connection, jobs: &[(&'static str, Duration)]) -> rusqlite::Result<Vec<JobStatus>> {
     let mut out = Vec::new();
-    for job in all_jobs() {
+    for &(name, every) in jobs {
         let row = c
             .query_row(
                 "SELECT last_run_at, last_ok_at, last_error, last_result, duration_ms, runs, failures
                  FROM job_runs WHERE name = ?1",
-                [job.name],
+                [name],
                 |r| {
                     Ok((
                         r.get(0)?,
@@ -197,8 +182,8 @@ pub fn statuses(c: &Connection) -> rusqlite::Result<Vec<JobStatus>> {
         let (last_run_at, last_ok_at, last_error, last_result, duration_ms, runs, failures) =
             row.unwrap_or((None, None, None, None, None, 0, 0));
         out.push(JobStatus {
-            name: job.name.to_string(),
-            every_secs: job.every.as_secs(),
+            name: name.to_string(),
+            every_secs: every.as_secs(),
             last_run_at,
             last_ok_at,
             last_error,

@@ -30,7 +30,8 @@ impl JobsPage {
 }
 
 async fn get_jobs(state: web::Data<AppState>, Admin(a): Admin) -> AppResult<HttpResponse> {
-    let jobs = state.db.read(|c| Ok(statuses(c)?)).await?;
+    let list = state.scheduler.list();
+    let jobs = state.db.read(move |c| Ok(statuses(c, &list)?)).await?;
     ok_page(&JobsPage { ctx: a.ctx, jobs })
 }
 

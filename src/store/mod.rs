@@ -19,6 +19,15 @@ use std::time::Duration;
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;
 
+/// Memory is bounded by these, not by the data: decrypted page cache per reader, for
+/// the one writer (it updates every index, so it gets more), and how many readers.
+/// 8 readers x 4 MiB + 16 MiB is at most 48 MiB of page cache.
+const READER_CACHE_KIB: u32 = 4096;
+const WRITER_CACHE_KIB: u32 = 16384;
+const READERS: u32 = 8;
+/// A reader idle this long is closed, so its cache goes back to the system.
+const READER_IDLE: Duration = Duration::from_secs(60);
+
 /// Handle to the database: cheap to clone.
 #[derive(Clone)]
 pub struct Db {
@@ -44,14 +53,14 @@ pub fn prepare_connection(conn: &Connection, key: &DbKey) -> rusqlite::Result<()
     let hex = key.hex();
     conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", hex.as_str()))?;
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))?;
-    // temp_store=MEMORY: no plaintext temp files. cache_size: keep decrypted pages
-    // cached (SQLCipher decrypts on every cache miss).
-    conn.execute_batch(
+    // temp_store=MEMORY: no plaintext temp files. cache_size: decrypted pages kept per
+    // connection (SQLCipher decrypts on every miss; the OS still caches the encrypted file).
+    conn.execute_batch(&format!(
         "PRAGMA foreign_keys = ON;
          PRAGMA busy_timeout = 5000;
          PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -16384;",
-    )?;
+         PRAGMA cache_size = -{READER_CACHE_KIB};"
+    ))?;
     Ok(())
 }
 
@@ -112,7 +121,8 @@ impl Db {
         let init_key = key.clone();
         let manager = SqliteConnectionManager::file(path).with_init(move |c| prepare_connection(c, &init_key));
         let pool = r2d2::Pool::builder()
-            .max_size(8)
+            .max_size(READERS)
+            .idle_timeout(Some(READER_IDLE))
             // No background connection building: a short-lived command can exit without a pool
             // thread keying a connection while OpenSSL tears down (seen as a crash at exit).
             .min_idle(Some(0))
@@ -120,8 +130,10 @@ impl Db {
             .build(manager)
             .map_err(|e| OpenError::Other(path.into(), e.to_string()))?;
         // The writer commits with synchronous=FULL: a write it acknowledged survives a power cut.
-        conn.execute_batch("PRAGMA synchronous = FULL;")
-            .map_err(|e| OpenError::Other(path.into(), e.to_string()))?;
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous = FULL; PRAGMA cache_size = -{WRITER_CACHE_KIB};"
+        ))
+        .map_err(|e| OpenError::Other(path.into(), e.to_string()))?;
         let writer = Writer::start(conn);
         Ok(Db {
             pool,

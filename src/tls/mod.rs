@@ -298,3 +298,16 @@ pub fn inspect(cfg: &Config, acme_cache_key: Option<[u8; 32]>) -> Result<Option<
     };
     read_pair(&cert, &key, mode).map(|(_, info)| Some(info))
 }
+/// The job `renew_self_signed_certificate` (file and key work, off the async workers).
+pub async fn renew_self_signed_certificate(
+    tls: Option<Arc<CertState>>,
+    cfg: Arc<Config>,
+    now: OffsetDateTime,
+) -> Result<String, String> {
+    let Some(tls) = tls else {
+        return Ok("TLS is off; nothing to renew".into());
+    };
+    tokio::task::spawn_blocking(move || tls.renew_if_needed(&cfg, now))
+        .await
+        .map_err(|e| e.to_string())?
+}

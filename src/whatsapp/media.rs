@@ -1,15 +1,15 @@
 //! Media: inbound files are fetched as soon as their message is processed, checked
 //! against Meta's sha256, and stored AES-256-GCM encrypted under a random name (the
-//! temporary file is already ciphertext: no plaintext byte touches the disk). Served
-//! only to signed-in users, with its MIME type, `nosniff`, and as an attachment for
-//! anything a browser could run. Outbound files are checked against Meta's per-type
-//! limits before upload.
+//! temporary file is already ciphertext: no plaintext byte touches the disk). Outbound
+//! files are checked against Meta's per-type limits before upload. Serving a file to
+//! the people who may see its conversation is the inbox's (`inbox::media`).
 
-use crate::app::AppState;
+use super::graph::GraphClient;
+use crate::clock::Clock;
 use crate::crypto;
-use crate::error::{AppError, AppResult};
-use crate::web::Authed;
-use actix_web::{HttpResponse, web};
+use crate::error::AppError;
+use crate::store::Db;
+use crate::wake::Doorbell;
 use base64::Engine;
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
@@ -20,8 +20,41 @@ pub const MAX_INBOUND: usize = 100 * 1024 * 1024;
 /// A received media id can be downloaded for 7 days; retries stop then.
 const GIVE_UP_AFTER: i64 = 7 * 86_400;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/media/{id}").route(web::get().to(get_media)));
+/// Where media files live, and the key they are sealed with. No `Debug`: it holds a key.
+#[derive(Clone)]
+pub struct MediaStore {
+    dir: std::path::PathBuf,
+    key: [u8; 32],
+}
+
+impl MediaStore {
+    pub fn new(dir: std::path::PathBuf, key: [u8; 32]) -> MediaStore {
+        MediaStore { dir, key }
+    }
+
+    /// Encrypts and writes a file (blocking); returns its random name.
+    fn write(&self, plain: &[u8]) -> Result<String, String> {
+        let name = format!("{}.bin", crypto::random_token(18));
+        crypto::write_private_file(&self.dir.join(&name), &crypto::seal(&self.key, plain)?)?;
+        Ok(name)
+    }
+
+    /// Reads and decrypts a stored file (blocking).
+    pub fn read(&self, stored_name: &str) -> Result<Vec<u8>, String> {
+        let sealed = std::fs::read(self.dir.join(stored_name)).map_err(|e| e.to_string())?;
+        crypto::open(&self.key, &sealed)
+    }
+}
+
+/// The media worker and the upload path, with what they need.
+#[derive(Clone)]
+pub struct Media {
+    pub db: Db,
+    pub clock: Clock,
+    pub graph: GraphClient,
+    pub store: MediaStore,
+    /// Rung when a received file was queued.
+    pub bell: Doorbell,
 }
 
 /// A received file to fetch.
@@ -45,17 +78,20 @@ pub fn queue(c: &Connection, m: &Incoming<'_>, now: i64) -> rusqlite::Result<()>
     Ok(())
 }
 
-pub fn start(state: web::Data<AppState>) {
-    tokio::spawn(async move {
-        loop {
-            match fetch_due(&state).await {
-                Ok(n) if n > 0 => continue,
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "media round failed"),
+impl Media {
+    /// Starts the fetcher. Call once (from `server`).
+    pub fn start(self) {
+        tokio::spawn(async move {
+            loop {
+                match self.fetch_due().await {
+                    Ok(n) if n > 0 => continue,
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "media round failed"),
+                }
+                self.bell.wait(Duration::from_secs(2)).await;
             }
-            state.media_bell.wait(Duration::from_secs(2)).await;
-        }
-    });
+        });
+    }
 }
 
 struct Pending {
@@ -100,54 +136,45 @@ pub fn sha256_matches(bytes: &[u8], expected: &str) -> bool {
         || crypto::ct_eq(expected.trim().to_ascii_lowercase().as_bytes(), hex.as_bytes())
 }
 
-fn media_dir(state: &AppState) -> std::path::PathBuf {
-    state.config.data_dir.join("media")
-}
-
-/// Encrypts and writes a file; returns its random name.
-fn store_encrypted(state: &AppState, plain: &[u8]) -> Result<String, String> {
-    let name = format!("{}.bin", crypto::random_token(18));
-    crypto::write_private_file(&media_dir(state).join(&name), &crypto::seal(&state.media_key, plain)?)?;
-    Ok(name)
-}
-
-/// Downloads what is due; returns how many files were tried.
-pub async fn fetch_due(state: &web::Data<AppState>) -> Result<usize, AppError> {
-    let now = state.now();
-    let due = state.db.read(move |c| Ok(pending(c, now)?)).await?;
-    let n = due.len();
-    for p in due {
-        let result = match &p.token {
-            None => Err("the number is not connected any more".to_string()),
-            Some(token) => match state
-                .graph
-                .download_media(&p.media_id, &p.phone_number_id, token, MAX_INBOUND)
-                .await
-            {
-                Ok((bytes, _mime, meta_sha)) => {
-                    let expected = if p.sha256.is_empty() {
-                        meta_sha
-                    } else {
-                        p.sha256.clone()
-                    };
-                    if !sha256_matches(&bytes, &expected) {
-                        Err("the file does not match Meta's sha256".to_string())
-                    } else {
-                        let size = bytes.len() as i64;
-                        let st = state.clone();
-                        tokio::task::spawn_blocking(move || store_encrypted(&st, &bytes))
-                            .await
-                            .map_err(|e| e.to_string())
-                            .and_then(|r| r)
-                            .map(|name| (name, size))
+impl Media {
+    /// Downloads what is due; returns how many files were tried.
+    pub async fn fetch_due(&self) -> Result<usize, AppError> {
+        let state = self;
+        let now = state.clock.unix();
+        let due = state.db.read(move |c| Ok(pending(c, now)?)).await?;
+        let n = due.len();
+        for p in due {
+            let result = match &p.token {
+                None => Err("the number is not connected any more".to_string()),
+                Some(token) => match state
+                    .graph
+                    .download_media(&p.media_id, &p.phone_number_id, token, MAX_INBOUND)
+                    .await
+                {
+                    Ok((bytes, _mime, meta_sha)) => {
+                        let expected = if p.sha256.is_empty() {
+                            meta_sha
+                        } else {
+                            p.sha256.clone()
+                        };
+                        if !sha256_matches(&bytes, &expected) {
+                            Err("the file does not match Meta's sha256".to_string())
+                        } else {
+                            let size = bytes.len() as i64;
+                            let store = state.store.clone();
+                            tokio::task::spawn_blocking(move || store.write(&bytes))
+                                .await
+                                .map_err(|e| e.to_string())
+                                .and_then(|r| r)
+                                .map(|name| (name, size))
+                        }
                     }
-                }
-                Err(e) => Err(e.to_string()),
-            },
-        };
-        let now = state.now();
-        let id = p.id;
-        match result {
+                    Err(e) => Err(e.to_string()),
+                },
+            };
+            let now = state.clock.unix();
+            let id = p.id;
+            match result {
             Ok((name, size)) => {
                 state
                     .db
@@ -176,12 +203,13 @@ pub async fn fetch_due(state: &web::Data<AppState>) -> Result<usize, AppError> {
                     .await?
             }
         }
+        }
+        Ok(n)
     }
-    Ok(n)
 }
 
 /// MIME types a browser may show inline; everything else is downloaded.
-fn inline_safe(mime: &str) -> bool {
+pub fn inline_safe(mime: &str) -> bool {
     matches!(
         mime.split(';').next().unwrap_or("").trim(),
         "image/jpeg"
@@ -197,66 +225,34 @@ fn inline_safe(mime: &str) -> bool {
     )
 }
 
-/// A stored file: (MIME type, original file name, encrypted file's name).
-fn find_stored(c: &Connection, id: i64) -> rusqlite::Result<Option<(String, String, String)>> {
-    c.query_row(
-        "SELECT mime_type, coalesce(filename, ''), stored_name FROM media_files WHERE id = ?1 AND state = 'stored'",
-        [id],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )
-    .optional()
+/// A stored file, with what says whose it is.
+#[derive(Debug, Clone)]
+pub struct StoredFile {
+    pub mime: String,
+    pub filename: String,
+    pub stored_name: String,
+    /// The outbound message it was sent with, if any.
+    pub message_id: Option<i64>,
+    /// The inbound message it came with ('' for files we sent).
+    pub wamid: String,
 }
 
-/// Serves a stored file to a user who may see its conversation (else 404).
-async fn get_media(state: web::Data<AppState>, a: Authed, path: web::Path<i64>) -> AppResult<HttpResponse> {
-    let id = path.into_inner();
-    let user = a.user;
-    let row = state
-        .db
-        .read(move |c| {
-            let viewer = crate::inbox::access::Viewer::for_user(c, &user)?;
-            match conversation_of(c, id)? {
-                Some(Some(conv)) => viewer.check(c, conv)?,
-                Some(None) if viewer.sees_all => {}
-                _ => return Err(AppError::NotFound),
-            }
-            Ok(find_stored(c, id)?)
-        })
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let (mime, filename, stored) = row;
-    let st = state.clone();
-    let plain = tokio::task::spawn_blocking(move || {
-        let sealed = std::fs::read(media_dir(&st).join(&stored)).map_err(|e| e.to_string())?;
-        crypto::open(&st.media_key, &sealed)
-    })
-    .await
-    .map_err(AppError::internal)?
-    .map_err(AppError::Internal)?;
-    let mime = if mime.is_empty() {
-        "application/octet-stream".to_string()
-    } else {
-        mime
-    };
-    let safe_name: String = filename
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || "._- ".contains(*c))
-        .take(100)
-        .collect::<String>();
-    let safe_name = if safe_name.trim().is_empty() {
-        format!("media-{id}")
-    } else {
-        safe_name
-    };
-    let disposition = if inline_safe(&mime) { "inline" } else { "attachment" };
-    Ok(HttpResponse::Ok()
-        .content_type(mime)
-        .insert_header((
-            "Content-Disposition",
-            format!("{disposition}; filename=\"{safe_name}\""),
-        ))
-        .insert_header(("Cache-Control", "private, no-store"))
-        .body(plain))
+pub fn find_stored(c: &Connection, id: i64) -> rusqlite::Result<Option<StoredFile>> {
+    c.query_row(
+        "SELECT mime_type, coalesce(filename, ''), stored_name, message_id, wamid
+         FROM media_files WHERE id = ?1 AND state = 'stored'",
+        [id],
+        |r| {
+            Ok(StoredFile {
+                mime: r.get(0)?,
+                filename: r.get(1)?,
+                stored_name: r.get(2)?,
+                message_id: r.get(3)?,
+                wamid: r.get(4)?,
+            })
+        },
+    )
+    .optional()
 }
 
 /// Meta's limits for sending (REFERENCE.md §5): the catalogue key of the problem, if any.
@@ -330,60 +326,64 @@ pub fn kind_for(mime: &str) -> &'static str {
     }
 }
 
-/// Uploads a file for sending after checking Meta's limits, and keeps an encrypted copy
-/// so the conversation shows what was sent.
-pub async fn upload(
-    state: &AppState,
-    number_id: i64,
-    kind: &str,
-    mime: &str,
-    filename: &str,
-    bytes: Vec<u8>,
-) -> Result<Uploaded, UploadError> {
-    check_outbound(kind, mime, bytes.len()).map_err(UploadError::Refused)?;
-    upload_checked(state, number_id, kind, mime, filename, bytes)
-        .await
-        .map_err(UploadError::Failed)
-}
+impl Media {
+    /// Uploads a file for sending after checking Meta's limits, and keeps an encrypted copy
+    /// so the conversation shows what was sent.
+    pub async fn upload(
+        &self,
+        number_id: i64,
+        kind: &str,
+        mime: &str,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Uploaded, UploadError> {
+        check_outbound(kind, mime, bytes.len()).map_err(UploadError::Refused)?;
+        self.upload_checked(number_id, kind, mime, filename, bytes)
+            .await
+            .map_err(UploadError::Failed)
+    }
 
-async fn upload_checked(
-    state: &AppState,
-    number_id: i64,
-    kind: &str,
-    mime: &str,
-    filename: &str,
-    bytes: Vec<u8>,
-) -> Result<Uploaded, String> {
-    let (phone, _, token) = state
-        .db
-        .read(move |c| Ok(super::numbers::repo::find_credentials(c, number_id)?))
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("no such number")?;
-    let size = bytes.len() as i64;
-    let copy = bytes.clone();
-    let media_id = state
-        .graph
-        .upload_media(&phone, &token, bytes, mime, filename)
-        .await
-        .map_err(|e| e.to_string())?;
-    let key = state.media_key;
-    let dir = media_dir(state);
-    let stored = tokio::task::spawn_blocking(move || {
-        let name = format!("{}.bin", crypto::random_token(18));
-        crypto::write_private_file(&dir.join(&name), &crypto::seal(&key, &copy)?)?;
-        Ok::<_, String>(name)
-    })
-    .await
-    .map_err(|e| e.to_string())??;
-    let (mid, kind, mime, filename, now) = (
-        media_id.clone(),
-        kind.to_string(),
-        mime.to_string(),
-        filename.to_string(),
-        state.now(),
-    );
-    let file_id = state
+    async fn upload_checked(
+        &self,
+        number_id: i64,
+        kind: &str,
+        mime: &str,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Uploaded, String> {
+        let state = self;
+        let creds = state
+            .db
+            .read(move |c| Ok(super::numbers::repo::find_credentials(c, number_id)?))
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("no such number")?;
+        let size = bytes.len() as i64;
+        let copy = bytes.clone();
+        let media_id = state
+            .graph
+            .upload_media(
+                &creds.phone_number_id,
+                creds.access_token.expose(),
+                bytes,
+                mime,
+                filename,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let store = state.store.clone();
+        let stored = tokio::task::spawn_blocking(move || store.write(&copy))
+            .await
+            .map_err(|e| e.to_string())??;
+        let phone = creds.phone_number_id.clone();
+        let (mid, kind, mime, filename, now) = (
+            media_id.clone(),
+            kind.to_string(),
+            mime.to_string(),
+            filename.to_string(),
+            state.clock.unix(),
+        );
+        let file_id = state
         .db
         .write(move |c| {
             c.execute(
@@ -396,7 +396,8 @@ async fn upload_checked(
         })
         .await
         .map_err(|e| e.to_string())?;
-    Ok(Uploaded { media_id, file_id })
+        Ok(Uploaded { media_id, file_id })
+    }
 }
 
 /// Links a sent file to its message (for the thread and for access checks).
@@ -405,18 +406,6 @@ pub fn attach_to_message(c: &Connection, file_id: i64, message_id: i64) -> rusql
         "UPDATE media_files SET message_id = ?2 WHERE id = ?1",
         params![file_id, message_id],
     )
-}
-
-/// The conversation a file belongs to: `Some(None)` for a file outside any conversation.
-fn conversation_of(c: &Connection, id: i64) -> rusqlite::Result<Option<Option<i64>>> {
-    c.query_row(
-        "SELECT coalesce((SELECT conversation_id FROM messages WHERE id = f.message_id),
-                         (SELECT conversation_id FROM messages WHERE wamid = f.wamid AND f.wamid <> ''))
-         FROM media_files f WHERE f.id = ?1",
-        [id],
-        |r| r.get(0),
-    )
-    .optional()
 }
 
 #[cfg(test)]

@@ -214,7 +214,7 @@ struct Due {
     payload: String,
     attempts: i64,
     phone_number_id: String,
-    token: String,
+    token: crate::crypto::Secret,
     mps: i64,
 }
 
@@ -338,7 +338,7 @@ impl Dispatcher {
             }
         };
         let body = outbound::to_meta(&row.recipient, &msg);
-        let result = self.graph.send(&row.phone_number_id, &row.token, &body).await;
+        let result = self.graph.send(&row.phone_number_id, row.token.expose(), &body).await;
         let now = self.clock.unix();
         let recorded = match result {
             Ok(wamid) => {
@@ -460,11 +460,65 @@ fn handle_error(
     outcomes.record(c, &Outcome::Retrying { outbox_id: id })
 }
 
-/// Counts by state for the number's page.
-pub fn count_by_state(c: &Connection, number_id: i64) -> rusqlite::Result<HashMap<String, i64>> {
+/// Where an outbox row stands (the `state` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OutboxState {
+    Queued,
+    /// Claimed before the HTTP call; after a crash such a row is never sent blindly.
+    Sending,
+    Sent,
+    Failed,
+    /// Maybe sent, maybe not (a crash mid-send): a person decides.
+    NeedsReview,
+    Cancelled,
+}
+
+impl OutboxState {
+    pub const ALL: [OutboxState; 6] = [
+        OutboxState::Queued,
+        OutboxState::Sending,
+        OutboxState::Sent,
+        OutboxState::Failed,
+        OutboxState::NeedsReview,
+        OutboxState::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Queued => "queued",
+            OutboxState::Sending => "sending",
+            OutboxState::Sent => "sent",
+            OutboxState::Failed => "failed",
+            OutboxState::NeedsReview => "needs_review",
+            OutboxState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OutboxState> {
+        OutboxState::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+impl rusqlite::types::FromSql for OutboxState {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let s = v.as_str()?;
+        OutboxState::parse(s).ok_or_else(|| rusqlite::types::FromSqlError::Other(format!("outbox state {s}").into()))
+    }
+}
+
+impl rusqlite::types::ToSql for OutboxState {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+/// Counts by state for the number's page, in the order of the ladder.
+pub fn count_by_state(c: &Connection, number_id: i64) -> rusqlite::Result<Vec<(OutboxState, i64)>> {
     let mut stmt = c.prepare("SELECT state, count(*) FROM outbox WHERE number_id = ?1 GROUP BY state")?;
     let rows = stmt.query_map([number_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    rows.collect()
+    let mut v = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    v.sort();
+    Ok(v)
 }
 
 /// Lets sending resume on a number (after a new token, or when the account is fine again).
@@ -472,10 +526,15 @@ pub fn resume(c: &Connection, number_id: i64) -> rusqlite::Result<usize> {
     c.execute("UPDATE wa_numbers SET paused_reason = NULL WHERE id = ?1", [number_id])
 }
 
-/// Rows by state over all numbers, for /metrics and the System page (the `outbox_due`
-/// index covers it, so no row is read).
-pub fn count_all_by_state(c: &Connection) -> rusqlite::Result<Vec<(String, i64)>> {
-    let mut stmt = c.prepare_cached("SELECT state, count(*) FROM outbox GROUP BY state ORDER BY state")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    rows.collect()
+/// Rows in every state over all numbers (0 included), for /metrics and the System page
+/// (the `outbox_due` index covers it, so no row is read).
+pub fn count_all_by_state(c: &Connection) -> rusqlite::Result<Vec<(OutboxState, i64)>> {
+    let mut stmt = c.prepare_cached("SELECT state, count(*) FROM outbox GROUP BY state")?;
+    let found = stmt
+        .query_map([], |r| Ok((r.get::<_, OutboxState>(0)?, r.get::<_, i64>(1)?)))?
+        .collect::<rusqlite::Result<HashMap<_, _>>>()?;
+    Ok(OutboxState::ALL
+        .into_iter()
+        .map(|st| (st, found.get(&st).copied().unwrap_or(0)))
+        .collect())
 }

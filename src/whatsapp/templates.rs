@@ -1,8 +1,9 @@
 //! Message templates, synced read-only from each WABA: on demand (the number's page)
 //! and every few hours (scheduled job); status webhooks keep them current in between.
 
+use super::graph::GraphClient;
 use super::graph::TemplateInfo;
-use crate::app::AppState;
+use crate::store::Db;
 use rusqlite::{Connection, params};
 
 /// A template as pages show it.
@@ -110,41 +111,31 @@ pub fn set_status(c: &Connection, waba_id: &str, name: &str, language: &str, sta
 }
 
 /// Syncs the templates of one number's WABA; returns how many there are.
-pub async fn sync_number(state: &AppState, number_id: i64) -> Result<usize, String> {
-    let creds = state
-        .db
+pub async fn sync_number(db: &Db, graph: &GraphClient, now: i64, number_id: i64) -> Result<usize, String> {
+    let creds = db
         .read(move |c| Ok(super::numbers::repo::find_credentials(c, number_id)?))
         .await
         .map_err(|e| e.to_string())?
         .ok_or("no such number")?;
-    let (_, waba_id, token) = creds;
-    let templates = state
-        .graph
-        .templates(&waba_id, &token)
+    let waba_id = creds.waba_id;
+    let templates = graph
+        .templates(&waba_id, creds.access_token.expose())
         .await
         .map_err(|e| e.to_string())?;
-    let now = state.now();
-    state
-        .db
-        .write(move |c| Ok(replace_for_waba(c, &waba_id, &templates, now)?))
+    db.write(move |c| Ok(replace_for_waba(c, &waba_id, &templates, now)?))
         .await
         .map_err(|e| e.to_string())
 }
 
-/// The scheduled job: every WABA once (numbers sharing a WABA are synced once).
-pub fn sync_all(state: &AppState) -> Result<String, String> {
-    let numbers = state
-        .db
-        .read_blocking(|c| {
-            let mut stmt = c.prepare("SELECT min(id) FROM wa_numbers GROUP BY waba_id")?;
-            let rows = stmt.query_map([], |r| r.get::<_, i64>(0))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
+/// The job `sync_message_templates`: every WABA once (numbers sharing a WABA are synced once).
+pub async fn sync_all(db: &Db, graph: &GraphClient, now: i64) -> Result<String, String> {
+    let numbers = db
+        .read(|c| Ok(super::numbers::repo::list_one_number_per_waba(c)?))
+        .await
         .map_err(|e| e.to_string())?;
-    let handle = tokio::runtime::Handle::current();
     let (mut total, mut failures) = (0, Vec::new());
     for id in &numbers {
-        match handle.block_on(sync_number(state, *id)) {
+        match sync_number(db, graph, now, *id).await {
             Ok(n) => total += n,
             Err(e) => failures.push(format!("number {id}: {e}")),
         }

@@ -164,18 +164,14 @@ async fn snoozed_conversations_wake_up_on_time() {
         })
         .await
         .unwrap();
-    let st = app.state.clone();
-    let first = tokio::task::spawn_blocking(move || whacaster::inbox::wake_snoozed_conversations(&st))
+    let first = whacaster::inbox::wake_snoozed_conversations(&app.state.db, app.clock.unix())
         .await
-        .unwrap()
         .unwrap();
     assert!(first.starts_with("0 "), "{first}");
     assert_eq!(conversations(&app).await[0].2, "snoozed");
     app.clock.advance(3601);
-    let st = app.state.clone();
-    let second = tokio::task::spawn_blocking(move || whacaster::inbox::wake_snoozed_conversations(&st))
+    let second = whacaster::inbox::wake_snoozed_conversations(&app.state.db, app.clock.unix())
         .await
-        .unwrap()
         .unwrap();
     assert!(second.starts_with("1 "), "{second}");
     assert_eq!(conversations(&app).await[0].2, "open");

@@ -189,12 +189,18 @@ async fn inbound_media_is_fetched_verified_encrypted_and_served_to_signed_in_use
 async fn outbound_media_is_checked_against_meta_limits_before_upload() {
     let (app, _admin, graph) = setup().await;
     let big = vec![0u8; 6 * 1024 * 1024];
-    let err = whacaster::whatsapp::media::upload(&app.state, 1, "image", "image/jpeg", "big.jpg", big)
+    let err = app
+        .state
+        .media
+        .upload(1, "image", "image/jpeg", "big.jpg", big)
         .await
         .unwrap_err()
         .to_string();
     assert!(err.contains("larger than WhatsApp allows"), "{err}");
-    let err = whacaster::whatsapp::media::upload(&app.state, 1, "image", "image/gif", "a.gif", vec![1, 2, 3])
+    let err = app
+        .state
+        .media
+        .upload(1, "image", "image/gif", "a.gif", vec![1, 2, 3])
         .await
         .unwrap_err()
         .to_string();
@@ -203,16 +209,12 @@ async fn outbound_media_is_checked_against_meta_limits_before_upload() {
         graph.seen().iter().all(|s| !s.path.ends_with("/media")),
         "nothing uploaded"
     );
-    let id = whacaster::whatsapp::media::upload(
-        &app.state,
-        1,
-        "document",
-        "application/pdf",
-        "invoice.pdf",
-        b"%PDF-1.7".to_vec(),
-    )
-    .await
-    .unwrap();
+    let id = app
+        .state
+        .media
+        .upload(1, "document", "application/pdf", "invoice.pdf", b"%PDF-1.7".to_vec())
+        .await
+        .unwrap();
     assert_eq!(id.media_id, "900000000000303");
     let up = graph.seen().into_iter().find(|s| s.path.ends_with("/media")).unwrap();
     assert_eq!(up.path, "/v25.0/106540352242922/media");

@@ -150,7 +150,7 @@ struct NumberPage {
     /// Template, quality and account news Meta sent for this number's account.
     news: Vec<repo::News>,
     /// Outbox rows by state (queued, sent, failed, needs_review...).
-    outbox: Vec<(String, i64)>,
+    outbox: Vec<(&'static str, i64)>,
     /// The account's message templates, as last synced.
     templates: Vec<super::templates::Template>,
 }
@@ -176,8 +176,7 @@ async fn number_page(
             ))
         })
         .await?;
-    let mut outbox: Vec<(String, i64)> = counts.into_iter().collect();
-    outbox.sort();
+    let outbox = counts.into_iter().map(|(st, n)| (st.as_str(), n)).collect();
     Ok(NumberPage {
         ctx,
         callback_url: callback_url(state),
@@ -412,7 +411,7 @@ async fn post_delete(state: web::Data<AppState>, Admin(a): Admin, path: web::Pat
 }
 
 /// The number and the credentials a Graph call needs.
-async fn credentials(state: &web::Data<AppState>, id: i64) -> AppResult<(Number, (String, String, String))> {
+async fn credentials(state: &web::Data<AppState>, id: i64) -> AppResult<(Number, repo::Credentials)> {
     let number = load_number(state, id).await?;
     let creds = state
         .db
@@ -435,8 +434,9 @@ async fn result_page(
 
 /// "Test connection": reads the number from the Graph API.
 async fn post_test(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<i64>) -> AppResult<HttpResponse> {
-    let (number, (phone_id, _, token)) = credentials(&state, path.into_inner()).await?;
-    let result = match state.graph.phone_number(&phone_id, &token).await {
+    let (number, creds) = credentials(&state, path.into_inner()).await?;
+    let token = creds.access_token.expose();
+    let result = match state.graph.phone_number(&creds.phone_number_id, token).await {
         Ok(info) => GraphResult::Phone(info),
         Err(e) => GraphResult::failed(&e),
     };
@@ -446,8 +446,12 @@ async fn post_test(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<
 /// "Subscribe": `POST /{waba-id}/subscribed_apps`, audited with its outcome.
 async fn post_subscribe(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<i64>) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    let (number, (_, waba_id, token)) = credentials(&state, id).await?;
-    let result = match state.graph.subscribe_app(&waba_id, &token).await {
+    let (number, creds) = credentials(&state, id).await?;
+    let result = match state
+        .graph
+        .subscribe_app(&creds.waba_id, creds.access_token.expose())
+        .await
+    {
         Ok(true) => GraphResult::Subscribed,
         Ok(false) => GraphResult::Failed {
             code: None,
@@ -532,7 +536,7 @@ async fn post_sync_templates(
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let number = load_number(&state, id).await?;
-    match super::templates::sync_number(&state, id).await {
+    match super::templates::sync_number(&state.db, &state.graph, state.now(), id).await {
         Ok(_) => Ok(see_other_flash(
             &format!("/admin/whatsapp/{id}"),
             "flash.templates_synced",

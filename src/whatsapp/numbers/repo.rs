@@ -88,12 +88,32 @@ pub fn update_number(conn: &Connection, id: i64, n: &NewNumber<'_>, now: i64) ->
     )
 }
 
-/// What a Graph call for this number needs: (phone number id, WABA id, access token).
-pub fn find_credentials(conn: &Connection, id: i64) -> rusqlite::Result<Option<(String, String, String)>> {
+/// One number (the first) of each WhatsApp Business Account.
+pub fn list_one_number_per_waba(conn: &Connection) -> rusqlite::Result<Vec<i64>> {
+    let mut stmt = conn.prepare("SELECT min(id) FROM wa_numbers GROUP BY waba_id")?;
+    let rows = stmt.query_map([], |r| r.get::<_, i64>(0))?;
+    rows.collect()
+}
+
+/// What a Graph call for this number needs.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub phone_number_id: String,
+    pub waba_id: String,
+    pub access_token: crate::crypto::Secret,
+}
+
+pub fn find_credentials(conn: &Connection, id: i64) -> rusqlite::Result<Option<Credentials>> {
     conn.query_row(
         "SELECT phone_number_id, waba_id, access_token FROM wa_numbers WHERE id = ?1",
         [id],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        |r| {
+            Ok(Credentials {
+                phone_number_id: r.get(0)?,
+                waba_id: r.get(1)?,
+                access_token: r.get(2)?,
+            })
+        },
     )
     .optional()
 }
