@@ -5,18 +5,19 @@
 use crate::auth::password::Hasher;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::jobs::{JobResult, JobSpec, Scheduler};
+use crate::jobs::Scheduler;
 use crate::metrics::Metrics;
 use crate::store::Db;
 use crate::tls::CertState;
 use crate::web::{BusinessCache, Plumbing};
 use crate::whatsapp::graph::GraphClient;
-use futures_util::future::BoxFuture;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Duration;
+
+/// Requests per minute one API key may make (answered 429 with Retry-After beyond).
+pub const API_REQUESTS_PER_MINUTE: u32 = 120;
 
 /// Everything a handler may need; one instance shared by all workers.
 pub struct AppState {
@@ -53,25 +54,40 @@ pub struct AppState {
     pub plumbing: actix_web::web::Data<Plumbing>,
 }
 
+/// What start-up opened and made before the state is assembled.
+pub struct Parts {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub clock: Clock,
+    pub graph: GraphClient,
+    pub keys: Keys,
+    pub tls: Option<Arc<CertState>>,
+}
+
+/// Keys derived from the database key. No `Debug`: they are secrets.
+pub struct Keys {
+    /// For CSRF tokens.
+    pub csrf_key: [u8; 32],
+    /// For media files at rest.
+    pub media_key: [u8; 32],
+}
+
 impl AppState {
-    pub fn new(
-        config: Arc<Config>,
-        db: Db,
-        clock: Clock,
-        csrf_key: [u8; 32],
-        media_key: [u8; 32],
-        tls: Option<Arc<CertState>>,
-    ) -> Result<AppState, String> {
+    pub fn new(parts: Parts, scheduler: Scheduler) -> Result<AppState, String> {
+        let Parts {
+            config,
+            db,
+            clock,
+            graph,
+            keys,
+            tls,
+        } = parts;
+        let Keys { csrf_key, media_key } = keys;
         let hasher = Hasher::new(&config.argon2)?;
         let per_minute = NonZeroU32::new(config.login.per_ip_per_minute).unwrap_or(NonZeroU32::MIN);
         let business = db
             .read_blocking(|c| Ok(crate::settings::find_business(c)?))
             .map_err(|e| format!("cannot read the business profile: {e}"))?;
-        let graph = crate::whatsapp::graph::GraphClient::new(
-            &config.graph.base_url,
-            &config.graph.api_version,
-            config.graph.timeout_secs,
-        )?;
         let webhook_keys = db
             .read_blocking(|c| Ok(crate::whatsapp::WebhookKeys::load(c)?))
             .map_err(|e| format!("cannot read the WhatsApp numbers: {e}"))?;
@@ -84,7 +100,6 @@ impl AppState {
             store: crate::whatsapp::media::MediaStore::new(config.data_dir.join("media"), media_key),
             bell: crate::wake::Doorbell::default(),
         };
-        let scheduler = Scheduler::new(jobs(&config, &db, &clock, &graph, tls.as_ref()));
         let plumbing = actix_web::web::Data::new(Plumbing {
             config: config.clone(),
             db: db.clone(),
@@ -100,7 +115,7 @@ impl AppState {
             hasher,
             login_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             api_limiter: RateLimiter::keyed(Quota::per_minute(
-                NonZeroU32::new(crate::api::PER_MINUTE).unwrap_or(NonZeroU32::MIN),
+                NonZeroU32::new(API_REQUESTS_PER_MINUTE).unwrap_or(NonZeroU32::MIN),
             )),
             metrics,
             tls,
@@ -161,75 +176,5 @@ impl AppState {
                 live: self.live.clone(),
             }),
         }
-    }
-}
-
-/// Every scheduled job, each a closure over the handles it needs. Later features add
-/// theirs here.
-fn jobs(
-    config: &Arc<Config>,
-    db: &Db,
-    clock: &Clock,
-    graph: &GraphClient,
-    tls: Option<&Arc<CertState>>,
-) -> Vec<JobSpec> {
-    let hours = |h: u64| Duration::from_secs(h * 3600);
-    let idle = config.session.idle_minutes * 60;
-    let (config, tls) = (config.clone(), tls.cloned());
-    vec![
-        job(
-            "purge_expired_sessions",
-            Duration::from_secs(600),
-            db,
-            clock,
-            move |db, now| Box::pin(async move { crate::auth::jobs::purge_expired_sessions(&db, now, idle).await }),
-        ),
-        job("purge_expired_setup_links", hours(1), db, clock, |db, now| {
-            Box::pin(async move { crate::setup::purge_expired_setup_links(&db, now).await })
-        }),
-        JobSpec {
-            name: "renew_self_signed_certificate",
-            every: hours(12),
-            run: {
-                let clock = clock.clone();
-                Box::new(move || {
-                    let (tls, config, now) = (tls.clone(), config.clone(), clock.now());
-                    Box::pin(crate::tls::renew_self_signed_certificate(tls, config, now))
-                })
-            },
-        },
-        job("purge_old_logs", hours(24), db, clock, |db, now| {
-            Box::pin(async move { crate::privacy::retention::purge_old_logs(&db, now).await })
-        }),
-        job(
-            "wake_snoozed_conversations",
-            Duration::from_secs(60),
-            db,
-            clock,
-            |db, now| Box::pin(async move { crate::inbox::wake_snoozed_conversations(&db, now).await }),
-        ),
-        {
-            let graph = graph.clone();
-            job("sync_message_templates", hours(6), db, clock, move |db, now| {
-                let graph = graph.clone();
-                Box::pin(async move { crate::whatsapp::templates::sync_all(&db, &graph, now).await })
-            })
-        },
-    ]
-}
-
-/// A job that needs the store and the time of its run.
-fn job(
-    name: &'static str,
-    every: Duration,
-    db: &Db,
-    clock: &Clock,
-    run: impl Fn(Db, i64) -> BoxFuture<'static, JobResult> + Send + Sync + 'static,
-) -> JobSpec {
-    let (db, clock) = (db.clone(), clock.clone());
-    JobSpec {
-        name,
-        every,
-        run: Box::new(move || run(db.clone(), clock.unix())),
     }
 }

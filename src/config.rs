@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+/// The default ACME directory (Let's Encrypt production).
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
 /// The packaged configuration, used when no other file is named (so that
 /// `sudo whacaster setup-url` finds the installed server's data).
 pub const SYSTEM_CONFIG: &str = "/etc/whacaster/whacaster.toml";
@@ -135,7 +138,7 @@ impl Default for TlsConfig {
             cert: None,
             key: None,
             acme_email: None,
-            acme_directory: crate::tls::acme::LETS_ENCRYPT.into(),
+            acme_directory: LETS_ENCRYPT.into(),
             acme_ca_root: None,
         }
     }

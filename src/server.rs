@@ -1,18 +1,23 @@
 //! Start-up: data dir, key, store, certificate, state, jobs, listener; and the one
 //! `build_app` both `whacaster serve` and the tests use.
 
-use crate::app::AppState;
+use crate::app::{AppState, Keys, Parts};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto;
+use crate::jobs::{JobResult, JobSpec, Scheduler};
 use crate::store::Db;
+use crate::tls::CertState;
 use crate::web;
+use crate::whatsapp::graph::GraphClient;
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, middleware::from_fn};
+use futures_util::future::BoxFuture;
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub struct Running {
     pub addr: SocketAddr,
@@ -98,14 +103,17 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, String> {
     let csrf_key = key.derive("whacaster csrf v1");
     let media_key = key.derive("whacaster media v1");
     drop(key);
-    let state = actix_web::web::Data::new(AppState::new(
-        cfg.clone(),
-        db.clone(),
-        clock.clone(),
-        csrf_key,
-        media_key,
-        tls.clone(),
-    )?);
+    let graph = GraphClient::new(&cfg.graph.base_url, &cfg.graph.api_version, cfg.graph.timeout_secs)?;
+    let scheduler = Scheduler::new(jobs(&cfg, &db, &clock, &graph, tls.as_ref()));
+    let parts = Parts {
+        config: cfg.clone(),
+        db: db.clone(),
+        clock: clock.clone(),
+        graph,
+        keys: Keys { csrf_key, media_key },
+        tls: tls.clone(),
+    };
+    let state = actix_web::web::Data::new(AppState::new(parts, scheduler)?);
 
     let listener = TcpListener::bind(addr).map_err(|e| match e.kind() {
         std::io::ErrorKind::AddrInUse => format!("cannot listen on {addr}: the port is in use (another Whacaster?)"),
@@ -231,4 +239,74 @@ fn spawn_reload_on_sighup(tls: Arc<crate::tls::CertState>, cfg: Arc<Config>, clo
             }
         }
     });
+}
+
+/// Every scheduled job, each a closure over the handles it needs. Later features add
+/// theirs here.
+fn jobs(
+    config: &Arc<Config>,
+    db: &Db,
+    clock: &Clock,
+    graph: &GraphClient,
+    tls: Option<&Arc<CertState>>,
+) -> Vec<JobSpec> {
+    let hours = |h: u64| Duration::from_secs(h * 3600);
+    let idle = config.session.idle_minutes * 60;
+    let (config, tls) = (config.clone(), tls.cloned());
+    vec![
+        job(
+            "purge_expired_sessions",
+            Duration::from_secs(600),
+            db,
+            clock,
+            move |db, now| Box::pin(async move { crate::auth::jobs::purge_expired_sessions(&db, now, idle).await }),
+        ),
+        job("purge_expired_setup_links", hours(1), db, clock, |db, now| {
+            Box::pin(async move { crate::setup::purge_expired_setup_links(&db, now).await })
+        }),
+        JobSpec {
+            name: "renew_self_signed_certificate",
+            every: hours(12),
+            run: {
+                let clock = clock.clone();
+                Box::new(move || {
+                    let (tls, config, now) = (tls.clone(), config.clone(), clock.now());
+                    Box::pin(crate::tls::renew_self_signed_certificate(tls, config, now))
+                })
+            },
+        },
+        job("purge_old_logs", hours(24), db, clock, |db, now| {
+            Box::pin(async move { crate::privacy::retention::purge_old_logs(&db, now).await })
+        }),
+        job(
+            "wake_snoozed_conversations",
+            Duration::from_secs(60),
+            db,
+            clock,
+            |db, now| Box::pin(async move { crate::inbox::wake_snoozed_conversations(&db, now).await }),
+        ),
+        {
+            let graph = graph.clone();
+            job("sync_message_templates", hours(6), db, clock, move |db, now| {
+                let graph = graph.clone();
+                Box::pin(async move { crate::whatsapp::templates::sync_all(&db, &graph, now).await })
+            })
+        },
+    ]
+}
+
+/// A job that needs the store and the time of its run.
+fn job(
+    name: &'static str,
+    every: Duration,
+    db: &Db,
+    clock: &Clock,
+    run: impl Fn(Db, i64) -> BoxFuture<'static, JobResult> + Send + Sync + 'static,
+) -> JobSpec {
+    let (db, clock) = (db.clone(), clock.clone());
+    JobSpec {
+        name,
+        every,
+        run: Box::new(move || run(db.clone(), clock.unix())),
+    }
 }

@@ -12,8 +12,6 @@ use crate::error::AppError;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use futures_util::future::LocalBoxFuture;
 
-/// Requests one key may make per minute.
-pub const PER_MINUTE: u32 = 120;
 /// `last_used_at` is written at most this often per key.
 const TOUCH_EVERY: i64 = 60;
 

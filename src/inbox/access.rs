@@ -4,7 +4,7 @@
 
 use crate::auth::{Role, User};
 use crate::error::AppError;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Viewer {
@@ -54,11 +54,18 @@ impl Viewer {
     /// The id of a visible conversation, else 404 (a refused conversation does not
     /// even admit it exists).
     pub fn check(&self, c: &Connection, conversation_id: i64) -> Result<(), AppError> {
-        match super::conversations::assignee_of(c, conversation_id)? {
+        match assignee_of(c, conversation_id)? {
             Some(assignee) if self.can_see(assignee) => Ok(()),
             _ => Err(AppError::NotFound),
         }
     }
+}
+
+/// `Some(assignee)` when the conversation exists (`Some(None)`: nobody has it).
+pub fn assignee_of(c: &Connection, id: i64) -> rusqlite::Result<Option<Option<i64>>> {
+    c.prepare_cached("SELECT assignee_id FROM conversations WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()
 }
 
 #[cfg(test)]

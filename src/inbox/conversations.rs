@@ -219,13 +219,8 @@ pub fn get(c: &Connection, viewer: &Viewer, id: i64) -> rusqlite::Result<Option<
     }
 }
 
-/// `Some(assignee)` when the conversation exists.
-pub fn assignee_of(c: &Connection, id: i64) -> rusqlite::Result<Option<Option<i64>>> {
-    c.query_row("SELECT assignee_id FROM conversations WHERE id = ?1", [id], |r| {
-        r.get(0)
-    })
-    .optional()
-}
+/// Who a conversation's assignee is lives with the visibility rule that reads it.
+pub use super::access::assignee_of;
 
 /// Conversations with unread messages per tab (each counted up to 100): (mine, unassigned).
 pub fn unread_tabs(c: &Connection, viewer: &Viewer) -> rusqlite::Result<(i64, i64)> {

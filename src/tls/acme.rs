@@ -15,8 +15,6 @@ use rustls_acme::{AcmeConfig, ResolvesServerCertAcme};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
-
 /// The ACME side of the certificate state.
 #[derive(Debug)]
 pub struct Acme {

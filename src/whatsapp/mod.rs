@@ -13,6 +13,8 @@ pub mod outbox;
 pub mod templates;
 pub mod webhook;
 
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use std::sync::RwLock;
 
 /// App secrets and verify tokens of all connected numbers, kept in memory so that a
@@ -62,6 +64,18 @@ impl WebhookKeys {
         let Ok(keys) = self.inner.read() else { return false };
         keys.app_secrets
             .iter()
-            .any(|secret| webhook::valid_signature(secret.as_bytes(), body, signature))
+            .any(|secret| valid_signature(secret.as_bytes(), body, signature))
     }
+}
+
+/// HMAC-SHA256 of `body` under `secret` equals the hex in `signature_hex` (constant time).
+pub fn valid_signature(secret: &[u8], body: &[u8], signature_hex: &[u8]) -> bool {
+    let Ok(expected) = hex::decode(signature_hex) else {
+        return false;
+    };
+    let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(secret) else {
+        return false;
+    };
+    mac.update(body);
+    mac.verify_slice(&expected).is_ok()
 }

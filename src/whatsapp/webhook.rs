@@ -8,9 +8,7 @@ use crate::app::AppState;
 use crate::error::AppResult;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use hmac::{Hmac, Mac};
 use serde::Deserialize;
-use sha2::Sha256;
 
 /// Largest delivery accepted. Meta documents up to 3 MB.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -22,18 +20,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(get_verify))
             .route(web::post().to(post_delivery)),
     );
-}
-
-/// HMAC-SHA256 of `body` under `secret` equals the hex in `signature_hex` (constant time).
-pub fn valid_signature(secret: &[u8], body: &[u8], signature_hex: &[u8]) -> bool {
-    let Ok(expected) = hex::decode(signature_hex) else {
-        return false;
-    };
-    let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(secret) else {
-        return false;
-    };
-    mac.update(body);
-    mac.verify_slice(&expected).is_ok()
 }
 
 #[derive(Deserialize)]

@@ -112,7 +112,7 @@ async fn the_rate_limit_answers_429_with_retry_after() {
     let token = token_on(&r.body);
     let mut limited = None;
     // The bucket refills one request every half second, so a fast loop meets the limit soon after 120.
-    for i in 0..(whacaster::api::PER_MINUTE * 2) {
+    for i in 0..(whacaster::app::API_REQUESTS_PER_MINUTE * 2) {
         let (s, retry, body) = api_get(&app, "/api/v1/numbers", Some(&token)).await;
         if s == 429 {
             limited = Some((i, retry, body));
@@ -121,7 +121,10 @@ async fn the_rate_limit_answers_429_with_retry_after() {
         assert_eq!(s, 200);
     }
     let (i, retry, body) = limited.expect("the limit was reached");
-    assert!(i >= whacaster::api::PER_MINUTE - 1, "not before the limit ({i})");
+    assert!(
+        i >= whacaster::app::API_REQUESTS_PER_MINUTE - 1,
+        "not before the limit ({i})"
+    );
     assert!(retry.unwrap().parse::<u64>().unwrap() > 0);
     assert_eq!(body["error"]["code"], "too_many_requests");
 }
