@@ -12,7 +12,7 @@ use crate::error::AppError;
 use crate::inbox::live::{Hub, Kind};
 use crate::store::Db;
 use crate::wake::Doorbell;
-use crate::whatsapp::deliveries::{self, Delivery};
+use crate::whatsapp::deliveries::{self, Delivery, Retry};
 use crate::whatsapp::inbound::{self, Event, InboundMessage, StatusUpdate};
 use crate::whatsapp::numbers::repo::{NewsEntry, record_news};
 use rusqlite::Connection;
@@ -85,6 +85,7 @@ impl Intake {
 /// A delivery after parsing, before applying.
 struct Parsed {
     id: i64,
+    received_at: i64,
     events: Result<Vec<Event>, String>,
 }
 
@@ -92,9 +93,20 @@ impl From<Delivery> for Parsed {
     fn from(d: Delivery) -> Parsed {
         Parsed {
             id: d.id,
+            received_at: d.received_at,
             events: inbound::parse(&d.body),
         }
     }
+}
+
+/// A sender's clock is not ours: a message's time is kept within 30 days before and
+/// 5 minutes after we received it (a time of 1e400 would pin a conversation to the
+/// top for ever and overflow the window arithmetic). No time at all is the receipt.
+pub fn bounded_time(sent: i64, received: i64) -> i64 {
+    if sent == 0 {
+        return received;
+    }
+    sent.clamp(received.saturating_sub(30 * 86_400), received.saturating_add(300))
 }
 
 struct Applied {
@@ -114,17 +126,36 @@ fn apply_batch(c: &Connection, batch: Vec<Parsed>, now: i64, listening: bool) ->
     let mut round = Round::default();
     let mut media = false;
     let mut touched = Vec::new();
+    let connected = crate::whatsapp::numbers::repo::list_phone_number_ids(c)?;
     for p in batch {
+        let received = p.received_at;
+        // A delivery speaks only for numbers connected here; one for another waits.
+        if let Some(stranger) = p.events.as_ref().ok().and_then(|events| {
+            events
+                .iter()
+                .filter_map(Event::phone_number_id)
+                .find(|n| !connected.contains(*n))
+        }) {
+            tracing::warn!(
+                delivery = p.id,
+                number = stranger,
+                "webhook delivery for a number that is not connected"
+            );
+            deliveries::wait_for_number(c, p.id, stranger)?;
+            round.quarantined += 1;
+            continue;
+        }
         let outcome = match p.events {
             Ok(events) => in_savepoint(c, |c| {
                 let mut fx = Effects::default();
                 for event in &events {
-                    apply_event(c, event, now, &mut fx)?;
+                    apply_event(c, event, received, now, &mut fx)?;
                 }
                 deliveries::mark_done(c, p.id)?;
                 Ok(fx)
-            }),
-            Err(msg) => Err(msg),
+            })
+            .map_err(|e| (e, Retry::Later)),
+            Err(msg) => Err((msg, Retry::ByHand)),
         };
         match outcome {
             Ok(fx) => {
@@ -132,9 +163,9 @@ fn apply_batch(c: &Connection, batch: Vec<Parsed>, now: i64, listening: bool) ->
                 media |= fx.media;
                 touched.extend(fx.touched);
             }
-            Err(msg) => {
+            Err((msg, retry)) => {
                 tracing::warn!(delivery = p.id, error = %msg, "webhook delivery quarantined");
-                deliveries::quarantine(c, p.id, &msg, now)?;
+                deliveries::quarantine(c, p.id, &msg, now, retry)?;
                 round.quarantined += 1;
             }
         }
@@ -169,10 +200,10 @@ fn in_savepoint<T>(c: &Connection, f: impl FnOnce(&Connection) -> Result<T, AppE
     }
 }
 
-fn apply_event(c: &Connection, event: &Event, now: i64, fx: &mut Effects) -> Result<(), AppError> {
+fn apply_event(c: &Connection, event: &Event, received: i64, now: i64, fx: &mut Effects) -> Result<(), AppError> {
     match event {
-        Event::Message(m) => apply_message(c, m, now, fx),
-        Event::Status(s) => apply_status(c, s, fx),
+        Event::Message(m) => apply_message(c, m, bounded_time(m.timestamp, received), now, fx),
+        Event::Status(s) => apply_status(c, s, s.timestamp.clamp(0, received.saturating_add(300)), fx),
         Event::Account(a) => {
             let news = NewsEntry {
                 waba_id: &a.waba_id,
@@ -203,7 +234,7 @@ fn apply_event(c: &Connection, event: &Event, now: i64, fx: &mut Effects) -> Res
     }
 }
 
-fn apply_message(c: &Connection, m: &InboundMessage, now: i64, fx: &mut Effects) -> Result<(), AppError> {
+fn apply_message(c: &Connection, m: &InboundMessage, at: i64, now: i64, fx: &mut Effects) -> Result<(), AppError> {
     let who = crate::contacts::Identity {
         wa_id: m.from.wa_id.as_deref(),
         bsuid: m.from.bsuid.as_deref(),
@@ -239,7 +270,7 @@ fn apply_message(c: &Connection, m: &InboundMessage, now: i64, fx: &mut Effects)
             reply_to: m.reply_to.as_deref(),
             forwarded: m.forwarded,
             referral: referral.as_deref(),
-            sent_at: m.timestamp,
+            sent_at: at,
         },
         now,
     )?;
@@ -256,7 +287,7 @@ fn apply_message(c: &Connection, m: &InboundMessage, now: i64, fx: &mut Effects)
         phone_number_id: &m.phone_number_id,
         contact_id: contact,
         message_id,
-        at: m.timestamp,
+        at,
         preview,
         inbound: true,
     };
@@ -266,27 +297,46 @@ fn apply_message(c: &Connection, m: &InboundMessage, now: i64, fx: &mut Effects)
     Ok(())
 }
 
-fn apply_status(c: &Connection, s: &StatusUpdate, fx: &mut Effects) -> Result<(), AppError> {
+fn apply_status(c: &Connection, s: &StatusUpdate, at: i64, fx: &mut Effects) -> Result<(), AppError> {
     let error = s.error.as_ref().map(|e| (e.code, e.title.as_str(), e.details.as_str()));
     let change = crate::inbox::StatusChange {
         wamid: &s.wamid,
         status: &s.status,
-        at: s.timestamp,
+        at,
         error,
     };
     if let Some(conversation) = crate::inbox::apply_status(c, &change)? {
         fx.touched.push((conversation, Kind::Changed));
     }
     if let Some(p) = &s.pricing {
-        crate::inbox::record_usage(
-            c,
-            &s.wamid,
-            &p.category,
-            &p.pricing_type,
-            p.billable,
-            &p.model,
-            s.timestamp,
-        )?;
+        crate::inbox::record_usage(c, &s.wamid, &p.category, &p.pricing_type, p.billable, &p.model, at)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bounded_time;
+
+    #[test]
+    fn a_senders_time_stays_near_the_receipt() {
+        let now = 1_800_000_000;
+        assert_eq!(bounded_time(now - 60, now), now - 60, "a minute ago is kept");
+        assert_eq!(
+            bounded_time(i64::MAX, now),
+            now + 300,
+            "the far future is five minutes ahead at most"
+        );
+        assert_eq!(
+            bounded_time(1, now),
+            now - 30 * 86_400,
+            "the distant past is 30 days back at most"
+        );
+        assert_eq!(bounded_time(0, now), now, "no time is the receipt");
+        assert_eq!(
+            bounded_time(i64::MIN, i64::MIN + 5),
+            i64::MIN,
+            "no overflow at the edges"
+        );
+    }
 }

@@ -363,5 +363,8 @@ pub fn message_id(conn: &Connection, wamid: &str) -> rusqlite::Result<Option<i64
 
 /// Seconds left in the 24-hour customer-service window (0 when closed).
 pub fn window_left(last_inbound_at: Option<i64>, now: i64) -> i64 {
-    last_inbound_at.map(|t| (t + 24 * 3600 - now).max(0)).unwrap_or(0)
+    // Checked: a stored time is never trusted not to overflow.
+    last_inbound_at
+        .map(|t| t.saturating_add(24 * 3600).saturating_sub(now).max(0))
+        .unwrap_or(0)
 }

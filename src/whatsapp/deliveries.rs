@@ -13,6 +13,7 @@ const SECURITY_EVENT_EVERY: i64 = 60;
 /// A delivery as it was acknowledged.
 pub struct Delivery {
     pub id: i64,
+    pub received_at: i64,
     pub body: Vec<u8>,
 }
 
@@ -26,7 +27,7 @@ pub fn append(c: &Connection, now: i64, body: &[u8]) -> rusqlite::Result<i64> {
 /// `state <> 'done'` is spelled out so SQLite uses the partial index of open rows.
 pub fn list_due(c: &Connection, now: i64, limit: i64) -> rusqlite::Result<Vec<Delivery>> {
     let mut stmt = c.prepare_cached(
-        "SELECT id, body FROM webhook_inbox INDEXED BY webhook_inbox_due
+        "SELECT id, received_at, body FROM webhook_inbox INDEXED BY webhook_inbox_due
          WHERE state <> 'done'
            AND (state = 'new' OR (state = 'quarantined' AND attempts < ?1 AND coalesce(next_attempt_at, 0) <= ?2))
          ORDER BY id LIMIT ?3",
@@ -34,7 +35,8 @@ pub fn list_due(c: &Connection, now: i64, limit: i64) -> rusqlite::Result<Vec<De
     let rows = stmt.query_map(params![MAX_ATTEMPTS, now, limit], |r| {
         Ok(Delivery {
             id: r.get(0)?,
-            body: r.get(1)?,
+            received_at: r.get(1)?,
+            body: r.get(2)?,
         })
     })?;
     rows.collect()
@@ -46,14 +48,24 @@ pub fn mark_done(c: &Connection, id: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Keeps a delivery that could not be processed, with its error; retried with backoff.
-pub fn quarantine(c: &Connection, id: i64, error: &str, now: i64) -> rusqlite::Result<()> {
+/// Whether a quarantined delivery is worth trying again by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Something passing failed (the database, a bug fixed by an upgrade): back off.
+    Later,
+    /// The bytes themselves are wrong: the same bytes fail the same way, so only an
+    /// admin's "retry" (or a newly connected number) puts it back.
+    ByHand,
+}
+
+/// Keeps a delivery that could not be processed, with its error.
+pub fn quarantine(c: &Connection, id: i64, error: &str, now: i64, retry: Retry) -> rusqlite::Result<()> {
     c.prepare_cached(
         "UPDATE webhook_inbox SET state = 'quarantined', attempts = attempts + 1, last_error = ?2,
-                next_attempt_at = ?3 + 60 * (1 << min(attempts, 12))
+                next_attempt_at = CASE WHEN ?4 THEN ?3 + 60 * (1 << min(attempts, 12)) ELSE ?5 END
          WHERE id = ?1",
     )?
-    .execute(params![id, error, now])?;
+    .execute(params![id, error, now, retry == Retry::Later, i64::MAX])?;
     Ok(())
 }
 
@@ -82,10 +94,31 @@ pub fn list_quarantined(c: &Connection) -> rusqlite::Result<Vec<Quarantined>> {
     rows.collect()
 }
 
+/// Keeps a delivery for a number that is not connected: it waits for that number.
+pub fn wait_for_number(c: &Connection, id: i64, phone_number_id: &str) -> rusqlite::Result<()> {
+    let error = format!(
+        "for phone number id {phone_number_id}, which is not connected here: kept, and processed when it is connected"
+    );
+    quarantine(c, id, &error, 0, Retry::ByHand)?;
+    c.prepare_cached("UPDATE webhook_inbox SET waiting_for = ?2 WHERE id = ?1")?
+        .execute(params![id, phone_number_id])?;
+    Ok(())
+}
+
+/// A number was connected: what waited for it goes back in the queue.
+pub fn release_waiting_for(c: &Connection, phone_number_id: &str) -> rusqlite::Result<usize> {
+    c.execute(
+        "UPDATE webhook_inbox SET state = 'new', next_attempt_at = NULL, waiting_for = NULL
+         WHERE waiting_for = ?1 AND state = 'quarantined'",
+        [phone_number_id],
+    )
+}
+
 /// Puts a quarantined delivery back in the queue now.
 pub fn retry(c: &Connection, id: i64) -> rusqlite::Result<usize> {
     c.execute(
-        "UPDATE webhook_inbox SET state = 'new', next_attempt_at = NULL WHERE id = ?1 AND state = 'quarantined'",
+        "UPDATE webhook_inbox SET state = 'new', next_attempt_at = NULL, waiting_for = NULL
+         WHERE id = ?1 AND state = 'quarantined'",
         [id],
     )
 }
@@ -217,7 +250,7 @@ mod tests {
             list_due(&c, 100, 10).unwrap().iter().map(|d| d.id).collect::<Vec<_>>(),
             vec![a]
         );
-        quarantine(&c, a, "broken", 100).unwrap();
+        quarantine(&c, a, "broken", 100, Retry::Later).unwrap();
         assert!(list_due(&c, 159, 10).unwrap().is_empty(), "first retry after a minute");
         assert_eq!(list_due(&c, 160, 10).unwrap().len(), 1);
         assert_eq!(
@@ -227,7 +260,7 @@ mod tests {
                 quarantined: 1
             }
         );
-        quarantine(&c, a, "broken again", 160).unwrap();
+        quarantine(&c, a, "broken again", 160, Retry::Later).unwrap();
         assert!(list_due(&c, 160 + 119, 10).unwrap().is_empty(), "then two minutes");
         assert_eq!(retry(&c, a).unwrap(), 1);
         assert_eq!(
@@ -236,5 +269,18 @@ mod tests {
             "an admin's retry is due at once"
         );
         assert_eq!(count_backlog(&c).unwrap().waiting, 1);
+    }
+
+    #[test]
+    fn malformed_deliveries_wait_for_a_person() {
+        let c = db();
+        let a = append(&c, 100, b"junk").unwrap();
+        quarantine(&c, a, "not JSON", 100, Retry::ByHand).unwrap();
+        assert!(
+            list_due(&c, i64::MAX - 1, 10).unwrap().is_empty(),
+            "never due by itself"
+        );
+        retry(&c, a).unwrap();
+        assert_eq!(list_due(&c, 100, 10).unwrap().len(), 1);
     }
 }

@@ -21,6 +21,18 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The number the event happened on (account news names none).
+    pub fn phone_number_id(&self) -> Option<&str> {
+        match self {
+            Event::Message(m) => Some(&m.phone_number_id),
+            Event::Status(s) => Some(&s.phone_number_id),
+            Event::Error { phone_number_id, .. } => Some(phone_number_id),
+            Event::Account(_) => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
     pub code: i64,
@@ -68,6 +80,9 @@ pub struct StatusUpdate {
     pub recipient: Sender,
     pub error: Option<ApiError>,
     pub pricing: Option<Pricing>,
+    /// What we sent along with the message (`biz_opaque_callback_data`): names the
+    /// outbox row, so a send interrupted by a crash can be settled from its status.
+    pub callback: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -119,6 +134,19 @@ fn arr<'a>(v: &'a Value, key: &str) -> &'a [Value] {
     v.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
 }
 
+/// The list at `key`: absent or null is empty; anything but a list is an error (junk
+/// of Meta's outer shape is refused, never read as "nothing happened").
+fn list<'a>(v: &'a Value, key: &str) -> Result<&'a [Value], String> {
+    match v.get(key) {
+        None | Some(Value::Null) => Ok(&[]),
+        Some(Value::Array(a)) => Ok(a.as_slice()),
+        Some(_) => Err(format!("`{key}` is not a list")),
+    }
+}
+
+/// The longest WhatsApp id: a phone number in E.164 has at most 15 digits.
+const MAX_WA_ID: usize = 15;
+
 fn api_error(e: &Value) -> ApiError {
     let details = e.get("error_data").map(|d| s_or(d, "details")).unwrap_or_default();
     let title = s(e, "title").or_else(|| s(e, "message")).unwrap_or_default();
@@ -140,39 +168,85 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, String> {
         ));
     }
     let mut events = Vec::new();
-    for entry in arr(&root, "entry") {
+    for entry in list(&root, "entry")? {
         let waba_id = s_or(entry, "id");
-        for change in arr(entry, "changes") {
+        for change in list(entry, "changes")? {
             let field = s_or(change, "field");
             let value = change.get("value").unwrap_or(&Value::Null);
             if field == "messages" {
-                messages_value(value, &mut events);
+                messages_value(value, &mut events)?;
             } else {
                 events.push(Event::Account(account_news(&waba_id, &field, value)));
             }
         }
     }
+    if events.is_empty() {
+        return Err("no usable event in the delivery".into());
+    }
     Ok(events)
 }
 
-fn messages_value(value: &Value, out: &mut Vec<Event>) {
+/// Whom a delivery speaks for.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Named {
+    /// `metadata.phone_number_id` of each change.
+    pub numbers: Vec<String>,
+    /// `entry[].id`: the WhatsApp Business Accounts.
+    pub accounts: Vec<String>,
+}
+
+/// What a delivery names, read before its signature is checked so that it is checked
+/// with the secrets of those numbers' apps. Lenient: what cannot be read names nothing
+/// (the parser refuses it later).
+pub fn named(body: &[u8]) -> Named {
+    let mut named = Named::default();
+    let Ok(root) = serde_json::from_slice::<Value>(body) else {
+        return named;
+    };
+    let add = |list: &mut Vec<String>, id: String| {
+        if !id.is_empty() && !list.contains(&id) {
+            list.push(id);
+        }
+    };
+    for entry in arr(&root, "entry") {
+        add(&mut named.accounts, s_or(entry, "id"));
+        for change in arr(entry, "changes") {
+            let id = change
+                .get("value")
+                .and_then(|v| v.get("metadata"))
+                .map(|m| s_or(m, "phone_number_id"))
+                .unwrap_or_default();
+            add(&mut named.numbers, id);
+        }
+    }
+    named
+}
+
+fn messages_value(value: &Value, out: &mut Vec<Event>) -> Result<(), String> {
+    if !value.is_object() {
+        return Err("a messages change without a value".into());
+    }
     let phone_number_id = value
         .get("metadata")
         .map(|m| s_or(m, "phone_number_id"))
         .unwrap_or_default();
-    let contacts = arr(value, "contacts");
-    for m in arr(value, "messages") {
-        out.push(Event::Message(message(&phone_number_id, m, contacts)));
+    if phone_number_id.is_empty() {
+        return Err("a messages change without metadata.phone_number_id".into());
     }
-    for st in arr(value, "statuses") {
-        out.push(Event::Status(status(&phone_number_id, st)));
+    let contacts = list(value, "contacts")?;
+    for m in list(value, "messages")? {
+        out.push(Event::Message(message(&phone_number_id, m, contacts)?));
     }
-    for e in arr(value, "errors") {
+    for st in list(value, "statuses")? {
+        out.push(Event::Status(status(&phone_number_id, st)?));
+    }
+    for e in list(value, "errors")? {
         out.push(Event::Error {
             phone_number_id: phone_number_id.clone(),
             error: api_error(e),
         });
     }
+    Ok(())
 }
 
 /// The sender of `m`, completed from the `contacts` array (matched by wa_id or BSUID).
@@ -219,7 +293,22 @@ fn card(c: &Value) -> Card {
     }
 }
 
-fn message(phone_number_id: &str, m: &Value, contacts: &[Value]) -> InboundMessage {
+fn message(phone_number_id: &str, m: &Value, contacts: &[Value]) -> Result<InboundMessage, String> {
+    let wamid = s_or(m, "id");
+    if wamid.is_empty() {
+        return Err("a message without an id".into());
+    }
+    let from = sender(m, contacts);
+    if from.wa_id.is_none() && from.bsuid.is_none() {
+        return Err(format!("message {wamid} has no sender (neither `from` nor a user id)"));
+    }
+    if let Some(w) = &from.wa_id {
+        if w.len() > MAX_WA_ID || !w.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!(
+                "message {wamid}: the sender's WhatsApp id is not a phone number"
+            ));
+        }
+    }
     let kind = s_or(m, "type");
     let o = m.get(kind.as_str()).unwrap_or(&Value::Null);
     let (body, detail, understood) = match kind.as_str() {
@@ -360,10 +449,10 @@ fn message(phone_number_id: &str, m: &Value, contacts: &[Value]) -> InboundMessa
         }
         Value::Object(o)
     });
-    InboundMessage {
+    Ok(InboundMessage {
         phone_number_id: phone_number_id.to_string(),
-        wamid: s_or(m, "id"),
-        from: sender(m, contacts),
+        wamid,
+        from,
         timestamp: int(m, "timestamp"),
         kind: if kind.is_empty() { "unknown".into() } else { kind },
         body,
@@ -372,10 +461,14 @@ fn message(phone_number_id: &str, m: &Value, contacts: &[Value]) -> InboundMessa
         forwarded,
         referral,
         understood,
-    }
+    })
 }
 
-fn status(phone_number_id: &str, st: &Value) -> StatusUpdate {
+fn status(phone_number_id: &str, st: &Value) -> Result<StatusUpdate, String> {
+    let wamid = s_or(st, "id");
+    if wamid.is_empty() {
+        return Err("a status without the id of its message".into());
+    }
     let pricing = st.get("pricing").filter(|p| p.is_object()).map(|p| {
         let pricing_type = s_or(p, "type");
         let billable = match pricing_type.as_str() {
@@ -389,9 +482,9 @@ fn status(phone_number_id: &str, st: &Value) -> StatusUpdate {
             model: s_or(p, "pricing_model"),
         }
     });
-    StatusUpdate {
+    Ok(StatusUpdate {
         phone_number_id: phone_number_id.to_string(),
-        wamid: s_or(st, "id"),
+        wamid,
         status: s_or(st, "status"),
         timestamp: int(st, "timestamp"),
         recipient: Sender {
@@ -402,7 +495,8 @@ fn status(phone_number_id: &str, st: &Value) -> StatusUpdate {
         },
         error: arr(st, "errors").first().map(api_error),
         pricing,
-    }
+        callback: s(st, "biz_opaque_callback_data").filter(|c| !c.is_empty()),
+    })
 }
 
 fn account_news(waba_id: &str, field: &str, v: &Value) -> AccountNews {

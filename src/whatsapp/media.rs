@@ -208,10 +208,16 @@ impl Media {
     }
 }
 
+/// A MIME type without its parameters, in lower case (`Image/JPEG; x=y` is `image/jpeg`):
+/// media types are compared case-insensitively.
+fn base_type(mime: &str) -> String {
+    mime.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+}
+
 /// MIME types a browser may show inline; everything else is downloaded.
 pub fn inline_safe(mime: &str) -> bool {
     matches!(
-        mime.split(';').next().unwrap_or("").trim(),
+        base_type(mime).as_str(),
         "image/jpeg"
             | "image/png"
             | "image/webp"
@@ -281,8 +287,8 @@ pub fn check_outbound(kind: &str, mime: &str, size: usize) -> Result<(), &'stati
         ),
         _ => return Err("media.kind_unknown"),
     };
-    let base = mime.split(';').next().unwrap_or("").trim();
-    if !types.contains(&base) {
+    let base = base_type(mime);
+    if !types.contains(&base.as_str()) {
         return Err("media.type_not_allowed");
     }
     if size > max {
@@ -318,6 +324,7 @@ impl std::fmt::Display for UploadError {
 
 /// The kind of WhatsApp media a file is sent as, by its MIME type.
 pub fn kind_for(mime: &str) -> &'static str {
+    let mime = base_type(mime);
     match mime.split('/').next().unwrap_or("") {
         "image" if mime != "image/webp" => "image",
         "video" => "video",
@@ -432,6 +439,13 @@ mod tests {
         assert_eq!(kind_for("image/jpeg"), "image");
         assert_eq!(kind_for("image/webp"), "document");
         assert_eq!(kind_for("application/pdf"), "document");
+        assert_eq!(
+            check_outbound("image", "IMAGE/JPEG", 1000),
+            Ok(()),
+            "case does not matter"
+        );
+        assert_eq!(kind_for("Image/PNG"), "image");
+        assert!(inline_safe("Image/PNG; q=1"));
     }
 
     #[test]

@@ -13,8 +13,10 @@ pub mod outbox;
 pub mod templates;
 pub mod webhook;
 
+use crate::crypto::Secret;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use std::collections::HashMap;
 use std::sync::RwLock;
 
 /// App secrets and verify tokens of all connected numbers, kept in memory so that a
@@ -26,8 +28,12 @@ pub struct WebhookKeys {
 
 #[derive(Default, Clone)]
 struct Keys {
-    app_secrets: Vec<zeroize::Zeroizing<String>>,
-    verify_tokens: Vec<zeroize::Zeroizing<String>>,
+    /// The app secret of each connected number, by phone number id and by WABA id.
+    by_number: HashMap<String, Secret>,
+    by_account: HashMap<String, Vec<Secret>>,
+    /// Every app secret, for deliveries that name no connected number or account.
+    app_secrets: Vec<Secret>,
+    verify_tokens: Vec<Secret>,
 }
 
 impl WebhookKeys {
@@ -39,11 +45,20 @@ impl WebhookKeys {
 
     /// Re-reads the keys (after a number was added, changed or removed).
     pub fn reload(&self, conn: &rusqlite::Connection) -> rusqlite::Result<()> {
-        let (app_secrets, verify_tokens) = numbers::repo::list_webhook_keys(conn)?;
-        let keys = Keys {
-            app_secrets: app_secrets.into_iter().map(zeroize::Zeroizing::new).collect(),
-            verify_tokens: verify_tokens.into_iter().map(zeroize::Zeroizing::new).collect(),
-        };
+        let mut keys = Keys::default();
+        for k in numbers::repo::list_webhook_keys(conn)? {
+            if !keys.app_secrets.contains(&k.app_secret) {
+                keys.app_secrets.push(k.app_secret.clone());
+            }
+            if !keys.verify_tokens.contains(&k.verify_token) {
+                keys.verify_tokens.push(k.verify_token.clone());
+            }
+            let account = keys.by_account.entry(k.waba_id).or_default();
+            if !account.contains(&k.app_secret) {
+                account.push(k.app_secret.clone());
+            }
+            keys.by_number.insert(k.phone_number_id, k.app_secret);
+        }
         if let Ok(mut guard) = self.inner.write() {
             *guard = keys;
         }
@@ -54,17 +69,42 @@ impl WebhookKeys {
     pub fn verify_token_matches(&self, token: &str) -> bool {
         let Ok(keys) = self.inner.read() else { return false };
         keys.verify_tokens.iter().fold(false, |found, t| {
-            found | crate::crypto::ct_eq(t.as_bytes(), token.as_bytes())
+            found | crate::crypto::ct_eq(t.expose().as_bytes(), token.as_bytes())
         })
     }
 
     /// Whether `signature` (the bytes of `X-Hub-Signature-256`'s hex) is the HMAC-SHA256
-    /// of `body` under one of the app secrets.
+    /// of `body` under the app secret that may speak for it. A delivery speaks only for
+    /// its own numbers: when it names connected numbers (or accounts), the secret of
+    /// each of their apps must sign it, so one Meta app cannot inject messages on
+    /// another app's number. One that names none of ours is checked against every app
+    /// secret; the intake keeps it, waiting for its number, and makes no conversation.
     pub fn signature_matches(&self, body: &[u8], signature: &[u8]) -> bool {
         let Ok(keys) = self.inner.read() else { return false };
-        keys.app_secrets
+        let named = inbound::named(body);
+        // Each entry: the secrets of which one must have signed it.
+        let mut required: Vec<Vec<&Secret>> = named
+            .numbers
             .iter()
-            .any(|secret| valid_signature(secret.as_bytes(), body, signature))
+            .filter_map(|n| keys.by_number.get(n))
+            .map(|s| vec![s])
+            .collect();
+        if required.is_empty() {
+            required = named
+                .accounts
+                .iter()
+                .filter_map(|a| keys.by_account.get(a))
+                .map(|v| v.iter().collect())
+                .collect();
+        }
+        if required.is_empty() {
+            required = vec![keys.app_secrets.iter().collect()];
+        }
+        required.iter().all(|alternatives| {
+            alternatives
+                .iter()
+                .any(|secret| valid_signature(secret.expose().as_bytes(), body, signature))
+        })
     }
 }
 

@@ -38,15 +38,17 @@ async fn messages_gather_into_conversations() {
             303
         );
     }
-    inbound(&app, "106540352242922", "wamid.1", "62811", 1_764_000_000, "halo").await;
-    inbound(&app, "106540352242922", "wamid.2", "62811", 1_764_000_100, "ada stok?").await;
+    // Times near now: a sender's time is kept within 30 days of the receipt.
+    let t0 = app.clock.unix() - 86_400;
+    inbound(&app, "106540352242922", "wamid.1", "62811", t0, "halo").await;
+    inbound(&app, "106540352242922", "wamid.2", "62811", t0 + 100, "ada stok?").await;
     // A late delivery of an older message does not roll the conversation back.
-    inbound(&app, "106540352242922", "wamid.0", "62811", 1_763_999_000, "pesan lama").await;
+    inbound(&app, "106540352242922", "wamid.0", "62811", t0 - 1000, "pesan lama").await;
     let c = conversations(&app).await;
     assert_eq!(c.len(), 1, "one conversation per number and contact");
     assert_eq!(
         (c[0].2.as_str(), c[0].3, c[0].4, c[0].5.as_str()),
-        ("open", 1_764_000_100, Some(1_764_000_100), "ada stok?")
+        ("open", t0 + 100, Some(t0 + 100), "ada stok?")
     );
     let linked: i64 = app
         .state
@@ -62,7 +64,7 @@ async fn messages_gather_into_conversations() {
         .unwrap();
     assert_eq!(linked, 3);
     // The same person on another number is another conversation.
-    inbound(&app, "106540352242933", "wamid.3", "62811", 1_764_000_200, "nomor lain").await;
+    inbound(&app, "106540352242933", "wamid.3", "62811", t0 + 200, "nomor lain").await;
     assert_eq!(conversations(&app).await.len(), 2);
     // A new message reopens a resolved conversation.
     app.state
@@ -75,15 +77,7 @@ async fn messages_gather_into_conversations() {
         })
         .await
         .unwrap();
-    inbound(
-        &app,
-        "106540352242922",
-        "wamid.4",
-        "62811",
-        1_764_000_300,
-        "lupa satu hal",
-    )
-    .await;
+    inbound(&app, "106540352242922", "wamid.4", "62811", t0 + 300, "lupa satu hal").await;
     assert_eq!(conversations(&app).await[0].2, "open");
     // The 24-hour window.
     assert_eq!(
@@ -101,7 +95,8 @@ async fn messages_gather_into_conversations() {
 async fn a_reply_moves_the_conversation_without_reopening_it() {
     let graph = crate::fake_graph::FakeGraph::start();
     let (app, _admin) = crate::common::app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
-    inbound(&app, "106540352242922", "wamid.in", "62811", 1_764_000_000, "halo").await;
+    let t0 = app.clock.unix() - 3600;
+    inbound(&app, "106540352242922", "wamid.in", "62811", t0, "halo").await;
     app.state
         .db
         .write(|c| {
@@ -129,7 +124,7 @@ async fn a_reply_moves_the_conversation_without_reopening_it() {
         let c = conversations(&app).await;
         if c[0].5 == "Masih ada, kak" {
             assert_eq!(c[0].2, "resolved", "our own reply does not reopen it");
-            assert_eq!(c[0].4, Some(1_764_000_000), "the window follows the customer, not us");
+            assert_eq!(c[0].4, Some(t0), "the window follows the customer, not us");
             let _ = id;
             return;
         }

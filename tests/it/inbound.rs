@@ -518,3 +518,81 @@ async fn template_quality_and_account_news_reach_the_number_page() {
         assert!(page.body.contains(needle), "{needle} on the number page");
     }
 }
+
+#[tokio::test]
+async fn one_bad_delivery_in_a_batch_is_quarantined_and_undone_while_the_others_land() {
+    let (app, admin) = setup().await;
+    // A delivery that parses but fails while it is applied (after its contact was
+    // written): the test makes the database refuse that one message.
+    let good = |n: u32| {
+        envelope(vec![messages_change(
+            json!([{"profile": {"name": format!("Pelanggan {n}")}, "wa_id": format!("6281100{n}")}]),
+            json!([{"from": format!("6281100{n}"), "id": format!("wamid.batch{n}"), "timestamp": "1764000000", "type": "text", "text": {"body": format!("pesan {n}")}}]),
+        )])
+    };
+    let boom = envelope(vec![messages_change(
+        json!([{"profile": {"name": "Meledak"}, "wa_id": "6281999"}]),
+        json!([{"from": "6281999", "id": "wamid.boom", "timestamp": "1764000000", "type": "text", "text": {"body": "boom"}}]),
+    )]);
+    let json = |v: &Value| serde_json::to_vec(v).unwrap();
+    let bodies = vec![json(&good(1)), json(&boom), b"{not json".to_vec(), json(&good(2))];
+    let now = app.clock.unix();
+    app.state
+        .db
+        .write(move |c| {
+            c.execute_batch(
+                "CREATE TEMP TRIGGER refuse_boom BEFORE INSERT ON messages WHEN NEW.body = 'boom'
+                 BEGIN SELECT RAISE(ABORT, 'the database refused this message'); END;",
+            )?;
+            for b in &bodies {
+                whacaster::whatsapp::deliveries::append(c, now, b)?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    // One round takes all four: one transaction, a savepoint each.
+    let round = app.state.intake().run_once().await.unwrap();
+    assert_eq!((round.processed, round.quarantined), (2, 2), "{round:?}");
+    let stored = query(
+        &app,
+        "SELECT wamid FROM messages WHERE direction = 'in' ORDER BY id",
+        |r| r.get::<_, String>(0),
+    )
+    .await;
+    assert_eq!(stored, vec!["wamid.batch1".to_string(), "wamid.batch2".to_string()]);
+    let contacts = query(&app, "SELECT wa_id FROM contacts ORDER BY id", |r| {
+        r.get::<_, String>(0)
+    })
+    .await;
+    assert_eq!(
+        contacts,
+        vec!["62811001".to_string(), "62811002".to_string()],
+        "the failed delivery's contact was undone with it"
+    );
+    let q = query(
+        &app,
+        "SELECT state, coalesce(last_error, '') FROM webhook_inbox ORDER BY id",
+        |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+    )
+    .await;
+    assert_eq!(q[0].0, "done");
+    assert_eq!(q[1].0, "quarantined");
+    assert!(q[1].1.contains("the database refused this message"), "{}", q[1].1);
+    assert_eq!(q[2].0, "quarantined");
+    assert!(q[2].1.contains("not JSON"), "{}", q[2].1);
+    assert_eq!(q[3].0, "done");
+    // Operators see the queues: on /metrics and on the System page.
+    let metrics = admin.get("/metrics").await.body;
+    assert!(metrics.contains("whacaster_webhook_quarantined 2"), "{metrics}");
+    assert!(metrics.contains("whacaster_webhook_backlog 0"), "{metrics}");
+    assert!(
+        metrics.contains(r#"whacaster_outbox_rows{state="queued"} 0"#),
+        "{metrics}"
+    );
+    let system = admin.get("/admin/system").await.body;
+    assert!(
+        system.contains(r#"data-gauge="webhook_quarantined"><a href="/admin/whatsapp">2</a>"#),
+        "{system}"
+    );
+}

@@ -304,6 +304,8 @@ async fn save(
                 }
                 None => repo::insert_number(c, &new, now)?,
             };
+            // Deliveries that came before the number was connected are processed now.
+            super::deliveries::release_waiting_for(c, &form.phone_number_id)?;
             let what = if form.access_token.is_empty() && form.app_secret.is_empty() {
                 ""
             } else {
@@ -326,6 +328,7 @@ async fn save(
         })
         .await?;
     reload_keys(state).await?;
+    state.deliveries_bell.ring();
     saved.ok_or(AppError::BadRequest("whatsapp.number_taken"))
 }
 

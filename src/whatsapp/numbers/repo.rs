@@ -222,14 +222,31 @@ pub fn phone_number_id_taken(conn: &Connection, phone_number_id: &str, except: O
 }
 
 /// Distinct app secrets and verify tokens of all numbers (several numbers may share an app).
-pub fn list_webhook_keys(conn: &Connection) -> rusqlite::Result<(Vec<String>, Vec<String>)> {
-    let secrets = conn
-        .prepare("SELECT DISTINCT app_secret FROM wa_numbers")?
+/// A connected number's webhook keys.
+#[derive(Debug, Clone)]
+pub struct WebhookKey {
+    pub phone_number_id: String,
+    pub waba_id: String,
+    pub app_secret: crate::crypto::Secret,
+    pub verify_token: crate::crypto::Secret,
+}
+
+pub fn list_webhook_keys(conn: &Connection) -> rusqlite::Result<Vec<WebhookKey>> {
+    conn.prepare("SELECT phone_number_id, waba_id, app_secret, verify_token FROM wa_numbers ORDER BY id")?
+        .query_map([], |r| {
+            Ok(WebhookKey {
+                phone_number_id: r.get(0)?,
+                waba_id: r.get(1)?,
+                app_secret: r.get(2)?,
+                verify_token: r.get(3)?,
+            })
+        })?
+        .collect()
+}
+
+/// The phone number ids of every connected number.
+pub fn list_phone_number_ids(conn: &Connection) -> rusqlite::Result<std::collections::HashSet<String>> {
+    conn.prepare_cached("SELECT phone_number_id FROM wa_numbers")?
         .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
-    let tokens = conn
-        .prepare("SELECT DISTINCT verify_token FROM wa_numbers")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
-    Ok((secrets, tokens))
+        .collect()
 }
