@@ -17,6 +17,7 @@ pub mod routes;
 pub mod search;
 pub mod seed;
 pub mod thread;
+pub mod views;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
