@@ -103,7 +103,7 @@ async fn get_one(state: web::Data<AppState>, caller: ApiCaller, path: web::Path<
     let viewer = viewer(&state, &caller).await?;
     let conv = state
         .db
-        .read(move |c| conversations::get(c, &viewer, id)?.ok_or(AppError::NotFound))
+        .read(move |c| conversations::find_conversation(c, &viewer, id)?.ok_or(AppError::NotFound))
         .await?;
     Ok(HttpResponse::Ok().json(conv))
 }
@@ -180,7 +180,7 @@ async fn labels(
         for l in remove {
             manage::label(c, v, w, id, l, false, now)?;
         }
-        Ok(conversations::get(c, v, id)?)
+        Ok(conversations::find_conversation(c, v, id)?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(conv))
@@ -208,7 +208,7 @@ async fn messages(
         .db
         .read(move |c| {
             viewer.check(c, id)?;
-            Ok(thread::messages(c, id, before, limit + 1)?)
+            Ok(thread::list_messages(c, id, before, limit + 1)?)
         })
         .await?;
     let more = msgs.len() as i64 > limit;
@@ -295,7 +295,7 @@ async fn send(
 
 async fn list_labels(state: web::Data<AppState>, caller: ApiCaller) -> AppResult<HttpResponse> {
     caller.require(Role::Agent)?;
-    let labels = state.db.read(|c| Ok(catalog::labels(c)?)).await?;
+    let labels = state.db.read(|c| Ok(catalog::list_labels(c)?)).await?;
     Ok(HttpResponse::Ok().json(json!({"data": labels, "next_cursor": null})))
 }
 

@@ -262,7 +262,7 @@ async fn extras(state: &AppState, a: &Authed, id: i64) -> AppResult<Extras> {
             };
             Ok((
                 crate::inbox::conversations::list(c, &viewer, &filter, 50)?,
-                crate::inbox::catalog::contact_labels(c, id)?,
+                crate::inbox::catalog::list_contact_labels(c, id)?,
                 crate::whatsapp::numbers::repo::choices(c)?,
             ))
         })

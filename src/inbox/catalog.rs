@@ -6,13 +6,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 /// Colours a label may have (CSS classes `label-<colour>`).
 pub const COLORS: [&str; 6] = ["grey", "green", "blue", "orange", "red", "purple"];
 
-pub fn labels(c: &Connection) -> rusqlite::Result<Vec<LabelTag>> {
+pub fn list_labels(c: &Connection) -> rusqlite::Result<Vec<LabelTag>> {
     let mut stmt = c.prepare_cached("SELECT id, name, color FROM labels ORDER BY name")?;
     let rows = stmt.query_map([], LabelTag::from_row)?;
     rows.collect()
 }
 
-pub fn label(c: &Connection, id: i64) -> rusqlite::Result<Option<LabelTag>> {
+pub fn find_label(c: &Connection, id: i64) -> rusqlite::Result<Option<LabelTag>> {
     c.query_row(
         "SELECT id, name, color FROM labels WHERE id = ?1",
         [id],
@@ -22,7 +22,7 @@ pub fn label(c: &Connection, id: i64) -> rusqlite::Result<Option<LabelTag>> {
 }
 
 /// Creates a label; `None` when the name is taken.
-pub fn create_label(c: &Connection, name: &str, color: &str, now: i64) -> rusqlite::Result<Option<i64>> {
+pub fn insert_label(c: &Connection, name: &str, color: &str, now: i64) -> rusqlite::Result<Option<i64>> {
     let n = c.execute(
         "INSERT OR IGNORE INTO labels (name, color, created_at) VALUES (?1, ?2, ?3)",
         params![name, color, now],
@@ -34,7 +34,7 @@ pub fn delete_label(c: &Connection, id: i64) -> rusqlite::Result<usize> {
     c.execute("DELETE FROM labels WHERE id = ?1", [id])
 }
 
-pub fn contact_labels(c: &Connection, contact_id: i64) -> rusqlite::Result<Vec<LabelTag>> {
+pub fn list_contact_labels(c: &Connection, contact_id: i64) -> rusqlite::Result<Vec<LabelTag>> {
     let mut stmt = c.prepare_cached(
         "SELECT l.id, l.name, l.color FROM contact_labels cl JOIN labels l ON l.id = cl.label_id
          WHERE cl.contact_id = ?1 ORDER BY l.name",
@@ -72,7 +72,7 @@ impl Canned {
     }
 }
 
-pub fn canned(c: &Connection) -> rusqlite::Result<Vec<Canned>> {
+pub fn list_canned(c: &Connection) -> rusqlite::Result<Vec<Canned>> {
     let mut stmt = c.prepare_cached("SELECT id, shortcut, body FROM canned_responses ORDER BY shortcut")?;
     let rows = stmt.query_map([], |r| {
         Ok(Canned {
@@ -85,7 +85,7 @@ pub fn canned(c: &Connection) -> rusqlite::Result<Vec<Canned>> {
 }
 
 /// Creates a canned response; `None` when the shortcut is taken.
-pub fn create_canned(c: &Connection, shortcut: &str, body: &str, now: i64) -> rusqlite::Result<Option<i64>> {
+pub fn insert_canned(c: &Connection, shortcut: &str, body: &str, now: i64) -> rusqlite::Result<Option<i64>> {
     let n = c.execute(
         "INSERT OR IGNORE INTO canned_responses (shortcut, body, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
         params![shortcut, body, now],

@@ -17,7 +17,7 @@ async fn labels_page(
     error: Option<&'static str>,
     name: String,
 ) -> AppResult<LabelsPage> {
-    let labels = state.db.read(|c| Ok(catalog::labels(c)?)).await?;
+    let labels = state.db.read(|c| Ok(catalog::list_labels(c)?)).await?;
     Ok(LabelsPage {
         ctx,
         labels,
@@ -59,7 +59,7 @@ pub(super) async fn post_labels(
     let created = state
         .db
         .write(move |c| {
-            let id = catalog::create_label(c, &n, &color, now)?;
+            let id = catalog::insert_label(c, &n, &color, now)?;
             if let Some(id) = id {
                 audit::record(c, &actor, "label.create", &format!("label:{id}"), &n, now)?;
             }
@@ -82,7 +82,7 @@ pub(super) async fn post_label_delete(
     state
         .db
         .write(move |c| {
-            let l = catalog::label(c, id)?.ok_or(AppError::NotFound)?;
+            let l = catalog::find_label(c, id)?.ok_or(AppError::NotFound)?;
             catalog::delete_label(c, id)?;
             audit::record(c, &actor, "label.delete", &format!("label:{id}"), &l.name, now)?;
             Ok(())
@@ -98,7 +98,7 @@ async fn canned_page(
     shortcut: String,
     body: String,
 ) -> AppResult<CannedPage> {
-    let canned = state.db.read(|c| Ok(catalog::canned(c)?)).await?;
+    let canned = state.db.read(|c| Ok(catalog::list_canned(c)?)).await?;
     Ok(CannedPage {
         ctx,
         canned,
@@ -149,7 +149,7 @@ pub(super) async fn post_canned(
     let created = state
         .db
         .write(move |c| {
-            let id = catalog::create_canned(c, &s, &b, now)?;
+            let id = catalog::insert_canned(c, &s, &b, now)?;
             if let Some(id) = id {
                 audit::record(c, &actor, "canned.create", &format!("canned:{id}"), &s, now)?;
             }

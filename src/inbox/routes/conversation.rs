@@ -79,23 +79,23 @@ pub(super) async fn conversation_page(
     let (conv, (items, older), contact_labels, templates, canned, agents, labels, reply_to) = state
         .db
         .read(move |c| {
-            let conv = conversations::get(c, &viewer, id)?.ok_or(AppError::NotFound)?;
-            let templates = match conversations::route(c, id)? {
+            let conv = conversations::find_conversation(c, &viewer, id)?.ok_or(AppError::NotFound)?;
+            let templates = match conversations::find_route(c, id)? {
                 Some(r) => crate::whatsapp::templates::list_approved(c, &r.waba_id)?,
                 None => Vec::new(),
             };
             let reply_to = match reply_to_id {
-                Some(m) => thread::message(c, id, m)?.filter(|x| x.wamid.is_some()),
+                Some(m) => thread::find_message(c, id, m)?.filter(|x| x.wamid.is_some()),
                 None => None,
             };
             Ok((
                 conv.clone(),
-                thread::load(c, id, before)?,
-                catalog::contact_labels(c, conv.contact_id)?,
+                thread::list_items(c, id, before)?,
+                catalog::list_contact_labels(c, conv.contact_id)?,
                 templates,
-                catalog::canned(c)?,
+                catalog::list_canned(c)?,
                 crate::auth::repo::agents(c)?,
-                catalog::labels(c)?,
+                catalog::list_labels(c)?,
                 reply_to,
             ))
         })
@@ -150,8 +150,8 @@ pub(super) async fn get_conversation(
         let (conv, (items, older)) = state
             .db
             .read(move |c| {
-                let conv = conversations::get(c, &viewer, id)?.ok_or(AppError::NotFound)?;
-                Ok((conv, thread::load(c, id, None)?))
+                let conv = conversations::find_conversation(c, &viewer, id)?.ok_or(AppError::NotFound)?;
+                Ok((conv, thread::list_items(c, id, None)?))
             })
             .await?;
         return ok_page(&ThreadPartial {

@@ -73,9 +73,9 @@ pub(super) async fn get_inbox(
             Ok((
                 rows,
                 hits,
-                conversations::unread_tabs(c, &viewer)?,
+                conversations::count_unread_tabs(c, &viewer)?,
                 numbers,
-                catalog::labels(c)?,
+                catalog::list_labels(c)?,
                 crate::auth::repo::is_available(c, me)?,
             ))
         })
