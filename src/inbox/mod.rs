@@ -16,6 +16,7 @@ pub mod reply;
 pub mod routes;
 pub mod search;
 pub mod seed;
+pub mod service;
 pub mod thread;
 pub mod views;
 

@@ -4,6 +4,7 @@
 use super::catalog::{self, Canned};
 use super::conversations::{LabelTag, Row, Tab};
 use super::search::Hit;
+use super::service::ConversationData;
 use super::thread::{self, Item};
 use crate::auth::repo::Agent;
 use crate::settings::InboxSettings;
@@ -76,7 +77,61 @@ pub struct ConversationPage {
     pub note_draft: String,
 }
 
+/// What the composer had when a form comes back with a problem.
+#[derive(Default)]
+pub struct Draft {
+    pub error: Option<&'static str>,
+    pub text: String,
+    pub note: String,
+    /// The chosen template's key (`name|language`).
+    pub template: String,
+    pub params: Vec<String>,
+    pub reply_to: Option<i64>,
+}
+
 impl ConversationPage {
+    /// The page for what was read and what the composer had: canned responses filled
+    /// for this contact, the chosen template with its parameters and preview.
+    pub fn new(ctx: RequestCtx, data: ConversationData, draft: Draft, now: i64) -> ConversationPage {
+        let conv = data.thread.conv;
+        let phone = conv.phone.clone().unwrap_or_default();
+        let canned = data
+            .canned
+            .iter()
+            .map(|x: &Canned| (x.shortcut.clone(), x.fill(&conv.contact_name, &phone)))
+            .collect();
+        let chosen = data.templates.iter().find(|t| t.key() == draft.template).cloned();
+        let mut params = draft.params;
+        if let Some(t) = &chosen {
+            params.resize(usize::try_from(t.param_count).unwrap_or(0), String::new());
+        }
+        let preview = chosen
+            .as_ref()
+            .map(|t| super::reply::fill_template(&t.body_text, &params))
+            .unwrap_or_default();
+        let window_left = super::window_left(conv.last_inbound_at, now);
+        ConversationPage {
+            ctx,
+            window_deadline: conv.last_inbound_at.map(|t| t + 24 * 3600).unwrap_or(0),
+            conv,
+            contact_labels: data.contact_labels,
+            items: data.thread.items,
+            older: data.thread.older,
+            window_left,
+            reply_to: data.reply_to,
+            templates: data.templates,
+            chosen,
+            params,
+            preview,
+            canned,
+            agents: data.agents,
+            labels: data.labels,
+            form_error: draft.error,
+            draft: draft.text,
+            note_draft: draft.note,
+        }
+    }
+
     fn is_label_on(&self, id: &i64) -> bool {
         self.conv.labels.iter().any(|l| l.id == *id)
     }

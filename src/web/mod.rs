@@ -5,6 +5,7 @@
 pub mod assets;
 pub mod ctx;
 pub mod middleware;
+pub mod upload;
 
 pub use ctx::{Admin, Authed, RequestCtx, SignedIn};
 

@@ -1,11 +1,10 @@
-//! Labels and canned responses, managed by supervisors and admins.
+//! The label and canned-response pages, for supervisors and admins: list, create,
+//! delete; a refused form comes back with its message (422).
 
 use crate::app::AppState;
-use crate::audit;
 use crate::auth::Role;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::inbox::catalog;
-use crate::inbox::reply;
 use crate::inbox::views::{CannedPage, LabelsPage};
 use crate::web::{Authed, RequestCtx, ok_page, see_other_flash};
 use actix_web::{HttpResponse, web};
@@ -45,30 +44,16 @@ pub(super) async fn post_labels(
     form: web::Form<LabelForm>,
 ) -> AppResult<HttpResponse> {
     a.require(Role::Supervisor)?;
-    let form = form.into_inner();
-    let name = form.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 40 {
-        return crate::web::invalid_page(&labels_page(&state, a.ctx, Some("inbox.label_name"), name).await?);
-    }
-    let color = if catalog::COLORS.contains(&form.color.as_str()) {
-        form.color
-    } else {
-        "grey".into()
-    };
-    let (actor, now, n) = (a.actor(), state.now(), name.clone());
+    let label = catalog::NewLabel::new(&form.name, &form.color);
+    let name = label.name.clone();
+    let (actor, now) = (a.actor(), state.now());
     let created = state
         .db
-        .write(move |c| {
-            let id = catalog::insert_label(c, &n, &color, now)?;
-            if let Some(id) = id {
-                audit::record(c, &actor, "label.create", &format!("label:{id}"), &n, now)?;
-            }
-            Ok(id)
-        })
+        .write(move |c| catalog::create_label(c, &actor, &label, now))
         .await?;
     match created {
-        Some(_) => Ok(see_other_flash("/inbox/labels", "flash.saved")),
-        None => crate::web::invalid_page(&labels_page(&state, a.ctx, Some("inbox.label_taken"), name).await?),
+        Ok(_) => Ok(see_other_flash("/inbox/labels", "flash.saved")),
+        Err(e) => crate::web::invalid_page(&labels_page(&state, a.ctx, Some(e.key()), name).await?),
     }
 }
 
@@ -81,12 +66,7 @@ pub(super) async fn post_label_delete(
     let (id, actor, now) = (path.into_inner(), a.actor(), state.now());
     state
         .db
-        .write(move |c| {
-            let l = catalog::find_label(c, id)?.ok_or(AppError::NotFound)?;
-            catalog::delete_label(c, id)?;
-            audit::record(c, &actor, "label.delete", &format!("label:{id}"), &l.name, now)?;
-            Ok(())
-        })
+        .write(move |c| catalog::remove_label(c, &actor, id, now))
         .await?;
     Ok(see_other_flash("/inbox/labels", "flash.saved"))
 }
@@ -127,40 +107,16 @@ pub(super) async fn post_canned(
     form: web::Form<CannedForm>,
 ) -> AppResult<HttpResponse> {
     a.require(Role::Supervisor)?;
-    let form = form.into_inner();
-    let shortcut = form.shortcut.trim().trim_start_matches('/').to_lowercase();
-    let body = form.body.trim().to_string();
-    let valid_shortcut = !shortcut.is_empty()
-        && shortcut.len() <= 30
-        && shortcut
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    let error = if !valid_shortcut {
-        Some("inbox.shortcut_invalid")
-    } else if body.is_empty() || body.chars().count() > reply::MAX_TEXT {
-        Some("inbox.canned_body")
-    } else {
-        None
-    };
-    if let Some(e) = error {
-        return crate::web::invalid_page(&canned_page(&state, a.ctx, Some(e), shortcut, body).await?);
-    }
-    let (actor, now, s, b) = (a.actor(), state.now(), shortcut.clone(), body.clone());
+    let canned = catalog::NewCanned::new(&form.shortcut, &form.body);
+    let (shortcut, body) = (canned.shortcut.clone(), canned.body.clone());
+    let (actor, now) = (a.actor(), state.now());
     let created = state
         .db
-        .write(move |c| {
-            let id = catalog::insert_canned(c, &s, &b, now)?;
-            if let Some(id) = id {
-                audit::record(c, &actor, "canned.create", &format!("canned:{id}"), &s, now)?;
-            }
-            Ok(id)
-        })
+        .write(move |c| catalog::create_canned(c, &actor, &canned, now))
         .await?;
     match created {
-        Some(_) => Ok(see_other_flash("/inbox/canned", "flash.saved")),
-        None => {
-            crate::web::invalid_page(&canned_page(&state, a.ctx, Some("inbox.shortcut_taken"), shortcut, body).await?)
-        }
+        Ok(_) => Ok(see_other_flash("/inbox/canned", "flash.saved")),
+        Err(e) => crate::web::invalid_page(&canned_page(&state, a.ctx, Some(e.key()), shortcut, body).await?),
     }
 }
 
@@ -173,11 +129,7 @@ pub(super) async fn post_canned_delete(
     let (id, actor, now) = (path.into_inner(), a.actor(), state.now());
     state
         .db
-        .write(move |c| {
-            let s = catalog::delete_canned(c, id)?.ok_or(AppError::NotFound)?;
-            audit::record(c, &actor, "canned.delete", &format!("canned:{id}"), &s, now)?;
-            Ok(())
-        })
+        .write(move |c| catalog::remove_canned(c, &actor, id, now))
         .await?;
     Ok(see_other_flash("/inbox/canned", "flash.saved"))
 }

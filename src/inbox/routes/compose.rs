@@ -1,11 +1,12 @@
 //! Writing into a conversation from its page: a text reply, a file, a template (with
 //! its preview), and a private note. A refused one re-renders the page with the draft.
 
-use super::conversation::{Draft, back, conversation_page, viewer};
+use super::conversation::{back, conversation_page, viewer};
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::inbox::manage::{self, By};
 use crate::inbox::reply::{self, Compose};
+use crate::inbox::views::Draft;
 use crate::web::{Authed, ok_page, see_other};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -55,7 +56,7 @@ pub(super) async fn post_attach(
     let viewer = viewer(&state, &a).await?;
     // Refuse a conversation the user may not see before reading a 100 MB body.
     reply::route(&state, viewer, id).await?;
-    let form = read_upload(payload).await?;
+    let form = crate::web::upload::read_upload(payload).await?;
     let caption = form.caption.clone();
     let outcome = match form.file {
         None => Err("inbox.no_file"),
@@ -81,56 +82,6 @@ pub(super) async fn post_attach(
             crate::web::invalid_page(&conversation_page(&state, a, id, None, draft).await?)
         }
     }
-}
-
-/// The attachment form: one file (Meta's 100 MB document limit), a caption, reply-to.
-struct Upload {
-    file: Option<(String, String, Vec<u8>)>,
-    caption: String,
-    reply_to: Option<i64>,
-}
-
-async fn read_upload(mut payload: actix_multipart::Multipart) -> AppResult<Upload> {
-    use futures_util::StreamExt;
-    const MAX: usize = 100 * 1024 * 1024;
-    let mut out = Upload {
-        file: None,
-        caption: String::new(),
-        reply_to: None,
-    };
-    while let Some(field) = payload.next().await {
-        let mut field = field.map_err(|_| AppError::BadRequest("error.bad_request"))?;
-        let name = field.name().unwrap_or("").to_string();
-        let filename = field.content_disposition().and_then(|d| d.get_filename()).map(|f| {
-            f.chars()
-                .filter(|c| !c.is_control() && *c != '/' && *c != '\\')
-                .take(200)
-                .collect::<String>()
-        });
-        let mime = field.content_type().map(|m| m.essence_str().to_string());
-        let limit = if name == "file" { MAX } else { 8 * 1024 };
-        let mut buf = Vec::new();
-        while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|_| AppError::BadRequest("error.bad_request"))?;
-            if buf.len() + chunk.len() > limit {
-                return Err(AppError::BadRequest("media.too_big"));
-            }
-            buf.extend_from_slice(&chunk);
-        }
-        match name.as_str() {
-            "file" if !buf.is_empty() => {
-                let filename = filename.filter(|f| !f.is_empty()).unwrap_or_else(|| "file".into());
-                let mime = mime
-                    .filter(|m| m != "application/octet-stream")
-                    .unwrap_or_else(|| mime_guess::from_path(&filename).first_or_octet_stream().to_string());
-                out.file = Some((filename, mime, buf));
-            }
-            "caption" => out.caption = String::from_utf8_lossy(&buf).trim().to_string(),
-            "reply_to" => out.reply_to = String::from_utf8_lossy(&buf).trim().parse().ok(),
-            _ => {}
-        }
-    }
-    Ok(out)
 }
 
 #[derive(Deserialize)]

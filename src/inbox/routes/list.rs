@@ -1,12 +1,10 @@
 //! The inbox list: tabs, filters, search and pagination, its live rows, and the agent's
 //! "available for new conversations" switch.
 
-use super::conversation::viewer;
 use crate::app::AppState;
 use crate::error::AppResult;
-use crate::inbox::catalog;
-use crate::inbox::conversations::{self, Filter, Row, Tab};
-use crate::inbox::search;
+use crate::inbox::conversations::{self, Filter, Tab};
+use crate::inbox::service;
 use crate::inbox::views::{ListPage, RowsPartial};
 use crate::web::{Authed, ok_page, see_other};
 use actix_web::{HttpResponse, web};
@@ -43,15 +41,9 @@ pub(super) async fn get_inbox(
     q: web::Query<ListQuery>,
 ) -> AppResult<HttpResponse> {
     let q = q.into_inner();
-    let viewer = viewer(&state, &a).await?;
-    let tab = match Tab::parse(&q.tab) {
-        Some(Tab::All) if !viewer.sees_all => Tab::Mine,
-        Some(t) => t,
-        None => Tab::Mine,
-    };
     let status = q.status.clone().unwrap_or_else(|| "open".into());
     let filter = Filter {
-        tab: Some(tab),
+        tab: None,
         status: status.clone(),
         number: q.number.clone(),
         label: q.label,
@@ -59,37 +51,14 @@ pub(super) async fn get_inbox(
         contact: None,
         before: conversations::parse_cursor(&q.before),
     };
-    let term = q.q.trim().to_string();
-    let me = a.user.id;
-    let (rows, hits, tabs, numbers, labels, available) = state
+    let (user, tab, term) = (a.user.clone(), Tab::parse(&q.tab), q.q.trim().to_string());
+    let list = state
         .db
-        .read(move |c| {
-            let (rows, hits) = if term.is_empty() {
-                (conversations::list(c, &viewer, &filter, PAGE + 1)?, Vec::new())
-            } else {
-                (Vec::new(), search::search(c, &viewer, &term)?)
-            };
-            let numbers = crate::whatsapp::numbers::repo::choices(c)?;
-            Ok((
-                rows,
-                hits,
-                conversations::count_unread_tabs(c, &viewer)?,
-                numbers,
-                catalog::list_labels(c)?,
-                crate::auth::repo::is_available(c, me)?,
-            ))
-        })
+        .read(move |c| service::list_page(c, &user, tab, filter, &term, PAGE))
         .await?;
-    let mut rows = rows;
-    let next = if rows.len() as i64 > PAGE {
-        rows.truncate(PAGE as usize);
-        rows.last().map(Row::cursor)
-    } else {
-        None
-    };
     let base_query = format!(
         "tab={}&status={}&number={}&label={}&unread={}",
-        tab.as_str(),
+        list.tab.as_str(),
         enc(&status),
         enc(&q.number),
         q.label.map(|l| l.to_string()).unwrap_or_default(),
@@ -98,30 +67,30 @@ pub(super) async fn get_inbox(
     if q.fragment == "rows" {
         return ok_page(&RowsPartial {
             ctx: a.ctx,
-            rows,
-            next,
+            rows: list.rows,
+            next: list.next,
             base_query,
-            unread_mine: tabs.0,
-            unread_unassigned: tabs.1,
+            unread_mine: list.unread_mine,
+            unread_unassigned: list.unread_unassigned,
         });
     }
     ok_page(&ListPage {
         ctx: a.ctx,
-        tab,
-        show_all_tab: viewer.sees_all,
+        tab: list.tab,
+        show_all_tab: list.sees_all,
         status,
         number: q.number,
         label: q.label,
         unread: q.unread == "1",
         q: q.q,
-        rows,
-        hits,
-        next,
-        unread_mine: tabs.0,
-        unread_unassigned: tabs.1,
-        numbers,
-        labels,
-        available,
+        rows: list.rows,
+        hits: list.hits,
+        next: list.next,
+        unread_mine: list.unread_mine,
+        unread_unassigned: list.unread_unassigned,
+        numbers: list.numbers,
+        labels: list.labels,
+        available: list.available,
         base_query,
     })
 }

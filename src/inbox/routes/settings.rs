@@ -2,8 +2,8 @@
 //! and its cap. Every change is audited.
 
 use crate::app::AppState;
-use crate::audit;
 use crate::error::{AppError, AppResult};
+use crate::inbox::service;
 use crate::inbox::views::SettingsPage;
 use crate::settings::InboxSettings;
 use crate::web::{Admin, ok_page, see_other_flash};
@@ -40,19 +40,12 @@ pub(super) async fn post_settings(
             .assign_cap
             .trim()
             .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or(AppError::BadRequest("inbox.cap_invalid"))?,
+            .map_err(|_| AppError::BadRequest("inbox.cap_invalid"))?,
     };
     let (actor, now) = (a.actor(), state.now());
     state
         .db
-        .write(move |c| {
-            crate::settings::set_inbox_settings(c, &s)?;
-            let details = serde_json::to_string(&s).unwrap_or_default();
-            audit::record(c, &actor, "settings.inbox", "inbox", &details, now)?;
-            Ok(())
-        })
+        .write(move |c| service::update_settings(c, &actor, &s, now))
         .await?;
     Ok(see_other_flash("/admin/inbox", "flash.saved"))
 }
