@@ -189,6 +189,7 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     crate::inbox::media::configure(cfg);
     crate::api::routes::configure(cfg);
     crate::contacts::routes::configure(cfg);
+    crate::api::contacts::configure(cfg);
     crate::inbox::routes::configure(cfg);
     crate::api::conversations::configure(cfg);
 }

@@ -17,18 +17,18 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/api/v1/conversations").route(web::get().to(list)))
-        .service(web::resource("/api/v1/conversations/{id}").route(web::get().to(get_one)))
-        .service(web::resource("/api/v1/conversations/{id}/assign").route(web::post().to(assign)))
-        .service(web::resource("/api/v1/conversations/{id}/status").route(web::post().to(status)))
-        .service(web::resource("/api/v1/conversations/{id}/labels").route(web::post().to(labels)))
+    cfg.service(web::resource("/api/v1/conversations").route(web::get().to(get_conversations)))
+        .service(web::resource("/api/v1/conversations/{id}").route(web::get().to(get_conversation)))
+        .service(web::resource("/api/v1/conversations/{id}/assign").route(web::post().to(post_assign)))
+        .service(web::resource("/api/v1/conversations/{id}/status").route(web::post().to(post_status)))
+        .service(web::resource("/api/v1/conversations/{id}/labels").route(web::post().to(post_labels)))
         .service(
             web::resource("/api/v1/conversations/{id}/messages")
                 .app_data(web::JsonConfig::default().limit(24 * 1024 * 1024))
-                .route(web::get().to(messages))
-                .route(web::post().to(send)),
+                .route(web::get().to(get_messages))
+                .route(web::post().to(post_message)),
         )
-        .service(web::resource("/api/v1/labels").route(web::get().to(list_labels)));
+        .service(web::resource("/api/v1/labels").route(web::get().to(get_labels)));
 }
 
 const MAX_LIMIT: i64 = 200;
@@ -65,7 +65,11 @@ pub struct ListQuery {
     limit: Option<i64>,
 }
 
-async fn list(state: web::Data<AppState>, caller: ApiCaller, q: web::Query<ListQuery>) -> AppResult<HttpResponse> {
+async fn get_conversations(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    q: web::Query<ListQuery>,
+) -> AppResult<HttpResponse> {
     caller.require(Role::Agent)?;
     let q = q.into_inner();
     let viewer = viewer(&state, &caller).await?;
@@ -97,13 +101,17 @@ async fn list(state: web::Data<AppState>, caller: ApiCaller, q: web::Query<ListQ
     Ok(HttpResponse::Ok().json(json!({"data": rows, "next_cursor": next})))
 }
 
-async fn get_one(state: web::Data<AppState>, caller: ApiCaller, path: web::Path<i64>) -> AppResult<HttpResponse> {
+async fn get_conversation(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<i64>,
+) -> AppResult<HttpResponse> {
     caller.require(Role::Agent)?;
     let id = path.into_inner();
     let viewer = viewer(&state, &caller).await?;
     let conv = state
         .db
-        .read(move |c| conversations::get(c, &viewer, id)?.ok_or(AppError::NotFound))
+        .read(move |c| conversations::find_conversation(c, &viewer, id)?.ok_or(AppError::NotFound))
         .await?;
     Ok(HttpResponse::Ok().json(conv))
 }
@@ -114,7 +122,7 @@ pub struct AssignBody {
     assignee_id: Option<i64>,
 }
 
-async fn assign(
+async fn post_assign(
     state: web::Data<AppState>,
     caller: ApiCaller,
     req: HttpRequest,
@@ -137,7 +145,7 @@ pub struct StatusBody {
     snoozed_until: Option<i64>,
 }
 
-async fn status(
+async fn post_status(
     state: web::Data<AppState>,
     caller: ApiCaller,
     req: HttpRequest,
@@ -163,7 +171,7 @@ pub struct LabelsBody {
     remove: Vec<i64>,
 }
 
-async fn labels(
+async fn post_labels(
     state: web::Data<AppState>,
     caller: ApiCaller,
     req: HttpRequest,
@@ -180,7 +188,7 @@ async fn labels(
         for l in remove {
             manage::label(c, v, w, id, l, false, now)?;
         }
-        Ok(conversations::get(c, v, id)?)
+        Ok(conversations::find_conversation(c, v, id)?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(conv))
@@ -193,7 +201,7 @@ pub struct MessagesQuery {
     limit: Option<i64>,
 }
 
-async fn messages(
+async fn get_messages(
     state: web::Data<AppState>,
     caller: ApiCaller,
     path: web::Path<i64>,
@@ -208,7 +216,7 @@ async fn messages(
         .db
         .read(move |c| {
             viewer.check(c, id)?;
-            Ok(thread::messages(c, id, before, limit + 1)?)
+            Ok(thread::list_messages(c, id, before, limit + 1)?)
         })
         .await?;
     let more = msgs.len() as i64 > limit;
@@ -252,7 +260,7 @@ pub enum SendBody {
     },
 }
 
-async fn send(
+async fn post_message(
     state: web::Data<AppState>,
     caller: ApiCaller,
     path: web::Path<i64>,
@@ -293,9 +301,9 @@ async fn send(
     }
 }
 
-async fn list_labels(state: web::Data<AppState>, caller: ApiCaller) -> AppResult<HttpResponse> {
+async fn get_labels(state: web::Data<AppState>, caller: ApiCaller) -> AppResult<HttpResponse> {
     caller.require(Role::Agent)?;
-    let labels = state.db.read(|c| Ok(catalog::labels(c)?)).await?;
+    let labels = state.db.read(|c| Ok(catalog::list_labels(c)?)).await?;
     Ok(HttpResponse::Ok().json(json!({"data": labels, "next_cursor": null})))
 }
 

@@ -1,10 +1,11 @@
 //! Team management for admins: users (create with invite link or initial password, role,
 //! deactivate, MFA reset), everyone's sessions, login activity, and the MFA policy.
 
-use super::routes::{SessionView, SessionsPage, session_views};
-use super::{Role, User, normalize_email, password, repo, service, valid_email};
+use super::service::{NewUser, NewUserOutcome};
+use super::views::{SessionView, SessionsPage, session_views};
+use super::{Role, User, repo, service};
 use crate::app::AppState;
-use crate::audit::{self, Actor};
+use crate::audit;
 use crate::crypto;
 use crate::error::{AppError, AppResult};
 use crate::settings::{self, MfaPolicy};
@@ -12,9 +13,6 @@ use crate::web::{Admin, Authed, FormErrors, RequestCtx, invalid_page, ok_page, s
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
-
-/// Invitation links stay valid this long.
-pub const INVITE_SECS: i64 = 7 * 86_400;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -102,79 +100,25 @@ async fn post_users(
     form: web::Form<NewUserForm>,
 ) -> AppResult<HttpResponse> {
     let mut form = form.into_inner();
-    form.email = normalize_email(&form.email);
-    form.name = form.name.trim().to_string();
-    let mut errors = FormErrors::default();
-    if !valid_email(&form.email) {
-        errors.add("email", "form.email_invalid");
-    }
-    if form.name.is_empty() || form.name.chars().count() > 100 {
-        errors.add("name", "form.name_required");
-    }
-    let role = Role::parse(&form.role);
-    if role.is_none() {
-        errors.add("role", "form.invalid_choice");
-    }
-    let with_password = form.method == "password";
-    if !with_password && form.method != "invite" {
-        errors.add("method", "form.invalid_choice");
-    }
-    if with_password {
-        if let Some(p) = password::policy_problem(&form.password, &form.email) {
-            errors.add("password", p);
+    let new = NewUser::new(&form.email, &form.name, &form.role, &form.method, &form.password);
+    (form.email, form.name) = (new.email.clone(), new.name.clone());
+    match service::create_user(&state.db, &state.hasher, &a.actor(), new, state.now()).await? {
+        NewUserOutcome::Invalid(errors) => {
+            let users = list_users(&state).await?;
+            form.password.clear();
+            invalid_page(&UsersPage {
+                ctx: a.ctx,
+                users,
+                form,
+                errors,
+                invite_url: None,
+                roles: roles(),
+            })
         }
-    }
-    let email = form.email.clone();
-    if errors.is_empty() && state.db.read(move |c| Ok(repo::email_taken(c, &email)?)).await? {
-        errors.add("email", "form.email_taken");
-    }
-    let (Some(role), true) = (role, errors.is_empty()) else {
-        let users = list_users(&state).await?;
-        form.password.clear();
-        return invalid_page(&UsersPage {
-            ctx: a.ctx,
-            users,
-            form,
-            errors,
-            invite_url: None,
-            roles: roles(),
-        });
-    };
-    let hash = if with_password {
-        Some(
-            state
-                .hasher
-                .hash(form.password.clone())
-                .await
-                .map_err(AppError::Internal)?,
-        )
-    } else {
-        None
-    };
-    let invite_token = (!with_password).then(|| crypto::random_token(32));
-    let (now, actor, f, tok) = (state.now(), a.actor(), form.clone(), invite_token.clone());
-    state
-        .db
-        .write(move |c| {
-            let id = repo::insert_user(c, &f.email, &f.name, role, hash.as_deref(), None, now)?;
-            if let Some(t) = &tok {
-                repo::insert_invite(c, &crypto::sha256_hex(t.as_bytes()), id, now + INVITE_SECS)?;
-            }
-            let how = if tok.is_some() { "invite" } else { "initial password" };
-            audit::record(
-                c,
-                &actor,
-                "user.create",
-                &format!("user:{id} {}", f.email),
-                &format!("role={}, {how}", role.as_str()),
-                now,
-            )?;
-            Ok(id)
-        })
-        .await?;
-    match invite_token {
-        Some(t) => users_page(&state, a.ctx, Some(format!("{}/invite/{t}", state.base_url()))).await,
-        None => Ok(see_other_flash("/admin/users", "flash.user_created")),
+        NewUserOutcome::Invited { token, .. } => {
+            users_page(&state, a.ctx, Some(format!("{}/invite/{token}", state.base_url()))).await
+        }
+        NewUserOutcome::Created(_) => Ok(see_other_flash("/admin/users", "flash.user_created")),
     }
 }
 
@@ -324,7 +268,7 @@ async fn post_invite_link(
         .db
         .write(move |c| {
             repo::find_user(c, id)?.ok_or(AppError::NotFound)?;
-            repo::insert_invite(c, &hash, id, now + INVITE_SECS)?;
+            repo::insert_invite(c, &hash, id, now + service::INVITE_SECS)?;
             audit::record(c, &actor, "user.invite_link", &format!("user:{id}"), "", now)?;
             Ok(())
         })
@@ -485,11 +429,4 @@ async fn post_security(
         })
         .await?;
     Ok(see_other_flash("/admin/security", "flash.saved"))
-}
-
-/// Used by the CLI: reset a user's MFA by e-mail.
-pub fn reset_mfa_by_email(c: &rusqlite::Connection, email: &str, now: i64) -> AppResult<User> {
-    let user = repo::find_user_by_email(c, &normalize_email(email))?.ok_or(AppError::NotFound)?;
-    service::reset_mfa(c, &Actor::cli(), user.id, now)?;
-    Ok(user)
 }

@@ -9,6 +9,7 @@ pub mod routes;
 pub mod service;
 pub mod session;
 pub mod totp;
+pub mod views;
 
 use serde::{Deserialize, Serialize};
 

@@ -2,7 +2,8 @@
 //! and accepting an invitation.
 
 use super::service::{self, MfaStep, PasswordStep};
-use super::{password, repo, session::describe_device, totp};
+use super::views::{SessionsPage, session_views};
+use super::{password, repo, totp};
 use crate::app::AppState;
 use crate::audit::{self, Actor};
 use crate::error::{AppError, AppResult};
@@ -444,41 +445,6 @@ async fn post_mfa_recovery(
 }
 
 // ---- sessions ---------------------------------------------------------------------
-
-pub struct SessionView {
-    pub id: i64,
-    pub user_name: String,
-    pub user_email: String,
-    pub device: String,
-    pub ip: String,
-    pub created_at: i64,
-    pub last_seen_at: i64,
-    pub current: bool,
-}
-
-pub fn session_views(items: Vec<repo::SessionListItem>, current: i64) -> Vec<SessionView> {
-    items
-        .into_iter()
-        .map(|i| SessionView {
-            id: i.session.id,
-            device: describe_device(&i.session.user_agent),
-            ip: i.session.ip,
-            created_at: i.session.created_at,
-            last_seen_at: i.session.last_seen_at,
-            current: i.session.id == current,
-            user_name: i.user_name,
-            user_email: i.user_email,
-        })
-        .collect()
-}
-
-#[derive(Template)]
-#[template(path = "account/sessions.html")]
-pub struct SessionsPage {
-    pub ctx: RequestCtx,
-    pub sessions: Vec<SessionView>,
-    pub all_users: bool,
-}
 
 async fn get_sessions(state: web::Data<AppState>, a: Authed) -> AppResult<HttpResponse> {
     let (id, now, idle) = (a.user.id, state.now(), state.config.session.idle_minutes * 60);

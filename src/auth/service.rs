@@ -1,13 +1,16 @@
 //! Sign-in logic: password step with throttling, the second factor (TOTP or a recovery
-//! code) with replay protection, MFA enrolment, and the login-event record.
+//! code) with replay protection, MFA enrolment, the login-event record; adding users.
 
+use super::password::{self, Hasher};
 use super::repo::{self, LoginOutcome};
 use super::session::{self, MFA_MAX_FAILURES, NewSession};
-use super::{User, normalize_email, totp};
+use super::{Role, User, normalize_email, totp, valid_email};
 use crate::app::AppState;
 use crate::audit::{self, Actor};
-use crate::error::{AppError, AppResult};
+use crate::crypto;
+use crate::error::{AppError, AppResult, FormErrors};
 use crate::settings;
+use crate::store::Db;
 use crate::web::RequestCtx;
 
 pub enum PasswordStep {
@@ -367,6 +370,109 @@ pub fn reset_mfa(c: &rusqlite::Connection, actor: &Actor, user_id: i64, now: i64
     repo::delete_sessions_of_user(c, user_id, None)?;
     audit::record(c, actor, "user.mfa_reset", &format!("user:{user_id}"), "", now)?;
     Ok(())
+}
+
+/// Used by the CLI: reset a user's MFA by e-mail.
+pub fn reset_mfa_by_email(c: &rusqlite::Connection, email: &str, now: i64) -> AppResult<User> {
+    let user = repo::find_user_by_email(c, &normalize_email(email))?.ok_or(AppError::NotFound)?;
+    reset_mfa(c, &Actor::cli(), user.id, now)?;
+    Ok(user)
+}
+
+/// Invitation links stay valid this long.
+pub const INVITE_SECS: i64 = 7 * 86_400;
+
+/// A new team member as an admin's form gives it: the e-mail normalized, the name trimmed.
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    /// `invite` (a one-time link to set a password) or `password` (an initial one).
+    pub method: String,
+    pub password: String,
+}
+
+impl NewUser {
+    pub fn new(email: &str, name: &str, role: &str, method: &str, password: &str) -> NewUser {
+        NewUser {
+            email: normalize_email(email),
+            name: name.trim().to_string(),
+            role: role.to_string(),
+            method: method.to_string(),
+            password: password.to_string(),
+        }
+    }
+}
+
+pub enum NewUserOutcome {
+    /// Created with the initial password.
+    Created(i64),
+    /// Created without a password; the token of the invitation link, shown once.
+    Invited { id: i64, token: String },
+    /// What is wrong with the form, field by field.
+    Invalid(FormErrors),
+}
+
+/// Adds a user: checks the form (a free e-mail, a name, a role, the password policy),
+/// hashes the initial password or makes an invitation, and writes the audit line with
+/// the row.
+pub async fn create_user(db: &Db, hasher: &Hasher, actor: &Actor, new: NewUser, now: i64) -> AppResult<NewUserOutcome> {
+    let mut errors = FormErrors::default();
+    if !valid_email(&new.email) {
+        errors.add("email", "form.email_invalid");
+    }
+    if new.name.is_empty() || new.name.chars().count() > 100 {
+        errors.add("name", "form.name_required");
+    }
+    let role = Role::parse(&new.role);
+    if role.is_none() {
+        errors.add("role", "form.invalid_choice");
+    }
+    let with_password = new.method == "password";
+    if !with_password && new.method != "invite" {
+        errors.add("method", "form.invalid_choice");
+    }
+    if with_password {
+        if let Some(p) = password::policy_problem(&new.password, &new.email) {
+            errors.add("password", p);
+        }
+    }
+    let email = new.email.clone();
+    if errors.is_empty() && db.read(move |c| Ok(repo::email_taken(c, &email)?)).await? {
+        errors.add("email", "form.email_taken");
+    }
+    let (Some(role), true) = (role, errors.is_empty()) else {
+        return Ok(NewUserOutcome::Invalid(errors));
+    };
+    let hash = if with_password {
+        Some(hasher.hash(new.password.clone()).await.map_err(AppError::Internal)?)
+    } else {
+        None
+    };
+    let invite_token = (!with_password).then(|| crypto::random_token(32));
+    let (actor, tok) = (actor.clone(), invite_token.clone());
+    let id = db
+        .write(move |c| {
+            let id = repo::insert_user(c, &new.email, &new.name, role, hash.as_deref(), None, now)?;
+            if let Some(t) = &tok {
+                repo::insert_invite(c, &crypto::sha256_hex(t.as_bytes()), id, now + INVITE_SECS)?;
+            }
+            let how = if tok.is_some() { "invite" } else { "initial password" };
+            audit::record(
+                c,
+                &actor,
+                "user.create",
+                &format!("user:{id} {}", new.email),
+                &format!("role={}, {how}", role.as_str()),
+                now,
+            )?;
+            Ok(id)
+        })
+        .await?;
+    Ok(match invite_token {
+        Some(token) => NewUserOutcome::Invited { id, token },
+        None => NewUserOutcome::Created(id),
+    })
 }
 
 /// Ends the session behind this request.

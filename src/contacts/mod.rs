@@ -61,6 +61,7 @@ pub fn upsert(conn: &Connection, who: &Identity<'_>, now: i64) -> rusqlite::Resu
 }
 
 pub mod routes;
+pub mod service;
 
 /// A contact as pages and the API show it.
 #[derive(Debug, Clone, serde::Serialize)]

@@ -1,8 +1,8 @@
-//! Contact pages (list, search, add, view, edit; delete for admins, audited) and the
-//! contacts part of the REST API.
+//! Contact pages (list, search, add, view, edit; delete for admins, audited) and
+//! starting a conversation with a contact. The API's contact routes are in `api::contacts`.
 
-use super::{Contact, default_region, normalize_phone};
-use crate::api::ApiCaller;
+use super::service::{self, ContactInput};
+use super::{Contact, default_region};
 use crate::app::AppState;
 use crate::audit;
 use crate::auth::Role;
@@ -11,7 +11,6 @@ use crate::web::{Authed, FormErrors, RequestCtx, invalid_page, ok_page, see_othe
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
-use std::collections::BTreeMap;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -25,108 +24,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(post_contact)),
     )
     .service(web::resource("/contacts/{id}/delete").route(web::post().to(post_delete)))
-    .service(web::resource("/contacts/{id}/conversation").route(web::post().to(post_conversation)))
-    .service(
-        web::resource("/api/v1/contacts")
-            .route(web::get().to(api_list))
-            .route(web::post().to(api_create)),
-    )
-    .service(
-        web::resource("/api/v1/contacts/{id}")
-            .route(web::get().to(api_get))
-            .route(web::patch().to(api_update)),
-    );
+    .service(web::resource("/contacts/{id}/conversation").route(web::post().to(post_conversation)));
 }
 
 const PAGE: i64 = 50;
 
-/// What a form or an API call gives for a contact.
-#[derive(Deserialize, Default, Clone)]
-pub struct ContactInput {
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub phone: String,
-    /// Form: `key=value` lines. API: use `attributes`.
-    #[serde(default)]
-    pub attributes_text: String,
-    #[serde(default)]
-    pub attributes: Option<BTreeMap<String, String>>,
-}
-
-struct Valid {
-    name: String,
-    phone: Option<String>,
-    attributes: BTreeMap<String, String>,
-}
-
 fn region(state: &AppState) -> String {
     default_region(state.business().map(|b| b.phone).as_deref())
-}
-
-fn parse_attributes(text: &str) -> Result<BTreeMap<String, String>, &'static str> {
-    let mut out = BTreeMap::new();
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let (k, v) = line.split_once('=').ok_or("contacts.attributes_invalid")?;
-        let k = k.trim();
-        if k.is_empty() || k.len() > 50 || v.len() > 500 {
-            return Err("contacts.attributes_invalid");
-        }
-        out.insert(k.to_string(), v.trim().to_string());
-    }
-    Ok(out)
-}
-
-fn validate(input: &ContactInput, region: &str, phone_required: bool, errors: &mut FormErrors) -> Valid {
-    let name = input.name.trim().to_string();
-    if name.chars().count() > 100 {
-        errors.add("name", "form.name_required");
-    }
-    let phone = match input.phone.trim() {
-        "" if phone_required => {
-            errors.add("phone", "contacts.phone_invalid");
-            None
-        }
-        "" => None,
-        p => match normalize_phone(p, region) {
-            Ok(e164) => Some(e164),
-            Err(k) => {
-                errors.add("phone", k);
-                None
-            }
-        },
-    };
-    let attributes = match &input.attributes {
-        Some(map)
-            if map.len() <= 50
-                && map
-                    .iter()
-                    .all(|(k, v)| !k.is_empty() && k.len() <= 50 && v.len() <= 500) =>
-        {
-            map.clone()
-        }
-        Some(_) => {
-            errors.add("attributes_text", "contacts.attributes_invalid");
-            BTreeMap::new()
-        }
-        None => parse_attributes(&input.attributes_text).unwrap_or_else(|k| {
-            errors.add("attributes_text", k);
-            BTreeMap::new()
-        }),
-    };
-    Valid {
-        name,
-        phone,
-        attributes,
-    }
-}
-
-fn attributes_text(c: &Contact) -> String {
-    c.attributes
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 // ---- pages ------------------------------------------------------------------------
@@ -196,37 +100,15 @@ async fn post_contacts(
     form: web::Form<ContactInput>,
 ) -> AppResult<HttpResponse> {
     let form = form.into_inner();
-    match create(&state, &a.actor(), &form).await? {
+    let (region, actor, now, input) = (region(&state), a.actor(), state.now(), form.clone());
+    let created = state
+        .db
+        .write(move |c| service::create(c, &region, &actor, &input, now))
+        .await?;
+    match created {
         Ok(id) => Ok(see_other_flash(&format!("/contacts/{id}"), "flash.saved")),
         Err(errors) => invalid_page(&list_page(&state, a.ctx, String::new(), 0, form, errors).await?),
     }
-}
-
-/// Validates and stores a new contact; field errors come back for the form or the API.
-async fn create(state: &AppState, actor: &audit::Actor, input: &ContactInput) -> AppResult<Result<i64, FormErrors>> {
-    let mut errors = FormErrors::default();
-    let v = validate(input, &region(state), true, &mut errors);
-    if !errors.is_empty() {
-        return Ok(Err(errors));
-    }
-    let (now, actor) = (state.now(), actor.clone());
-    let phone = v.phone.clone().unwrap_or_default();
-    let id = state
-        .db
-        .write(move |c| {
-            if super::phone_taken(c, &phone, None)? {
-                return Ok(None);
-            }
-            let id = super::create(c, &v.name, &phone, &v.attributes, now)?;
-            audit::record(c, &actor, "contact.create", &format!("contact:{id}"), "", now)?;
-            Ok(Some(id))
-        })
-        .await?;
-    Ok(id.ok_or_else(|| {
-        let mut e = FormErrors::default();
-        e.add("phone", "contacts.phone_taken");
-        e
-    }))
 }
 
 #[derive(Template)]
@@ -262,7 +144,7 @@ async fn extras(state: &AppState, a: &Authed, id: i64) -> AppResult<Extras> {
             };
             Ok((
                 crate::inbox::conversations::list(c, &viewer, &filter, 50)?,
-                crate::inbox::catalog::contact_labels(c, id)?,
+                crate::inbox::catalog::list_contact_labels(c, id)?,
                 crate::whatsapp::numbers::repo::choices(c)?,
             ))
         })
@@ -285,7 +167,7 @@ async fn get_contact(state: web::Data<AppState>, a: Authed, path: web::Path<i64>
     let form = ContactInput {
         name: contact.name.clone(),
         phone: contact.phone.clone().unwrap_or_default(),
-        attributes_text: attributes_text(&contact),
+        attributes_text: service::attributes_text(&contact),
         attributes: None,
     };
     ok_page(&ContactPage {
@@ -300,42 +182,6 @@ async fn get_contact(state: web::Data<AppState>, a: Authed, path: web::Path<i64>
     })
 }
 
-/// Validates and applies changes; field errors come back for the form or the API.
-async fn update(
-    state: &AppState,
-    actor: &audit::Actor,
-    id: i64,
-    input: &ContactInput,
-) -> AppResult<Result<(), FormErrors>> {
-    let mut errors = FormErrors::default();
-    let v = validate(input, &region(state), false, &mut errors);
-    if !errors.is_empty() {
-        return Ok(Err(errors));
-    }
-    let (now, actor) = (state.now(), actor.clone());
-    let ok = state
-        .db
-        .write(move |c| {
-            super::find(c, id)?.ok_or(AppError::NotFound)?;
-            if let Some(p) = &v.phone {
-                if super::phone_taken(c, p, Some(id))? {
-                    return Ok(false);
-                }
-            }
-            super::update(c, id, &v.name, v.phone.as_deref(), &v.attributes, now)?;
-            audit::record(c, &actor, "contact.update", &format!("contact:{id}"), "", now)?;
-            Ok(true)
-        })
-        .await?;
-    if ok {
-        Ok(Ok(()))
-    } else {
-        let mut e = FormErrors::default();
-        e.add("phone", "contacts.phone_taken");
-        Ok(Err(e))
-    }
-}
-
 async fn post_contact(
     state: web::Data<AppState>,
     a: Authed,
@@ -344,7 +190,12 @@ async fn post_contact(
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let form = form.into_inner();
-    match update(&state, &a.actor(), id, &form).await? {
+    let (region, actor, now, input) = (region(&state), a.actor(), state.now(), form.clone());
+    let updated = state
+        .db
+        .write(move |c| service::update(c, &region, &actor, id, &input, now))
+        .await?;
+    match updated {
         Ok(()) => Ok(see_other_flash(&format!("/contacts/{id}"), "flash.saved")),
         Err(errors) => {
             let (contact, messages) = load(&state, id).await?;
@@ -417,103 +268,4 @@ async fn post_delete(state: web::Data<AppState>, a: Authed, path: web::Path<i64>
         })
         .await?;
     Ok(see_other_flash("/contacts", "flash.contact_deleted"))
-}
-
-// ---- API ------------------------------------------------------------------------------
-
-#[derive(Deserialize)]
-pub struct ApiListQuery {
-    q: Option<String>,
-    cursor: Option<i64>,
-    limit: Option<i64>,
-}
-
-fn field_errors(ctx_locale: crate::i18n::Locale, errors: &FormErrors) -> HttpResponse {
-    let fields: serde_json::Map<String, serde_json::Value> = errors
-        .0
-        .iter()
-        .map(|(f, k)| ((*f).to_string(), serde_json::json!(crate::i18n::t(ctx_locale, k))))
-        .collect();
-    let message = errors
-        .0
-        .first()
-        .map(|(_, k)| crate::i18n::t(ctx_locale, k))
-        .unwrap_or("");
-    HttpResponse::UnprocessableEntity()
-        .json(serde_json::json!({"error": {"code": "invalid", "message": message, "fields": fields}}))
-}
-
-async fn api_list(
-    state: web::Data<AppState>,
-    caller: ApiCaller,
-    q: web::Query<ApiListQuery>,
-) -> AppResult<HttpResponse> {
-    caller.require(Role::Agent)?;
-    let q = q.into_inner();
-    let limit = q.limit.unwrap_or(50).clamp(1, 200);
-    let (after, term) = (q.cursor.unwrap_or(0), q.q);
-    let found = state
-        .db
-        .read(move |c| Ok(super::search(c, term.as_deref(), after, limit + 1)?))
-        .await?;
-    let more = found.len() as i64 > limit;
-    let data: Vec<Contact> = found.into_iter().take(usize::try_from(limit).unwrap_or(50)).collect();
-    let next = if more { data.last().map(|c| c.id) } else { None };
-    Ok(HttpResponse::Ok().json(serde_json::json!({"data": data, "next_cursor": next})))
-}
-
-async fn api_get(state: web::Data<AppState>, caller: ApiCaller, path: web::Path<i64>) -> AppResult<HttpResponse> {
-    caller.require(Role::Agent)?;
-    let (contact, _) = load(&state, path.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(contact))
-}
-
-async fn api_create(
-    state: web::Data<AppState>,
-    caller: ApiCaller,
-    req: actix_web::HttpRequest,
-    body: web::Json<ContactInput>,
-) -> AppResult<HttpResponse> {
-    caller.require(Role::Agent)?;
-    let ip = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
-    match create(&state, &caller.actor(&ip), &body).await? {
-        Ok(id) => {
-            let (contact, _) = load(&state, id).await?;
-            Ok(HttpResponse::Created().json(contact))
-        }
-        Err(errors) => Ok(field_errors(crate::i18n::Locale::En, &errors)),
-    }
-}
-
-/// `PATCH`: only the fields given change.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ContactPatch {
-    name: Option<String>,
-    phone: Option<String>,
-    attributes: Option<BTreeMap<String, String>>,
-}
-
-async fn api_update(
-    state: web::Data<AppState>,
-    caller: ApiCaller,
-    req: actix_web::HttpRequest,
-    path: web::Path<i64>,
-    body: web::Json<ContactPatch>,
-) -> AppResult<HttpResponse> {
-    caller.require(Role::Agent)?;
-    let id = path.into_inner();
-    let ip = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
-    let (current, _) = load(&state, id).await?;
-    let patch = body.into_inner();
-    let input = ContactInput {
-        name: patch.name.unwrap_or(current.name),
-        phone: patch.phone.unwrap_or_else(|| current.phone.unwrap_or_default()),
-        attributes_text: String::new(),
-        attributes: Some(patch.attributes.unwrap_or(current.attributes)),
-    };
-    match update(&state, &caller.actor(&ip), id, &input).await? {
-        Ok(()) => Ok(HttpResponse::Ok().json(load(&state, id).await?.0)),
-        Err(errors) => Ok(field_errors(crate::i18n::Locale::En, &errors)),
-    }
 }

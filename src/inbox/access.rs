@@ -54,7 +54,7 @@ impl Viewer {
     /// The id of a visible conversation, else 404 (a refused conversation does not
     /// even admit it exists).
     pub fn check(&self, c: &Connection, conversation_id: i64) -> Result<(), AppError> {
-        match assignee_of(c, conversation_id)? {
+        match find_assignee(c, conversation_id)? {
             Some(assignee) if self.can_see(assignee) => Ok(()),
             _ => Err(AppError::NotFound),
         }
@@ -62,7 +62,7 @@ impl Viewer {
 }
 
 /// `Some(assignee)` when the conversation exists (`Some(None)`: nobody has it).
-pub fn assignee_of(c: &Connection, id: i64) -> rusqlite::Result<Option<Option<i64>>> {
+pub fn find_assignee(c: &Connection, id: i64) -> rusqlite::Result<Option<Option<i64>>> {
     c.prepare_cached("SELECT assignee_id FROM conversations WHERE id = ?1")?
         .query_row([id], |r| r.get(0))
         .optional()

@@ -208,7 +208,7 @@ pub fn list(c: &Connection, viewer: &Viewer, f: &Filter, limit: i64) -> rusqlite
 }
 
 /// One conversation as the viewer sees it, or `None` when absent or not visible.
-pub fn get(c: &Connection, viewer: &Viewer, id: i64) -> rusqlite::Result<Option<Row>> {
+pub fn find_conversation(c: &Connection, viewer: &Viewer, id: i64) -> rusqlite::Result<Option<Row>> {
     let sql = format!("{ROW_SELECT} WHERE c.id = ?");
     let raw = c
         .query_row(&sql, params![viewer.user_id.unwrap_or(-1), id], row)
@@ -220,10 +220,10 @@ pub fn get(c: &Connection, viewer: &Viewer, id: i64) -> rusqlite::Result<Option<
 }
 
 /// Who a conversation's assignee is lives with the visibility rule that reads it.
-pub use super::access::assignee_of;
+pub use super::access::find_assignee;
 
 /// Conversations with unread messages per tab (each counted up to 100): (mine, unassigned).
-pub fn unread_tabs(c: &Connection, viewer: &Viewer) -> rusqlite::Result<(i64, i64)> {
+pub fn count_unread_tabs(c: &Connection, viewer: &Viewer) -> rusqlite::Result<(i64, i64)> {
     let me = viewer.user_id.unwrap_or(-1);
     let count = |cond: &str, arg: Option<i64>| -> rusqlite::Result<i64> {
         let sql = format!(
@@ -302,7 +302,7 @@ pub fn add_event(
 
 /// Sets the assignee; returns the previous one, or `None` when nothing changed.
 pub fn assign(c: &Connection, id: i64, to: Option<i64>, now: i64) -> rusqlite::Result<Option<Option<i64>>> {
-    let Some(before) = assignee_of(c, id)? else {
+    let Some(before) = find_assignee(c, id)? else {
         return Ok(None);
     };
     if before == to {
@@ -372,7 +372,7 @@ pub fn auto_assign(c: &Connection, id: i64, cap: i64, now: i64) -> rusqlite::Res
 }
 
 /// The conversation of a message (for live updates of its status).
-pub fn of_wamid(c: &Connection, wamid: &str) -> rusqlite::Result<Option<i64>> {
+pub fn find_by_wamid(c: &Connection, wamid: &str) -> rusqlite::Result<Option<i64>> {
     c.query_row("SELECT conversation_id FROM messages WHERE wamid = ?1", [wamid], |r| {
         r.get::<_, Option<i64>>(0)
     })
@@ -390,7 +390,7 @@ pub struct Route {
     pub last_inbound_at: Option<i64>,
 }
 
-pub fn route(c: &Connection, id: i64) -> rusqlite::Result<Option<Route>> {
+pub fn find_route(c: &Connection, id: i64) -> rusqlite::Result<Option<Route>> {
     c.query_row(
         "SELECT n.id, n.waba_id, coalesce(k.wa_id, k.bsuid, ltrim(k.phone_e164, '+')), k.id, c.last_inbound_at,
                 n.phone_number_id

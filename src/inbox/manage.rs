@@ -147,7 +147,7 @@ pub fn label(
     now: i64,
 ) -> Result<bool, AppError> {
     viewer.check(c, id)?;
-    let label = super::catalog::label(c, label_id)?.ok_or(AppError::BadRequest("inbox.no_such_label"))?;
+    let label = super::catalog::find_label(c, label_id)?.ok_or(AppError::BadRequest("inbox.no_such_label"))?;
     let changed = if on {
         conversations::add_label(c, id, label_id)?
     } else {
@@ -178,8 +178,8 @@ pub fn contact_label(
     on: bool,
     now: i64,
 ) -> Result<bool, AppError> {
-    let conv = conversations::get(c, viewer, id)?.ok_or(AppError::NotFound)?;
-    let label = super::catalog::label(c, label_id)?.ok_or(AppError::BadRequest("inbox.no_such_label"))?;
+    let conv = conversations::find_conversation(c, viewer, id)?.ok_or(AppError::NotFound)?;
+    let label = super::catalog::find_label(c, label_id)?.ok_or(AppError::BadRequest("inbox.no_such_label"))?;
     let changed = super::catalog::set_contact_label(c, conv.contact_id, label_id, on)?;
     if changed {
         let action = if on {

@@ -27,7 +27,7 @@ fn find_conversation_of_file(c: &Connection, f: &StoredFile) -> rusqlite::Result
     if by_id.is_some() || f.wamid.is_empty() {
         return Ok(by_id);
     }
-    super::conversations::of_wamid(c, &f.wamid)
+    super::conversations::find_by_wamid(c, &f.wamid)
 }
 
 async fn get_media(state: web::Data<AppState>, a: Authed, path: web::Path<i64>) -> AppResult<HttpResponse> {

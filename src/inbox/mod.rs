@@ -16,7 +16,9 @@ pub mod reply;
 pub mod routes;
 pub mod search;
 pub mod seed;
+pub mod service;
 pub mod thread;
+pub mod views;
 
 use rusqlite::{Connection, OptionalExtension, params};
 

@@ -42,7 +42,7 @@ impl Outcomes for InboxOutcomes {
                     super::insert_outbound(c, &message)?;
                 }
                 super::settle_statuses(c, wamid)?;
-                super::conversations::of_wamid(c, wamid)?
+                super::conversations::find_by_wamid(c, wamid)?
             }
             Outcome::Sent { wamid: None, .. } => None,
             Outcome::Retrying { outbox_id } => super::conversation_of_outbox(c, outbox_id)?,

@@ -41,7 +41,7 @@ pub async fn route(state: &AppState, viewer: Viewer, id: i64) -> AppResult<Route
         .db
         .read(move |c| {
             viewer.check(c, id)?;
-            conversations::route(c, id)?.ok_or(AppError::NotFound)
+            conversations::find_route(c, id)?.ok_or(AppError::NotFound)
         })
         .await
 }
@@ -235,7 +235,7 @@ pub async fn attach(
 
 /// Sends Meta the read receipt for the newest customer message (blue ticks).
 pub fn queue_read_receipt(c: &Connection, conversation_id: i64, wamid: &str, now: i64) -> Result<(), AppError> {
-    if let Some(route) = conversations::route(c, conversation_id)? {
+    if let Some(route) = conversations::find_route(c, conversation_id)? {
         let msg = OutMessage::MarkRead {
             message_id: wamid.to_string(),
         };

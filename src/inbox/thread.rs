@@ -166,7 +166,7 @@ impl Item {
 }
 
 /// The newest messages (before message `before`, if given), oldest first.
-pub fn messages(
+pub fn list_messages(
     c: &Connection,
     conversation_id: i64,
     before: Option<i64>,
@@ -226,14 +226,16 @@ pub fn messages(
 }
 
 /// One message of the conversation, if it is there.
-pub fn message(c: &Connection, conversation_id: i64, message_id: i64) -> rusqlite::Result<Option<Message>> {
-    Ok(messages(c, conversation_id, Some(message_id.saturating_add(1)), 1)?
-        .into_iter()
-        .find(|m| m.id == message_id))
+pub fn find_message(c: &Connection, conversation_id: i64, message_id: i64) -> rusqlite::Result<Option<Message>> {
+    Ok(
+        list_messages(c, conversation_id, Some(message_id.saturating_add(1)), 1)?
+            .into_iter()
+            .find(|m| m.id == message_id),
+    )
 }
 
 /// Notes and events between two times (inclusive).
-pub fn events(c: &Connection, conversation_id: i64, from: i64, to: i64) -> rusqlite::Result<Vec<Event>> {
+pub fn list_events(c: &Connection, conversation_id: i64, from: i64, to: i64) -> rusqlite::Result<Vec<Event>> {
     let mut stmt = c.prepare_cached(
         "SELECT id, kind, actor_name, body, at FROM conversation_events
          WHERE conversation_id = ?1 AND at >= ?2 AND at <= ?3 ORDER BY id",
@@ -252,8 +254,12 @@ pub fn events(c: &Connection, conversation_id: i64, from: i64, to: i64) -> rusql
 
 /// The thread page: reactions folded into the message they react to, and the events
 /// of the same time span. Returns the items and the id for the "older" link.
-pub fn load(c: &Connection, conversation_id: i64, before: Option<i64>) -> rusqlite::Result<(Vec<Item>, Option<i64>)> {
-    let mut msgs = messages(c, conversation_id, before, PAGE + 1)?;
+pub fn list_items(
+    c: &Connection,
+    conversation_id: i64,
+    before: Option<i64>,
+) -> rusqlite::Result<(Vec<Item>, Option<i64>)> {
+    let mut msgs = list_messages(c, conversation_id, before, PAGE + 1)?;
     let older = if msgs.len() as i64 > PAGE {
         msgs.remove(0);
         msgs.first().map(|m| m.id)
@@ -291,7 +297,7 @@ pub fn load(c: &Connection, conversation_id: i64, before: Option<i64>) -> rusqli
         }
     }
     let mut items: Vec<Item> = msgs.into_iter().map(|m| Item::Message(Box::new(m))).collect();
-    items.extend(events(c, conversation_id, from, to)?.into_iter().map(Item::Event));
+    items.extend(list_events(c, conversation_id, from, to)?.into_iter().map(Item::Event));
     items.sort_by_key(Item::at);
     Ok((items, older))
 }

@@ -5,7 +5,9 @@
 pub mod assets;
 pub mod ctx;
 pub mod middleware;
+pub mod upload;
 
+pub use crate::error::FormErrors;
 pub use ctx::{Admin, Authed, RequestCtx, SignedIn};
 
 use crate::clock::Clock;
@@ -78,25 +80,6 @@ pub fn ok_page<T: askama::Template>(page: &T) -> crate::error::AppResult<HttpRes
 /// Form re-rendered with messages: 422.
 pub fn invalid_page<T: askama::Template>(page: &T) -> crate::error::AppResult<HttpResponse> {
     render(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, page)
-}
-
-/// Field messages for a form: (field, catalogue key).
-#[derive(Debug, Default, Clone)]
-pub struct FormErrors(pub Vec<(&'static str, &'static str)>);
-
-impl FormErrors {
-    pub fn add(&mut self, field: &'static str, key: &'static str) {
-        self.0.push((field, key));
-    }
-    pub fn get(&self, field: &str) -> Option<&'static str> {
-        self.0.iter().find(|(f, _)| *f == field).map(|(_, k)| *k)
-    }
-    pub fn has(&self, field: &str) -> bool {
-        self.get(field).is_some()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 /// A form or query number where an empty field means "none" (an empty `<select>`

@@ -1,0 +1,146 @@
+//! `/api/v1/contacts`: list and search, one contact, create and change, with the same
+//! checks and audit lines as the contact pages (`contacts::service`).
+
+use super::ApiCaller;
+use crate::app::AppState;
+use crate::auth::Role;
+use crate::contacts::service::{self, ContactInput};
+use crate::contacts::{Contact, default_region};
+use crate::error::AppResult;
+use crate::web::FormErrors;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/api/v1/contacts")
+            .route(web::get().to(get_contacts))
+            .route(web::post().to(post_contacts)),
+    )
+    .service(
+        web::resource("/api/v1/contacts/{id}")
+            .route(web::get().to(get_contact))
+            .route(web::patch().to(patch_contact)),
+    );
+}
+
+fn region(state: &AppState) -> String {
+    default_region(state.business().map(|b| b.phone).as_deref())
+}
+
+fn ip(req: &HttpRequest) -> String {
+    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    q: Option<String>,
+    cursor: Option<i64>,
+    limit: Option<i64>,
+}
+
+fn field_errors(ctx_locale: crate::i18n::Locale, errors: &FormErrors) -> HttpResponse {
+    let fields: serde_json::Map<String, serde_json::Value> = errors
+        .0
+        .iter()
+        .map(|(f, k)| ((*f).to_string(), serde_json::json!(crate::i18n::t(ctx_locale, k))))
+        .collect();
+    let message = errors
+        .0
+        .first()
+        .map(|(_, k)| crate::i18n::t(ctx_locale, k))
+        .unwrap_or("");
+    HttpResponse::UnprocessableEntity()
+        .json(serde_json::json!({"error": {"code": "invalid", "message": message, "fields": fields}}))
+}
+
+async fn get_contacts(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    q: web::Query<ListQuery>,
+) -> AppResult<HttpResponse> {
+    caller.require(Role::Agent)?;
+    let q = q.into_inner();
+    let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    let (after, term) = (q.cursor.unwrap_or(0), q.q);
+    let found = state
+        .db
+        .read(move |c| Ok(crate::contacts::search(c, term.as_deref(), after, limit + 1)?))
+        .await?;
+    let more = found.len() as i64 > limit;
+    let data: Vec<Contact> = found.into_iter().take(usize::try_from(limit).unwrap_or(50)).collect();
+    let next = if more { data.last().map(|c| c.id) } else { None };
+    Ok(HttpResponse::Ok().json(serde_json::json!({"data": data, "next_cursor": next})))
+}
+
+async fn get_contact(state: web::Data<AppState>, caller: ApiCaller, path: web::Path<i64>) -> AppResult<HttpResponse> {
+    caller.require(Role::Agent)?;
+    let id = path.into_inner();
+    let contact = state.db.read(move |c| service::get(c, id)).await?;
+    Ok(HttpResponse::Ok().json(contact))
+}
+
+async fn post_contacts(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    req: HttpRequest,
+    body: web::Json<ContactInput>,
+) -> AppResult<HttpResponse> {
+    caller.require(Role::Agent)?;
+    let (region, actor, now, input) = (region(&state), caller.actor(&ip(&req)), state.now(), body.into_inner());
+    let created = state
+        .db
+        .write(move |c| {
+            Ok(match service::create(c, &region, &actor, &input, now)? {
+                Ok(id) => Ok(service::get(c, id)?),
+                Err(errors) => Err(errors),
+            })
+        })
+        .await?;
+    match created {
+        Ok(contact) => Ok(HttpResponse::Created().json(contact)),
+        Err(errors) => Ok(field_errors(crate::i18n::Locale::En, &errors)),
+    }
+}
+
+/// `PATCH`: only the fields given change.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactPatch {
+    name: Option<String>,
+    phone: Option<String>,
+    attributes: Option<BTreeMap<String, String>>,
+}
+
+async fn patch_contact(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    req: HttpRequest,
+    path: web::Path<i64>,
+    body: web::Json<ContactPatch>,
+) -> AppResult<HttpResponse> {
+    caller.require(Role::Agent)?;
+    let id = path.into_inner();
+    let (region, actor, now, patch) = (region(&state), caller.actor(&ip(&req)), state.now(), body.into_inner());
+    let updated = state
+        .db
+        .write(move |c| {
+            let current = service::get(c, id)?;
+            let input = ContactInput {
+                name: patch.name.unwrap_or(current.name),
+                phone: patch.phone.unwrap_or_else(|| current.phone.unwrap_or_default()),
+                attributes_text: String::new(),
+                attributes: Some(patch.attributes.unwrap_or(current.attributes)),
+            };
+            Ok(match service::update(c, &region, &actor, id, &input, now)? {
+                Ok(()) => Ok(service::get(c, id)?),
+                Err(errors) => Err(errors),
+            })
+        })
+        .await?;
+    match updated {
+        Ok(contact) => Ok(HttpResponse::Ok().json(contact)),
+        Err(errors) => Ok(field_errors(crate::i18n::Locale::En, &errors)),
+    }
+}

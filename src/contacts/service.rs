@@ -1,0 +1,154 @@
+//! Adding and changing a contact, the same for the pages and the API: the input
+//! checked field by field, the phone kept unique, the audit line written with the row.
+
+use super::{Contact, normalize_phone};
+use crate::audit::{self, Actor};
+use crate::error::{AppError, AppResult, FormErrors};
+use rusqlite::Connection;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// What a form or an API call gives for a contact.
+#[derive(Deserialize, Default, Clone)]
+pub struct ContactInput {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub phone: String,
+    /// Form: `key=value` lines. API: use `attributes`.
+    #[serde(default)]
+    pub attributes_text: String,
+    #[serde(default)]
+    pub attributes: Option<BTreeMap<String, String>>,
+}
+
+struct Valid {
+    name: String,
+    phone: Option<String>,
+    attributes: BTreeMap<String, String>,
+}
+
+fn parse_attributes(text: &str) -> Result<BTreeMap<String, String>, &'static str> {
+    let mut out = BTreeMap::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let (k, v) = line.split_once('=').ok_or("contacts.attributes_invalid")?;
+        let k = k.trim();
+        if k.is_empty() || k.len() > 50 || v.len() > 500 {
+            return Err("contacts.attributes_invalid");
+        }
+        out.insert(k.to_string(), v.trim().to_string());
+    }
+    Ok(out)
+}
+fn validate(input: &ContactInput, region: &str, phone_required: bool, errors: &mut FormErrors) -> Valid {
+    let name = input.name.trim().to_string();
+    if name.chars().count() > 100 {
+        errors.add("name", "form.name_required");
+    }
+    let phone = match input.phone.trim() {
+        "" if phone_required => {
+            errors.add("phone", "contacts.phone_invalid");
+            None
+        }
+        "" => None,
+        p => match normalize_phone(p, region) {
+            Ok(e164) => Some(e164),
+            Err(k) => {
+                errors.add("phone", k);
+                None
+            }
+        },
+    };
+    let attributes = match &input.attributes {
+        Some(map)
+            if map.len() <= 50
+                && map
+                    .iter()
+                    .all(|(k, v)| !k.is_empty() && k.len() <= 50 && v.len() <= 500) =>
+        {
+            map.clone()
+        }
+        Some(_) => {
+            errors.add("attributes_text", "contacts.attributes_invalid");
+            BTreeMap::new()
+        }
+        None => parse_attributes(&input.attributes_text).unwrap_or_else(|k| {
+            errors.add("attributes_text", k);
+            BTreeMap::new()
+        }),
+    };
+    Valid {
+        name,
+        phone,
+        attributes,
+    }
+}
+
+/// The form's `key=value` lines for a contact's attributes.
+pub fn attributes_text(c: &Contact) -> String {
+    c.attributes
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The contact, or 404.
+pub fn get(c: &Connection, id: i64) -> AppResult<Contact> {
+    super::find(c, id)?.ok_or(AppError::NotFound)
+}
+
+/// Validates and stores a new contact (phones local to `region` become E.164); its id,
+/// or the field errors for the form or the API.
+pub fn create(
+    c: &Connection,
+    region: &str,
+    actor: &Actor,
+    input: &ContactInput,
+    now: i64,
+) -> AppResult<Result<i64, FormErrors>> {
+    let mut errors = FormErrors::default();
+    let v = validate(input, region, true, &mut errors);
+    if !errors.is_empty() {
+        return Ok(Err(errors));
+    }
+    let phone = v.phone.unwrap_or_default();
+    if super::phone_taken(c, &phone, None)? {
+        return Ok(Err(phone_taken()));
+    }
+    let id = super::create(c, &v.name, &phone, &v.attributes, now)?;
+    audit::record(c, actor, "contact.create", &format!("contact:{id}"), "", now)?;
+    Ok(Ok(id))
+}
+
+/// Validates and applies changes (404 when the contact is gone); the field errors for
+/// the form or the API.
+pub fn update(
+    c: &Connection,
+    region: &str,
+    actor: &Actor,
+    id: i64,
+    input: &ContactInput,
+    now: i64,
+) -> AppResult<Result<(), FormErrors>> {
+    let mut errors = FormErrors::default();
+    let v = validate(input, region, false, &mut errors);
+    if !errors.is_empty() {
+        return Ok(Err(errors));
+    }
+    super::find(c, id)?.ok_or(AppError::NotFound)?;
+    if let Some(p) = &v.phone {
+        if super::phone_taken(c, p, Some(id))? {
+            return Ok(Err(phone_taken()));
+        }
+    }
+    super::update(c, id, &v.name, v.phone.as_deref(), &v.attributes, now)?;
+    audit::record(c, actor, "contact.update", &format!("contact:{id}"), "", now)?;
+    Ok(Ok(()))
+}
+
+fn phone_taken() -> FormErrors {
+    let mut e = FormErrors::default();
+    e.add("phone", "contacts.phone_taken");
+    e
+}

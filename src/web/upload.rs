@@ -1,0 +1,55 @@
+//! The attachment form as multipart: one file (up to Meta's 100 MB document limit), a
+//! caption and the message it answers; read before the feature sees plain values.
+
+use crate::error::{AppError, AppResult};
+
+/// The attachment form: one file (Meta's 100 MB document limit), a caption, reply-to.
+pub struct Upload {
+    /// (file name, MIME type, bytes) when a file came.
+    pub file: Option<(String, String, Vec<u8>)>,
+    pub caption: String,
+    pub reply_to: Option<i64>,
+}
+
+pub async fn read_upload(mut payload: actix_multipart::Multipart) -> AppResult<Upload> {
+    use futures_util::StreamExt;
+    const MAX: usize = 100 * 1024 * 1024;
+    let mut out = Upload {
+        file: None,
+        caption: String::new(),
+        reply_to: None,
+    };
+    while let Some(field) = payload.next().await {
+        let mut field = field.map_err(|_| AppError::BadRequest("error.bad_request"))?;
+        let name = field.name().unwrap_or("").to_string();
+        let filename = field.content_disposition().and_then(|d| d.get_filename()).map(|f| {
+            f.chars()
+                .filter(|c| !c.is_control() && *c != '/' && *c != '\\')
+                .take(200)
+                .collect::<String>()
+        });
+        let mime = field.content_type().map(|m| m.essence_str().to_string());
+        let limit = if name == "file" { MAX } else { 8 * 1024 };
+        let mut buf = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|_| AppError::BadRequest("error.bad_request"))?;
+            if buf.len() + chunk.len() > limit {
+                return Err(AppError::BadRequest("media.too_big"));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        match name.as_str() {
+            "file" if !buf.is_empty() => {
+                let filename = filename.filter(|f| !f.is_empty()).unwrap_or_else(|| "file".into());
+                let mime = mime
+                    .filter(|m| m != "application/octet-stream")
+                    .unwrap_or_else(|| mime_guess::from_path(&filename).first_or_octet_stream().to_string());
+                out.file = Some((filename, mime, buf));
+            }
+            "caption" => out.caption = String::from_utf8_lossy(&buf).trim().to_string(),
+            "reply_to" => out.reply_to = String::from_utf8_lossy(&buf).trim().parse().ok(),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
