@@ -15,6 +15,7 @@ use crate::wake::Doorbell;
 use crate::whatsapp::deliveries::{self, Delivery, Retry};
 use crate::whatsapp::inbound::{self, Event, InboundMessage, StatusUpdate};
 use crate::whatsapp::numbers::repo::{NewsEntry, record_news};
+use crate::whatsapp::outbox;
 use rusqlite::Connection;
 use std::time::Duration;
 
@@ -203,7 +204,7 @@ fn in_savepoint<T>(c: &Connection, f: impl FnOnce(&Connection) -> Result<T, AppE
 fn apply_event(c: &Connection, event: &Event, received: i64, now: i64, fx: &mut Effects) -> Result<(), AppError> {
     match event {
         Event::Message(m) => apply_message(c, m, bounded_time(m.timestamp, received), now, fx),
-        Event::Status(s) => apply_status(c, s, s.timestamp.clamp(0, received.saturating_add(300)), fx),
+        Event::Status(s) => apply_status(c, s, s.timestamp.clamp(0, received.saturating_add(300)), now, fx),
         Event::Account(a) => {
             let news = NewsEntry {
                 waba_id: &a.waba_id,
@@ -297,7 +298,34 @@ fn apply_message(c: &Connection, m: &InboundMessage, at: i64, now: i64, fx: &mut
     Ok(())
 }
 
-fn apply_status(c: &Connection, s: &StatusUpdate, at: i64, fx: &mut Effects) -> Result<(), AppError> {
+/// A status that carries our callback data names its outbox row: if a crash left that
+/// send held ("maybe sent"), Meta's status settles it, and the conversation says so.
+fn settle_held(c: &Connection, s: &StatusUpdate, at: i64, now: i64, fx: &mut Effects) -> Result<(), AppError> {
+    let Some(outbox_id) = s.callback.as_deref().and_then(outbox::parse_callback_data) else {
+        return Ok(());
+    };
+    let Some(settled) = outbox::settle_held(c, outbox_id, &s.wamid, &s.status, now)? else {
+        return Ok(());
+    };
+    let sent = outbox::Outcome::Sent {
+        outbox_id,
+        wamid: Some(&s.wamid),
+        phone_number_id: &settled.phone_number_id,
+        contact_id: settled.contact_id,
+        kind: &settled.kind,
+        summary: &settled.summary,
+        at,
+    };
+    if let Some(conversation) = crate::inbox::outcomes::record_outcome(c, &sent)? {
+        crate::inbox::conversations::add_event(c, conversation, "settled", None, "", now)?;
+        fx.touched.push((conversation, Kind::Changed));
+    }
+    tracing::info!(outbox = outbox_id, wamid = %s.wamid, "a send held after a restart was settled by its status");
+    Ok(())
+}
+
+fn apply_status(c: &Connection, s: &StatusUpdate, at: i64, now: i64, fx: &mut Effects) -> Result<(), AppError> {
+    settle_held(c, s, at, now, fx)?;
     let error = s.error.as_ref().map(|e| (e.code, e.title.as_str(), e.details.as_str()));
     let change = crate::inbox::StatusChange {
         wamid: &s.wamid,

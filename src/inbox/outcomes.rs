@@ -16,49 +16,7 @@ pub struct InboxOutcomes {
 
 impl Outcomes for InboxOutcomes {
     fn record(&self, c: &Connection, o: &Outcome<'_>) -> Result<Option<AfterCommit>, AppError> {
-        let conversation = match *o {
-            Outcome::Sent {
-                outbox_id,
-                wamid: Some(wamid),
-                phone_number_id,
-                contact_id,
-                kind,
-                summary,
-                at,
-            } => {
-                // A reply from the inbox is a message row since it was queued.
-                if !super::link_wamid(c, outbox_id, wamid)? {
-                    let message = super::NewOutbound {
-                        phone_number_id,
-                        contact_id,
-                        kind,
-                        body: summary,
-                        outbox_id,
-                        author_id: None,
-                        reply_to: None,
-                        wamid: Some(wamid),
-                        at,
-                    };
-                    super::insert_outbound(c, &message)?;
-                }
-                super::settle_statuses(c, wamid)?;
-                super::conversations::find_by_wamid(c, wamid)?
-            }
-            Outcome::Sent { wamid: None, .. } => None,
-            Outcome::Retrying { outbox_id } => super::conversation_of_outbox(c, outbox_id)?,
-            Outcome::Unsent {
-                outbox_id,
-                held,
-                code,
-                reason,
-                at,
-            } => {
-                let status = if held { "held" } else { "failed" };
-                super::mark_unsent(c, outbox_id, status, code, reason, at)?;
-                super::conversation_of_outbox(c, outbox_id)?
-            }
-        };
-        let Some(conversation) = conversation else {
+        let Some(conversation) = record_outcome(c, o)? else {
             return Ok(None);
         };
         if !self.live.has_listeners() {
@@ -68,4 +26,51 @@ impl Outcomes for InboxOutcomes {
         let live = self.live.clone();
         Ok(Some(Box::new(move || live.send(updates))))
     }
+}
+
+/// Writes an outcome into the inbox; returns the conversation it changed.
+pub fn record_outcome(c: &Connection, o: &Outcome<'_>) -> Result<Option<i64>, AppError> {
+    let conversation = match *o {
+        Outcome::Sent {
+            outbox_id,
+            wamid: Some(wamid),
+            phone_number_id,
+            contact_id,
+            kind,
+            summary,
+            at,
+        } => {
+            // A reply from the inbox is a message row since it was queued.
+            if !super::link_wamid(c, outbox_id, wamid)? {
+                let message = super::NewOutbound {
+                    phone_number_id,
+                    contact_id,
+                    kind,
+                    body: summary,
+                    outbox_id,
+                    author_id: None,
+                    reply_to: None,
+                    wamid: Some(wamid),
+                    at,
+                };
+                super::insert_outbound(c, &message)?;
+            }
+            super::settle_statuses(c, wamid)?;
+            super::conversations::find_by_wamid(c, wamid)?
+        }
+        Outcome::Sent { wamid: None, .. } => None,
+        Outcome::Retrying { outbox_id } => super::conversation_of_outbox(c, outbox_id)?,
+        Outcome::Unsent {
+            outbox_id,
+            held,
+            code,
+            reason,
+            at,
+        } => {
+            let status = if held { "held" } else { "failed" };
+            super::mark_unsent(c, outbox_id, status, code, reason, at)?;
+            super::conversation_of_outbox(c, outbox_id)?
+        }
+    };
+    Ok(conversation)
 }

@@ -534,3 +534,154 @@ fn account_news(waba_id: &str, field: &str, v: &Value) -> AccountNews {
         template_language: s(v, "message_template_language"),
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! The parser against whatever arrives: random JSON in Meta's vocabulary (the keys
+    //! and shapes of real deliveries, nested anyhow) and random bytes. It may refuse
+    //! anything; it must never panic, and what it accepts must name a sender and an id.
+    use super::*;
+    use proptest::prelude::*;
+
+    const KEYS: &[&str] = &[
+        "object",
+        "entry",
+        "id",
+        "changes",
+        "field",
+        "value",
+        "messaging_product",
+        "metadata",
+        "phone_number_id",
+        "display_phone_number",
+        "contacts",
+        "profile",
+        "name",
+        "wa_id",
+        "user_id",
+        "messages",
+        "statuses",
+        "errors",
+        "from",
+        "from_user_id",
+        "timestamp",
+        "type",
+        "text",
+        "body",
+        "image",
+        "mime_type",
+        "sha256",
+        "caption",
+        "location",
+        "latitude",
+        "longitude",
+        "interactive",
+        "button_reply",
+        "list_reply",
+        "title",
+        "reaction",
+        "message_id",
+        "emoji",
+        "context",
+        "forwarded",
+        "referral",
+        "status",
+        "recipient_id",
+        "pricing",
+        "category",
+        "billable",
+        "code",
+        "error_data",
+        "details",
+        "event",
+        "message_template_name",
+        "biz_opaque_callback_data",
+        "product_items",
+        "quantity",
+        "system",
+        "unsupported",
+        "edit",
+        "revoke",
+        "original_message_id",
+    ];
+
+    fn meta_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            "[a-zA-Z0-9 ._+:-]{0,20}".prop_map(Value::String),
+            prop::sample::select(vec![
+                "whatsapp_business_account",
+                "messages",
+                "text",
+                "image",
+                "sent",
+                "read",
+                "1e400",
+                "62811",
+                ""
+            ])
+            .prop_map(|s| Value::String(s.to_string())),
+        ];
+        leaf.prop_recursive(6, 96, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(KEYS), inner), 0..8)
+                    .prop_map(|kv| { Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()) }),
+            ]
+        })
+    }
+
+    /// A real delivery's skeleton with `hole` put somewhere a value goes.
+    fn delivery_with(hole: Value, at: u8) -> Value {
+        let mut m = serde_json::json!({"from": "6281298765432", "id": "wamid.f", "timestamp": "1764000000", "type": "text", "text": {"body": "halo"}});
+        let mut value = serde_json::json!({"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "62812", "phone_number_id": "106540352242922"},
+            "contacts": [{"profile": {"name": "Siti"}, "wa_id": "6281298765432"}]});
+        match at % 6 {
+            0 => m["text"] = hole,
+            1 => m["type"] = hole,
+            2 => m["context"] = hole,
+            3 => value["contacts"] = hole,
+            4 => value["statuses"] = hole,
+            _ => m["interactive"] = hole,
+        }
+        value["messages"] = Value::Array(vec![m]);
+        serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}]})
+    }
+
+    fn check(body: &[u8]) {
+        let _ = named(body);
+        if let Ok(events) = parse(body) {
+            assert!(!events.is_empty());
+            for e in events {
+                if let Event::Message(m) = e {
+                    assert!(!m.wamid.is_empty(), "an accepted message has an id");
+                    assert!(m.from.wa_id.is_some() || m.from.bsuid.is_some(), "and a sender");
+                    assert!(serde_json::to_string(&m.detail).is_ok());
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_meta_shaped_json_never_panics(v in meta_json()) {
+            check(&serde_json::to_vec(&v).unwrap_or_default());
+        }
+
+        #[test]
+        fn a_real_delivery_with_anything_in_it_never_panics(hole in meta_json(), at in any::<u8>()) {
+            check(&serde_json::to_vec(&delivery_with(hole, at)).unwrap_or_default());
+        }
+
+        #[test]
+        fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            check(&bytes);
+        }
+    }
+}

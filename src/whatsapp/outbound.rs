@@ -83,7 +83,9 @@ impl OutMessage {
 
 /// Meta's request body for sending `msg` to `recipient` (a phone in E.164 with `+`, or
 /// a BSUID, which goes in `recipient` instead of `to`).
-pub fn to_meta(recipient: &str, msg: &OutMessage) -> Value {
+/// The send request for `msg`. `callback` goes out as `biz_opaque_callback_data`, which
+/// Meta echoes in the message's status webhooks.
+pub fn to_meta(recipient: &str, msg: &OutMessage, callback: Option<&str>) -> Value {
     let mut body = json!({"messaging_product": "whatsapp"});
     if let OutMessage::MarkRead { message_id } = msg {
         body["status"] = json!("read");
@@ -182,6 +184,9 @@ pub fn to_meta(recipient: &str, msg: &OutMessage) -> Value {
     if let Some(c) = ctx {
         body["context"] = c;
     }
+    if let Some(cb) = callback {
+        body["biz_opaque_callback_data"] = json!(cb);
+    }
     body
 }
 
@@ -198,6 +203,7 @@ mod tests {
                 preview_url: true,
                 reply_to: Some("wamid.X".into()),
             },
+            None,
         );
         assert_eq!(t["to"], "+6281298765432");
         assert_eq!(t["text"]["body"], "Halo");
@@ -208,6 +214,7 @@ mod tests {
                 message_id: "wamid.Y".into(),
                 emoji: "👍".into(),
             },
+            None,
         );
         assert_eq!(b["recipient"], "ID.1349");
         assert!(b.get("to").is_none());
@@ -218,6 +225,7 @@ mod tests {
                 language: "id".into(),
                 body_params: vec!["Ana".into()],
             },
+            None,
         );
         assert_eq!(tpl["template"]["components"][0]["parameters"][0]["text"], "Ana");
         let audio = to_meta(
@@ -229,6 +237,7 @@ mod tests {
                 filename: None,
                 reply_to: None,
             },
+            None,
         );
         assert!(audio["audio"].get("caption").is_none(), "audio takes no caption");
         let buttons = to_meta(
@@ -241,6 +250,7 @@ mod tests {
                 ],
                 reply_to: Some("wamid.Q".into()),
             },
+            None,
         );
         assert_eq!(buttons["interactive"]["type"], "button");
         assert_eq!(buttons["interactive"]["action"]["buttons"][1]["reply"]["id"], "replace");
@@ -252,6 +262,7 @@ mod tests {
                 button: "Choose".into(),
                 rows: vec![("am".into(), "09:00-11:00".into(), Some("Driver calls".into()))],
             },
+            None,
         );
         assert_eq!(list["interactive"]["type"], "list");
         assert_eq!(
@@ -267,6 +278,7 @@ mod tests {
                 filename: Some("inv.pdf".into()),
                 reply_to: None,
             },
+            None,
         );
         assert_eq!(doc["document"]["filename"], "inv.pdf");
         assert_eq!(doc["document"]["caption"], "Invoice");
@@ -275,7 +287,22 @@ mod tests {
             &OutMessage::MarkRead {
                 message_id: "wamid.Z".into(),
             },
+            None,
         );
         assert_eq!(read["status"], "read");
+        assert!(
+            read.get("biz_opaque_callback_data").is_none(),
+            "a read receipt is no message"
+        );
+        let tagged = to_meta(
+            "+62811",
+            &OutMessage::Text {
+                body: "x".into(),
+                preview_url: false,
+                reply_to: None,
+            },
+            Some("whacaster:outbox=7;attempt=1"),
+        );
+        assert_eq!(tagged["biz_opaque_callback_data"], "whacaster:outbox=7;attempt=1");
     }
 }

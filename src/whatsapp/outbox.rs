@@ -12,7 +12,7 @@ use crate::error::AppError;
 use crate::store::Db;
 use crate::wake::Doorbell;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
@@ -173,6 +173,79 @@ impl Dispatcher {
             }
         });
     }
+}
+
+/// What every send carries in `biz_opaque_callback_data`: the outbox row and the attempt.
+/// Meta echoes it in the message's status webhooks, so a send whose answer a crash lost
+/// can still be matched to its row.
+pub fn callback_data(outbox_id: i64, attempt: i64) -> String {
+    format!("whacaster:outbox={outbox_id};attempt={attempt}")
+}
+
+/// The outbox row named by callback data we sent (anything else is someone else's).
+pub fn parse_callback_data(s: &str) -> Option<i64> {
+    let rest = s.strip_prefix("whacaster:outbox=")?;
+    let (id, attempt) = rest.split_once(";attempt=")?;
+    attempt.parse::<i64>().ok()?;
+    id.parse().ok()
+}
+
+/// A held send that Meta's status shows did reach WhatsApp.
+#[derive(Debug, Clone)]
+pub struct Settled {
+    pub outbox_id: i64,
+    pub phone_number_id: String,
+    pub contact_id: Option<i64>,
+    pub kind: String,
+    pub summary: String,
+}
+
+/// A status webhook names an outbox row (by its callback data) that a crash left held
+/// (`needs_review`, no wamid): the message was sent after all. The row gets its wamid
+/// and becomes `sent` (or `failed`, if that is what Meta says); the caller reports it
+/// to the inbox like any other send. `None` when the row is not held (nothing to do).
+pub fn settle_held(
+    c: &Connection,
+    outbox_id: i64,
+    wamid: &str,
+    status: &str,
+    now: i64,
+) -> Result<Option<Settled>, AppError> {
+    let held = c
+        .query_row(
+            "SELECT o.payload, n.phone_number_id, o.contact_id FROM outbox o JOIN wa_numbers n ON n.id = o.number_id
+             WHERE o.id = ?1 AND o.state = 'needs_review' AND o.wamid IS NULL",
+            [outbox_id],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((payload, phone_number_id, contact_id)) = held else {
+        return Ok(None);
+    };
+    let msg: OutMessage = serde_json::from_str(&payload).map_err(AppError::internal)?;
+    let state = if status == "failed" {
+        OutboxState::Failed
+    } else {
+        OutboxState::Sent
+    };
+    c.execute(
+        "UPDATE outbox SET state = ?2, wamid = ?3, updated_at = ?4,
+                error_message = 'settled from a status webhook after a restart' WHERE id = ?1",
+        params![outbox_id, state, wamid, now],
+    )?;
+    Ok(Some(Settled {
+        outbox_id,
+        phone_number_id,
+        contact_id,
+        kind: msg.kind().to_string(),
+        summary: msg.summary(),
+    }))
 }
 
 /// Rows left `sending` by a crash were maybe sent, maybe not: never again blindly.
@@ -337,7 +410,8 @@ impl Dispatcher {
                 return;
             }
         };
-        let body = outbound::to_meta(&row.recipient, &msg);
+        let callback = msg.has_wamid().then(|| callback_data(row.id, row.attempts + 1));
+        let body = outbound::to_meta(&row.recipient, &msg, callback.as_deref());
         let result = self.graph.send(&row.phone_number_id, row.token.expose(), &body).await;
         let now = self.clock.unix();
         let recorded = match result {
@@ -537,4 +611,17 @@ pub fn count_all_by_state(c: &Connection) -> rusqlite::Result<Vec<(OutboxState, 
         .into_iter()
         .map(|st| (st, found.get(&st).copied().unwrap_or(0)))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callback_data_names_its_row_and_nothing_else_does() {
+        assert_eq!(parse_callback_data(&callback_data(42, 3)), Some(42));
+        assert_eq!(parse_callback_data("campaign=42;row=17"), None, "someone else's data");
+        assert_eq!(parse_callback_data("whacaster:outbox=x;attempt=1"), None);
+        assert_eq!(parse_callback_data("whacaster:outbox=5"), None);
+    }
 }

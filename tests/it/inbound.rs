@@ -596,3 +596,184 @@ async fn one_bad_delivery_in_a_batch_is_quarantined_and_undone_while_the_others_
         "{system}"
     );
 }
+
+/// Posts `body` signed with `secret`; returns the status.
+async fn post_signed(app: &TestApp, secret: &str, body: &Value) -> u16 {
+    let bytes = serde_json::to_vec(body).unwrap();
+    crate::common::post_webhook(
+        app,
+        &bytes,
+        Some(&crate::common::sign(secret, &bytes)),
+        "application/json",
+    )
+    .await
+    .0
+}
+
+fn text_to(phone_id: &str, from: &str, wamid: &str) -> Value {
+    json!({"object": "whatsapp_business_account", "entry": [{"id": "999", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "62812", "phone_number_id": phone_id},
+        "contacts": [{"profile": {"name": "X"}, "wa_id": from}],
+        "messages": [{"from": from, "id": wamid, "timestamp": "1764000000", "type": "text", "text": {"body": "halo"}}]}}]}]})
+}
+
+#[tokio::test]
+async fn a_delivery_speaks_only_for_its_own_number() {
+    let (app, admin) = setup().await;
+    // A second number on another Meta app, with its own app secret.
+    const OTHER_ID: &str = "106540352242999";
+    const OTHER_SECRET: &str = "fedcba9876543210fedcba9876543210";
+    let r = crate::common::connect_number(&admin, OTHER_ID, OTHER_SECRET, "token-2", "80").await;
+    assert_eq!(r.status, 303);
+    // One app's secret cannot speak for the other app's number.
+    assert_eq!(
+        post_signed(&app, OTHER_SECRET, &text_to(PHONE_ID, "62811", "wamid.forged")).await,
+        401
+    );
+    assert_eq!(
+        post_signed(&app, SECRET, &text_to(OTHER_ID, "62811", "wamid.forged2")).await,
+        401
+    );
+    assert_eq!(
+        post_signed(&app, OTHER_SECRET, &text_to(OTHER_ID, "62811", "wamid.own")).await,
+        200
+    );
+    // A delivery for a number not connected here is kept, never a conversation...
+    const LATER_ID: &str = "106540352242777";
+    assert_eq!(
+        post_signed(&app, SECRET, &text_to(LATER_ID, "62822", "wamid.early")).await,
+        200
+    );
+    processed(&app).await;
+    let waiting = query(
+        &app,
+        "SELECT state, coalesce(waiting_for, ''), coalesce(last_error, '') FROM webhook_inbox ORDER BY id DESC LIMIT 1",
+        |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)),
+    )
+    .await;
+    assert_eq!(
+        (waiting[0].0.as_str(), waiting[0].1.as_str()),
+        ("quarantined", LATER_ID)
+    );
+    assert!(waiting[0].2.contains("not connected"), "{}", waiting[0].2);
+    let conversations = query(&app, "SELECT phone_number_id FROM conversations ORDER BY id", |r| {
+        r.get::<_, String>(0)
+    })
+    .await;
+    assert_eq!(
+        conversations,
+        vec![OTHER_ID.to_string()],
+        "only the number's own delivery made one"
+    );
+    let page = admin.get("/admin/whatsapp").await;
+    assert!(page.body.contains(LATER_ID), "shown as waiting for its number");
+    // ...and processed once that number is connected.
+    let r = crate::common::connect_number(&admin, LATER_ID, SECRET, "token-3", "80").await;
+    assert_eq!(r.status, 303);
+    for _ in 0..100 {
+        let n = query(&app, "SELECT count(*) FROM messages WHERE wamid = 'wamid.early'", |r| {
+            r.get::<_, i64>(0)
+        })
+        .await[0];
+        if n == 1 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    }
+    panic!("the waiting delivery was not processed when its number was connected");
+}
+
+#[tokio::test]
+async fn malformed_deliveries_are_quarantined_with_the_reason_and_not_retried_by_themselves() {
+    let (app, _admin) = setup().await;
+    let meta = json!({"display_phone_number": "62812", "phone_number_id": PHONE_ID});
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!({"object": "whatsapp_business_account", "entry": "oops"}),
+            "`entry` is not a list",
+        ),
+        (
+            json!({"object": "whatsapp_business_account", "entry": [{"id": WABA, "changes": [{"field": "messages", "value": {"metadata": meta, "messages": 5}}]}]}),
+            "`messages` is not a list",
+        ),
+        (
+            envelope(vec![messages_change(
+                json!([]),
+                json!([{"from": "62811", "timestamp": "1764000000", "type": "text", "text": {"body": "tanpa id"}}]),
+            )]),
+            "without an id",
+        ),
+        (
+            envelope(vec![messages_change(
+                json!([]),
+                json!([{"id": "wamid.nobody", "timestamp": "1764000000", "type": "text", "text": {"body": "siapa?"}}]),
+            )]),
+            "has no sender",
+        ),
+        (
+            envelope(vec![messages_change(
+                json!([]),
+                json!([{"from": "628123456789012345678", "id": "wamid.long", "timestamp": "1764000000", "type": "text", "text": {"body": "x"}}]),
+            )]),
+            "not a phone number",
+        ),
+        (
+            json!({"object": "whatsapp_business_account", "entry": []}),
+            "no usable event",
+        ),
+    ];
+    for (body, _) in &cases {
+        deliver(&app, body).await;
+    }
+    processed(&app).await;
+    let q = query(
+        &app,
+        "SELECT state, coalesce(last_error, ''), coalesce(next_attempt_at, 0) FROM webhook_inbox ORDER BY id",
+        |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)),
+    )
+    .await;
+    assert_eq!(q.len(), cases.len(), "every one kept");
+    for ((state, error, next), (_, reason)) in q.iter().zip(&cases) {
+        assert_eq!(state, "quarantined", "{reason}");
+        assert!(error.contains(reason), "{error:?} should say {reason:?}");
+        assert_eq!(
+            *next,
+            i64::MAX,
+            "the same bytes fail the same way: only a person retries ({reason})"
+        );
+    }
+    let stored = query(&app, "SELECT count(*) FROM messages", |r| r.get::<_, i64>(0)).await[0];
+    assert_eq!(stored, 0, "nothing half-stored");
+}
+
+#[tokio::test]
+async fn a_senders_clock_cannot_pin_a_conversation_or_overflow_the_window() {
+    let (app, admin) = setup().await;
+    let mut m = msg("wamid.future", "text", json!({"body": "dari masa depan"}));
+    m["timestamp"] = json!("1e400");
+    deliver(
+        &app,
+        &envelope(vec![messages_change(
+            json!([{"profile": {"name": "Waktu"}, "wa_id": "6281298765432"}]),
+            json!([m]),
+        )]),
+    )
+    .await;
+    processed(&app).await;
+    let now = app.clock.unix();
+    let (at, inbound_at) = query(
+        &app,
+        "SELECT last_message_at, last_inbound_at FROM conversations",
+        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+    )
+    .await[0];
+    assert!(
+        at <= now + 300 && at >= now - 300,
+        "kept near the receipt: {at} vs {now}"
+    );
+    assert_eq!(at, inbound_at);
+    // The conversation page renders (the window countdown did not overflow).
+    let page = admin.get("/inbox/1").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("dari masa depan"));
+}

@@ -296,6 +296,85 @@ async fn a_send_interrupted_by_a_crash_is_held_not_resent() {
 }
 
 #[tokio::test]
+async fn a_held_send_is_settled_by_its_status_webhook_after_the_restart() {
+    let (app, _admin, graph) = setup("80", 20).await;
+    // A customer wrote, so there is a conversation to reply in.
+    let now = app.clock.unix();
+    crate::common::inbound_text(&app, "secret", PHONE_ID, "wamid.hi", "62811", "Siti", now - 60, "halo").await;
+    // Every send names its outbox row and attempt in biz_opaque_callback_data.
+    let first = enqueue(&app, "+62899", text("satu")).await;
+    until(&app, first, |r| r.state == "sent").await;
+    let sent = graph
+        .seen()
+        .into_iter()
+        .find(|s| s.path.ends_with("/messages"))
+        .unwrap();
+    assert_eq!(
+        sent.body["biz_opaque_callback_data"],
+        whacaster::whatsapp::outbox::callback_data(first, 1)
+    );
+    let cfg = app.config.clone();
+    let guard = app.stop().await;
+    // As if the process died after Meta took the reply but before we heard its answer.
+    let key = whacaster::crypto::DbKey::read(&cfg.data_dir.join("db.key")).unwrap();
+    let conn = whacaster::store::open_connection(&cfg.db_path(), &key).unwrap();
+    let id = whacaster::whatsapp::outbox::enqueue(&conn, 1, "+62811", Some(1), &text("sudah dikirim?"), "agent", now)
+        .unwrap();
+    let message = whacaster::inbox::NewOutbound {
+        phone_number_id: PHONE_ID,
+        contact_id: Some(1),
+        kind: "text",
+        body: "sudah dikirim?",
+        outbox_id: id,
+        author_id: None,
+        reply_to: None,
+        wamid: None,
+        at: now,
+    };
+    whacaster::inbox::insert_outbound(&conn, &message).unwrap();
+    conn.execute("UPDATE outbox SET state = 'sending' WHERE id = ?1", [id])
+        .unwrap();
+    drop(conn);
+    let app = TestApp::start_with(guard, cfg).await;
+    until(&app, id, |r| r.state == "needs_review").await;
+    // Meta's status for it arrives, carrying what we sent along.
+    let callback = whacaster::whatsapp::outbox::callback_data(id, 1);
+    let body = serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "62812", "phone_number_id": PHONE_ID},
+        "statuses": [{"id": "wamid.settled", "status": "delivered", "timestamp": now.to_string(), "recipient_id": "62811",
+                      "biz_opaque_callback_data": callback}]}}]}]});
+    crate::common::deliver(&app, "secret", &body).await;
+    let r = row(&app, id).await;
+    assert_eq!((r.state.as_str(), r.wamid.as_deref()), ("sent", Some("wamid.settled")));
+    let (status, events): (String, i64) = app
+        .state
+        .db
+        .read(move |c| {
+            Ok(c.query_row(
+                "SELECT (SELECT status FROM messages WHERE outbox_id = ?1),
+                        (SELECT count(*) FROM conversation_events WHERE kind = 'settled')",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        status, "delivered",
+        "the bubble shows what Meta reported, no longer 'held'"
+    );
+    assert_eq!(events, 1, "the conversation says so");
+    // A status naming a row that is not held changes nothing of that row.
+    let first_wamid = row(&app, first).await.wamid;
+    let other = serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "62812", "phone_number_id": PHONE_ID},
+        "statuses": [{"id": "wamid.other", "status": "sent", "timestamp": now.to_string(), "recipient_id": "62899",
+                      "biz_opaque_callback_data": whacaster::whatsapp::outbox::callback_data(first, 1)}]}}]}]});
+    crate::common::deliver(&app, "secret", &other).await;
+    assert_eq!(row(&app, first).await.wamid, first_wamid);
+}
+
+#[tokio::test]
 async fn the_token_bucket_holds_the_number_rate() {
     let (app, _admin, graph) = setup("5", 20).await;
     let mut ids = Vec::new();
