@@ -48,6 +48,8 @@ pub struct AppState {
     pub bound_base_url: std::sync::OnceLock<String>,
     /// Live updates for open inbox pages.
     pub live: crate::inbox::live::Hub,
+    /// The inbox's services' handles.
+    pub inbox: crate::inbox::Inbox,
     /// Business name and default language, cached for every page.
     pub business: BusinessCache,
     /// The middleware's share of the state (registered as its own app data).
@@ -108,6 +110,15 @@ impl AppState {
             metrics: metrics.clone(),
             business: business.clone(),
         });
+        let live = crate::inbox::live::Hub::default();
+        let outbox_bell = crate::wake::Doorbell::default();
+        let inbox = crate::inbox::Inbox {
+            db: db.clone(),
+            clock: clock.clone(),
+            live: live.clone(),
+            outbox: outbox_bell.clone(),
+            media: media.clone(),
+        };
         Ok(AppState {
             config,
             db,
@@ -124,10 +135,11 @@ impl AppState {
             bound_base_url: std::sync::OnceLock::new(),
             graph,
             deliveries_bell: crate::wake::Doorbell::default(),
-            outbox_bell: crate::wake::Doorbell::default(),
+            outbox_bell,
             media,
             outbox_limits: Arc::default(),
-            live: crate::inbox::live::Hub::default(),
+            live,
+            inbox,
             business,
             plumbing,
         })

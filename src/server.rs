@@ -186,7 +186,6 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     crate::jobs::configure(cfg);
     crate::whatsapp::numbers::configure(cfg);
     crate::whatsapp::webhook::configure(cfg);
-    crate::inbox::media::configure(cfg);
     crate::api::routes::configure(cfg);
     crate::contacts::routes::configure(cfg);
     crate::api::contacts::configure(cfg);

@@ -38,6 +38,15 @@ async fn viewer(state: &AppState, caller: &ApiCaller) -> AppResult<Viewer> {
     state.db.read(move |c| Ok(Viewer::for_role(c, role)?)).await
 }
 
+/// An API key asks for a change: its audit actor and its role (it owns no conversations).
+fn by_key(caller: &ApiCaller, ip: &str) -> By {
+    By {
+        actor: caller.actor(ip),
+        user: None,
+        role: caller.key.role,
+    }
+}
+
 fn ip(req: &HttpRequest) -> String {
     req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()
 }
@@ -131,7 +140,7 @@ async fn post_assign(
 ) -> AppResult<HttpResponse> {
     caller.require(Role::Agent)?;
     let (id, to) = (path.into_inner(), body.assignee_id);
-    let changed = manage::run(&state, By::key(&caller, &ip(&req)), id, move |c, v, w, now| {
+    let changed = manage::run(&state.inbox, by_key(&caller, &ip(&req)), id, move |c, v, w, now| {
         manage::assign(c, v, w, id, to, now)
     })
     .await?;
@@ -155,7 +164,7 @@ async fn post_status(
     caller.require(Role::Agent)?;
     let id = path.into_inner();
     let StatusBody { status, snoozed_until } = body.into_inner();
-    let changed = manage::run(&state, By::key(&caller, &ip(&req)), id, move |c, v, w, now| {
+    let changed = manage::run(&state.inbox, by_key(&caller, &ip(&req)), id, move |c, v, w, now| {
         manage::set_status(c, v, w, id, &status, snoozed_until, now)
     })
     .await?;
@@ -181,7 +190,7 @@ async fn post_labels(
     caller.require(Role::Agent)?;
     let id = path.into_inner();
     let LabelsBody { add, remove } = body.into_inner();
-    let conv = manage::run(&state, By::key(&caller, &ip(&req)), id, move |c, v, w, now| {
+    let conv = manage::run(&state.inbox, by_key(&caller, &ip(&req)), id, move |c, v, w, now| {
         for l in add {
             manage::label(c, v, w, id, l, true, now)?;
         }
@@ -289,13 +298,13 @@ async fn post_message(
                 caption,
                 reply_to,
             };
-            return match reply::attach(&state, viewer, id, file, None, "api").await? {
+            return match reply::attach(&state.inbox, viewer, id, file, None, "api").await? {
                 Ok(message_id) => Ok(queued(message_id)),
                 Err(key) => Ok(invalid(key)),
             };
         }
     };
-    match reply::send(&state, viewer, id, compose, None, "api").await? {
+    match reply::send(&state.inbox, viewer, id, compose, None, "api").await? {
         Ok(message_id) => Ok(queued(message_id)),
         Err(key) => Ok(invalid(key)),
     }

@@ -127,6 +127,17 @@ pub fn tf(locale: Locale, key: &str, args: &[(&str, &str)]) -> String {
     s
 }
 
+/// The translation of a code under `prefix` (`outbox.sent`), or the code itself when
+/// the catalogue has none (a value from Meta we do not know yet).
+pub fn label(locale: Locale, prefix: &str, code: &str) -> String {
+    let key = format!("{prefix}.{code}");
+    if has_key(&key) {
+        t(locale, &key).to_string()
+    } else {
+        code.to_string()
+    }
+}
+
 /// Whether `key` exists (used to accept only known flash keys from a cookie).
 pub fn has_key(key: &str) -> bool {
     EN.contains_key(key)

@@ -22,34 +22,16 @@ pub struct By {
     pub role: crate::auth::Role,
 }
 
-impl By {
-    pub fn user(a: &crate::web::Authed) -> By {
-        By {
-            actor: a.actor(),
-            user: Some(a.user.clone()),
-            role: a.user.role,
-        }
-    }
-
-    pub fn key(caller: &crate::api::ApiCaller, ip: &str) -> By {
-        By {
-            actor: caller.actor(ip),
-            user: None,
-            role: caller.key.role,
-        }
-    }
-}
-
 /// Runs a change to conversation `id` in one write (visibility read in the same
 /// transaction), then tells the open inbox pages.
 pub async fn run<T: Send + 'static>(
-    state: &crate::app::AppState,
+    inbox: &super::Inbox,
     by: By,
     id: i64,
     f: impl FnOnce(&Connection, &Viewer, &Who<'_>, i64) -> Result<T, AppError> + Send + 'static,
 ) -> Result<T, AppError> {
-    let now = state.now();
-    let out = state
+    let now = inbox.clock.unix();
+    let out = inbox
         .db
         .write(move |c| {
             let viewer = match &by.user {
@@ -63,9 +45,9 @@ pub async fn run<T: Send + 'static>(
             f(c, &viewer, &who, now)
         })
         .await?;
-    state
+    inbox
         .live
-        .publish(&state.db, vec![(id, super::live::Kind::Changed)])
+        .publish(&inbox.db, vec![(id, super::live::Kind::Changed)])
         .await;
     Ok(out)
 }

@@ -10,7 +10,7 @@ pub mod catalog;
 pub mod conversations;
 pub mod live;
 pub mod manage;
-pub mod media;
+
 pub mod outcomes;
 pub mod reply;
 pub mod routes;
@@ -21,6 +21,18 @@ pub mod thread;
 pub mod views;
 
 use rusqlite::{Connection, OptionalExtension, params};
+
+/// What the inbox's services need, and nothing more (a clone is cheap): the store, the
+/// clock, the live hub, the outbox's doorbell (rung when a reply was queued) and the
+/// media path for attachments.
+#[derive(Clone)]
+pub struct Inbox {
+    pub db: crate::store::Db,
+    pub clock: crate::clock::Clock,
+    pub live: live::Hub,
+    pub outbox: crate::wake::Doorbell,
+    pub media: crate::whatsapp::media::Media,
+}
 
 pub struct NewInbound<'a> {
     pub phone_number_id: &'a str,

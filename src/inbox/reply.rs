@@ -3,9 +3,9 @@
 //! reply becomes a `pending` message in the thread at once and a row in the one outbox;
 //! the dispatcher sends it and the ticks follow Meta's status webhooks.
 
+use super::Inbox;
 use super::access::Viewer;
 use super::conversations::{self, Route};
-use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::whatsapp::media::{self, UploadError, Uploaded};
 use crate::whatsapp::outbound::OutMessage;
@@ -36,8 +36,8 @@ pub enum Compose {
 }
 
 /// A conversation the viewer may answer: where replies go. 404 when not visible.
-pub async fn route(state: &AppState, viewer: Viewer, id: i64) -> AppResult<Route> {
-    state
+pub async fn route(inbox: &Inbox, viewer: Viewer, id: i64) -> AppResult<Route> {
+    inbox
         .db
         .read(move |c| {
             viewer.check(c, id)?;
@@ -75,15 +75,15 @@ fn wamid_in(c: &Connection, conversation_id: i64, message_id: Option<i64>) -> ru
 
 /// Sends (queues) a reply. `Ok(Err(key))` names what is wrong with it for the form.
 pub async fn send(
-    state: &AppState,
+    inbox: &Inbox,
     viewer: Viewer,
     id: i64,
     compose: Compose,
     author: Option<i64>,
     origin: &'static str,
 ) -> AppResult<Result<i64, &'static str>> {
-    let route = route(state, viewer, id).await?;
-    let now = state.now();
+    let route = route(inbox, viewer, id).await?;
+    let now = inbox.clock.unix();
     let window_open = super::window_left(route.last_inbound_at, now) > 0;
     match &compose {
         Compose::Text { body, .. } if body.trim().is_empty() => return Ok(Err("inbox.empty")),
@@ -92,7 +92,7 @@ pub async fn send(
         Compose::Text { .. } | Compose::Media { .. } if !window_open => return Ok(Err("inbox.window_closed")),
         _ => {}
     }
-    let result = state
+    let result = inbox
         .db
         .write(move |c| {
             let (msg, body, kind, file) = match compose {
@@ -178,10 +178,10 @@ pub async fn send(
         })
         .await?;
     if result.is_ok() {
-        state.outbox_bell.ring();
-        state
+        inbox.outbox.ring();
+        inbox
             .live
-            .publish(&state.db, vec![(id, super::live::Kind::Changed)])
+            .publish(&inbox.db, vec![(id, super::live::Kind::Changed)])
             .await;
     }
     Ok(result)
@@ -199,19 +199,19 @@ pub struct Attachment {
 /// Sends a file: inside the window only, within Meta's limits, uploaded to Meta (and
 /// kept encrypted here), then queued like any reply. `Ok(Err(key))` names the problem.
 pub async fn attach(
-    state: &AppState,
+    inbox: &Inbox,
     viewer: Viewer,
     id: i64,
     file: Attachment,
     author: Option<i64>,
     origin: &'static str,
 ) -> AppResult<Result<i64, &'static str>> {
-    let route = route(state, viewer, id).await?;
-    if super::window_left(route.last_inbound_at, state.now()) == 0 {
+    let route = route(inbox, viewer, id).await?;
+    if super::window_left(route.last_inbound_at, inbox.clock.unix()) == 0 {
         return Ok(Err("inbox.window_closed"));
     }
     let kind = media::kind_for(&file.mime);
-    let uploaded = match state
+    let uploaded = match inbox
         .media
         .upload(route.number_id, kind, &file.mime, &file.filename, file.bytes)
         .await
@@ -230,7 +230,7 @@ pub async fn attach(
         filename: file.filename,
         reply_to: file.reply_to,
     };
-    send(state, viewer, id, compose, author, origin).await
+    send(inbox, viewer, id, compose, author, origin).await
 }
 
 /// Sends Meta the read receipt for the newest customer message (blue ticks).

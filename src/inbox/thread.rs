@@ -1,6 +1,7 @@
 //! A conversation's thread as the page shows it: messages of both directions with their
 //! ticks, quotes, reactions and media, interleaved with private notes and system events.
 
+use crate::i18n::{self, Locale};
 use crate::whatsapp::inbound::MessageDetail;
 use rusqlite::{Connection, params};
 use serde::Serialize;
@@ -131,20 +132,24 @@ pub struct Event {
 
 impl Event {
     /// The event as a sentence in the reader's language.
-    pub fn describe(&self, ctx: &crate::web::RequestCtx) -> String {
+    /// (`&Locale`: askama hands a page's fields by reference.)
+    pub fn describe(&self, locale: &Locale) -> String {
+        let locale = *locale;
         let who = if self.actor.is_empty() {
-            ctx.t("inbox.ev_system").to_string()
+            i18n::t(locale, "inbox.ev_system").to_string()
         } else {
             self.actor.clone()
         };
         let what = match self.kind.as_str() {
-            "status" => ctx.label("inbox.status", &self.body),
+            "status" => i18n::label(locale, "inbox.status", &self.body),
             _ => self.body.clone(),
         };
         match (self.kind.as_str(), what.is_empty()) {
-            ("assigned", true) => ctx.tf("inbox.ev_unassigned", &[("who", &who)]),
-            ("assigned", false) if self.actor.is_empty() => ctx.tf("inbox.ev_auto_assigned", &[("to", &what)]),
-            (kind, _) => ctx.tf(&format!("inbox.ev_{kind}"), &[("who", &who), ("what", &what)]),
+            ("assigned", true) => i18n::tf(locale, "inbox.ev_unassigned", &[("who", &who)]),
+            ("assigned", false) if self.actor.is_empty() => {
+                i18n::tf(locale, "inbox.ev_auto_assigned", &[("to", &what)])
+            }
+            (kind, _) => i18n::tf(locale, &format!("inbox.ev_{kind}"), &[("who", &who), ("what", &what)]),
         }
     }
 }

@@ -87,12 +87,7 @@ impl RequestCtx {
 
     /// A translated label for a code such as `outcome.failure`, falling back to the code.
     pub fn label(&self, prefix: &str, code: &str) -> String {
-        let key = format!("{prefix}.{code}");
-        if i18n::has_key(&key) {
-            self.t(&key).to_string()
-        } else {
-            code.to_string()
-        }
+        i18n::label(self.locale, prefix, code)
     }
 }
 

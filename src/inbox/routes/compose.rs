@@ -32,7 +32,7 @@ pub(super) async fn post_reply(
         body: form.body.clone(),
         reply_to: form.reply_to,
     };
-    match reply::send(&state, viewer, id, compose, Some(a.user.id), "agent").await? {
+    match reply::send(&state.inbox, viewer, id, compose, Some(a.user.id), "agent").await? {
         Ok(_) => Ok(see_other(&back(id))),
         Err(key) => {
             let draft = Draft {
@@ -55,7 +55,7 @@ pub(super) async fn post_attach(
     let id = path.into_inner();
     let viewer = viewer(&state, &a).await?;
     // Refuse a conversation the user may not see before reading a 100 MB body.
-    reply::route(&state, viewer, id).await?;
+    reply::route(&state.inbox, viewer, id).await?;
     let form = crate::web::upload::read_upload(payload).await?;
     let caption = form.caption.clone();
     let outcome = match form.file {
@@ -68,7 +68,7 @@ pub(super) async fn post_attach(
                 caption: form.caption,
                 reply_to: form.reply_to,
             };
-            reply::attach(&state, viewer, id, file, Some(a.user.id), "agent").await?
+            reply::attach(&state.inbox, viewer, id, file, Some(a.user.id), "agent").await?
         }
     };
     match outcome {
@@ -130,7 +130,7 @@ pub(super) async fn post_template(
         language: language.to_string(),
         params: params.clone(),
     };
-    match reply::send(&state, viewer, id, compose, Some(a.user.id), "agent").await? {
+    match reply::send(&state.inbox, viewer, id, compose, Some(a.user.id), "agent").await? {
         Ok(_) => Ok(see_other(&back(id))),
         Err(key) => crate::web::invalid_page(&conversation_page(&state, a, id, None, draft(Some(key))).await?),
     }
@@ -151,7 +151,7 @@ pub(super) async fn post_note(
     let id = path.into_inner();
     let body = form.into_inner().body;
     let b = body.clone();
-    match manage::run(&state, By::user(&a), id, move |c, v, w, now| {
+    match manage::run(&state.inbox, By::from(&a), id, move |c, v, w, now| {
         manage::note(c, v, w, id, &b, now)
     })
     .await

@@ -100,7 +100,7 @@ pub(super) async fn post_assign(
                 .map_err(|_| AppError::BadRequest("inbox.no_such_agent"))?,
         ),
     };
-    manage::run(&state, By::user(&a), id, move |c, v, w, now| {
+    manage::run(&state.inbox, By::from(&a), id, move |c, v, w, now| {
         manage::assign(c, v, w, id, to, now)
     })
     .await?;
@@ -126,7 +126,7 @@ pub(super) async fn post_status(
     let tz = a.ctx.timezone;
     let until = service::snooze_until(&form.snooze, state.now(), tz);
     let status = form.status;
-    manage::run(&state, By::user(&a), id, move |c, v, w, now| {
+    manage::run(&state.inbox, By::from(&a), id, move |c, v, w, now| {
         manage::set_status(c, v, w, id, &status, until, now)
     })
     .await?;
@@ -152,7 +152,7 @@ pub(super) async fn post_conversation_label(
     let id = path.into_inner();
     let form = form.into_inner();
     let (label, on, contact) = (form.label_id, form.on == "1", form.target == "contact");
-    manage::run(&state, By::user(&a), id, move |c, v, w, now| {
+    manage::run(&state.inbox, By::from(&a), id, move |c, v, w, now| {
         if contact {
             manage::contact_label(c, v, w, id, label, on, now)
         } else {

@@ -7,7 +7,9 @@
 mod catalog;
 mod compose;
 mod conversation;
+mod events;
 mod list;
+mod media;
 mod settings;
 
 use actix_web::web;
@@ -17,9 +19,21 @@ use conversation::{get_conversation, post_assign, post_conversation_label, post_
 use list::{get_inbox, post_availability};
 use settings::{get_settings, post_settings};
 
+/// A signed-in user asks for a change: their audit actor, themselves, their role.
+impl From<&crate::web::Authed> for super::manage::By {
+    fn from(a: &crate::web::Authed) -> Self {
+        super::manage::By {
+            actor: a.actor(),
+            user: Some(a.user.clone()),
+            role: a.user.role,
+        }
+    }
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    media::configure(cfg);
     cfg.service(web::resource("/inbox").route(web::get().to(get_inbox)))
-        .service(web::resource("/inbox/events").route(web::get().to(super::live::get_events)))
+        .service(web::resource("/inbox/events").route(web::get().to(events::get_events)))
         .service(web::resource("/inbox/availability").route(web::post().to(post_availability)))
         .service(
             web::resource("/inbox/labels")

@@ -27,7 +27,7 @@ fn find_conversation_of_file(c: &Connection, f: &StoredFile) -> rusqlite::Result
     if by_id.is_some() || f.wamid.is_empty() {
         return Ok(by_id);
     }
-    super::conversations::find_by_wamid(c, &f.wamid)
+    crate::inbox::conversations::find_by_wamid(c, &f.wamid)
 }
 
 async fn get_media(state: web::Data<AppState>, a: Authed, path: web::Path<i64>) -> AppResult<HttpResponse> {
@@ -36,7 +36,7 @@ async fn get_media(state: web::Data<AppState>, a: Authed, path: web::Path<i64>) 
     let file = state
         .db
         .read(move |c| {
-            let viewer = super::access::Viewer::for_user(c, &user)?;
+            let viewer = crate::inbox::access::Viewer::for_user(c, &user)?;
             let Some(file) = find_stored(c, id)? else {
                 return Err(AppError::NotFound);
             };
