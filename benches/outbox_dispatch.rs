@@ -75,7 +75,15 @@ fn main() {
                     language: "id".into(),
                     body_params: vec![format!("{i}")],
                 };
-                whacaster::whatsapp::outbox::enqueue(c, id, &format!("+62812{i:08}"), None, &msg, "bench", 0)?;
+                whacaster::whatsapp::outbox::enqueue(
+                    c,
+                    id,
+                    &format!("+62812{i:08}"),
+                    None,
+                    &msg,
+                    whacaster::whatsapp::outbox::Origin::System,
+                    0,
+                )?;
             }
             Ok(())
         })

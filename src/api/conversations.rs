@@ -298,13 +298,13 @@ async fn post_message(
                 caption,
                 reply_to,
             };
-            return match reply::attach(&state.inbox, viewer, id, file, None, "api").await? {
+            return match reply::attach(&state.inbox, viewer, id, file, None, reply::Origin::Api).await? {
                 Ok(message_id) => Ok(queued(message_id)),
                 Err(key) => Ok(invalid(key)),
             };
         }
     };
-    match reply::send(&state.inbox, viewer, id, compose, None, "api").await? {
+    match reply::send(&state.inbox, viewer, id, compose, None, reply::Origin::Api).await? {
         Ok(message_id) => Ok(queued(message_id)),
         Err(key) => Ok(invalid(key)),
     }

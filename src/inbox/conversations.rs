@@ -7,7 +7,45 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde::Serialize;
 
-pub const STATUSES: [&str; 4] = ["open", "pending", "resolved", "snoozed"];
+/// Where a conversation stands (the `status` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConversationStatus {
+    Open,
+    /// Waiting on the customer or a colleague.
+    Pending,
+    Resolved,
+    /// Out of the way until a time; a customer's message or the time reopens it.
+    Snoozed,
+}
+
+impl ConversationStatus {
+    pub const ALL: [ConversationStatus; 4] = [
+        ConversationStatus::Open,
+        ConversationStatus::Pending,
+        ConversationStatus::Resolved,
+        ConversationStatus::Snoozed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationStatus::Open => "open",
+            ConversationStatus::Pending => "pending",
+            ConversationStatus::Resolved => "resolved",
+            ConversationStatus::Snoozed => "snoozed",
+        }
+    }
+
+    /// A status as forms and the API spell it; `None` for anything else.
+    pub fn parse(s: &str) -> Option<ConversationStatus> {
+        ConversationStatus::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+impl rusqlite::types::ToSql for ConversationStatus {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
@@ -175,9 +213,9 @@ pub fn list(c: &Connection, viewer: &Viewer, f: &Filter, limit: i64) -> rusqlite
         Some(Tab::Unassigned) => sql.push_str(" AND c.assignee_id IS NULL"),
         Some(Tab::All) | None => {}
     }
-    if STATUSES.contains(&f.status.as_str()) {
+    if let Some(status) = ConversationStatus::parse(&f.status) {
         sql.push_str(" AND c.status = ?");
-        args.push(Value::Text(f.status.clone()));
+        args.push(Value::Text(status.as_str().to_string()));
     }
     if !f.number.is_empty() {
         sql.push_str(" AND c.phone_number_id = ?");
@@ -322,11 +360,15 @@ pub fn assign(c: &Connection, id: i64, to: Option<i64>, now: i64) -> rusqlite::R
 pub fn set_status(
     c: &Connection,
     id: i64,
-    status: &str,
+    status: ConversationStatus,
     snoozed_until: Option<i64>,
     now: i64,
 ) -> rusqlite::Result<bool> {
-    let until = if status == "snoozed" { snoozed_until } else { None };
+    let until = if status == ConversationStatus::Snoozed {
+        snoozed_until
+    } else {
+        None
+    };
     Ok(c.execute(
         "UPDATE conversations SET status = ?2, snoozed_until = ?3, updated_at = ?4
          WHERE id = ?1 AND (status <> ?2 OR coalesce(snoozed_until, 0) <> coalesce(?3, 0))",

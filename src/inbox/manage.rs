@@ -3,7 +3,7 @@
 //! into the audit log, in the same transaction as the change.
 
 use super::access::Viewer;
-use super::conversations::{self, STATUSES};
+use super::conversations::{self, ConversationStatus};
 use crate::audit::{self, Actor};
 use crate::error::AppError;
 use rusqlite::Connection;
@@ -100,19 +100,19 @@ pub fn set_status(
     now: i64,
 ) -> Result<bool, AppError> {
     viewer.check(c, id)?;
-    if !STATUSES.contains(&status) {
+    let Some(status) = ConversationStatus::parse(status) else {
         return Err(AppError::BadRequest("inbox.bad_status"));
-    }
-    if status == "snoozed" && snoozed_until.is_none_or(|t| t <= now) {
+    };
+    if status == ConversationStatus::Snoozed && snoozed_until.is_none_or(|t| t <= now) {
         return Err(AppError::BadRequest("inbox.snooze_in_future"));
     }
     if !conversations::set_status(c, id, status, snoozed_until, now)? {
         return Ok(false);
     }
-    conversations::add_event(c, id, "status", who.user, status, now)?;
+    conversations::add_event(c, id, "status", who.user, status.as_str(), now)?;
     let details = match snoozed_until {
-        Some(t) if status == "snoozed" => format!("{status} until {t}"),
-        _ => status.to_string(),
+        Some(t) if status == ConversationStatus::Snoozed => format!("snoozed until {t}"),
+        _ => status.as_str().to_string(),
     };
     audit::record(c, who.actor, "conversation.status", &target(id), &details, now)?;
     Ok(true)

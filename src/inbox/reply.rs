@@ -9,6 +9,7 @@ use super::conversations::{self, Route};
 use crate::error::{AppError, AppResult};
 use crate::whatsapp::media::{self, UploadError, Uploaded};
 use crate::whatsapp::outbound::OutMessage;
+pub use crate::whatsapp::outbox::Origin;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Meta's limit for a text body.
@@ -80,7 +81,7 @@ pub async fn send(
     id: i64,
     compose: Compose,
     author: Option<i64>,
-    origin: &'static str,
+    origin: Origin,
 ) -> AppResult<Result<i64, &'static str>> {
     let route = route(inbox, viewer, id).await?;
     let now = inbox.clock.unix();
@@ -204,7 +205,7 @@ pub async fn attach(
     id: i64,
     file: Attachment,
     author: Option<i64>,
-    origin: &'static str,
+    origin: Origin,
 ) -> AppResult<Result<i64, &'static str>> {
     let route = route(inbox, viewer, id).await?;
     if super::window_left(route.last_inbound_at, inbox.clock.unix()) == 0 {
@@ -239,7 +240,15 @@ pub fn queue_read_receipt(c: &Connection, conversation_id: i64, wamid: &str, now
         let msg = OutMessage::MarkRead {
             message_id: wamid.to_string(),
         };
-        crate::whatsapp::outbox::enqueue(c, route.number_id, &route.recipient, None, &msg, "read", now)?;
+        crate::whatsapp::outbox::enqueue(
+            c,
+            route.number_id,
+            &route.recipient,
+            None,
+            &msg,
+            Origin::ReadReceipt,
+            now,
+        )?;
     }
     Ok(())
 }

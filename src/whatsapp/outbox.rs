@@ -30,6 +30,31 @@ const IN_FLIGHT: usize = 128;
 /// Rows claimed (marked `sending`) per commit.
 const GROUP: usize = 20;
 
+/// Who put a message in the outbox (the `origin` column). Later senders (the bot,
+/// campaigns) add theirs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// An agent in the inbox.
+    Agent,
+    /// The REST API.
+    Api,
+    /// Blue ticks for a message an agent read.
+    ReadReceipt,
+    /// Whacaster itself, tools and benchmarks.
+    System,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Agent => "agent",
+            Origin::Api => "api",
+            Origin::ReadReceipt => "read",
+            Origin::System => "system",
+        }
+    }
+}
+
 /// Queues a message; the dispatcher sends it. Returns the outbox id.
 pub fn enqueue(
     c: &Connection,
@@ -37,14 +62,22 @@ pub fn enqueue(
     recipient: &str,
     contact_id: Option<i64>,
     msg: &OutMessage,
-    origin: &str,
+    origin: Origin,
     now: i64,
 ) -> Result<i64, AppError> {
     let payload = serde_json::to_string(msg).map_err(AppError::internal)?;
     c.execute(
         "INSERT INTO outbox (number_id, recipient, contact_id, kind, payload, origin, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-        params![number_id, recipient, contact_id, msg.kind(), payload, origin, now],
+        params![
+            number_id,
+            recipient,
+            contact_id,
+            msg.kind(),
+            payload,
+            origin.as_str(),
+            now
+        ],
     )?;
     Ok(c.last_insert_rowid())
 }

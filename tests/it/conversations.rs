@@ -115,7 +115,15 @@ async fn a_reply_moves_the_conversation_without_reopening_it() {
                 preview_url: false,
                 reply_to: None,
             };
-            whacaster::whatsapp::outbox::enqueue(c, 1, "+62811", Some(1), &msg, "agent:1", now)
+            whacaster::whatsapp::outbox::enqueue(
+                c,
+                1,
+                "+62811",
+                Some(1),
+                &msg,
+                whacaster::whatsapp::outbox::Origin::Agent,
+                now,
+            )
         })
         .await
         .unwrap();

@@ -29,7 +29,17 @@ async fn enqueue(app: &TestApp, to: &str, msg: OutMessage) -> i64 {
     let id = app
         .state
         .db
-        .write(move |c| whacaster::whatsapp::outbox::enqueue(c, 1, &to, None, &msg, "test", now))
+        .write(move |c| {
+            whacaster::whatsapp::outbox::enqueue(
+                c,
+                1,
+                &to,
+                None,
+                &msg,
+                whacaster::whatsapp::outbox::Origin::System,
+                now,
+            )
+        })
         .await
         .unwrap();
     app.state.outbox_bell.ring();
@@ -280,8 +290,16 @@ async fn a_send_interrupted_by_a_crash_is_held_not_resent() {
     // As if the process died between marking `sending` and hearing Meta's answer.
     let key = whacaster::crypto::DbKey::read(&cfg.data_dir.join("db.key")).unwrap();
     let conn = whacaster::store::open_connection(&cfg.db_path(), &key).unwrap();
-    let id =
-        whacaster::whatsapp::outbox::enqueue(&conn, 1, "+62811", None, &text("mungkin terkirim"), "test", 0).unwrap();
+    let id = whacaster::whatsapp::outbox::enqueue(
+        &conn,
+        1,
+        "+62811",
+        None,
+        &text("mungkin terkirim"),
+        whacaster::whatsapp::outbox::Origin::System,
+        0,
+    )
+    .unwrap();
     conn.execute("UPDATE outbox SET state = 'sending' WHERE id = ?1", [id])
         .unwrap();
     drop(conn);
@@ -318,8 +336,16 @@ async fn a_held_send_is_settled_by_its_status_webhook_after_the_restart() {
     // As if the process died after Meta took the reply but before we heard its answer.
     let key = whacaster::crypto::DbKey::read(&cfg.data_dir.join("db.key")).unwrap();
     let conn = whacaster::store::open_connection(&cfg.db_path(), &key).unwrap();
-    let id = whacaster::whatsapp::outbox::enqueue(&conn, 1, "+62811", Some(1), &text("sudah dikirim?"), "agent", now)
-        .unwrap();
+    let id = whacaster::whatsapp::outbox::enqueue(
+        &conn,
+        1,
+        "+62811",
+        Some(1),
+        &text("sudah dikirim?"),
+        whacaster::whatsapp::outbox::Origin::Agent,
+        now,
+    )
+    .unwrap();
     let message = whacaster::inbox::NewOutbound {
         phone_number_id: PHONE_ID,
         contact_id: Some(1),

@@ -32,7 +32,7 @@ pub(super) async fn post_reply(
         body: form.body.clone(),
         reply_to: form.reply_to,
     };
-    match reply::send(&state.inbox, viewer, id, compose, Some(a.user.id), "agent").await? {
+    match reply::send(&state.inbox, viewer, id, compose, Some(a.user.id), reply::Origin::Agent).await? {
         Ok(_) => Ok(see_other(&back(id))),
         Err(key) => {
             let draft = Draft {
@@ -68,7 +68,7 @@ pub(super) async fn post_attach(
                 caption: form.caption,
                 reply_to: form.reply_to,
             };
-            reply::attach(&state.inbox, viewer, id, file, Some(a.user.id), "agent").await?
+            reply::attach(&state.inbox, viewer, id, file, Some(a.user.id), reply::Origin::Agent).await?
         }
     };
     match outcome {
@@ -130,7 +130,7 @@ pub(super) async fn post_template(
         language: language.to_string(),
         params: params.clone(),
     };
-    match reply::send(&state.inbox, viewer, id, compose, Some(a.user.id), "agent").await? {
+    match reply::send(&state.inbox, viewer, id, compose, Some(a.user.id), reply::Origin::Agent).await? {
         Ok(_) => Ok(see_other(&back(id))),
         Err(key) => crate::web::invalid_page(&conversation_page(&state, a, id, None, draft(Some(key))).await?),
     }
