@@ -19,6 +19,9 @@ use std::sync::Arc;
 /// Requests per minute one API key may make (answered 429 with Retry-After beyond).
 pub const API_REQUESTS_PER_MINUTE: u32 = 120;
 
+/// Requests with an unknown API key one address may make per minute (then 429).
+pub const API_BAD_KEYS_PER_MINUTE: u32 = 10;
+
 /// Everything a handler may need; one instance shared by all workers.
 pub struct AppState {
     pub config: Arc<Config>,
@@ -52,6 +55,12 @@ pub struct AppState {
     pub inbox: crate::inbox::Inbox,
     /// Business name and default language, cached for every page.
     pub business: BusinessCache,
+    /// The bearer token `/metrics` scrapers send, when configured.
+    pub metrics_token: Option<crate::crypto::Secret>,
+    /// Unknown API keys per client address (a guessing brake).
+    pub api_bad_key_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// Badly signed webhook deliveries per address (their large bodies are refused unread).
+    pub bad_senders: crate::web::body::BadSenders,
     /// The middleware's share of the state (registered as its own app data).
     pub plumbing: actix_web::web::Data<Plumbing>,
 }
@@ -94,6 +103,11 @@ impl AppState {
             .read_blocking(|c| Ok(crate::whatsapp::WebhookKeys::load(c)?))
             .map_err(|e| format!("cannot read the WhatsApp numbers: {e}"))?;
         let metrics = Arc::new(Metrics::new());
+        let bad_senders = crate::web::body::BadSenders::new(config.limits.bad_signatures_per_minute);
+        let metrics_token = match &config.metrics.token_file {
+            Some(p) => Some(crate::ops::read_metrics_token(p)?),
+            None => None,
+        };
         let business = BusinessCache::new(business);
         let media = crate::whatsapp::media::Media {
             db: db.clone(),
@@ -109,6 +123,7 @@ impl AppState {
             csrf_key,
             metrics: metrics.clone(),
             business: business.clone(),
+            body_slots: crate::web::body::BodySlots::new(config.limits.unauthenticated_bodies_per_ip),
         });
         let live = crate::inbox::live::Hub::default();
         let outbox_bell = crate::wake::Doorbell::default();
@@ -141,6 +156,11 @@ impl AppState {
             live,
             inbox,
             business,
+            metrics_token,
+            bad_senders,
+            api_bad_key_limiter: RateLimiter::keyed(Quota::per_minute(
+                NonZeroU32::new(API_BAD_KEYS_PER_MINUTE).unwrap_or(NonZeroU32::MIN),
+            )),
             plumbing,
         })
     }

@@ -39,6 +39,48 @@ pub struct Config {
     pub session: SessionConfig,
     pub argon2: Argon2Config,
     pub login: LoginConfig,
+    pub limits: LimitsConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// How long and how many request bodies a client may keep open (slow-client defence).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Seconds any request body may take before it must keep up `body_min_bytes_per_sec`.
+    pub body_grace_secs: u64,
+    /// After the grace, a body must have arrived at least this fast on average (so an
+    /// upload's deadline grows with its size, a trickle's does not).
+    pub body_min_bytes_per_sec: u64,
+    /// A webhook delivery (at most 4 MB) must be in within this many seconds in any case.
+    pub webhook_body_secs: u64,
+    /// Request bodies one address may be sending at once before it signed in
+    /// (sign-in forms, webhook deliveries).
+    pub unauthenticated_bodies_per_ip: u32,
+    /// Badly signed webhook deliveries from one address per minute after which its
+    /// large bodies are refused unread for the rest of the minute.
+    pub bad_signatures_per_minute: u32,
+}
+
+/// `/metrics` access.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// A file holding the bearer token scrapers must send (`Authorization: Bearer …`).
+    /// When set, loopback is not trusted any more: only the token or a signed-in admin.
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            body_grace_secs: 10,
+            body_min_bytes_per_sec: 8 * 1024,
+            webhook_body_secs: 30,
+            unauthenticated_bodies_per_ip: 16,
+            bad_signatures_per_minute: 20,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -127,6 +169,8 @@ impl Default for Config {
             session: SessionConfig::default(),
             argon2: Argon2Config::default(),
             login: LoginConfig::default(),
+            limits: LimitsConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -271,6 +315,14 @@ impl Config {
         if self.login.max_failures < 1 || self.login.per_ip_per_minute < 1 {
             return Err("login.max_failures and login.per_ip_per_minute must be at least 1".into());
         }
+        if self.limits.body_grace_secs < 1
+            || self.limits.webhook_body_secs < 1
+            || self.limits.body_min_bytes_per_sec < 1
+            || self.limits.unauthenticated_bodies_per_ip < 1
+            || self.limits.bad_signatures_per_minute < 1
+        {
+            return Err("every limits.* value must be at least 1".into());
+        }
         let graph = url::Url::parse(&self.graph.base_url)
             .map_err(|e| format!("graph.base_url {:?} is not a URL: {e}", self.graph.base_url))?;
         if graph.scheme() != "https" && !crate::whatsapp::graph::is_loopback_http(&self.graph.base_url) {
@@ -287,6 +339,18 @@ impl Config {
             .parse()
             .map_err(|_| format!("listen {:?} is not an address like 127.0.0.1:8443", self.listen))
     }
+
+    /// Plain HTTP with no proxy named: if a reverse proxy is in front (the usual reason
+    /// for `tls.mode = "off"`), every client looks like the proxy's loopback address.
+    pub fn proxy_unconfigured(&self) -> bool {
+        self.tls.mode == TlsMode::Off && self.trusted_proxies.is_empty()
+    }
+
+    /// The warning `whacaster check` and start-up give when `proxy_unconfigured`.
+    pub const PROXY_WARNING: &'static str = "tls.mode = \"off\" and no trusted_proxies: behind a reverse proxy every \
+        client looks like the proxy, so all users share one sign-in budget and lockouts, and per-address limits \
+        hit everyone at once. Set trusted_proxies = [\"127.0.0.1\"] (the proxy's address), and metrics.token_file \
+        for /metrics (loopback is not trusted for /metrics in this mode).";
 
     pub fn tls_enabled(&self) -> bool {
         self.tls.mode != TlsMode::Off

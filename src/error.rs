@@ -15,11 +15,20 @@ pub enum AppError {
     /// Not signed in: pages redirect to the sign-in page.
     #[error("sign-in required")]
     Unauthenticated,
+    /// An API call without `Authorization: Bearer wk_…`.
+    #[error("no API key")]
+    ApiKeyMissing,
+    /// An API call with a key that is unknown or revoked.
+    #[error("invalid API key")]
+    ApiKeyInvalid,
     #[error("CSRF check failed: {0}")]
     Csrf(&'static str),
     /// A request the client should fix; the key names a catalogue message.
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    /// The body did not arrive in time (a slow or stalled client).
+    #[error("request body too slow")]
+    RequestTimeout,
     #[error("too many requests")]
     TooManyRequests,
     #[error("database: {0}")]
@@ -40,15 +49,28 @@ impl AppError {
         AppError::Internal(e.to_string())
     }
 
+    /// The machine-readable `code` of an API error, and the finer `reason` when the code
+    /// alone does not say what to fix.
+    pub fn api_code(&self) -> (&'static str, Option<&'static str>) {
+        match self {
+            AppError::ApiKeyMissing => ("unauthenticated", Some("missing_key")),
+            AppError::ApiKeyInvalid => ("unauthenticated", Some("invalid_key")),
+            other => (other.message_key().trim_start_matches("error."), None),
+        }
+    }
+
     /// The catalogue key of the message a person sees.
     pub fn message_key(&self) -> &'static str {
         match self {
             AppError::NotFound => "error.not_found",
             AppError::Forbidden => "error.forbidden",
             AppError::Unauthenticated => "error.unauthenticated",
+            AppError::ApiKeyMissing => "error.api_key_missing",
+            AppError::ApiKeyInvalid => "error.api_key_invalid",
             AppError::Csrf(_) => "error.csrf",
             AppError::BadRequest(key) => key,
             AppError::TooManyRequests => "error.too_many_requests",
+            AppError::RequestTimeout => "error.timeout",
             _ => "error.internal",
         }
     }
@@ -65,9 +87,10 @@ impl ResponseError for AppError {
         match self {
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Forbidden | AppError::Csrf(_) => StatusCode::FORBIDDEN,
-            AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            AppError::Unauthenticated | AppError::ApiKeyMissing | AppError::ApiKeyInvalid => StatusCode::UNAUTHORIZED,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            AppError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             AppError::Redirect(_) => StatusCode::SEE_OTHER,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -86,8 +109,25 @@ impl ResponseError for AppError {
         }
         let mut resp = HttpResponse::build(status);
         resp.content_type("text/plain; charset=utf-8");
-        if matches!(self, AppError::TooManyRequests) {
-            resp.insert_header(("Retry-After", "60"));
+        match self {
+            AppError::TooManyRequests => {
+                resp.insert_header(("Retry-After", "60"));
+            }
+            // RFC 6750: say which scheme, and that a key that was sent is no good.
+            AppError::ApiKeyMissing => {
+                resp.insert_header(("WWW-Authenticate", "Bearer realm=\"whacaster\""));
+            }
+            AppError::ApiKeyInvalid => {
+                resp.insert_header((
+                    "WWW-Authenticate",
+                    "Bearer realm=\"whacaster\", error=\"invalid_token\"",
+                ));
+            }
+            // The rest of the body is not read: the connection ends with this answer.
+            AppError::RequestTimeout => {
+                resp.force_close();
+            }
+            _ => {}
         }
         // The body is replaced by a full page (or JSON) in `web::middleware`.
         resp.body(self.message_key())

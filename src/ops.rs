@@ -47,15 +47,48 @@ pub async fn get_healthz(state: web::Data<AppState>) -> HttpResponse {
     resp.json(body)
 }
 
-/// Prometheus metrics: for a signed-in admin, or for anything on loopback (a local scraper).
+/// Reads the `/metrics` bearer token from its file (trimmed; at least 16 characters).
+pub fn read_metrics_token(path: &std::path::Path) -> Result<crate::crypto::Secret, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("metrics.token_file {}: {e}", path.display()))?;
+    let token = text.trim();
+    if token.len() < 16 || token.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(format!(
+            "metrics.token_file {}: the token must be at least 16 characters on one line",
+            path.display()
+        ));
+    }
+    Ok(crate::crypto::Secret::new(token))
+}
+
+/// Who may scrape `/metrics`, from plain values.
+pub fn metrics_allowed(token: Option<&str>, bearer: Option<&str>, loopback_trusted: bool) -> bool {
+    match token {
+        Some(t) => bearer.is_some_and(|b| crate::crypto::ct_eq(b.as_bytes(), t.as_bytes())),
+        None => loopback_trusted,
+    }
+}
+
+/// Prometheus metrics: for a signed-in admin, for a scraper with the configured bearer
+/// token, or (no token configured) for anything on loopback unless loopback may be a
+/// reverse proxy (trusted proxies named, or plain HTTP with none named).
 pub async fn get_metrics(
     req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     ctx: RequestCtx,
 ) -> AppResult<HttpResponse> {
-    let loopback = req.peer_addr().is_some_and(|a| a.ip().is_loopback()) && state.config.trusted_proxies.is_empty();
+    let cfg = &state.config;
+    let loopback = req.peer_addr().is_some_and(|a| a.ip().is_loopback())
+        && cfg.trusted_proxies.is_empty()
+        && !cfg.proxy_unconfigured();
+    let bearer = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let scraper = metrics_allowed(state.metrics_token.as_ref().map(|t| t.expose()), bearer, loopback);
     let admin = ctx.user().is_some_and(|u| u.at_least(crate::auth::Role::Admin));
-    if !loopback && !admin {
+    if !scraper && !admin {
         return Err(if ctx.user().is_some() {
             AppError::Forbidden
         } else {

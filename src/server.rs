@@ -97,6 +97,10 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, String> {
     crate::tls::install_crypto_provider();
     let cfg = Arc::new(cfg);
     let addr = cfg.listen_addr()?;
+    if cfg.proxy_unconfigured() {
+        // Loud on purpose: a log line at start is all an operator may ever read.
+        tracing::warn!("!!! {}", Config::PROXY_WARNING);
+    }
     let (db, source, key) = open_store(&cfg, true)?;
     tracing::info!(key = %source, db = %cfg.db_path().display(), "database open");
     let tls = crate::tls::prepare(&cfg, clock.now(), key.derive("whacaster acme cache v1"))?;

@@ -10,7 +10,7 @@ pub mod routes;
 use crate::app::AppState;
 use crate::auth::Role;
 use crate::error::AppError;
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 use futures_util::future::LocalBoxFuture;
 
 /// `last_used_at` is written at most this often per key.
@@ -53,16 +53,26 @@ impl FromRequest for ApiCaller {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(|t| t.trim().to_string());
+        let ip = req
+            .extensions()
+            .get::<crate::web::RequestCtx>()
+            .and_then(|c| c.ip.parse::<std::net::IpAddr>().ok());
         Box::pin(async move {
             let state = state.ok_or_else(|| AppError::internal("state missing"))?;
-            let token = token
-                .filter(|t| t.starts_with("wk_") && t.len() < 100)
-                .ok_or(AppError::Unauthenticated)?;
-            let key = state
-                .db
-                .read(move |c| Ok(keys::find_by_token(c, &token)?))
-                .await?
-                .ok_or(AppError::Unauthenticated)?;
+            let token = token.ok_or(AppError::ApiKeyMissing)?;
+            // Unknown keys cost the address: guessing is slowed to a trickle, and a
+            // client that keeps sending a revoked key is told to stop (429).
+            let refuse = || match ip {
+                Some(ip) if state.api_bad_key_limiter.check_key(&ip).is_err() => AppError::TooManyRequests,
+                _ => AppError::ApiKeyInvalid,
+            };
+            if !(token.starts_with("wk_") && token.len() < 100) {
+                return Err(refuse());
+            }
+            let key = state.db.read(move |c| Ok(keys::find_by_token(c, &token)?)).await?;
+            let Some(key) = key else {
+                return Err(refuse());
+            };
             if state.api_limiter.check_key(&key.id).is_err() {
                 return Err(AppError::TooManyRequests);
             }

@@ -47,13 +47,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// Only local paths are allowed as the place to go after sign-in (no open redirect).
-pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.starts_with("/login") => {
-            n.to_string()
-        }
-        _ => "/".into(),
+/// Where to go after sign-in: `next` when it is a path on this server (same origin as
+/// `base`, the public URL), otherwise `/`. Browsers drop tabs and newlines inside URLs,
+/// so `/\t/evil.example` would become `//evil.example`: any control character or
+/// whitespace refuses the value outright, and the resolved URL must keep our origin.
+pub fn safe_next(next: Option<&str>, base: &str) -> String {
+    let Some(n) = next else {
+        return "/".into();
+    };
+    let plain = n.starts_with('/')
+        && !n.starts_with("//")
+        && !n.starts_with("/login")
+        && !n.contains('\\')
+        && n.len() <= 2000
+        && !n.chars().any(|c| c.is_control() || c.is_whitespace());
+    let same_origin = || {
+        let Ok(base) = url::Url::parse(base) else {
+            return false;
+        };
+        base.join(n)
+            .is_ok_and(|u| u.origin() == base.origin() && !u.path().starts_with("//"))
+    };
+    if plain && same_origin() {
+        n.to_string()
+    } else {
+        "/".into()
     }
 }
 
@@ -78,14 +96,15 @@ pub struct LoginQuery {
     next: Option<String>,
 }
 
-async fn get_login(ctx: RequestCtx, q: web::Query<LoginQuery>) -> AppResult<HttpResponse> {
+async fn get_login(state: web::Data<AppState>, ctx: RequestCtx, q: web::Query<LoginQuery>) -> AppResult<HttpResponse> {
+    let next = safe_next(q.next.as_deref(), &state.base_url());
     if ctx.signed_in() {
-        return Ok(see_other(&safe_next(q.next.as_deref())));
+        return Ok(see_other(&next));
     }
     ok_page(&LoginPage {
         ctx,
         email: String::new(),
-        next: safe_next(q.next.as_deref()),
+        next,
         error: None,
     })
 }
@@ -103,7 +122,7 @@ async fn post_login(
     form: web::Form<LoginForm>,
 ) -> AppResult<HttpResponse> {
     let form = form.into_inner();
-    let next = safe_next(form.next.as_deref());
+    let next = safe_next(form.next.as_deref(), &state.base_url());
     let error = if form.email.trim().is_empty() || form.password.is_empty() {
         Some("login.missing")
     } else if form.password.len() > 1024 {
@@ -144,10 +163,14 @@ struct MfaLoginPage {
     error: Option<&'static str>,
 }
 
-async fn get_login_mfa(ctx: RequestCtx, q: web::Query<LoginQuery>) -> AppResult<HttpResponse> {
+async fn get_login_mfa(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    q: web::Query<LoginQuery>,
+) -> AppResult<HttpResponse> {
     match ctx.session.as_ref().map(|s| s.stage.as_str()) {
         Some("mfa") => ok_page(&MfaLoginPage {
-            next: safe_next(q.next.as_deref()),
+            next: safe_next(q.next.as_deref(), &state.base_url()),
             ctx,
             error: None,
         }),
@@ -167,7 +190,7 @@ async fn post_login_mfa(
     ctx: RequestCtx,
     form: web::Form<CodeForm>,
 ) -> AppResult<HttpResponse> {
-    let next = safe_next(form.next.as_deref());
+    let next = safe_next(form.next.as_deref(), &state.base_url());
     match service::verify_mfa(&state, &ctx, &form.code).await? {
         MfaStep::SignedIn(s) => Ok(with_session_cookie(see_other(&next), &s.token)),
         MfaStep::Invalid => invalid_page(&MfaLoginPage {

@@ -16,7 +16,6 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, web};
 use askama::Template;
 use base64::Engine;
-use futures_util::StreamExt;
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -61,6 +60,7 @@ pub async fn app_middleware(
     let path = req.path().to_string();
     let method = req.method().clone();
     let ip = client_ip(&req, &state.config.trusted_proxies);
+    req.extensions_mut().insert(ClientIp(ip.clone()));
 
     let mut clear_session_cookie = false;
     let mut new_csrf_cookie = None;
@@ -128,7 +128,15 @@ pub async fn app_middleware(
         req.extensions_mut().insert(ctx.clone());
 
         if is_unsafe(&method) && !csrf_exempt(&path) {
-            if let Err(e) = check_csrf(&mut req, &ctx, new_csrf_cookie.is_some()).await {
+            if let Err(e) = check_csrf(
+                &mut req,
+                &ctx,
+                new_csrf_cookie.is_some(),
+                &super::body::Pace::body(&state.config.limits),
+                &state.body_slots,
+            )
+            .await
+            {
                 let (http_req, _) = req.into_parts();
                 let res = ServiceResponse::new(http_req, HttpResponse::from_error(e));
                 return Ok(finish(
@@ -157,6 +165,11 @@ pub async fn app_middleware(
         clear_session_cookie,
     ))
 }
+
+/// The client's address as the middleware determined it (behind trusted proxies, from
+/// `X-Forwarded-For`), for handlers of bare paths that have no `RequestCtx`.
+#[derive(Debug, Clone)]
+pub struct ClientIp(pub String);
 
 fn is_unsafe(m: &Method) -> bool {
     !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
@@ -190,7 +203,13 @@ pub fn csrf_token(key: &[u8; 32], seed: &str, session_token: Option<&str>) -> St
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crypto::hmac_sha256(key, data.as_bytes()))
 }
 
-async fn check_csrf(req: &mut ServiceRequest, ctx: &RequestCtx, cookie_was_missing: bool) -> Result<(), AppError> {
+async fn check_csrf(
+    req: &mut ServiceRequest,
+    ctx: &RequestCtx,
+    cookie_was_missing: bool,
+    pace: &super::body::Pace,
+    slots: &super::body::BodySlots,
+) -> Result<(), AppError> {
     // A browser says where a request comes from; refuse other sites outright.
     if let Some(site) = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         if site == "cross-site" {
@@ -233,16 +252,20 @@ async fn check_csrf(req: &mut ServiceRequest, ctx: &RequestCtx, cookie_was_missi
             .map(|(_, v)| v.into_owned());
     }
     if token.is_none() && is_form {
+        // A form from someone not signed in (the sign-in form) takes one of its
+        // address's few places while it is read.
+        let _slot = match (&ctx.session, ctx.ip.parse()) {
+            (None, Ok(ip)) => Some(slots.try_acquire(ip).ok_or(AppError::TooManyRequests)?),
+            _ => None,
+        };
         let mut payload = req.take_payload();
-        let mut buf = web::BytesMut::new();
-        while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|_| AppError::BadRequest("error.bad_request"))?;
-            if buf.len() + chunk.len() > FORM_LIMIT {
-                return Err(AppError::BadRequest("error.too_large"));
-            }
-            buf.extend_from_slice(&chunk);
-        }
-        let body = buf.freeze();
+        let body = super::body::read_all(&mut payload, FORM_LIMIT, pace)
+            .await
+            .map_err(|e| match e {
+                super::body::BodyError::TooLarge => AppError::BadRequest("error.too_large"),
+                super::body::BodyError::TooSlow => AppError::RequestTimeout,
+                super::body::BodyError::Broken => AppError::BadRequest("error.bad_request"),
+            })?;
         token = url::form_urlencoded::parse(&body)
             .find(|(k, _)| k == "csrf")
             .map(|(_, v)| v.into_owned());
@@ -348,6 +371,7 @@ fn finish(
 ) -> ServiceResponse<BoxBody> {
     let mut res = render_error(res, request_id);
     let path = res.request().path().to_string();
+    let res_status = res.status();
     let headers = res.headers_mut();
     let set = |h: &mut header::HeaderMap, k: &'static str, v: &'static str| {
         h.insert(header::HeaderName::from_static(k), HeaderValue::from_static(v));
@@ -366,7 +390,9 @@ fn finish(
     if state.config.tls_enabled() {
         set(headers, "strict-transport-security", "max-age=31536000");
     }
-    if !path.starts_with("/static/") && !headers.contains_key(header::CACHE_CONTROL) {
+    // Assets are cached; everything else (a missing asset's error page too) is not.
+    let cached_asset = path.starts_with("/static/") && (res_status.is_success() || res_status.as_u16() == 304);
+    if !cached_asset && !headers.contains_key(header::CACHE_CONTROL) {
         set(headers, "cache-control", "no-store");
     }
     if let Ok(v) = HeaderValue::from_str(request_id) {
@@ -409,20 +435,39 @@ fn render_error(res: ServiceResponse<BoxBody>, request_id: &str) -> ServiceRespo
     if !(status.is_client_error() || status.is_server_error()) {
         return res;
     }
+    let mut api_code = None;
     let message_key = match res.response().error() {
         Some(e) => match e.as_error::<AppError>() {
-            Some(app) => app.message_key(),
-            None => generic_key(status),
+            // `AppError` logged its cause when it made the response.
+            Some(app) => {
+                api_code = Some(app.api_code());
+                app.message_key()
+            }
+            None => {
+                if status.is_server_error() {
+                    tracing::error!(error = %e, status = status.as_u16(), "request failed");
+                } else {
+                    tracing::info!(error = %e, status = status.as_u16(), "request refused");
+                }
+                generic_key(status)
+            }
         },
         // A page or JSON answer a handler built on purpose (a form with messages, an API
         // validation error) is kept as it is.
         None if res.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
-            v.as_bytes().starts_with(b"text/html") || v.as_bytes().starts_with(b"application/json")
+            v.as_bytes().starts_with(b"text/html")
+                || v.as_bytes().starts_with(b"application/json")
+                || (res.request().path().starts_with("/webhooks/") && v.as_bytes().starts_with(b"text/plain"))
         }) =>
         {
             return res;
         }
-        None => generic_key(status),
+        None => {
+            if status.is_server_error() {
+                tracing::error!(status = status.as_u16(), "request failed without a recorded cause");
+            }
+            generic_key(status)
+        }
     };
     let ctx = res.request().extensions().get::<RequestCtx>().cloned();
     let locale = ctx.as_ref().map(|c| c.locale).unwrap_or(Locale::En);
@@ -430,13 +475,30 @@ fn render_error(res: ServiceResponse<BoxBody>, request_id: &str) -> ServiceRespo
     let path = res.request().path().to_string();
     let (req, old) = res.into_parts();
     let mut builder = HttpResponse::build(status);
+    if old.head().connection_type() == actix_web::http::ConnectionType::Close {
+        builder.force_close();
+    }
     for (k, v) in old.headers() {
         if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
             builder.append_header((k.clone(), v.clone()));
         }
     }
-    let new = if path.starts_with("/api/") {
-        builder.json(serde_json::json!({"error": {"code": message_key.trim_start_matches("error."), "message": message, "request_id": request_id}}))
+    let new = if path.starts_with("/webhooks/") {
+        // Meta and other machines: a short line, not a page.
+        let reason = status.canonical_reason().unwrap_or("error").to_lowercase();
+        builder
+            .content_type("text/plain; charset=utf-8")
+            .body(format!("{reason}\n"))
+    } else if path.starts_with("/api/") {
+        let (code, reason) = api_code.unwrap_or((message_key.trim_start_matches("error."), None));
+        if status == StatusCode::UNAUTHORIZED && !old.headers().contains_key(header::WWW_AUTHENTICATE) {
+            builder.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"whacaster\""));
+        }
+        let mut error = serde_json::json!({"code": code, "message": message, "request_id": request_id});
+        if let Some(r) = reason {
+            error["reason"] = serde_json::Value::from(r);
+        }
+        builder.json(serde_json::json!({ "error": error }))
     } else {
         let fallback;
         let ctx_ref = match &ctx {

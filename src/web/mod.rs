@@ -3,6 +3,7 @@
 //! page helpers. No feature's routes or state live here (see `app` and `server`).
 
 pub mod assets;
+pub mod body;
 pub mod ctx;
 pub mod middleware;
 pub mod upload;
@@ -30,6 +31,8 @@ pub struct Plumbing {
     pub csrf_key: [u8; 32],
     pub metrics: Arc<Metrics>,
     pub business: BusinessCache,
+    /// Bodies being received from clients not signed in, per address.
+    pub body_slots: body::BodySlots,
 }
 
 /// The business profile, cached for every page; shared with the setup pages that change it.
@@ -52,9 +55,16 @@ impl BusinessCache {
     }
 }
 
-/// 303 See Other to `path`.
+/// 303 See Other to `path`. A path that cannot be a header value (a newline from a
+/// caller's bug) goes to `/` and is logged, never a bare 500.
 pub fn see_other(path: &str) -> HttpResponse {
-    HttpResponse::SeeOther().insert_header(("Location", path)).finish()
+    match actix_web::http::header::HeaderValue::from_str(path) {
+        Ok(v) => HttpResponse::SeeOther().insert_header(("Location", v)).finish(),
+        Err(e) => {
+            tracing::error!(error = %e, "redirect target is not a valid header value; sending to /");
+            HttpResponse::SeeOther().insert_header(("Location", "/")).finish()
+        }
+    }
 }
 
 /// 303 to `path` with a one-time message: `?m=flash.key` (no cookie needed, P20).

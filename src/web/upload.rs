@@ -11,15 +11,31 @@ pub struct Upload {
     pub reply_to: Option<i64>,
 }
 
-pub async fn read_upload(mut payload: actix_multipart::Multipart) -> AppResult<Upload> {
+/// Reads the form at `pace`: the deadline grows with the bytes received, so a large file
+/// on a slow line gets the time it needs and a stalled one is cut off.
+pub async fn read_upload(mut payload: actix_multipart::Multipart, pace: super::body::Pace) -> AppResult<Upload> {
+    use super::body::BodyError;
     use futures_util::StreamExt;
     const MAX: usize = 100 * 1024 * 1024;
+    let started = std::time::Instant::now();
+    let mut received = 0usize;
+    let too_slow = |e: BodyError| match e {
+        BodyError::TooSlow => AppError::RequestTimeout,
+        _ => AppError::BadRequest("error.bad_request"),
+    };
     let mut out = Upload {
         file: None,
         caption: String::new(),
         reply_to: None,
     };
-    while let Some(field) = payload.next().await {
+    loop {
+        let deadline = tokio::time::Instant::from_std(pace.deadline(started, received));
+        let Some(field) = tokio::time::timeout_at(deadline, payload.next())
+            .await
+            .map_err(|_| AppError::RequestTimeout)?
+        else {
+            break;
+        };
         let mut field = field.map_err(|_| AppError::BadRequest("error.bad_request"))?;
         let name = field.name().unwrap_or("").to_string();
         let filename = field.content_disposition().and_then(|d| d.get_filename()).map(|f| {
@@ -31,8 +47,11 @@ pub async fn read_upload(mut payload: actix_multipart::Multipart) -> AppResult<U
         let mime = field.content_type().map(|m| m.essence_str().to_string());
         let limit = if name == "file" { MAX } else { 8 * 1024 };
         let mut buf = Vec::new();
-        while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|_| AppError::BadRequest("error.bad_request"))?;
+        while let Some(chunk) = super::body::next_chunk(&mut field, &pace, started, received)
+            .await
+            .map_err(too_slow)?
+        {
+            received += chunk.len();
             if buf.len() + chunk.len() > limit {
                 return Err(AppError::BadRequest("media.too_big"));
             }

@@ -237,3 +237,26 @@ async fn check_flags_a_config_file_others_may_write() {
     assert_ne!(code, 0);
     assert!(out.contains("writable by everyone"), "{out}");
 }
+
+#[tokio::test]
+async fn check_warns_loudly_about_plain_http_without_a_trusted_proxy() {
+    let app = TestApp::start().await;
+    let cfg_file = app.data_dir().parent().unwrap().join("plain.toml");
+    let write = |extra: &str| {
+        std::fs::write(
+            &cfg_file,
+            format!("data_dir = {:?}\n{extra}\n[tls]\nmode = \"off\"\n", app.data_dir()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&cfg_file, std::fs::Permissions::from_mode(0o640)).unwrap();
+    };
+    write("");
+    let (_, out, _) = whacaster(&["check", "--config", cfg_file.to_str().unwrap()]);
+    assert!(
+        out.contains("!!!") && out.contains("no trusted_proxies") && out.contains("metrics.token_file"),
+        "{out}"
+    );
+    write("trusted_proxies = [\"127.0.0.1\"]");
+    let (_, out, _) = whacaster(&["check", "--config", cfg_file.to_str().unwrap()]);
+    assert!(!out.contains("no trusted_proxies"), "{out}");
+}

@@ -10,6 +10,7 @@ mod common;
 mod contacts;
 mod conversations;
 mod fake_graph;
+mod hardening;
 mod inbound;
 mod inbox;
 mod media;

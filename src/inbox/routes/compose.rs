@@ -56,7 +56,7 @@ pub(super) async fn post_attach(
     let viewer = viewer(&state, &a).await?;
     // Refuse a conversation the user may not see before reading a 100 MB body.
     reply::route(&state.inbox, viewer, id).await?;
-    let form = crate::web::upload::read_upload(payload).await?;
+    let form = crate::web::upload::read_upload(payload, crate::web::body::Pace::body(&state.config.limits)).await?;
     let caption = form.caption.clone();
     let outcome = match form.file {
         None => Err("inbox.no_file"),

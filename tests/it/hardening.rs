@@ -1,0 +1,314 @@
+//! Issue 16, from an outside probe: no open redirect, slow and greedy clients cut off,
+//! machine answers for machines, /metrics behind a proxy.
+
+use crate::common::{TestApp, sign, test_config};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use whacaster::config::TlsMode;
+
+/// An app over plain HTTP (loopback), so a raw TCP client can talk to it.
+async fn plain_app(tweak: impl FnOnce(&mut whacaster::config::Config)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(dir.path());
+    cfg.tls.mode = TlsMode::Off;
+    tweak(&mut cfg);
+    TestApp::start_with(dir, cfg).await
+}
+
+fn addr(app: &TestApp) -> String {
+    app.base.trim_start_matches("http://").to_string()
+}
+
+/// Sends a request head (and `first` body bytes) and returns the open connection.
+async fn open_body(app: &TestApp, path: &str, content_length: usize, first: &[u8]) -> TcpStream {
+    let mut s = TcpStream::connect(addr(app)).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nX-Hub-Signature-256: sha256=00\r\nContent-Length: {content_length}\r\n\r\n",
+        addr(app)
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(first).await.unwrap();
+    s
+}
+
+/// Reads until the server closes the connection (or `limit` passes): the status code
+/// of the answer, whether the server closed, and the bytes read.
+async fn answer(s: &mut TcpStream, limit: Duration) -> (u16, bool, String) {
+    answer_half(s, limit).await
+}
+
+async fn answer_half(s: &mut (impl AsyncReadExt + Unpin), limit: Duration) -> (u16, bool, String) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let end = Instant::now() + limit;
+    let mut closed = false;
+    while Instant::now() < end {
+        match tokio::time::timeout_at(end.into(), s.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                closed = true;
+                break;
+            }
+            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+            Err(_) => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, closed, text)
+}
+
+#[tokio::test]
+async fn next_is_a_same_origin_path_or_the_start_page() {
+    let app = TestApp::start().await;
+    let b = app.setup_admin("owner@toko.id").await;
+    for evil in [
+        "/%09/evil.example",
+        "/%0A/evil.example",
+        "%0A",
+        "/%0D%0ALocation:%20https://evil.example",
+        "//evil.example",
+        "/%2F/evil.example",
+        "/..//evil.example",
+        "https://evil.example/",
+        "/\\evil.example",
+        "/%20/evil.example",
+        "javascript:alert(1)",
+    ] {
+        let page = b.get(&format!("/login?next={evil}")).await;
+        assert_eq!(page.status, 200, "{evil}");
+        assert!(
+            page.body.contains("name=\"next\" value=\"/\""),
+            "{evil} is not kept as the place to go"
+        );
+    }
+    // A good path survives sign-in; a bad one ends at the start page, never a 500.
+    let page = b.get("/login?next=/inbox%3Fstatus%3Dopen").await;
+    assert!(
+        page.body.contains("value=\"/inbox?status=open\""),
+        "a local path is kept"
+    );
+    let token = crate::common::csrf_in(&page.body).unwrap();
+    let r = b
+        .post_raw(
+            "/login",
+            &[
+                ("csrf", token.as_str()),
+                ("email", "owner@toko.id"),
+                ("password", crate::common::PASSWORD),
+                ("next", "/\t/evil.example"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    // The owner must enrol MFA first; the place to go is checked again there.
+    assert!(!r.location().unwrap_or("").contains("evil"), "{:?}", r.location());
+    b.enrol_totp(&app).await;
+    let admin = b;
+    for evil in ["/%09/evil.example", "/%0A/evil.example", "/%0D%0A"] {
+        let r = admin.get(&format!("/login?next={evil}")).await;
+        assert_eq!((r.status, r.location()), (303, Some("/")), "{evil} signed in");
+    }
+    let r = admin.get("/login?next=/admin/users").await;
+    assert_eq!(r.location(), Some("/admin/users"));
+}
+
+#[tokio::test]
+async fn a_trickled_body_is_cut_off_and_one_address_cannot_hold_many() {
+    let app = plain_app(|c| {
+        c.limits.body_grace_secs = 1;
+        c.limits.body_min_bytes_per_sec = 1024;
+        c.limits.webhook_body_secs = 2;
+        c.limits.unauthenticated_bodies_per_ip = 3;
+    })
+    .await;
+
+    // One byte every 200 ms of a 1000-byte body: answered 408 and closed after about a
+    // second (the grace), not kept open for ever.
+    let started = Instant::now();
+    let s = open_body(&app, "/webhooks/whatsapp", 1000, b"{").await;
+    let (mut rd, mut wr) = s.into_split();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if wr.write_all(b" ").await.is_err() {
+                return;
+            }
+        }
+    });
+    let (status, closed, text) = answer_half(&mut rd, Duration::from_secs(6)).await;
+    let took = started.elapsed();
+    trickle.abort();
+    assert_eq!(status, 408, "a trickle is timed out: {text}");
+    assert!(closed, "and its connection closed");
+    assert!(took < Duration::from_secs(4), "within the grace, not later: {took:?}");
+    assert!(!text.contains("<html"), "a plain answer for a machine: {text}");
+
+    // Three bodies at once from one address are read; the fourth is refused at once.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(open_body(&app, "/webhooks/whatsapp", 1000, b"{").await);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let t = Instant::now();
+    let mut fourth = open_body(&app, "/webhooks/whatsapp", 1000, b"{").await;
+    let (status, closed, _) = answer(&mut fourth, Duration::from_secs(2)).await;
+    assert_eq!(status, 429, "a fourth concurrent body from one address");
+    assert!(closed && t.elapsed() < Duration::from_secs(1), "refused before reading");
+    // The held ones run into the webhook's deadline and free their places.
+    for mut s in held {
+        let (status, closed, _) = answer(&mut s, Duration::from_secs(4)).await;
+        assert!(status == 408 && closed, "held body cut off: {status}");
+    }
+    let body = b"{}";
+    let (status, _) = crate::common::post_webhook(&app, body, Some("sha256=00"), "application/json").await;
+    assert_eq!(status, 401, "the places are free again");
+}
+
+#[tokio::test]
+async fn large_bodies_from_a_bad_signer_are_refused_unread() {
+    let app = plain_app(|c| c.limits.bad_signatures_per_minute = 3).await;
+    for _ in 0..3 {
+        let (status, body) = crate::common::post_webhook(&app, b"{}", Some("sha256=00"), "application/json").await;
+        assert_eq!((status, body.as_str()), (401, "invalid signature\n"));
+    }
+    // Announce 4 MB and send none of it: the answer comes from the headers alone.
+    let t = Instant::now();
+    let mut s = open_body(&app, "/webhooks/whatsapp", 4 * 1024 * 1024, b"").await;
+    let (status, closed, text) = answer(&mut s, Duration::from_secs(3)).await;
+    assert_eq!(status, 429, "{text}");
+    assert!(closed && t.elapsed() < Duration::from_secs(2));
+    assert!(text.contains("retry-after") || text.contains("Retry-After"));
+    // A small delivery from that address is still looked at (and a good one stored).
+    let (status, _) = crate::common::post_webhook(&app, b"{}", Some(&sign("nope", b"{}")), "application/json").await;
+    assert_eq!(status, 401);
+    // Other addresses are unaffected (none to test from loopback but this one): the
+    // tally is per address, as the unit test in web::body shows.
+}
+
+#[tokio::test]
+async fn webhook_and_api_answer_machines_in_their_terms() {
+    let app = TestApp::start().await;
+    let client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let url = format!("{}/webhooks/whatsapp", app.base);
+    let check_plain = |status: u16, ct: Option<String>, body: &str, want: u16| {
+        assert_eq!(status, want, "{body}");
+        assert!(ct.unwrap_or_default().starts_with("text/plain"), "{want} is plain text");
+        assert!(body.len() < 100 && !body.contains('<'), "{want} is short: {body}");
+    };
+    for (ct, sig, body, want) in [
+        ("application/json", Some("sha256=00"), vec![b'{', b'}'], 401),
+        ("application/json", None, vec![b'{', b'}'], 401),
+        ("text/html", Some("sha256=00"), vec![b'x'], 415),
+        (
+            "application/json",
+            Some("sha256=00"),
+            vec![b' '; 4 * 1024 * 1024 + 1],
+            413,
+        ),
+    ] {
+        let mut req = client.post(&url).header("content-type", ct).body(body);
+        if let Some(s) = sig {
+            req = req.header("x-hub-signature-256", s);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let ctype = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string());
+        check_plain(status, ctype, &r.text().await.unwrap(), want);
+    }
+
+    // API: missing and invalid keys are told apart, with the scheme to use.
+    let api = format!("{}/api/v1/numbers", app.base);
+    let r = client.get(&api).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.headers().get("www-authenticate").unwrap(),
+        "Bearer realm=\"whacaster\""
+    );
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        (e["error"]["code"].as_str(), e["error"]["reason"].as_str()),
+        (Some("unauthenticated"), Some("missing_key"))
+    );
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Authorization: Bearer")
+    );
+    let r = client.get(&api).bearer_auth("wk_guess").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(
+        r.headers()
+            .get("www-authenticate")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["reason"], "invalid_key");
+    // Guessing keys from one address is slowed: after a few, 429 with Retry-After.
+    let mut limited = None;
+    for i in 0..whacaster::app::API_BAD_KEYS_PER_MINUTE + 2 {
+        let r = client
+            .get(&api)
+            .bearer_auth(format!("wk_guess{i}"))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 429 {
+            limited = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+            break;
+        }
+        assert_eq!(r.status(), 401);
+    }
+    assert!(limited.is_some(), "unknown keys are rate limited per address");
+
+    // A missing asset carries the same headers as any other page (no-store included).
+    let b = app.browser();
+    let asset = b.get("/static/css/nope.css").await;
+    let page = b.get("/nope").await;
+    assert_eq!((asset.status, page.status), (404, 404));
+    for h in [
+        "content-security-policy",
+        "x-content-type-options",
+        "x-frame-options",
+        "referrer-policy",
+        "permissions-policy",
+        "cross-origin-opener-policy",
+        "cross-origin-resource-policy",
+        "strict-transport-security",
+        "cache-control",
+    ] {
+        assert_eq!(asset.header(h), page.header(h), "{h} on a missing asset");
+    }
+}
+
+#[tokio::test]
+async fn behind_a_proxy_metrics_need_a_token() {
+    // Plain HTTP and no trusted proxy: loopback may be the proxy, so it is not trusted.
+    let app = plain_app(|_| {}).await;
+    let b = app.browser();
+    assert_eq!(b.get("/metrics").await.status, 401, "not public through a proxy");
+    drop(app);
+
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("metrics.token");
+    std::fs::write(&token_file, "s3cret-scraper-token-0123456789\n").unwrap();
+    let mut cfg = test_config(dir.path());
+    cfg.metrics.token_file = Some(token_file);
+    let app = TestApp::start_with(dir, cfg).await;
+    let b = app.browser();
+    assert_eq!(
+        b.get("/metrics").await.status,
+        401,
+        "with a token, loopback alone is not enough"
+    );
+    let scrape = |t: &'static str| b.client.get(format!("{}/metrics", app.base)).bearer_auth(t).send();
+    assert_eq!(scrape("s3cret-scraper-token-0123456789").await.unwrap().status(), 200);
+    assert_eq!(scrape("s3cret-scraper-token-0123456788").await.unwrap().status(), 401);
+}
