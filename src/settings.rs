@@ -148,6 +148,9 @@ pub fn set_mfa_policy(conn: &Connection, p: &MfaPolicy) -> rusqlite::Result<()> 
 pub struct InboxSettings {
     /// Agents see every conversation (else only theirs and unassigned ones).
     pub agents_see_all: bool,
+    /// Agents see every contact (else those of conversations they may see, and those
+    /// with no conversation yet).
+    pub agents_see_all_contacts: bool,
     /// Opening a conversation sends Meta the read receipt (blue ticks).
     pub read_receipts: bool,
     /// New conversations go round-robin to available agents.
@@ -160,6 +163,7 @@ impl Default for InboxSettings {
     fn default() -> Self {
         InboxSettings {
             agents_see_all: false,
+            agents_see_all_contacts: false,
             read_receipts: true,
             auto_assign: false,
             assign_cap: 20,
@@ -172,6 +176,7 @@ pub fn inbox_settings(conn: &Connection) -> rusqlite::Result<InboxSettings> {
     let flag = |k: &str, default: bool| flag(conn, k, default);
     Ok(InboxSettings {
         agents_see_all: flag("inbox.agents_see_all", d.agents_see_all)?,
+        agents_see_all_contacts: flag("contacts.agents_see_all", d.agents_see_all_contacts)?,
         read_receipts: flag("inbox.read_receipts", d.read_receipts)?,
         auto_assign: flag("inbox.auto_assign", d.auto_assign)?,
         assign_cap: get_setting(conn, "inbox.assign_cap")?
@@ -183,6 +188,7 @@ pub fn inbox_settings(conn: &Connection) -> rusqlite::Result<InboxSettings> {
 pub fn set_inbox_settings(conn: &Connection, s: &InboxSettings) -> rusqlite::Result<()> {
     let b = flag_value;
     set_setting(conn, "inbox.agents_see_all", b(s.agents_see_all))?;
+    set_setting(conn, "contacts.agents_see_all", b(s.agents_see_all_contacts))?;
     set_setting(conn, "inbox.read_receipts", b(s.read_receipts))?;
     set_setting(conn, "inbox.auto_assign", b(s.auto_assign))?;
     set_setting(conn, "inbox.assign_cap", &s.assign_cap.to_string())

@@ -7,6 +7,7 @@ use crate::auth::Role;
 use crate::contacts::service::{self, ContactInput};
 use crate::contacts::{Contact, default_region};
 use crate::error::AppResult;
+use crate::inbox::access::Viewer;
 use crate::web::FormErrors;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -63,10 +64,13 @@ async fn get_contacts(
     caller.require(Role::Agent)?;
     let q = q.into_inner();
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
-    let (after, term) = (q.cursor.unwrap_or(0), q.q);
+    let (after, term, role) = (q.cursor.unwrap_or(0), q.q, caller.key.role);
     let found = state
         .db
-        .read(move |c| Ok(crate::contacts::search(c, term.as_deref(), after, limit + 1)?))
+        .read(move |c| {
+            let scope = Viewer::for_role(c, role)?.contact_scope();
+            Ok(crate::contacts::search(c, scope, term.as_deref(), after, limit + 1)?)
+        })
         .await?;
     let more = found.len() as i64 > limit;
     let data: Vec<Contact> = found.into_iter().take(usize::try_from(limit).unwrap_or(50)).collect();
@@ -76,8 +80,11 @@ async fn get_contacts(
 
 async fn get_contact(state: web::Data<AppState>, caller: ApiCaller, path: web::Path<i64>) -> AppResult<HttpResponse> {
     caller.require(Role::Agent)?;
-    let id = path.into_inner();
-    let contact = state.db.read(move |c| service::get(c, id)).await?;
+    let (id, role) = (path.into_inner(), caller.key.role);
+    let contact = state
+        .db
+        .read(move |c| service::get_in(c, Viewer::for_role(c, role)?.contact_scope(), id))
+        .await?;
     Ok(HttpResponse::Ok().json(contact))
 }
 
@@ -123,10 +130,11 @@ async fn patch_contact(
     caller.require(Role::Agent)?;
     let id = path.into_inner();
     let (region, actor, now, patch) = (region(&state), caller.actor(&ip(&req)), state.now(), body.into_inner());
+    let role = caller.key.role;
     let updated = state
         .db
         .write(move |c| {
-            let current = service::get(c, id)?;
+            let current = service::get_in(c, Viewer::for_role(c, role)?.contact_scope(), id)?;
             let input = ContactInput {
                 name: patch.name.unwrap_or(current.name),
                 phone: patch.phone.unwrap_or_else(|| current.phone.unwrap_or_default()),

@@ -129,19 +129,65 @@ pub fn fts_query(q: &str) -> Option<String> {
 
 /// Contacts matching `q` (name, WhatsApp name, phone, BSUID), after `after` by id: the
 /// trigram index for 3 characters or more, names by prefix-free LIKE below that.
-pub fn search(conn: &Connection, q: Option<&str>, after: i64, limit: i64) -> rusqlite::Result<Vec<Contact>> {
+/// Which contacts a query may return: a condition over `contacts` with one named
+/// parameter `:viewer`, made by the inbox's visibility rule (`inbox::access::Viewer`),
+/// so this feature needs to know nothing of conversations or roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope {
+    pub sql: &'static str,
+    pub viewer: i64,
+}
+
+impl Scope {
+    /// Every contact (supervisors, admins, the CLI).
+    pub fn all() -> Scope {
+        Scope { sql: "1", viewer: 0 }
+    }
+}
+
+pub fn search(
+    conn: &Connection,
+    scope: Scope,
+    q: Option<&str>,
+    after: i64,
+    limit: i64,
+) -> rusqlite::Result<Vec<Contact>> {
     let q = q.map(str::trim).filter(|q| !q.is_empty());
     let indexed = q.and_then(fts_query);
     let short = if indexed.is_none() { q } else { None };
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLS} FROM contacts
-         WHERE id > ?1
-           AND (?2 IS NULL OR id IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ?2))
-           AND (?3 IS NULL OR name LIKE '%' || ?3 || '%' OR profile_name LIKE '%' || ?3 || '%')
-         ORDER BY id LIMIT ?4"
+         WHERE id > :after
+           AND (:fts IS NULL OR id IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH :fts))
+           AND (:short IS NULL OR name LIKE '%' || :short || '%' OR profile_name LIKE '%' || :short || '%')
+           AND {}
+         ORDER BY id LIMIT :limit",
+        scope.sql
     ))?;
-    let rows = stmt.query_map(params![after, indexed, short, limit], from_row)?;
+    let mut args: Vec<(&str, &dyn rusqlite::ToSql)> = vec![
+        (":after", &after),
+        (":fts", &indexed),
+        (":short", &short),
+        (":limit", &limit),
+    ];
+    if scope.sql.contains(":viewer") {
+        args.push((":viewer", &scope.viewer));
+    }
+    let rows = stmt.query_map(args.as_slice(), from_row)?;
     rows.collect()
+}
+
+/// Whether the contact exists and is in `scope`.
+pub fn visible(conn: &Connection, scope: Scope, id: i64) -> rusqlite::Result<bool> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT count(*) FROM contacts WHERE id = :id AND {}",
+        scope.sql
+    ))?;
+    let mut args: Vec<(&str, &dyn rusqlite::ToSql)> = vec![(":id", &id)];
+    if scope.sql.contains(":viewer") {
+        args.push((":viewer", &scope.viewer));
+    }
+    Ok(stmt.query_row(args.as_slice(), |r| r.get::<_, i64>(0))? > 0)
 }
 
 pub fn find(conn: &Connection, id: i64) -> rusqlite::Result<Option<Contact>> {

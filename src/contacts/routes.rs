@@ -7,6 +7,7 @@ use crate::app::AppState;
 use crate::audit;
 use crate::auth::Role;
 use crate::error::{AppError, AppResult};
+use crate::inbox::access::Viewer;
 use crate::web::{Authed, FormErrors, RequestCtx, invalid_page, ok_page, see_other_flash};
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -55,6 +56,7 @@ pub struct ListQuery {
 async fn list_page(
     state: &AppState,
     ctx: RequestCtx,
+    user: crate::auth::User,
     q: String,
     after: i64,
     form: ContactInput,
@@ -63,7 +65,10 @@ async fn list_page(
     let q2 = q.clone();
     let contacts = state
         .db
-        .read(move |c| Ok(super::search(c, Some(&q2), after, PAGE + 1)?))
+        .read(move |c| {
+            let scope = Viewer::for_user(c, &user)?.contact_scope();
+            Ok(super::search(c, scope, Some(&q2), after, PAGE + 1)?)
+        })
         .await?;
     let next = (contacts.len() as i64 > PAGE)
         .then(|| contacts.get(PAGE as usize - 1).map(|c| c.id))
@@ -85,6 +90,7 @@ async fn get_contacts(state: web::Data<AppState>, a: Authed, q: web::Query<ListQ
         &list_page(
             &state,
             a.ctx,
+            a.user,
             q.q.unwrap_or_default(),
             q.after.unwrap_or(0),
             ContactInput::default(),
@@ -107,7 +113,7 @@ async fn post_contacts(
         .await?;
     match created {
         Ok(id) => Ok(see_other_flash(&format!("/contacts/{id}"), "flash.saved")),
-        Err(errors) => invalid_page(&list_page(&state, a.ctx, String::new(), 0, form, errors).await?),
+        Err(errors) => invalid_page(&list_page(&state, a.ctx, a.user, String::new(), 0, form, errors).await?),
     }
 }
 
@@ -151,18 +157,20 @@ async fn extras(state: &AppState, a: &Authed, id: i64) -> AppResult<Extras> {
         .await
 }
 
-async fn load(state: &AppState, id: i64) -> AppResult<(Contact, i64)> {
+/// The contact (404 unless the user may see it) and its message count.
+async fn load(state: &AppState, user: &crate::auth::User, id: i64) -> AppResult<(Contact, i64)> {
+    let user = user.clone();
     state
         .db
         .read(move |c| {
-            let contact = super::find(c, id)?.ok_or(AppError::NotFound)?;
+            let contact = service::get_in(c, Viewer::for_user(c, &user)?.contact_scope(), id)?;
             Ok((contact, crate::inbox::count_messages_of_contact(c, id)?))
         })
         .await
 }
 
 async fn get_contact(state: web::Data<AppState>, a: Authed, path: web::Path<i64>) -> AppResult<HttpResponse> {
-    let (contact, messages) = load(&state, path.into_inner()).await?;
+    let (contact, messages) = load(&state, &a.user, path.into_inner()).await?;
     let (conversations, labels, numbers) = extras(&state, &a, contact.id).await?;
     let form = ContactInput {
         name: contact.name.clone(),
@@ -190,15 +198,18 @@ async fn post_contact(
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let form = form.into_inner();
-    let (region, actor, now, input) = (region(&state), a.actor(), state.now(), form.clone());
+    let (region, actor, now, input, user) = (region(&state), a.actor(), state.now(), form.clone(), a.user.clone());
     let updated = state
         .db
-        .write(move |c| service::update(c, &region, &actor, id, &input, now))
+        .write(move |c| {
+            service::get_in(c, Viewer::for_user(c, &user)?.contact_scope(), id)?;
+            service::update(c, &region, &actor, id, &input, now)
+        })
         .await?;
     match updated {
         Ok(()) => Ok(see_other_flash(&format!("/contacts/{id}"), "flash.saved")),
         Err(errors) => {
-            let (contact, messages) = load(&state, id).await?;
+            let (contact, messages) = load(&state, &a.user, id).await?;
             let (conversations, labels, numbers) = extras(&state, &a, id).await?;
             invalid_page(&ContactPage {
                 ctx: a.ctx,
@@ -229,11 +240,11 @@ async fn post_conversation(
     form: web::Form<StartForm>,
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    let (number, now, actor) = (form.into_inner().number, state.now(), a.actor());
+    let (number, now, actor, user) = (form.into_inner().number, state.now(), a.actor(), a.user.clone());
     let conv = state
         .db
         .write(move |c| {
-            super::find(c, id)?.ok_or(AppError::NotFound)?;
+            service::get_in(c, Viewer::for_user(c, &user)?.contact_scope(), id)?;
             if !crate::whatsapp::numbers::repo::phone_number_id_taken(c, &number, None)? {
                 return Err(AppError::BadRequest("inbox.no_number"));
             }

@@ -98,6 +98,15 @@ pub fn get(c: &Connection, id: i64) -> AppResult<Contact> {
     super::find(c, id)?.ok_or(AppError::NotFound)
 }
 
+/// The contact when it is in `scope`; 404 otherwise (a hidden contact does not even
+/// admit it exists).
+pub fn get_in(c: &Connection, scope: super::Scope, id: i64) -> AppResult<Contact> {
+    if !super::visible(c, scope, id)? {
+        return Err(AppError::NotFound);
+    }
+    get(c, id)
+}
+
 /// Validates and stores a new contact (phones local to `region` become E.164); its id,
 /// or the field errors for the form or the API.
 pub fn create(

@@ -1,6 +1,8 @@
 //! Who may see a conversation. Supervisors and admins see all of them; an agent sees
 //! the ones assigned to them and the unassigned ones, or all when the admin allows
 //! it. One rule, used by every page, the media files, search, the API and live updates.
+//! Contacts follow it: an agent sees a contact through a conversation it may see, or
+//! one that has no conversation yet (see `contact_scope`).
 
 use crate::auth::{Role, User};
 use crate::error::AppError;
@@ -12,6 +14,8 @@ pub struct Viewer {
     pub user_id: Option<i64>,
     pub role: Role,
     pub sees_all: bool,
+    /// Sees every contact (supervisors, admins, or the business allows it).
+    pub sees_all_contacts: bool,
 }
 
 impl Viewer {
@@ -20,18 +24,25 @@ impl Viewer {
             user_id,
             role,
             sees_all: role >= Role::Supervisor || agents_see_all,
+            sees_all_contacts: role >= Role::Supervisor || agents_see_all,
         }
+    }
+
+    /// With the business's "agents see all contacts" setting.
+    pub fn with_all_contacts(mut self, agents_see_all_contacts: bool) -> Viewer {
+        self.sees_all_contacts |= agents_see_all_contacts;
+        self
     }
 
     /// The viewer for a user, with the instance's current setting.
     pub fn for_user(c: &Connection, user: &User) -> rusqlite::Result<Viewer> {
         let s = crate::settings::inbox_settings(c)?;
-        Ok(Viewer::new(Some(user.id), user.role, s.agents_see_all))
+        Ok(Viewer::new(Some(user.id), user.role, s.agents_see_all).with_all_contacts(s.agents_see_all_contacts))
     }
 
     pub fn for_role(c: &Connection, role: Role) -> rusqlite::Result<Viewer> {
         let s = crate::settings::inbox_settings(c)?;
-        Ok(Viewer::new(None, role, s.agents_see_all))
+        Ok(Viewer::new(None, role, s.agents_see_all).with_all_contacts(s.agents_see_all_contacts))
     }
 
     /// Whether a conversation with this assignee is visible.
@@ -48,6 +59,23 @@ impl Viewer {
                 "(c.assignee_id IS NULL OR c.assignee_id = ?)",
                 self.user_id.unwrap_or(-1),
             )
+        }
+    }
+
+    /// The contacts this viewer may see, as a condition over `contacts` for the contacts
+    /// feature's queries (it does not know conversations). A contact with no
+    /// conversation is visible: agents add customers themselves (a phone order, a walk-in)
+    /// and must find them to write first; like an unassigned conversation, it belongs to
+    /// no one yet. A contact whose every conversation is another agent's is not.
+    pub fn contact_scope(&self) -> crate::contacts::Scope {
+        if self.sees_all_contacts {
+            return crate::contacts::Scope::all();
+        }
+        crate::contacts::Scope {
+            sql: "(NOT EXISTS (SELECT 1 FROM conversations c WHERE c.contact_id = contacts.id) \
+                  OR EXISTS (SELECT 1 FROM conversations c WHERE c.contact_id = contacts.id \
+                  AND (c.assignee_id IS NULL OR c.assignee_id = :viewer)))",
+            viewer: self.user_id.unwrap_or(-1),
         }
     }
 
@@ -80,6 +108,8 @@ mod tests {
         assert!(!agent.can_see(Some(8)));
         assert!(Viewer::new(Some(7), Role::Agent, true).can_see(Some(8)));
         assert!(Viewer::new(Some(1), Role::Supervisor, false).can_see(Some(8)));
+        let agent = agent.with_all_contacts(true);
+        assert!(agent.sees_all_contacts && !agent.sees_all, "contacts only");
         let key = Viewer::new(None, Role::Agent, false);
         assert!(key.can_see(None));
         assert!(!key.can_see(Some(8)));

@@ -312,3 +312,182 @@ async fn behind_a_proxy_metrics_need_a_token() {
     assert_eq!(scrape("s3cret-scraper-token-0123456789").await.unwrap().status(), 200);
     assert_eq!(scrape("s3cret-scraper-token-0123456788").await.unwrap().status(), 401);
 }
+
+async fn contact_id(app: &TestApp, wa_id: &str) -> i64 {
+    let wa = wa_id.to_string();
+    app.state
+        .db
+        .read(move |c| Ok(c.query_row("SELECT id FROM contacts WHERE wa_id = ?1", [wa], |r| r.get(0))?))
+        .await
+        .unwrap()
+}
+
+async fn key_api(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, String) {
+    let client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let mut req = client
+        .request(method.parse().unwrap(), format!("{}{path}", app.base))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn agents_see_the_contacts_of_conversations_they_may_see() {
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    const PHONE: &str = "106540352242922";
+    let graph = crate::fake_graph::FakeGraph::start();
+    let (app, admin) = crate::common::app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
+    for email in ["ani@toko.id", "budi@toko.id"] {
+        app.create_user(&admin, email, "agent").await;
+    }
+    let (ani, budi) = (app.browser(), app.browser());
+    ani.login("ani@toko.id", crate::common::PASSWORD).await;
+    budi.login("budi@toko.id", crate::common::PASSWORD).await;
+    let now = app.state.now();
+    crate::common::inbound_text(&app, SECRET, PHONE, "wamid.s1", "62811", "Siti Rahasia", now, "halo").await;
+    crate::common::inbound_text(&app, SECRET, PHONE, "wamid.r1", "62822", "Rina Umum", now, "halo").await;
+    let siti_conv: i64 = app
+        .state
+        .db
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT c.id FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE k.wa_id = '62811'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    let r = budi
+        .submit(
+            &format!("/inbox/{siti_conv}"),
+            &format!("/inbox/{siti_conv}/assign"),
+            &[("assignee", "me")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    // A customer an agent typed in (a phone order) has no conversation yet.
+    let r = ani
+        .submit(
+            "/contacts",
+            "/contacts",
+            &[("name", "Pak Joko"), ("phone", "0813-1111-2222")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let siti = contact_id(&app, "62811").await;
+
+    let list = ani.get("/contacts").await.body;
+    assert!(
+        list.contains("Rina Umum") && list.contains("Pak Joko"),
+        "unassigned and new contacts"
+    );
+    assert!(
+        !list.contains("Siti Rahasia"),
+        "not the customer of Budi's conversation"
+    );
+    assert!(!ani.get("/contacts?q=Siti").await.body.contains("Siti Rahasia"));
+    assert_eq!(ani.get(&format!("/contacts/{siti}")).await.status, 404);
+    let page = ani.get("/contacts").await;
+    let token = crate::common::csrf_in(&page.body).unwrap();
+    let r = ani
+        .post_raw(
+            &format!("/contacts/{siti}"),
+            &[("csrf", &token), ("name", "Renamed"), ("phone", "")],
+        )
+        .await;
+    assert_eq!(r.status, 404, "cannot rename a hidden contact");
+    let r = ani
+        .post_raw(
+            &format!("/contacts/{siti}/conversation"),
+            &[("csrf", &token), ("number", PHONE)],
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    assert!(
+        budi.get("/contacts").await.body.contains("Siti Rahasia"),
+        "the assignee sees it"
+    );
+    assert_eq!(budi.get(&format!("/contacts/{siti}")).await.status, 200);
+
+    // An agent-role API key: the same rule (it owns no conversation).
+    let r = admin
+        .submit(
+            "/admin/api-keys",
+            "/admin/api-keys",
+            &[("name", "shop"), ("role", "agent")],
+        )
+        .await;
+    let i = r.body.find("id=\"api-token\">").unwrap() + "id=\"api-token\">".len();
+    let key = r.body[i..].split('<').next().unwrap().to_string();
+    let (s, body) = key_api(&app, "GET", "/api/v1/contacts?limit=200", &key, None).await;
+    assert_eq!(s, 200);
+    assert!(body.contains("Rina Umum") && !body.contains("Siti Rahasia"), "{body}");
+    assert_eq!(
+        key_api(&app, "GET", &format!("/api/v1/contacts/{siti}"), &key, None)
+            .await
+            .0,
+        404
+    );
+    let (s, _) = key_api(
+        &app,
+        "PATCH",
+        &format!("/api/v1/contacts/{siti}"),
+        &key,
+        Some(serde_json::json!({"name": "x"})),
+    )
+    .await;
+    assert_eq!(s, 404, "an agent key cannot rename it either");
+    let name: String = app
+        .state
+        .db
+        .read(move |c| {
+            Ok(
+                c.query_row("SELECT coalesce(name, '') FROM contacts WHERE id = ?1", [siti], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(name, "", "the name was not changed");
+
+    // The business may let agents see every contact (conversations stay private).
+    let r = admin
+        .submit(
+            "/admin/inbox",
+            "/admin/inbox",
+            &[
+                ("agents_see_all_contacts", "1"),
+                ("read_receipts", "1"),
+                ("assign_cap", "20"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert!(ani.get("/contacts").await.body.contains("Siti Rahasia"));
+    assert_eq!(ani.get(&format!("/contacts/{siti}")).await.status, 200);
+    assert_eq!(
+        ani.get(&format!("/inbox/{siti_conv}")).await.status,
+        404,
+        "the conversation stays Budi's"
+    );
+    assert_eq!(
+        key_api(&app, "GET", &format!("/api/v1/contacts/{siti}"), &key, None)
+            .await
+            .0,
+        200
+    );
+}

@@ -20,6 +20,8 @@ pub struct SettingsForm {
     #[serde(default)]
     agents_see_all: String,
     #[serde(default)]
+    agents_see_all_contacts: String,
+    #[serde(default)]
     read_receipts: String,
     #[serde(default)]
     auto_assign: String,
@@ -34,6 +36,7 @@ pub(super) async fn post_settings(
 ) -> AppResult<HttpResponse> {
     let s = InboxSettings {
         agents_see_all: form.agents_see_all == "1",
+        agents_see_all_contacts: form.agents_see_all_contacts == "1",
         read_receipts: form.read_receipts == "1",
         auto_assign: form.auto_assign == "1",
         assign_cap: form
