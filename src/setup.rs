@@ -331,13 +331,24 @@ struct DashboardPage {
     users_with_mfa: i64,
     failures_24h: i64,
     sessions: i64,
+    /// Sign-in locks in force (shown to admins as a notice from a storm's size on).
+    locks: i64,
+}
+
+impl DashboardPage {
+    fn lock_storm(&self) -> bool {
+        self.locks >= crate::auth::service::LOCKOUT_STORM_CLIENTS
+    }
+    fn locks_text(&self) -> String {
+        self.ctx.tf("dashboard.lock_storm", &[("n", &self.locks.to_string())])
+    }
 }
 
 pub async fn get_dashboard(state: web::Data<AppState>, a: Authed) -> AppResult<HttpResponse> {
     let (ctx, user) = (a.ctx, a.user);
     let (now, idle) = (state.now(), state.config.session.idle_minutes * 60);
     let id = user.id;
-    let (coverage, failures, sessions, policy) = state
+    let (coverage, failures, sessions, policy, locks) = state
         .db
         .read(move |c| {
             Ok((
@@ -345,10 +356,12 @@ pub async fn get_dashboard(state: web::Data<AppState>, a: Authed) -> AppResult<H
                 users::count_login_failures_since(c, now - 86_400)?,
                 users::list_sessions(c, Some(id), now, idle)?.len() as i64,
                 settings::mfa_policy(c)?,
+                users::count_locks(c, None, now)?,
             ))
         })
         .await?;
     ok_page(&DashboardPage {
+        locks,
         mfa_enabled: user.mfa_enabled,
         mfa_required: policy.requires(user.role),
         users: coverage.0,

@@ -25,6 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/admin/users/{id}/active").route(web::post().to(post_active)))
     .service(web::resource("/admin/users/{id}/reset-mfa").route(web::post().to(post_reset_mfa)))
     .service(web::resource("/admin/users/{id}/invite").route(web::post().to(post_invite_link)))
+    .service(web::resource("/admin/users/{id}/unlock").route(web::post().to(post_unlock)))
     .service(web::resource("/admin/sessions").route(web::get().to(get_all_sessions)))
     .service(web::resource("/admin/sessions/{id}/revoke").route(web::post().to(post_revoke_any)))
     .service(web::resource("/admin/logins").route(web::get().to(get_logins)))
@@ -132,6 +133,19 @@ struct UserPage {
     invite_url: Option<String>,
     error: Option<&'static str>,
     is_self: bool,
+    locks: Vec<repo::Lock>,
+}
+
+impl UserPage {
+    /// Where a lock's failures came from, for a person: an IP address or "a browser
+    /// that signed in before" (the device cookie's id means nothing to anyone).
+    fn lock_client(&self, client: &str) -> String {
+        match client.split_once(':') {
+            Some(("device", _)) => self.ctx.t("users.device").to_string(),
+            Some((_, ip)) => ip.to_string(),
+            None => client.to_string(),
+        }
+    }
 }
 
 async fn user_page(
@@ -142,12 +156,20 @@ async fn user_page(
     error: Option<&'static str>,
 ) -> AppResult<UserPage> {
     let (now, idle) = (state.now(), state.config.session.idle_minutes * 60);
-    let (user, items) = state
+    let (user, items, locks) = state
         .db
-        .read(move |c| Ok((repo::find_user(c, id)?, repo::list_sessions(c, Some(id), now, idle)?)))
+        .read(move |c| {
+            let user = repo::find_user(c, id)?;
+            let locks = match &user {
+                Some(u) => repo::list_locks(c, &u.email, now)?,
+                None => Vec::new(),
+            };
+            Ok((user, repo::list_sessions(c, Some(id), now, idle)?, locks))
+        })
         .await?;
     let user = user.ok_or(AppError::NotFound)?;
     Ok(UserPage {
+        locks,
         is_self: user.id == a.user.id,
         sessions: session_views(items, a.session_id),
         ctx: a.ctx,
@@ -253,6 +275,14 @@ async fn post_reset_mfa(state: web::Data<AppState>, Admin(a): Admin, path: web::
         return Ok(see_other_flash("/login", "flash.mfa_reset"));
     }
     Ok(see_other_flash(&format!("/admin/users/{id}"), "flash.mfa_reset"))
+}
+
+/// Lifts every sign-in lock of the user (all clients), audited.
+async fn post_unlock(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<i64>) -> AppResult<HttpResponse> {
+    let id = path.into_inner();
+    let (now, actor) = (state.now(), a.actor());
+    state.db.write(move |c| service::unlock(c, &actor, id, now)).await?;
+    Ok(see_other_flash(&format!("/admin/users/{id}"), "flash.user_updated"))
 }
 
 /// A new one-time link with which the user sets a password (the admin never sees or sets it).

@@ -384,32 +384,34 @@ pub fn delete_expired_sessions(conn: &Connection, now: i64, idle_secs: i64) -> r
 
 // ---- throttling -----------------------------------------------------------------
 
-/// Seconds-since-epoch until which the address is locked (0 = not locked).
-pub fn locked_until(conn: &Connection, email: &str) -> rusqlite::Result<i64> {
+/// Seconds-since-epoch until which the address is locked for this client (0 = not).
+pub fn locked_until(conn: &Connection, email: &str, client: &str) -> rusqlite::Result<i64> {
     Ok(conn
         .query_row(
-            "SELECT locked_until FROM login_throttle WHERE email = ?1",
-            [email],
+            "SELECT locked_until FROM login_throttle WHERE email = ?1 AND client = ?2",
+            [email, client],
             |r| r.get(0),
         )
         .optional()?
         .unwrap_or(0))
 }
 
-/// Counts one failure; every `max` failures lock the address for `lock_secs`, doubling
-/// with each lock (capped at a day). Returns the new lock end when this failure locked it.
+/// Counts one failure of `client` for the address; every `max` failures lock that pair
+/// for `lock_secs`, doubling with each lock (capped at a day). Returns the new lock end
+/// when this failure locked it. Other clients of the address are not affected.
 pub fn record_failure(
     conn: &Connection,
     email: &str,
+    client: &str,
     now: i64,
     max: i64,
     lock_secs: i64,
 ) -> rusqlite::Result<Option<i64>> {
     let failures: i64 = conn.query_row(
-        "INSERT INTO login_throttle (email, failures, updated_at) VALUES (?1, 1, ?2)
-         ON CONFLICT(email) DO UPDATE SET failures = failures + 1, updated_at = ?2
+        "INSERT INTO login_throttle (email, client, failures, updated_at) VALUES (?1, ?2, 1, ?3)
+         ON CONFLICT(email, client) DO UPDATE SET failures = failures + 1, updated_at = ?3
          RETURNING failures",
-        params![email, now],
+        params![email, client, now],
         |r| r.get(0),
     )?;
     if failures % max != 0 {
@@ -419,14 +421,80 @@ pub fn record_failure(
     let secs = lock_secs.saturating_mul(1i64 << exponent).min(86_400);
     let until = now + secs;
     conn.execute(
-        "UPDATE login_throttle SET locked_until = ?2 WHERE email = ?1",
-        params![email, until],
+        "UPDATE login_throttle SET locked_until = ?3 WHERE email = ?1 AND client = ?2",
+        params![email, client, until],
     )?;
     Ok(Some(until))
 }
 
-pub fn clear_throttle(conn: &Connection, email: &str) -> rusqlite::Result<usize> {
+/// A successful sign-in clears its own client's count (not the others').
+pub fn clear_throttle(conn: &Connection, email: &str, client: &str) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM login_throttle WHERE email = ?1 AND client = ?2",
+        [email, client],
+    )
+}
+
+/// An admin's Unlock: every client of the address.
+pub fn clear_all_throttles(conn: &Connection, email: &str) -> rusqlite::Result<usize> {
     conn.execute("DELETE FROM login_throttle WHERE email = ?1", [email])
+}
+
+/// A lock in force: the client, its failures and the lock's end.
+#[derive(Debug, Clone)]
+pub struct Lock {
+    pub client: String,
+    pub failures: i64,
+    pub locked_until: i64,
+}
+
+pub fn list_locks(conn: &Connection, email: &str, now: i64) -> rusqlite::Result<Vec<Lock>> {
+    let mut st = conn.prepare(
+        "SELECT client, failures, locked_until FROM login_throttle
+         WHERE email = ?1 AND locked_until > ?2 ORDER BY locked_until DESC",
+    )?;
+    let rows = st.query_map(params![email, now], |r| {
+        Ok(Lock {
+            client: r.get(0)?,
+            failures: r.get(1)?,
+            locked_until: r.get(2)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Clients locked right now for one address (`Some`) or for all of them.
+pub fn count_locks(conn: &Connection, email: Option<&str>, now: i64) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT count(*) FROM login_throttle WHERE locked_until > ?1 AND (?2 IS NULL OR email = ?2)",
+        params![now, email],
+        |r| r.get(0),
+    )
+}
+
+/// The device behind a cookie, when it belongs to this user.
+pub fn find_device(conn: &Connection, user_id: i64, token_hash: &str) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(
+        "SELECT id FROM known_devices WHERE user_id = ?1 AND token_hash = ?2",
+        params![user_id, token_hash],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+pub fn insert_device(conn: &Connection, user_id: i64, token_hash: &str, now: i64) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO known_devices (user_id, token_hash, created_at, last_used_at) VALUES (?1, ?2, ?3, ?3)",
+        params![user_id, token_hash, now],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn touch_device(conn: &Connection, id: i64, now: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE known_devices SET last_used_at = ?2 WHERE id = ?1",
+        params![id, now],
+    )
 }
 
 pub fn purge_throttle(conn: &Connection, before: i64) -> rusqlite::Result<usize> {

@@ -80,6 +80,15 @@ fn with_session_cookie(mut resp: HttpResponse, token: &str) -> HttpResponse {
     resp
 }
 
+/// The session cookie, and the known-device cookie when the sign-in made one.
+fn signed_in(resp: HttpResponse, s: &super::session::NewSession) -> HttpResponse {
+    let mut resp = with_session_cookie(resp, &s.token);
+    if let Some(d) = &s.device {
+        let _ = resp.add_cookie(&crate::web::middleware::device_cookie(d));
+    }
+    resp
+}
+
 // ---- sign-in --------------------------------------------------------------------
 
 #[derive(Template)]
@@ -130,7 +139,7 @@ async fn post_login(
     } else {
         match service::sign_in(&state, &ctx, &form.email, form.password).await? {
             PasswordStep::SignedIn(s) => {
-                return Ok(with_session_cookie(see_other(&next), &s.token));
+                return Ok(signed_in(see_other(&next), &s));
             }
             PasswordStep::NeedMfa(s) => {
                 let enc: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
@@ -192,7 +201,7 @@ async fn post_login_mfa(
 ) -> AppResult<HttpResponse> {
     let next = safe_next(form.next.as_deref(), &state.base_url());
     match service::verify_mfa(&state, &ctx, &form.code).await? {
-        MfaStep::SignedIn(s) => Ok(with_session_cookie(see_other(&next), &s.token)),
+        MfaStep::SignedIn(s) => Ok(signed_in(see_other(&next), &s)),
         MfaStep::Invalid => invalid_page(&MfaLoginPage {
             ctx,
             next,

@@ -46,6 +46,53 @@ fn event(
     repo::insert_login_event(c, now, email, user_id, outcome, &ctx.ip, &ctx.user_agent)
 }
 
+/// Locks of one address from this many clients at once are a storm: someone is
+/// guessing (or trying to keep the owner out) from many places.
+pub const LOCKOUT_STORM_CLIENTS: i64 = 3;
+
+/// Who is trying, for the lock: a browser that completed a sign-in for this user
+/// (its device cookie) counts on its own, anything else by its IP address. So someone
+/// who knows the owner's e-mail address locks out only themselves, and the owner's
+/// own browser keeps working with the right password and code.
+fn client_key(c: &rusqlite::Connection, user_id: Option<i64>, ctx: &RequestCtx) -> rusqlite::Result<String> {
+    if let (Some(token), Some(uid)) = (ctx.device.as_deref(), user_id) {
+        if let Some(id) = repo::find_device(c, uid, &crypto::sha256_hex(token.as_bytes()))? {
+            return Ok(format!("device:{id}"));
+        }
+    }
+    Ok(format!("ip:{}", ctx.ip))
+}
+
+/// After a full sign-in: the device cookie to give a browser that has none yet (and
+/// the known one's last use).
+fn remember_device(c: &rusqlite::Connection, user_id: i64, client: &str, now: i64) -> rusqlite::Result<Option<String>> {
+    if let Some(id) = client.strip_prefix("device:").and_then(|i| i.parse().ok()) {
+        repo::touch_device(c, id, now)?;
+        return Ok(None);
+    }
+    let token = crypto::random_token(32);
+    repo::insert_device(c, user_id, &crypto::sha256_hex(token.as_bytes()), now)?;
+    Ok(Some(token))
+}
+
+/// The moment an address becomes locked for `LOCKOUT_STORM_CLIENTS` clients, a
+/// security line goes into the audit log (admins also see a notice on the dashboard).
+fn note_lockout_storm(c: &rusqlite::Connection, email: &str, now: i64) -> rusqlite::Result<()> {
+    let n = repo::count_locks(c, Some(email), now)?;
+    if n == LOCKOUT_STORM_CLIENTS {
+        tracing::warn!(clients = n, "sign-in lockout storm on one address");
+        audit::record(
+            c,
+            &Actor::system(),
+            "security.lockout_storm",
+            &format!("login:{email}"),
+            &format!("{n} clients locked"),
+            now,
+        )?;
+    }
+    Ok(())
+}
+
 /// The password step. `old_session` (a pre-existing session of this browser) is ended.
 pub async fn sign_in(state: &AppState, ctx: &RequestCtx, email: &str, password: String) -> AppResult<PasswordStep> {
     let email = normalize_email(email);
@@ -67,10 +114,14 @@ pub async fn sign_in(state: &AppState, ctx: &RequestCtx, email: &str, password: 
         return Ok(PasswordStep::Locked);
     }
 
-    let e = email.clone();
-    let (locked_until, found) = state
+    let (e, ctx3) = (email.clone(), ctx.clone());
+    let (locked_until, found, client) = state
         .db
-        .read(move |c| Ok((repo::locked_until(c, &e)?, repo::find_user_for_login(c, &e)?)))
+        .read(move |c| {
+            let found = repo::find_user_for_login(c, &e)?;
+            let client = client_key(c, found.as_ref().map(|(u, _)| u.id), &ctx3)?;
+            Ok((repo::locked_until(c, &e, &client)?, found, client))
+        })
         .await?;
     if locked_until > now {
         let e = email.clone();
@@ -92,15 +143,16 @@ pub async fn sign_in(state: &AppState, ctx: &RequestCtx, email: &str, password: 
     let ok = state.hasher.verify(password.clone(), hash.clone()).await && user.is_some();
     let Some(user) = user.filter(|_| ok) else {
         let (max, lock) = (state.config.login.max_failures, state.config.login.lockout_minutes * 60);
-        let e = email.clone();
+        let (e, cl) = (email.clone(), client.clone());
         let uid = found_uid;
         let locked = state
             .db
             .write(move |c| {
-                let locked = repo::record_failure(c, &e, now, max, lock)?;
+                let locked = repo::record_failure(c, &e, &cl, now, max, lock)?;
                 event(c, now, &e, uid, LoginOutcome::Failure, &ctx2)?;
                 if locked.is_some() {
                     event(c, now, &e, uid, LoginOutcome::Lockout, &ctx2)?;
+                    note_lockout_storm(c, &e, now)?;
                 }
                 Ok(locked)
             })
@@ -122,7 +174,7 @@ pub async fn sign_in(state: &AppState, ctx: &RequestCtx, email: &str, password: 
     let step = state
         .db
         .write(move |c| {
-            repo::clear_throttle(c, &email)?;
+            repo::clear_throttle(c, &email, &client)?;
             if let Some(h) = &rehash {
                 repo::update_password(c, user.id, h, now)?;
             }
@@ -137,8 +189,11 @@ pub async fn sign_in(state: &AppState, ctx: &RequestCtx, email: &str, password: 
             } else {
                 "full"
             };
-            let s = session::create(c, user.id, stage, &ctx2.ip, &ctx2.user_agent, now, abs)?;
+            let mut s = session::create(c, user.id, stage, &ctx2.ip, &ctx2.user_agent, now, abs)?;
             repo::record_sign_in(c, user.id, now)?;
+            if stage == "full" {
+                s.device = remember_device(c, user.id, &client, now)?;
+            }
             if stage == "mfa" {
                 event(c, now, &email, Some(user.id), LoginOutcome::PasswordOk, &ctx2)?;
                 Ok(PasswordStep::NeedMfa(s))
@@ -186,7 +241,8 @@ pub async fn verify_mfa(state: &AppState, ctx: &RequestCtx, code: &str) -> AppRe
     let verdict = state
         .db
         .write(move |c| {
-            if repo::locked_until(c, &email)? > now {
+            let client = client_key(c, Some(user.id), &ctx2)?;
+            if repo::locked_until(c, &email, &client)? > now {
                 event(c, now, &email, Some(user.id), LoginOutcome::Locked, &ctx2)?;
                 repo::delete_session(c, sess.id)?;
                 return Ok(Verdict::Restart);
@@ -215,8 +271,9 @@ pub async fn verify_mfa(state: &AppState, ctx: &RequestCtx, code: &str) -> AppRe
             match outcome {
                 Some(o) => {
                     event(c, now, &email, Some(user.id), o, &ctx2)?;
-                    repo::clear_throttle(c, &email)?;
-                    let s = session::rotate(c, sess.id, user.id, "full", &ctx2.ip, &ctx2.user_agent, now, abs)?;
+                    repo::clear_throttle(c, &email, &client)?;
+                    let mut s = session::rotate(c, sess.id, user.id, "full", &ctx2.ip, &ctx2.user_agent, now, abs)?;
+                    s.device = remember_device(c, user.id, &client, now)?;
                     if o == LoginOutcome::RecoveryCodeUsed {
                         let left = repo::count_recovery_codes(c, user.id)?;
                         audit::record(
@@ -234,11 +291,12 @@ pub async fn verify_mfa(state: &AppState, ctx: &RequestCtx, code: &str) -> AppRe
                     event(c, now, &email, Some(user.id), LoginOutcome::MfaFailure, &ctx2)?;
                     // Wrong codes count against the account too, and re-entering the
                     // password does not reset that count.
-                    let locked = repo::record_failure(c, &email, now, max, lock)?;
+                    let locked = repo::record_failure(c, &email, &client, now, max, lock)?;
                     let failures = repo::increment_mfa_failures(c, sess.id)?;
                     if locked.is_some() || failures >= MFA_MAX_FAILURES {
                         if locked.is_some() {
                             event(c, now, &email, Some(user.id), LoginOutcome::Lockout, &ctx2)?;
+                            note_lockout_storm(c, &email, now)?;
                         }
                         repo::delete_session(c, sess.id)?;
                         Ok(Verdict::Restart)
@@ -369,6 +427,21 @@ pub fn reset_mfa(c: &rusqlite::Connection, actor: &Actor, user_id: i64, now: i64
     repo::reset_mfa(c, user_id, now)?;
     repo::delete_sessions_of_user(c, user_id, None)?;
     audit::record(c, actor, "user.mfa_reset", &format!("user:{user_id}"), "", now)?;
+    Ok(())
+}
+
+/// An admin lifts every sign-in lock of a user; the audit line says how many.
+pub fn unlock(c: &rusqlite::Connection, actor: &Actor, user_id: i64, now: i64) -> AppResult<()> {
+    let user = repo::find_user(c, user_id)?.ok_or(AppError::NotFound)?;
+    let n = repo::clear_all_throttles(c, &user.email)?;
+    audit::record(
+        c,
+        actor,
+        "user.unlock",
+        &format!("user:{user_id}"),
+        &format!("{n} clients"),
+        now,
+    )?;
     Ok(())
 }
 

@@ -13,6 +13,8 @@ pub const MFA_MAX_FAILURES: i64 = 5;
 pub struct NewSession {
     pub token: String,
     pub id: i64,
+    /// A new known-device cookie to give the browser (first full sign-in from it).
+    pub device: Option<String>,
 }
 
 /// Creates a session and returns its token (shown to the browser once, as the cookie).
@@ -33,7 +35,11 @@ pub fn create(
         now + absolute_secs
     };
     let id = repo::insert_session(conn, &hash, user_id, stage, ip, user_agent, now, expires)?;
-    Ok(NewSession { token, id })
+    Ok(NewSession {
+        token,
+        id,
+        device: None,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -27,6 +27,8 @@ pub struct RequestCtx {
     pub session: Option<SessionInfo>,
     pub business_name: Option<String>,
     pub timezone: Option<chrono_tz::Tz>,
+    /// The known-device cookie, when the browser has one (checked by the sign-in).
+    pub device: Option<String>,
 }
 
 impl RequestCtx {

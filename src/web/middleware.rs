@@ -21,6 +21,9 @@ use std::time::Instant;
 
 pub const SESSION_COOKIE: &str = "__Host-wsid";
 pub const CSRF_COOKIE: &str = "__Host-wcsrf";
+/// A browser that completed a sign-in: its sign-in attempts count on their own, so
+/// locks others cause do not reach it.
+pub const DEVICE_COOKIE: &str = "__Host-wdev";
 /// Largest form body accepted (file uploads use their own routes and limits).
 pub const FORM_LIMIT: usize = 64 * 1024;
 /// A session's last-seen time is written at most this often.
@@ -124,6 +127,10 @@ pub async fn app_middleware(
             session,
             business_name: business.as_ref().map(|b| b.name.clone()),
             timezone: business.as_ref().and_then(|b| b.tz()),
+            device: req
+                .cookie(DEVICE_COOKIE)
+                .map(|c| c.value().to_string())
+                .filter(|v| v.len() <= 100),
         };
         req.extensions_mut().insert(ctx.clone());
 
@@ -355,6 +362,13 @@ pub fn session_cookie(token: &str) -> Cookie<'static> {
     host_cookie(SESSION_COOKIE, token.to_string(), SameSite::Lax)
 }
 
+/// The known-device cookie: a year, strict (it only matters on our own sign-in form).
+pub fn device_cookie(token: &str) -> Cookie<'static> {
+    let mut c = host_cookie(DEVICE_COOKIE, token.to_string(), SameSite::Strict);
+    c.set_max_age(CookieDuration::days(365));
+    c
+}
+
 pub fn removal_cookie(name: &'static str) -> Cookie<'static> {
     let mut c = host_cookie(name, String::new(), SameSite::Lax);
     c.set_max_age(CookieDuration::ZERO);
@@ -535,6 +549,7 @@ fn minimal_ctx(request_id: &str) -> RequestCtx {
         session: None,
         business_name: None,
         timezone: None,
+        device: None,
     }
 }
 

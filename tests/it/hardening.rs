@@ -491,3 +491,124 @@ async fn agents_see_the_contacts_of_conversations_they_may_see() {
         200
     );
 }
+
+/// Signs in (password step) as if from `ip` behind the trusted proxy.
+async fn login_from(b: &crate::common::Browser, ip: &str, email: &str, password: &str) -> crate::common::Resp {
+    let page = b
+        .client
+        .get(format!("{}/login", b.base))
+        .header("x-forwarded-for", ip)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = crate::common::csrf_in(&page).unwrap();
+    let r = b
+        .client
+        .post(format!("{}/login", b.base))
+        .header("x-forwarded-for", ip)
+        .form(&[("csrf", token.as_str()), ("email", email), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    crate::common::Resp {
+        status: r.status().as_u16(),
+        headers: r.headers().clone(),
+        body: r.text().await.unwrap_or_default(),
+    }
+}
+
+#[tokio::test]
+async fn a_lockout_cannot_keep_the_owner_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(dir.path());
+    cfg.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    let app = TestApp::start_with(dir, cfg).await;
+    let (owner, secret) = app.admin("owner@toko.id").await;
+    // The owner's browser signs in fully once and so becomes a known device.
+    owner.logout().await;
+    owner.login_totp(&app, "owner@toko.id", &secret).await;
+    app.next_step();
+    owner.logout().await;
+
+    // Someone who knows the address fails five times from three places.
+    for ip in ["203.0.113.7", "203.0.113.8", "203.0.113.9"] {
+        let attacker = app.browser();
+        for _ in 0..4 {
+            assert_eq!(login_from(&attacker, ip, "owner@toko.id", "guess").await.status, 422);
+        }
+        assert_eq!(
+            login_from(&attacker, ip, "owner@toko.id", "guess").await.status,
+            429,
+            "{ip} locked"
+        );
+        let right = login_from(&attacker, ip, "owner@toko.id", crate::common::PASSWORD).await;
+        assert_eq!(right.status, 429, "the right password waits out that place's lock");
+    }
+    // The owner's own browser (device cookie) is not locked, from anywhere.
+    let r = login_from(&owner, "203.0.113.7", "owner@toko.id", crate::common::PASSWORD).await;
+    assert!(r.location().unwrap_or("").starts_with("/login/mfa"), "{}", r.status);
+    let r = owner
+        .submit("/login/mfa", "/login/mfa", &[("code", &app.code(&secret))])
+        .await;
+    assert_eq!(r.location(), Some("/"), "password and code work from the known browser");
+    app.next_step();
+    // A new browser from elsewhere is not locked either.
+    let other = app.browser();
+    let r = login_from(&other, "198.51.100.20", "owner@toko.id", crate::common::PASSWORD).await;
+    assert!(r.location().unwrap_or("").starts_with("/login/mfa"));
+
+    // The storm is a security line, a notice on the admin's dashboard, and the lock is
+    // on the user's page with an Unlock action (admin only, CSRF, audited).
+    let audit = owner.get("/admin/audit.csv").await.body;
+    assert!(audit.contains("security.lockout_storm"), "{audit}");
+    assert!(owner.get("/").await.body.contains("sign-in locks are in force"));
+    let page = owner.get("/admin/users/1").await;
+    assert!(page.body.contains("id=\"locks\"") && page.body.contains("203.0.113.8"));
+    app.create_user(&owner, "agen@toko.id", "agent").await;
+    let agent = app.browser();
+    agent.login("agen@toko.id", crate::common::PASSWORD).await;
+    agent.get("/account").await;
+    assert_eq!(
+        agent.post("/admin/users/1/unlock", &[]).await.status,
+        403,
+        "admins only"
+    );
+    assert_eq!(
+        owner.post_raw("/admin/users/1/unlock", &[]).await.status,
+        403,
+        "needs CSRF"
+    );
+    let r = owner.submit("/admin/users/1", "/admin/users/1/unlock", &[]).await;
+    assert_eq!(r.status, 303);
+    assert!(owner.get("/admin/users/1").await.body.contains("No sign-in lock"));
+    assert!(owner.get("/admin/audit.csv").await.body.contains("user.unlock"));
+    let attacker = app.browser();
+    let r = login_from(&attacker, "203.0.113.7", "owner@toko.id", crate::common::PASSWORD).await;
+    assert!(r.location().unwrap_or("").starts_with("/login/mfa"), "unlocked");
+
+    // The delay grows: a second lock of the same place lasts longer than the first.
+    for _ in 0..5 {
+        login_from(&attacker, "203.0.113.50", "owner@toko.id", "guess").await;
+    }
+    app.clock.advance(6 * 60);
+    for _ in 0..4 {
+        assert_eq!(
+            login_from(&attacker, "203.0.113.50", "owner@toko.id", "guess")
+                .await
+                .status,
+            422
+        );
+    }
+    assert_eq!(
+        login_from(&attacker, "203.0.113.50", "owner@toko.id", "guess")
+            .await
+            .status,
+        429
+    );
+    app.clock.advance(6 * 60);
+    let r = login_from(&attacker, "203.0.113.50", "owner@toko.id", crate::common::PASSWORD).await;
+    assert_eq!(r.status, 429, "the second lock is 10 minutes, not 5");
+}

@@ -153,6 +153,7 @@ const TABLE: &[Row] = &[
         &[],
     ),
     ("POST", "/admin/users/{id}/invite", "/admin/users/4/invite", Admin, &[]),
+    ("POST", "/admin/users/{id}/unlock", "/admin/users/4/unlock", Admin, &[]),
     ("GET", "/admin/sessions", "/admin/sessions", Admin, &[]),
     (
         "POST",
