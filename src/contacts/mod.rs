@@ -279,11 +279,56 @@ mod tests {
     }
 
     #[test]
-    fn phones_become_e164() {
-        assert_eq!(normalize_phone("0812-3456-7890", "ID").unwrap(), "+6281234567890");
-        assert_eq!(normalize_phone("+62 812 3456 7890", "US").unwrap(), "+6281234567890");
-        assert!(normalize_phone("12", "ID").is_err());
+    fn local_and_international_indonesian_numbers_become_e164() {
+        for typed in [
+            "0812-3456-7890",
+            "081234567890",
+            " 0812 3456 7890 ",
+            "(0812) 3456-7890",
+            "+62 812-3456-7890",
+            "+6281234567890",
+            "62812 3456 7890",
+        ] {
+            assert_eq!(normalize_phone(typed, "ID"), Ok("+6281234567890".into()), "{typed:?}");
+        }
+    }
+
+    #[test]
+    fn a_country_code_wins_over_the_default_region() {
+        assert_eq!(normalize_phone("+62 812 3456 7890", "US"), Ok("+6281234567890".into()));
+        assert_eq!(normalize_phone("+1 650-253-0000", "ID"), Ok("+16502530000".into()));
+        assert_eq!(normalize_phone("(650) 253-0000", "US"), Ok("+16502530000".into()));
+        assert_eq!(
+            normalize_phone("0812 3456 7890", "not a region"),
+            Err("contacts.phone_invalid"),
+            "a local number needs a region"
+        );
+    }
+
+    #[test]
+    fn what_is_not_a_phone_number_is_refused() {
+        for typed in [
+            "",
+            "12",
+            "0812",
+            "+62 12",
+            "kopi",
+            "0812-3456-7890-1234-5678",
+            "+999 1234 5678",
+        ] {
+            assert_eq!(normalize_phone(typed, "ID"), Err("contacts.phone_invalid"), "{typed:?}");
+        }
+    }
+
+    #[test]
+    fn the_default_region_is_the_business_phone_country() {
         assert_eq!(default_region(Some("+6281234567890")), "ID");
+        assert_eq!(default_region(Some("6281234567890")), "ID", "without the plus");
+        assert_eq!(default_region(Some(" +1 650 253 0000 ")), "US");
+        assert_eq!(default_region(Some("+44 20 7031 3000")), "GB");
+        assert_eq!(default_region(Some("+65 6123 4567")), "SG");
+        assert_eq!(default_region(Some("not a phone")), "ID", "else Indonesia");
+        assert_eq!(default_region(Some("")), "ID");
         assert_eq!(default_region(None), "ID");
     }
 }

@@ -382,3 +382,54 @@ pub fn window_left(last_inbound_at: Option<i64>, now: i64) -> i64 {
         .map(|t| t.saturating_add(24 * 3600).saturating_sub(now).max(0))
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_ladder_goes_sent_delivered_read_played_failed() {
+        let ladder = ["sent", "delivered", "read", "played", "failed"];
+        let ranks: Vec<i64> = ladder.iter().map(|s| status_rank(s)).collect();
+        assert_eq!(ranks, [1, 2, 3, 4, 5]);
+        assert_eq!(status_rank("deleted"), 0, "an unknown word is below everything");
+        assert_eq!(status_rank(""), 0);
+        assert_eq!(status_rank("Read"), 0, "Meta's words are lower case");
+    }
+
+    #[test]
+    fn a_status_only_climbs() {
+        assert!(climbs(None, "sent"));
+        assert!(climbs(None, "read"), "steps may be skipped");
+        assert!(climbs(Some("sent"), "delivered"));
+        assert!(climbs(Some("read"), "played"));
+        assert!(!climbs(Some("delivered"), "sent"), "a late sent loses");
+        assert!(!climbs(Some("read"), "delivered"), "a late delivered loses");
+        assert!(!climbs(Some("read"), "read"), "a duplicate changes nothing");
+        assert!(!climbs(None, "hologram"), "an unknown word is never applied");
+        assert!(!climbs(Some("sent"), "hologram"));
+        assert!(
+            climbs(Some("hologram"), "sent"),
+            "an unknown current status is overtaken"
+        );
+    }
+
+    #[test]
+    fn a_message_that_was_read_cannot_fail_any_more() {
+        assert!(climbs(Some("sent"), "failed"));
+        assert!(climbs(Some("delivered"), "failed"));
+        assert!(climbs(None, "failed"));
+        assert!(!climbs(Some("read"), "failed"));
+        assert!(!climbs(Some("played"), "failed"));
+        assert!(!climbs(Some("failed"), "read"), "nor come back from failed");
+    }
+
+    #[test]
+    fn the_window_is_24_hours_after_the_last_message_in() {
+        assert_eq!(window_left(Some(1_000), 1_000), 24 * 3600);
+        assert_eq!(window_left(Some(1_000), 1_000 + 24 * 3600 - 1), 1);
+        assert_eq!(window_left(Some(1_000), 1_000 + 24 * 3600), 0);
+        assert_eq!(window_left(Some(1_000), 1_000 + 48 * 3600), 0, "closed, never negative");
+        assert_eq!(window_left(None, 1_000), 0, "never opened");
+    }
+}

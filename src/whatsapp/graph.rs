@@ -422,6 +422,68 @@ mod tests {
     }
 
     #[test]
+    fn every_listed_code_has_its_class() {
+        let table: [(&[i64], ErrorClass); 3] = [
+            (
+                &[0, 33, 190, 368, 131031, 131042, 131045, 133010],
+                ErrorClass::StopChannel,
+            ),
+            (&[2, 131000, 131016, 130429, 131056, 131057, 133004], ErrorClass::Retry),
+            (
+                &[4, 80007, 131048, 131049, 132069, 133008, 133009, 133015, 133016],
+                ErrorClass::RetryLater,
+            ),
+        ];
+        for (codes, class) in table {
+            for &code in codes {
+                assert_eq!(classify(code), class, "code {code}");
+            }
+        }
+        for code in [-1, 1, 100, 131026, 131047, 131051, 132001, 135000] {
+            assert_eq!(classify(code), ErrorClass::Final, "code {code}");
+        }
+    }
+
+    #[test]
+    fn an_api_error_is_classified_by_its_code_not_its_http_status() {
+        let api = |code: i64, http_status: u16| GraphError::Api {
+            code,
+            title: "t".into(),
+            details: String::new(),
+            http_status,
+        };
+        assert_eq!(api(190, 401).class(), ErrorClass::StopChannel);
+        assert_eq!(api(130429, 400).class(), ErrorClass::Retry);
+        assert_eq!(
+            api(131047, 500).class(),
+            ErrorClass::Final,
+            "a 5xx is not retried by itself"
+        );
+        assert_eq!(api(80007, 429).class(), ErrorClass::RetryLater);
+    }
+
+    #[test]
+    fn an_error_reads_with_its_details_when_there_are_any() {
+        let e = GraphError::Api {
+            code: 131047,
+            title: "Re-engagement message".into(),
+            details: "24 hours have passed".into(),
+            http_status: 400,
+        };
+        assert_eq!(
+            e.to_string(),
+            "Meta error 131047: Re-engagement message (24 hours have passed)"
+        );
+        let bare = GraphError::Api {
+            code: 2,
+            title: "Service temporarily unavailable".into(),
+            details: String::new(),
+            http_status: 503,
+        };
+        assert_eq!(bare.to_string(), "Meta error 2: Service temporarily unavailable");
+    }
+
+    #[test]
     fn only_loopback_may_be_plain_http() {
         assert!(is_loopback_http("http://127.0.0.1:9999"));
         assert!(!is_loopback_http("http://graph.example.com"));

@@ -685,3 +685,490 @@ mod fuzz {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The parser on Meta's shapes: the constructed payloads of REFERENCE.md §3 (fake
+    //! ids) and the variants the integration tests deliver (tests/it/inbound.rs).
+
+    use super::*;
+    use serde_json::json;
+
+    const PHONE_ID: &str = "200000000000002";
+
+    fn parse_value(v: &Value) -> Vec<Event> {
+        parse(&serde_json::to_vec(v).unwrap()).unwrap()
+    }
+
+    /// A `messages` delivery with these contacts and messages.
+    fn messages(contacts: Value, messages: Value) -> Value {
+        json!({"object": "whatsapp_business_account", "entry": [{"id": "100000000000001", "changes": [
+            {"field": "messages", "value": {"messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "15550001111", "phone_number_id": PHONE_ID},
+                "contacts": contacts, "messages": messages}}]}]})
+    }
+
+    /// The one message of a delivery with a single customer.
+    fn one(kind: &str, object: Value) -> InboundMessage {
+        let mut m = json!({"from": "15557654321", "id": "wamid.X", "timestamp": "1767225600", "type": kind});
+        m[kind] = object;
+        only_message(&messages(
+            json!([{"profile": {"name": "Ana Lima"}, "wa_id": "15557654321"}]),
+            json!([m]),
+        ))
+    }
+
+    fn only_message(v: &Value) -> InboundMessage {
+        match parse_value(v).as_slice() {
+            [Event::Message(m)] => m.clone(),
+            other => panic!("expected one message, got {other:?}"),
+        }
+    }
+
+    fn only_status(v: &Value) -> StatusUpdate {
+        match parse_value(v).as_slice() {
+            [Event::Status(s)] => s.clone(),
+            other => panic!("expected one status, got {other:?}"),
+        }
+    }
+
+    // REFERENCE.md §3.1
+    const TEXT: &str = r#"{"object":"whatsapp_business_account","entry":[{"id":"100000000000001","changes":[{"field":"messages","value":{
+      "messaging_product":"whatsapp",
+      "metadata":{"display_phone_number":"15550001111","phone_number_id":"200000000000002"},
+      "contacts":[{"profile":{"name":"Ana Lima"},"wa_id":"15557654321","user_id":"US.4455667788990011223"}],
+      "messages":[{"from":"15557654321","from_user_id":"US.4455667788990011223",
+        "id":"wamid.FAKEAAAAAAAAAAAAAAAAAAAAAAAAAAA=","timestamp":"1767225600",
+        "type":"text","text":{"body":"Hi, is my order shipped yet?"}}]}}]}]}"#;
+
+    // REFERENCE.md §3.5 (the `sent` step)
+    const SENT_WITH_PRICING: &str = r#"{"object":"whatsapp_business_account","entry":[{"id":"100000000000001","changes":[{"field":"messages","value":{
+       "messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"200000000000002"},
+       "statuses":[{"id":"wamid.FAKETEMPLATEMSG0000000000000000=","status":"sent","timestamp":"1767229200",
+         "recipient_id":"15557654321","biz_opaque_callback_data":"campaign=42;row=17",
+         "pricing":{"billable":true,"pricing_model":"PMP","type":"regular","category":"marketing"}}]}}]}]}"#;
+
+    // REFERENCE.md §3.6
+    const FAILED_131047: &str = r#"{"object":"whatsapp_business_account","entry":[{"id":"100000000000001","changes":[{"field":"messages","value":{
+      "messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"200000000000002"},
+      "statuses":[{"id":"wamid.FAKELATEFREEFORM000000000000000=","status":"failed","timestamp":"1767315600",
+        "recipient_id":"15557654321",
+        "errors":[{"code":131047,"title":"Re-engagement message","message":"Re-engagement message",
+          "error_data":{"details":"Message failed to send because more than 24 hours have passed since the customer last replied to this number."},
+          "href":"/documentation/business-messaging/whatsapp/support/error-codes"}]}]}}]}]}"#;
+
+    // REFERENCE.md §3.9
+    const OUT_OF_BAND_ERROR: &str = r#"{"object":"whatsapp_business_account","entry":[{"id":"100000000000001","changes":[{"field":"messages","value":{
+      "messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"200000000000002"},
+      "errors":[{"code":131000,"title":"Something went wrong","message":"Something went wrong",
+        "error_data":{"details":"Illustrative detail text"},"href":"/documentation/business-messaging/whatsapp/support/error-codes"}]}}]}]}"#;
+
+    // REFERENCE.md §3.8 (the rejected one)
+    const TEMPLATE_REJECTED: &str = r#"{"object":"whatsapp_business_account","entry":[{"id":"100000000000001","time":1767230100,"changes":[{"field":"message_template_status_update",
+       "value":{"event":"REJECTED","message_template_id":1700000000000002,"message_template_name":"winter_sale",
+                "message_template_language":"en","reason":"INVALID_FORMAT","message_template_category":"MARKETING",
+                "rejection_info":{"reason":"Two variables are adjacent with no text between them.",
+                                  "recommendation":"Put descriptive words between variables."}}}]}]}"#;
+
+    #[test]
+    fn a_text_carries_its_body_sender_and_time() {
+        let events = parse(TEXT.as_bytes()).unwrap();
+        let [Event::Message(m)] = events.as_slice() else {
+            panic!("{events:?}")
+        };
+        assert_eq!(m.phone_number_id, PHONE_ID);
+        assert_eq!(m.wamid, "wamid.FAKEAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+        assert_eq!(
+            (m.kind.as_str(), m.body.as_str()),
+            ("text", "Hi, is my order shipped yet?")
+        );
+        assert_eq!(m.timestamp, 1_767_225_600, "a time given as a string");
+        assert_eq!(m.detail, MessageDetail::None);
+        assert!(m.understood);
+        assert_eq!(
+            m.from,
+            Sender {
+                wa_id: Some("15557654321".into()),
+                bsuid: Some("US.4455667788990011223".into()),
+                profile_name: Some("Ana Lima".into()),
+                username: None,
+            }
+        );
+        assert_eq!(
+            (m.reply_to.as_deref(), m.forwarded, m.referral.as_ref()),
+            (None, 0, None)
+        );
+    }
+
+    #[test]
+    fn media_keeps_its_id_and_the_caption_or_filename_is_the_body() {
+        let m = one(
+            "image",
+            json!({"caption": "Box arrived damaged", "mime_type": "image/jpeg", "sha256": "q1Fake=",
+                   "id": "900000000000101", "url": "https://lookaside.fbsbx.com/x"}),
+        );
+        assert_eq!(m.body, "Box arrived damaged");
+        let file = m.detail.media().expect("a file to fetch");
+        assert_eq!(
+            (file.media_id.as_str(), file.mime_type.as_str(), file.sha256.as_str()),
+            ("900000000000101", "image/jpeg", "q1Fake=")
+        );
+        let doc = one(
+            "document",
+            json!({"id": "77", "mime_type": "application/pdf", "filename": "invoice-42.pdf"}),
+        );
+        assert_eq!(doc.body, "invoice-42.pdf");
+        let voice = one(
+            "audio",
+            json!({"id": 901, "mime_type": "audio/ogg; codecs=opus", "voice": true}),
+        );
+        let file = voice.detail.media().unwrap();
+        assert!(file.voice && !file.animated);
+        assert_eq!(file.media_id, "901", "an id given as a number");
+        let sticker = one(
+            "sticker",
+            json!({"id": "902", "mime_type": "image/webp", "animated": true}),
+        );
+        assert!(sticker.detail.media().unwrap().animated);
+    }
+
+    #[test]
+    fn a_location_takes_coordinates_as_strings_or_numbers() {
+        let m = one(
+            "location",
+            json!({"latitude": "-6.9175", "longitude": 107.6191, "name": "Gedung Sate", "address": "Bandung"}),
+        );
+        assert_eq!(m.body, "Gedung Sate");
+        assert_eq!(
+            m.detail,
+            MessageDetail::Location(Location {
+                latitude: Some(-6.9175),
+                longitude: Some(107.6191),
+                name: Some("Gedung Sate".into()),
+                address: Some("Bandung".into()),
+                url: None,
+            })
+        );
+        let unnamed = one(
+            "location",
+            json!({"latitude": 1.5, "longitude": 2, "address": "Jl. Braga"}),
+        );
+        assert_eq!(unnamed.body, "Jl. Braga", "the address when there is no name");
+    }
+
+    #[test]
+    fn shared_contacts_become_cards() {
+        let mut m =
+            json!({"from": "15557654321", "id": "wamid.card", "timestamp": 1_767_225_600_i64, "type": "contacts"});
+        m["contacts"] = json!([
+            {"name": {"formatted_name": "Dewi Lestari", "first_name": "Dewi"},
+             "phones": [{"phone": "+62 811 111", "wa_id": "62811111", "type": "CELL"}],
+             "emails": [{"email": "dewi@example.id"}]},
+            {"name": {"formatted_name": "Budi"}}
+        ]);
+        let m = only_message(&messages(
+            json!([{"profile": {"name": "Ana"}, "wa_id": "15557654321"}]),
+            json!([m]),
+        ));
+        assert_eq!(m.body, "Dewi Lestari, Budi");
+        assert_eq!(m.timestamp, 1_767_225_600, "a time given as a number");
+        let MessageDetail::Contacts { cards } = &m.detail else {
+            panic!("{:?}", m.detail)
+        };
+        assert_eq!(cards.len(), 2);
+        assert_eq!(
+            cards[0].phones,
+            vec![CardPhone {
+                phone: Some("+62 811 111".into()),
+                wa_id: Some("62811111".into()),
+                kind: Some("CELL".into()),
+            }]
+        );
+        assert_eq!(cards[0].emails, vec![Some("dewi@example.id".to_string())]);
+        assert!(cards[1].phones.is_empty());
+    }
+
+    #[test]
+    fn button_and_list_replies_are_routed_by_id_and_shown_by_title() {
+        // REFERENCE.md §3.3: a reply quotes the interactive message it answers.
+        let mut m = json!({"from": "15557654321", "id": "wamid.btn", "timestamp": "1767225720", "type": "interactive",
+            "interactive": {"type": "button_reply", "button_reply": {"id": "refund_yes", "title": "Yes, refund"}}});
+        m["context"] = json!({"from": "15550001111", "id": "wamid.FAKEOUTBOUNDBUTTONMSG000000000="});
+        let button = only_message(&messages(json!([]), json!([m])));
+        assert_eq!(button.body, "Yes, refund");
+        assert_eq!(
+            button.reply_to.as_deref(),
+            Some("wamid.FAKEOUTBOUNDBUTTONMSG000000000=")
+        );
+        let MessageDetail::Interactive(reply) = &button.detail else {
+            panic!("{:?}", button.detail)
+        };
+        assert_eq!(
+            (reply.reply_type.as_str(), reply.id.as_deref()),
+            ("button_reply", Some("refund_yes"))
+        );
+
+        let list = one(
+            "interactive",
+            json!({"type": "list_reply", "list_reply": {"id": "gayo", "title": "Kopi Gayo", "description": "250 g"}}),
+        );
+        assert_eq!(
+            list.detail,
+            MessageDetail::Interactive(InteractiveReply {
+                reply_type: "list_reply".into(),
+                id: Some("gayo".into()),
+                title: Some("Kopi Gayo".into()),
+                description: Some("250 g".into()),
+                name: None,
+                response_json: None,
+            })
+        );
+        let flow = one(
+            "interactive",
+            json!({"type": "nfm_reply", "nfm_reply": {"name": "address_message", "body": "Sent", "response_json": "{\"city\":\"Bandung\"}"}}),
+        );
+        assert_eq!(flow.body, "Sent", "the body when there is no title");
+        let template_tap = one("button", json!({"payload": "STOP_PROMO", "text": "Berhenti promo"}));
+        assert_eq!(template_tap.body, "Berhenti promo");
+        assert_eq!(
+            template_tap.detail,
+            MessageDetail::Button {
+                payload: Some("STOP_PROMO".into())
+            }
+        );
+    }
+
+    #[test]
+    fn a_reaction_names_its_message_and_an_empty_emoji_removes_it() {
+        let r = one("reaction", json!({"message_id": "wamid.out1", "emoji": "❤️"}));
+        assert_eq!(r.body, "❤️");
+        assert_eq!(
+            r.detail,
+            MessageDetail::Reaction {
+                message_id: Some("wamid.out1".into()),
+                emoji: "❤️".into(),
+                removed: false,
+            }
+        );
+        let gone = one("reaction", json!({"message_id": "wamid.out1"}));
+        assert!(matches!(gone.detail, MessageDetail::Reaction { removed: true, .. }));
+    }
+
+    #[test]
+    fn unsupported_and_unknown_types_are_kept_but_not_understood() {
+        let mut m = json!({"from": "15557654321", "id": "wamid.unsup", "timestamp": "1", "type": "unsupported",
+            "unsupported": {"type": "poll"}});
+        m["errors"] = json!([{"code": 131051, "title": "Message type unknown", "message": "Message type unknown",
+            "error_data": {"details": "Message type is currently not supported."}}]);
+        let unsupported = only_message(&messages(json!([]), json!([m])));
+        assert!(!unsupported.understood);
+        assert_eq!(
+            unsupported.detail,
+            MessageDetail::Unsupported {
+                unsupported_type: Some("poll".into()),
+                error_code: Some(131_051),
+                error_title: Some("Message type unknown".into()),
+            }
+        );
+        let future = one("hologram", json!({"depth": 3}));
+        assert!(!future.understood);
+        assert_eq!(future.kind, "hologram", "Meta's word is kept");
+        assert_eq!(
+            future.detail,
+            MessageDetail::Unknown {
+                unknown_type: "hologram".into()
+            }
+        );
+        let untyped = only_message(&messages(
+            json!([]),
+            json!([{"from": "1", "id": "wamid.t", "timestamp": "1"}]),
+        ));
+        assert_eq!(untyped.kind, "unknown");
+    }
+
+    #[test]
+    fn a_sent_status_carries_its_pricing() {
+        let st = only_status(&serde_json::from_str(SENT_WITH_PRICING).unwrap());
+        assert_eq!(
+            (st.wamid.as_str(), st.status.as_str(), st.timestamp),
+            ("wamid.FAKETEMPLATEMSG0000000000000000=", "sent", 1_767_229_200)
+        );
+        assert_eq!(st.recipient.wa_id.as_deref(), Some("15557654321"));
+        assert_eq!(st.error, None);
+        assert_eq!(
+            st.pricing,
+            Some(Pricing {
+                category: "marketing".into(),
+                pricing_type: "regular".into(),
+                billable: true,
+                model: "PMP".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn billable_follows_the_pricing_type_not_the_deprecated_flag() {
+        let status = |pricing: Value| {
+            only_status(
+                &json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
+                {"field": "messages", "value": {"metadata": {"phone_number_id": PHONE_ID},
+                    "statuses": [{"id": "wamid.s", "status": "delivered", "timestamp": 5, "recipient_id": 15557654321_i64,
+                                  "pricing": pricing}]}}]}]}),
+            )
+        };
+        let free = status(json!({"billable": true, "type": "free_customer_service", "category": "service"}));
+        assert!(!free.pricing.unwrap().billable, "free despite the old flag");
+        let old = status(json!({"billable": true, "pricing_model": "CBP", "category": "utility"}));
+        assert!(old.pricing.unwrap().billable, "no type: the flag is all there is");
+        let st = status(json!("not an object"));
+        assert_eq!(st.pricing, None);
+        assert_eq!(
+            st.recipient.wa_id.as_deref(),
+            Some("15557654321"),
+            "a recipient given as a number"
+        );
+    }
+
+    #[test]
+    fn a_failed_status_carries_the_error_by_code() {
+        let st = only_status(&serde_json::from_str(FAILED_131047).unwrap());
+        assert_eq!(st.status, "failed");
+        let e = st.error.unwrap();
+        assert_eq!((e.code, e.title.as_str()), (131_047, "Re-engagement message"));
+        assert!(
+            e.details
+                .starts_with("Message failed to send because more than 24 hours")
+        );
+    }
+
+    #[test]
+    fn an_error_outside_any_message_is_an_event() {
+        let events = parse(OUT_OF_BAND_ERROR.as_bytes()).unwrap();
+        assert_eq!(
+            events,
+            vec![Event::Error {
+                phone_number_id: PHONE_ID.into(),
+                error: ApiError {
+                    code: 131_000,
+                    title: "Something went wrong".into(),
+                    details: "Illustrative detail text".into(),
+                },
+            }]
+        );
+    }
+
+    #[test]
+    fn a_username_user_without_a_phone_is_known_by_the_bsuid() {
+        let m = only_message(&messages(
+            json!([{"profile": {"name": "Rina", "username": "rina.kopi"}, "user_id": "ID.13491208655302741918"}]),
+            json!([{"from_user_id": "ID.13491208655302741918", "id": "wamid.b1", "timestamp": "1764000003",
+                    "type": "text", "text": {"body": "halo"}}]),
+        ));
+        assert_eq!(
+            m.from,
+            Sender {
+                wa_id: None,
+                bsuid: Some("ID.13491208655302741918".into()),
+                profile_name: Some("Rina".into()),
+                username: Some("rina.kopi".into()),
+            }
+        );
+        // With several contacts, each message finds its own by wa_id or BSUID.
+        let two = parse_value(&messages(
+            json!([{"profile": {"name": "A"}, "wa_id": "62811"}, {"profile": {"name": "B"}, "user_id": "ID.2"}]),
+            json!([{"from_user_id": "ID.2", "id": "wamid.2", "timestamp": "1", "type": "text", "text": {"body": "b"}},
+                   {"from": 62811, "id": "wamid.1", "timestamp": "1", "type": "text", "text": {"body": "a"}}]),
+        ));
+        let names: Vec<_> = two
+            .iter()
+            .map(|e| match e {
+                Event::Message(m) => (m.from.wa_id.clone(), m.from.profile_name.clone()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                (None, Some("B".to_string())),
+                (Some("62811".to_string()), Some("A".to_string()))
+            ]
+        );
+    }
+
+    #[test]
+    fn every_entry_change_message_and_status_is_walked() {
+        let text =
+            |id: &str| json!({"from": "62811", "id": id, "timestamp": "1", "type": "text", "text": {"body": id}});
+        let change = |msgs: Value, statuses: Value| {
+            json!({"field": "messages", "value": {"metadata": {"phone_number_id": PHONE_ID},
+                "messages": msgs, "statuses": statuses}})
+        };
+        let body = json!({"object": "whatsapp_business_account", "entry": [
+            {"id": "1", "changes": [change(json!([text("a1"), text("a2")]), json!([])),
+                                    change(json!([]), json!([{"id": "wamid.s", "status": "read", "timestamp": "2"}]))]},
+            {"id": "2", "changes": [change(json!([text("b1")]), json!(null))]}
+        ]});
+        let ids: Vec<_> = parse_value(&body)
+            .into_iter()
+            .map(|e| match e {
+                Event::Message(m) => m.wamid,
+                Event::Status(s) => s.wamid,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(ids, ["a1", "a2", "wamid.s", "b1"]);
+    }
+
+    #[test]
+    fn replies_forwards_and_ad_referrals_are_read_from_the_message() {
+        let mut m = json!({"from": "1", "id": "wamid.r", "timestamp": "1", "type": "text", "text": {"body": "x"}});
+        m["context"] = json!({"frequently_forwarded": true});
+        m["referral"] = json!({"source_url": "https://fb.me/ad", "source_type": "ad", "headline": "Promo Kopi",
+                               "ctwa_clid": "ARA", "tracking": "dropped"});
+        let m = only_message(&messages(json!([]), json!([m])));
+        assert_eq!(m.forwarded, 2);
+        let referral = m.referral.unwrap();
+        assert_eq!(referral["headline"], "Promo Kopi");
+        assert_eq!(referral["video_url"], Value::Null, "every known key, present or not");
+        assert!(referral.get("tracking").is_none(), "only the known keys");
+        let mut once = json!({"from": "1", "id": "wamid.f", "timestamp": "1", "type": "text", "text": {"body": "x"}});
+        once["context"] = json!({"forwarded": true});
+        assert_eq!(only_message(&messages(json!([]), json!([once]))).forwarded, 1);
+    }
+
+    #[test]
+    fn account_news_sums_up_the_change() {
+        let events = parse(TEMPLATE_REJECTED.as_bytes()).unwrap();
+        let [Event::Account(news)] = events.as_slice() else {
+            panic!("{events:?}")
+        };
+        assert_eq!(news.waba_id, "100000000000001");
+        assert_eq!(
+            (news.field.as_str(), news.event.as_str()),
+            ("message_template_status_update", "REJECTED")
+        );
+        assert_eq!(news.template_name.as_deref(), Some("winter_sale"));
+        assert_eq!(
+            news.summary,
+            "winter_sale · en · INVALID_FORMAT · Two variables are adjacent with no text between them."
+        );
+        let restricted = parse_value(
+            &json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
+            {"field": "account_update", "value": {"event": "ACCOUNT_RESTRICTION", "restriction_info": [
+                {"restriction_type": "RESTRICTED_BIZ_INITIATED_MESSAGING", "expiration": 1764500000}]}}]}]}),
+        );
+        let [Event::Account(news)] = restricted.as_slice() else {
+            panic!("{restricted:?}")
+        };
+        assert_eq!(news.summary, "RESTRICTED_BIZ_INITIATED_MESSAGING until 1764500000");
+    }
+
+    #[test]
+    fn only_whatsapp_deliveries_are_parsed() {
+        let page = parse(br#"{"object": "page", "entry": []}"#).unwrap_err();
+        assert!(page.contains("not a WhatsApp delivery"), "{page}");
+        assert!(parse(br#"{"entry": []}"#).is_err(), "no object at all");
+        assert!(parse(b"not json").unwrap_err().starts_with("not JSON"));
+        assert_eq!(parse(br#"{"object": "whatsapp_business_account"}"#).unwrap(), vec![]);
+    }
+}

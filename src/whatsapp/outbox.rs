@@ -515,6 +515,21 @@ fn fail(
     outcomes.record(c, &o)
 }
 
+/// Seconds before a `retry_later` error is tried again.
+const RETRY_LATER: i64 = 3600;
+
+/// Seconds before the next try of a message that failed `attempts` times so far with a
+/// retryable error. Pair rate (131056): 4^n for this recipient only (1 s … 17 min);
+/// others: 2^n, at most 5 min.
+fn retry_delay(code: Option<i64>, attempts: i64) -> i64 {
+    let attempts = attempts.max(0);
+    if code == Some(131_056) {
+        4_i64.pow(u32::try_from(attempts.min(5)).unwrap_or(5))
+    } else {
+        (1_i64 << attempts.min(8)).min(300)
+    }
+}
+
 /// What an error does to the row (and, for channel errors, to the number).
 fn handle_error(
     c: &Connection,
@@ -543,16 +558,8 @@ fn handle_error(
             let reason = format!("gave up after {MAX_ATTEMPTS} attempts: {message}");
             return fail(c, outcomes, id, code, "retry", &reason, now);
         }
-        ErrorClass::Retry => {
-            // Pair rate (131056): 4^n seconds for this recipient only; others: 2^n, at most 5 min.
-            let delay = if code == Some(131_056) {
-                4_i64.pow(u32::try_from(attempts.min(5)).unwrap_or(5))
-            } else {
-                (1_i64 << attempts.min(8)).min(300)
-            };
-            retry_at(delay, "retry")?;
-        }
-        ErrorClass::RetryLater => retry_at(3600, "retry_later")?,
+        ErrorClass::Retry => retry_at(retry_delay(code, attempts), "retry")?,
+        ErrorClass::RetryLater => retry_at(RETRY_LATER, "retry_later")?,
         ErrorClass::Final => return fail(c, outcomes, id, code, "final", &message, now),
         ErrorClass::StopChannel => {
             // The message is not at fault: it waits, and the number stops until fixed.
@@ -656,5 +663,26 @@ mod tests {
         assert_eq!(parse_callback_data("campaign=42;row=17"), None, "someone else's data");
         assert_eq!(parse_callback_data("whacaster:outbox=x;attempt=1"), None);
         assert_eq!(parse_callback_data("whacaster:outbox=5"), None);
+    }
+
+    #[test]
+    fn retries_back_off_exponentially_up_to_five_minutes() {
+        let delays: Vec<i64> = (0..10).map(|n| retry_delay(Some(131_000), n)).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 64, 128, 256, 256]);
+        assert!((0..100).all(|n| retry_delay(None, n) <= 300), "never more than 5 min");
+        assert_eq!(retry_delay(None, 3), 8, "a transport error backs off the same way");
+    }
+
+    #[test]
+    fn the_pair_rate_limit_backs_off_faster() {
+        let delays: Vec<i64> = (0..8).map(|n| retry_delay(Some(131_056), n)).collect();
+        assert_eq!(delays, [1, 4, 16, 64, 256, 1024, 1024, 1024]);
+    }
+
+    #[test]
+    fn a_bad_attempt_count_gives_a_short_delay_not_a_panic() {
+        assert_eq!(retry_delay(None, -3), 1);
+        assert_eq!(retry_delay(Some(131_056), i64::MIN), 1);
+        assert_eq!(retry_delay(None, i64::MAX), 256);
     }
 }
