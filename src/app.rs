@@ -185,7 +185,8 @@ impl AppState {
         self.clock.unix()
     }
 
-    /// The inbound pipeline, over this state's handles.
+    /// The inbound pipeline over this state's handles. `server` starts it once; tests
+    /// run single rounds of it (`run_once`) instead of waiting for the loop.
     pub fn intake(&self) -> crate::intake::Intake {
         crate::intake::Intake {
             db: self.db.clone(),
@@ -196,7 +197,9 @@ impl AppState {
         }
     }
 
-    /// The outbox dispatcher, reporting outcomes to the inbox.
+    /// The outbox dispatcher over this state's handles, with the inbox listening to its
+    /// outcomes. `server` starts it once; tests run single rounds (`dispatch_round`),
+    /// which share the running dispatcher's rate limiters.
     pub fn dispatcher(&self) -> crate::whatsapp::outbox::Dispatcher {
         crate::whatsapp::outbox::Dispatcher {
             db: self.db.clone(),

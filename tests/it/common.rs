@@ -448,6 +448,27 @@ pub async fn status_update(app: &TestApp, secret: &str, phone_id: &str, wamid: &
     deliver(app, secret, &body).await;
 }
 
+/// Runs one outbox round, then waits out sends still in flight: afterwards whatever the
+/// app had queued has reached the fake Graph API (or failed), so a test can check that
+/// something was never sent without sleeping.
+pub async fn outbox_idle(app: &TestApp) {
+    app.state.dispatcher().dispatch_round().await.expect("outbox round");
+    let mut open = Vec::new();
+    for _ in 0..200 {
+        open = app
+            .state
+            .db
+            .read(|c| Ok(whacaster::whatsapp::outbox::count_all_by_state(c)?))
+            .await
+            .expect("read");
+        if open.iter().all(|(state, _)| state != "queued" && state != "sending") {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the outbox did not settle: {open:?}");
+}
+
 /// The wamid Meta gave the outbound message with this text (waits until it is sent).
 pub async fn wamid_of(app: &TestApp, body: &str) -> String {
     for _ in 0..200 {

@@ -883,6 +883,7 @@ async fn a_reply_quotes_the_message_it_answers_and_notes_stay_inside() {
         thread.contains("pelanggan lama, kasih diskon"),
         "the note is in the thread"
     );
+    crate::common::outbox_idle(&app).await;
     assert!(
         graph
             .seen()
@@ -1057,7 +1058,7 @@ async fn contact_labels_phone_search_and_receipts_off() {
     assert!(found.contains(&format!("href=\"/inbox/{id}\"")), "found by phone");
     assert!(found.contains("<mark>"), "the match is marked");
     // The admin turned read receipts off: opening sent none.
-    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    crate::common::outbox_idle(&app).await;
     assert!(
         graph.seen().iter().all(|s| s.body["status"] != "read"),
         "no blue ticks sent"

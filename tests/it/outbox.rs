@@ -246,9 +246,12 @@ async fn each_error_class_does_what_it_says() {
     let r = until(&app, stopped, |r| r.error_class.as_deref() == Some("channel")).await;
     assert_eq!(r.state, "queued", "not failed: it goes once the channel works");
     let queued_behind = enqueue(&app, "+62819", text("juga menunggu")).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // A round now and one after the backoff: a number that was not paused would have
+    // its message taken (sending or sent) by one of them or by the running dispatcher.
+    let dispatcher = app.state.dispatcher();
+    dispatcher.dispatch_round().await.unwrap();
     later(&app, 60);
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    dispatcher.dispatch_round().await.unwrap();
     assert_eq!(
         row(&app, queued_behind).await.state,
         "queued",
@@ -306,7 +309,8 @@ async fn a_send_interrupted_by_a_crash_is_held_not_resent() {
     let app = TestApp::start_with(guard, cfg).await;
     let r = until(&app, id, |r| r.state == "needs_review").await;
     assert!(r.error_message.unwrap().contains("interrupted"));
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    // A round would send it if it were still (or again) queued.
+    app.state.dispatcher().dispatch_round().await.unwrap();
     assert!(
         graph.seen().iter().all(|s| !s.path.ends_with("/messages")),
         "never re-sent blindly"
