@@ -2,7 +2,18 @@
 //! BENCH_CONTACTS / BENCH_PER_CONVERSATION to change), signs a supervisor in over HTTPS,
 //! and times the conversation list, a conversation page and a search through the real
 //! server, printing p50/p95. Run: `cargo bench --bench inbox`.
-#![allow(clippy::expect_used, clippy::unwrap_used)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a benchmark harness: failing loudly is the point"
+)]
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss,
+    reason = "counts, rates and percentiles from settings and timings, far from any type's limits"
+)]
 
 mod support;
 
@@ -21,6 +32,7 @@ fn pct(mut v: Vec<Duration>, p: f64) -> f64 {
 /// A named request: which path to fetch on round `k`.
 type Case = (&'static str, Box<dyn Fn(usize) -> String>);
 
+#[expect(clippy::too_many_lines, reason = "seed, sign in, then time each page: one run")]
 fn main() {
     let contacts = env("BENCH_CONTACTS", 100_000);
     let per = env("BENCH_PER_CONVERSATION", 10);
@@ -133,13 +145,13 @@ fn main() {
                 }),
             ),
         ];
-        for (name, path) in cases.iter() {
+        for (name, path) in &cases {
             let mut times = Vec::with_capacity(rounds);
             for k in 0..rounds {
                 let t = Instant::now();
                 let r = client.get(format!("{base}{}", path(k))).send().await.unwrap();
                 assert_eq!(r.status(), 200, "{}", path(k));
-                let _ = r.bytes().await.unwrap();
+                r.bytes().await.unwrap();
                 times.push(t.elapsed());
             }
             println!(

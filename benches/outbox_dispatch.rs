@@ -3,7 +3,18 @@
 //! (after the first tenth-second burst), the whole drain time and the CPU time used.
 //!
 //!     cargo bench --bench outbox_dispatch           # BENCH_MESSAGES=10000 BENCH_MPS=1000
-#![allow(clippy::expect_used, clippy::unwrap_used)] // a benchmark harness: failing loudly is the point
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a benchmark harness: failing loudly is the point"
+)]
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss,
+    reason = "counts, rates and percentiles from settings and timings, far from any type's limits"
+)]
 
 mod support;
 
@@ -32,13 +43,13 @@ fn main() {
     let seen: Arc<Mutex<Vec<Instant>>> = Arc::new(Mutex::new(Vec::with_capacity(n)));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let graph = format!("http://{}", listener.local_addr().unwrap());
-    let s2 = seen.clone();
+    let s2 = Arc::clone(&seen);
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             HttpServer::new(move || {
-                let s = s2.clone();
+                let s = Arc::clone(&s2);
                 App::new().default_service(web::to(move |req: actix_web::HttpRequest| {
-                    let s = s.clone();
+                    let s = Arc::clone(&s);
                     async move {
                         if !req.path().ends_with("/messages") {
                             // Other Graph calls (the template sync job) are not sends.

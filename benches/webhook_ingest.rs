@@ -16,7 +16,18 @@
 //!
 //!     cargo bench --bench webhook_ingest   # BENCH_SECS=10 BENCH_CONNS=64 BENCH_RATE=1000 BENCH_KEPT=1000000
 
-#![allow(clippy::expect_used, clippy::unwrap_used)] // a benchmark harness: failing loudly is the point
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a benchmark harness: failing loudly is the point"
+)]
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss,
+    reason = "counts, rates and percentiles from settings and timings, far from any type's limits"
+)]
 
 mod support;
 
@@ -116,7 +127,13 @@ async fn run(url: &str, conns: usize, secs: u64, rate: Option<u64>, seq: Arc<Ato
     let deadline = start + Duration::from_secs(secs);
     let mut tasks = Vec::new();
     for w in 0..conns {
-        let (client, url, ok, errors, seq) = (client.clone(), url.to_string(), ok.clone(), errors.clone(), seq.clone());
+        let (client, url, ok, errors, seq) = (
+            client.clone(),
+            url.to_string(),
+            Arc::clone(&ok),
+            Arc::clone(&errors),
+            Arc::clone(&seq),
+        );
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut acked = Vec::new();

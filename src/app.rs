@@ -117,11 +117,11 @@ impl AppState {
             bell: crate::wake::Doorbell::default(),
         };
         let plumbing = actix_web::web::Data::new(Plumbing {
-            config: config.clone(),
+            config: Arc::clone(&config),
             db: db.clone(),
             clock: clock.clone(),
             csrf_key,
-            metrics: metrics.clone(),
+            metrics: Arc::clone(&metrics),
             business: business.clone(),
             body_slots: crate::web::body::BodySlots::new(config.limits.unauthenticated_bodies_per_ip),
         });
@@ -205,7 +205,7 @@ impl AppState {
             db: self.db.clone(),
             clock: self.clock.clone(),
             graph: self.graph.clone(),
-            limits: self.outbox_limits.clone(),
+            limits: Arc::clone(&self.outbox_limits),
             bell: self.outbox_bell.clone(),
             outcomes: Arc::new(crate::inbox::outcomes::InboxOutcomes {
                 live: self.live.clone(),

@@ -283,9 +283,8 @@ impl Config {
             TlsMode::Off => {
                 if !addr.ip().is_loopback() && !self.allow_insecure_public {
                     return Err(format!(
-                        "tls.mode = \"off\" serves plain HTTP, so it only listens on loopback; {} is not loopback \
-                         (put a TLS reverse proxy in front, or set allow_insecure_public = true if you really mean it)",
-                        addr
+                        "tls.mode = \"off\" serves plain HTTP, so it only listens on loopback; {addr} is not loopback \
+                         (put a TLS reverse proxy in front, or set allow_insecure_public = true if you really mean it)"
                     ));
                 }
             }

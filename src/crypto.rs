@@ -126,7 +126,7 @@ impl DbKey {
         let mut text = self.hex();
         text.push('\n');
         f.write_all(text.as_bytes())
-            .and_then(|_| f.sync_all())
+            .and_then(|()| f.sync_all())
             .map_err(|e| format!("cannot write key file {}: {e}", path.display()))
     }
 
@@ -187,7 +187,9 @@ pub fn write_private_file(path: &Path, data: &[u8]) -> Result<(), String> {
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     let tmp = PathBuf::from(format!("{}.tmp", path.display()));
-    let _ = std::fs::remove_file(&tmp);
+    // A leftover of an interrupted write, usually absent; if it cannot go, `create_new`
+    // below fails and says why.
+    drop(std::fs::remove_file(&tmp));
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -195,7 +197,7 @@ pub fn write_private_file(path: &Path, data: &[u8]) -> Result<(), String> {
         .open(&tmp)
         .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
     f.write_all(data)
-        .and_then(|_| f.sync_all())
+        .and_then(|()| f.sync_all())
         .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
@@ -220,9 +222,8 @@ pub fn sha256_hex(data: &[u8]) -> String {
 
 pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     // HMAC accepts keys of any length; the error branch cannot happen.
-    let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(key) {
-        Ok(m) => m,
-        Err(_) => return [0u8; 32],
+    let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(key) else {
+        return [0u8; 32];
     };
     mac.update(data);
     mac.finalize().into_bytes().into()

@@ -257,7 +257,7 @@ fn apply_message(c: &Connection, m: &InboundMessage, at: i64, now: i64, fx: &mut
         fx.media = true;
     }
     let detail = serde_json::to_string(&m.detail).map_err(AppError::internal)?;
-    let referral = m.referral.as_ref().map(|r| r.to_string());
+    let referral = m.referral.as_ref().map(ToString::to_string);
     let inserted = crate::inbox::insert_inbound(
         c,
         &crate::inbox::NewInbound {

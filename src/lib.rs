@@ -1,6 +1,10 @@
 //! Whacaster: a self-hosted, single-binary WhatsApp Business platform.
 //! `lib.rs` lists the features and exposes `server::start`, which `main` and the tests share.
 
+#[expect(
+    clippy::cast_possible_wrap,
+    reason = "being split on another branch (issue 9); the split fixes these, then this goes"
+)]
 pub mod api;
 pub mod app;
 pub mod audit;

@@ -125,9 +125,9 @@ fn fail(msg: &str) -> ExitCode {
 /// The server logs to stdout (the journal under systemd); commands log to stderr so
 /// their output stays clean.
 fn init_logging(cfg: &Config, serving: bool) {
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
     let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    use tracing_subscriber::fmt::writer::BoxMakeWriter;
     let writer = if serving {
         BoxMakeWriter::new(std::io::stdout)
     } else {

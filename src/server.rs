@@ -43,7 +43,8 @@ pub fn prepare_data_dir(dir: &Path) -> Result<(), String> {
     }
     let probe = dir.join(".write-test");
     std::fs::write(&probe, b"").map_err(|e| format!("data dir {} is not writable: {e}", dir.display()))?;
-    let _ = std::fs::remove_file(probe);
+    // An empty probe left behind is harmless; what mattered was that it could be written.
+    drop(std::fs::remove_file(probe));
     if meta.permissions().mode() & 0o077 != 0 {
         tracing::warn!(dir = %dir.display(), "data dir is readable by others; chmod 700 it");
     }
@@ -67,8 +68,8 @@ pub fn become_data_owner(dir: &Path) -> Result<(), String> {
     }
     let (uid, gid) = (Uid::from_raw(meta.uid()), Gid::from_raw(meta.gid()));
     setgroups(&[gid])
-        .and_then(|_| setgid(gid))
-        .and_then(|_| setuid(uid))
+        .and_then(|()| setgid(gid))
+        .and_then(|()| setuid(uid))
         .map_err(|e| format!("cannot switch to the owner (uid {uid}) of {}: {e}", dir.display()))
 }
 
@@ -132,7 +133,7 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, String> {
     let server = HttpServer::new(move || build_app(app_state.clone())).shutdown_timeout(10);
     let server = match &tls {
         Some(t) => server
-            .listen_rustls_0_23(listener, crate::tls::server_config(t.clone())?)
+            .listen_rustls_0_23(listener, crate::tls::server_config(Arc::clone(t))?)
             .map_err(|e| format!("cannot serve TLS on {addr}: {e}"))?,
         None => server
             .listen(listener)
@@ -146,7 +147,7 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, String> {
     state.dispatcher().start();
     state.media.clone().start();
     if let (Some(t), crate::config::TlsMode::Files) = (&tls, cfg.tls.mode) {
-        spawn_reload_on_sighup(t.clone(), cfg.clone(), clock.clone());
+        spawn_reload_on_sighup(Arc::clone(t), Arc::clone(&cfg), clock.clone());
     }
 
     let mut base = cfg.base_url();
@@ -160,7 +161,8 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, String> {
         };
         base = format!("{scheme}://{host}:{}", bound.port());
     }
-    let _ = state.bound_base_url.set(base.clone());
+    // The state was made above, so the cell is still empty: `set` cannot refuse.
+    drop(state.bound_base_url.set(base.clone()));
     let now = clock.unix();
     let setup_url = actix_web::rt::task::spawn_blocking(move || crate::setup::issue_setup_token(&db, now))
         .await
@@ -231,14 +233,14 @@ fn spawn_reload_on_sighup(tls: Arc<crate::tls::CertState>, cfg: Arc<Config>, clo
         };
         while hup.recv().await.is_some() {
             // Reading the files is blocking work: off the async workers.
-            let (t, c, now) = (tls.clone(), cfg.clone(), clock.now());
+            let (t, c, now) = (Arc::clone(&tls), Arc::clone(&cfg), clock.now());
             let reloaded = tokio::task::spawn_blocking(move || t.reload(&c, now))
                 .await
                 .map_err(|e| e.to_string());
             match reloaded.and_then(|r| r) {
                 Ok(m) => tracing::info!("{m}"),
                 Err(e) => {
-                    tracing::error!(error = %e, "certificate reload failed; still serving the old one")
+                    tracing::error!(error = %e, "certificate reload failed; still serving the old one");
                 }
             }
         }

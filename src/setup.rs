@@ -354,7 +354,7 @@ pub async fn get_dashboard(state: web::Data<AppState>, a: Authed) -> AppResult<H
             Ok((
                 users::mfa_coverage(c)?,
                 users::count_login_failures_since(c, now - 86_400)?,
-                users::list_sessions(c, Some(id), now, idle)?.len() as i64,
+                i64::try_from(users::list_sessions(c, Some(id), now, idle)?.len()).unwrap_or(i64::MAX),
                 settings::mfa_policy(c)?,
                 users::count_locks(c, None, now)?,
             ))

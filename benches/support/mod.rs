@@ -1,6 +1,11 @@
 //! What both benchmarks need: the real server on a fresh encrypted data dir, and one
 //! connected number.
-#![allow(clippy::expect_used, clippy::unwrap_used, dead_code)] // benchmark harness: failing loudly is the point
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    dead_code,
+    reason = "a benchmark harness: failing loudly is the point; each bench uses part of it"
+)]
 
 use whacaster::app::AppState;
 use whacaster::clock::Clock;
@@ -31,8 +36,9 @@ pub fn start(tweak: impl FnOnce(&mut Config)) -> Server {
                 .await
                 .expect("server starts");
             tx.send((r.addr, r.state.clone())).ok();
-            let _ = r.server.await;
-        })
+            // The server's own errors are in its log.
+            drop(r.server.await);
+        });
     });
     let (addr, state) = rx.recv().expect("server");
     Server { addr, state, _dir: dir }

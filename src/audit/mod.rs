@@ -84,23 +84,20 @@ pub struct Filter {
     pub before: Option<i64>,
 }
 
-fn day_start(s: &Option<String>) -> Option<i64> {
-    let s = s.as_deref()?.trim();
+fn day_start(s: Option<&str>) -> Option<i64> {
+    let s = s?.trim();
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
     time::Date::parse(s, &fmt)
         .ok()
         .map(|d| d.midnight().assume_utc().unix_timestamp())
 }
 
-fn nonempty(s: &Option<String>) -> Option<String> {
-    s.as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
+fn nonempty(s: Option<&str>) -> Option<String> {
+    s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
 }
 
 pub fn list(conn: &Connection, f: &Filter, limit: i64) -> rusqlite::Result<Vec<Entry>> {
-    let to = day_start(&f.to).map(|t| t + 86_400);
+    let to = day_start(f.to.as_deref()).map(|t| t + 86_400);
     let mut stmt = conn.prepare(
         "SELECT id, at, actor_id, actor, action, target, details, ip FROM audit_log
          WHERE (?1 IS NULL OR action LIKE ?1 || '%')
@@ -113,10 +110,10 @@ pub fn list(conn: &Connection, f: &Filter, limit: i64) -> rusqlite::Result<Vec<E
     )?;
     let rows = stmt.query_map(
         params![
-            nonempty(&f.action),
-            nonempty(&f.actor),
-            nonempty(&f.target),
-            day_start(&f.from),
+            nonempty(f.action.as_deref()),
+            nonempty(f.actor.as_deref()),
+            nonempty(f.target.as_deref()),
+            day_start(f.from.as_deref()),
             to,
             f.before,
             limit
@@ -191,7 +188,7 @@ mod tests {
             actor: "=cmd|' /C calc'!A0".into(),
             action: "user.create".into(),
             target: "a,b".into(),
-            details: "".into(),
+            details: String::new(),
             ip: "1.2.3.4".into(),
         };
         let out = String::from_utf8(to_csv(&[e]).unwrap()).unwrap();

@@ -51,7 +51,7 @@ async fn get_audit(state: web::Data<AppState>, Admin(a): Admin, q: web::Query<Fi
         .db
         .read(move |c| Ok((super::list(c, &f, PAGE)?, super::actions(c)?)))
         .await?;
-    let next_before = (entries.len() as i64 == PAGE)
+    let next_before = (i64::try_from(entries.len()) == Ok(PAGE))
         .then(|| entries.last().map(|e| e.id))
         .flatten();
     ok_page(&AuditPage {

@@ -1,6 +1,10 @@
 //! Accounts: users and roles, argon2id passwords, server-side sessions, TOTP MFA with
 //! recovery codes, login throttling and the login-event record.
 
+#[expect(
+    clippy::struct_field_names,
+    reason = "being split on another branch (issue 9); the split fixes these, then this goes"
+)]
 pub mod admin;
 pub mod jobs;
 pub mod password;

@@ -279,7 +279,7 @@ fn session_from_row(r: &Row<'_>) -> rusqlite::Result<SessionRow> {
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "one argument per column of the row")]
 pub fn insert_session(
     conn: &Connection,
     token_hash: &str,

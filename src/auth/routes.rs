@@ -246,6 +246,7 @@ impl AccountPage {
         }
     }
 
+    #[expect(clippy::unused_self, reason = "the template calls it as a method")]
     fn locales(&self) -> Vec<(&'static str, &'static str)> {
         Locale::choices()
     }

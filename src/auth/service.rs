@@ -207,7 +207,16 @@ pub async fn sign_in(state: &AppState, ctx: &RequestCtx, email: &str, password: 
 }
 
 /// The second factor: a 6-digit TOTP code (each step usable once) or a recovery code.
+#[expect(
+    clippy::too_many_lines,
+    reason = "throttle, verify, count failures, rotate: one transaction's story"
+)]
 pub async fn verify_mfa(state: &AppState, ctx: &RequestCtx, code: &str) -> AppResult<MfaStep> {
+    enum Verdict {
+        Ok(NewSession),
+        Bad,
+        Restart,
+    }
     let Some(sess) = ctx.session.clone().filter(|s| s.stage == "mfa") else {
         return Err(AppError::Redirect("/login".into()));
     };
@@ -233,11 +242,6 @@ pub async fn verify_mfa(state: &AppState, ctx: &RequestCtx, code: &str) -> AppRe
     let abs = absolute_secs(state);
     let (max, lock) = (state.config.login.max_failures, state.config.login.lockout_minutes * 60);
 
-    enum Verdict {
-        Ok(NewSession),
-        Bad,
-        Restart,
-    }
     let verdict = state
         .db
         .write(move |c| {

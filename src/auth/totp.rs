@@ -97,7 +97,7 @@ pub fn new_recovery_codes_hashed() -> (Vec<String>, Vec<String>) {
 /// Canonical form of a typed recovery code: upper case, no separators.
 pub fn normalize_recovery_code(s: &str) -> String {
     s.chars()
-        .filter(|c| c.is_ascii_alphanumeric())
+        .filter(char::is_ascii_alphanumeric)
         .map(|c| c.to_ascii_uppercase())
         .collect()
 }

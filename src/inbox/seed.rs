@@ -52,7 +52,9 @@ pub fn fill(
         let conv_id = c.last_insert_rowid();
         let (mut last_id, mut last_in, mut preview) = (0, 0, String::new());
         for k in 0..per_conversation {
-            let words: Vec<&str> = (0..6).map(|_| WORDS[(next() % WORDS.len() as u64) as usize]).collect();
+            let words: Vec<&str> = (0..6)
+                .map(|_| WORDS[usize::try_from(next() % WORDS.len() as u64).unwrap_or(0)])
+                .collect();
             let body = format!("{} #{n}-{k}", words.join(" "));
             let inbound = k % 2 == 0;
             let t = at - (per_conversation - k) * 60;

@@ -20,6 +20,11 @@ struct JobsPage {
 }
 
 impl JobsPage {
+    #[expect(
+        clippy::unused_self,
+        clippy::trivially_copy_pass_by_ref,
+        reason = "the template calls it as a method, with a reference"
+    )]
     fn every(&self, secs: &u64) -> String {
         if secs % 3600 == 0 {
             format!("{} h", secs / 3600)

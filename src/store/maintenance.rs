@@ -84,15 +84,23 @@ pub fn rekey(db_path: &Path, old_key: &DbKey, new_key: &DbKey, key_path: &Path) 
         Ok(())
     })();
     if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp_db);
-        let _ = std::fs::remove_file(&new_key_path);
+        // Best effort: the error that brought us here is the one to report.
+        drop(std::fs::remove_file(&tmp_db));
+        drop(std::fs::remove_file(&new_key_path));
         return Err(e);
     }
     // Swap: database first, then the key. Old key kept as db.key.old until both are in place.
     let old_key_backup = key_path.with_extension("key.old");
     for suffix in ["-wal", "-shm"] {
         let side = std::path::PathBuf::from(format!("{}{suffix}", db_path.display()));
-        let _ = std::fs::remove_file(side);
+        // An old `-wal` next to the new database would be replayed into it: stop here
+        // (nothing is swapped yet) unless it is gone.
+        match std::fs::remove_file(&side) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(format!("cannot remove {}: {e}", side.display()));
+            }
+            _ => {}
+        }
     }
     std::fs::copy(key_path, &old_key_backup).map_err(|e| format!("cannot back up the old key: {e}"))?;
     std::fs::rename(&tmp_db, db_path).map_err(|e| format!("cannot swap in the new database: {e}"))?;

@@ -39,7 +39,7 @@ impl Writer {
         let (tx, rx) = mpsc::channel::<Msg>();
         let spawned = std::thread::Builder::new()
             .name("db-writer".into())
-            .spawn(move || run(conn, rx));
+            .spawn(move || run(conn, &rx));
         let handle = match spawned {
             Ok(h) => Some(h),
             Err(e) => {
@@ -57,10 +57,13 @@ impl Writer {
     /// must not exit while the writer closes its connection (SQLCipher and OpenSSL's
     /// exit handlers would race).
     pub fn stop(&self) {
-        let _ = self.tx.send(Msg::Stop);
+        // Refused only when the thread has ended already, which is what we wait for.
+        drop(self.tx.send(Msg::Stop));
         let handle = self.thread.lock().ok().and_then(|mut h| h.take());
         if let Some(h) = handle {
-            let _ = h.join();
+            if h.join().is_err() {
+                tracing::error!("the database writer thread panicked");
+            }
         }
     }
 
@@ -80,7 +83,8 @@ impl Writer {
                         (Some(e), Ok(_)) => Err(AppError::Internal(format!("commit failed: {e}"))),
                         (_, r) => r,
                     };
-                    let _ = tx.send(out);
+                    // Refused only when the caller stopped waiting (a cancelled request).
+                    drop(tx.send(out));
                 }),
             }
         });
@@ -91,7 +95,7 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, rx: mpsc::Receiver<Msg>) {
+fn run(conn: Connection, rx: &mpsc::Receiver<Msg>) {
     let mut stopping = false;
     while !stopping {
         let first = match rx.recv() {
@@ -148,10 +152,12 @@ fn run_batch(conn: &Connection, batch: Vec<Job>) {
         completions.push(c);
     }
     let commit = conn.execute_batch("COMMIT");
-    let err = commit.as_ref().err().map(|e| e.to_string());
+    let err = commit.as_ref().err().map(ToString::to_string);
     if let Some(e) = &err {
         tracing::error!(error = %e, "commit failed");
-        let _ = conn.execute_batch("ROLLBACK");
+        if let Err(e) = conn.execute_batch("ROLLBACK") {
+            tracing::error!(error = %e, "rollback after the failed commit failed");
+        }
     }
     for c in completions {
         (c.deliver)(err.as_deref());

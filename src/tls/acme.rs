@@ -155,7 +155,7 @@ pub fn start(cfg: &Config, cache_key: [u8; 32]) -> Result<Acme, String> {
     let cache = SealedDirCache {
         dir: cache_dir(cfg),
         key: cache_key,
-        info: info.clone(),
+        info: Arc::clone(&info),
     };
     let mut state =
         AcmeConfig::new_with_client_config([domain.clone()], client_config(cfg.tls.acme_ca_root.as_deref())?)
@@ -169,7 +169,7 @@ pub fn start(cfg: &Config, cache_key: [u8; 32]) -> Result<Acme, String> {
             match event {
                 Ok(ok) => tracing::info!(domain = %domain, event = ?ok, "ACME"),
                 Err(err) => {
-                    tracing::error!(domain = %domain, error = %err, "ACME certificate not obtained yet; will retry")
+                    tracing::error!(domain = %domain, error = %err, "ACME certificate not obtained yet; will retry");
                 }
             }
         }
@@ -186,7 +186,7 @@ pub fn inspect(cfg: &Config, cache_key: [u8; 32]) -> Result<Option<CertInfo>, St
     let mut newest: Option<CertInfo> = None;
     for e in entries.flatten() {
         let fname = e.file_name().to_string_lossy().to_string();
-        if !(fname.starts_with("cert-") && fname.ends_with(".enc")) {
+        if !(fname.starts_with("cert-") && Path::new(&fname).extension().is_some_and(|x| x == "enc")) {
             continue;
         }
         let sealed = std::fs::read(e.path()).map_err(|e| e.to_string())?;

@@ -51,7 +51,7 @@ struct Resolver(Arc<CertState>);
 impl ResolvesServerCert for Resolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let issued = self.0.acme.as_ref().and_then(|a| a.resolve(hello));
-        issued.or_else(|| self.0.current.read().ok().map(|c| c.0.clone()))
+        issued.or_else(|| self.0.current.read().ok().map(|c| Arc::clone(&c.0)))
     }
 }
 
@@ -111,7 +111,8 @@ impl CertState {
 
 /// Installs the process-wide crypto provider (rustls 0.23 wants exactly one).
 pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    // Refused when one is installed already: every server the test binary starts calls this.
+    drop(rustls::crypto::ring::default_provider().install_default());
 }
 
 /// Loads (or makes) the certificate for the configured mode; `None` when TLS is off.
@@ -193,7 +194,7 @@ fn load(cfg: &Config, now: OffsetDateTime) -> Result<(Arc<CertifiedKey>, CertInf
                     Ok((ck, info)) if !needs_renewal(&info, cfg, now) => return Ok((ck, info)),
                     Ok(_) => tracing::info!("self-signed certificate is due for renewal"),
                     Err(e) => {
-                        tracing::warn!(error = %e, "self-signed certificate unreadable; making a new one")
+                        tracing::warn!(error = %e, "self-signed certificate unreadable; making a new one");
                     }
                 }
             }

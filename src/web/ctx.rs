@@ -149,7 +149,11 @@ impl Authed {
 
 fn login_redirect(req: &HttpRequest) -> AppError {
     if req.method() == actix_web::http::Method::GET {
-        let next = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let next = req
+            .uri()
+            .path_and_query()
+            .map(actix_web::http::uri::PathAndQuery::as_str)
+            .unwrap_or("/");
         if next == "/" {
             return AppError::Redirect("/login".into());
         }

@@ -51,6 +51,7 @@ struct ErrorPageTpl<'a> {
     message: &'a str,
 }
 
+#[expect(clippy::too_many_lines, reason = "the request context built step by step, in order")]
 pub async fn app_middleware(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -89,7 +90,7 @@ pub async fn app_middleware(
             .map(|c| c.value().to_string());
         let csrf = csrf_token(&state.csrf_key, &csrf_seed, session_binding.as_deref());
         let query = web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
-            .map(|q| q.into_inner())
+            .map(web::Query::into_inner)
             .unwrap_or_default();
         let business = state.business.get();
         let locale = session
@@ -103,7 +104,7 @@ pub async fn app_middleware(
                     .and_then(|v| v.to_str().ok())
                     .and_then(Locale::from_accept_language)
             })
-            .or_else(|| business.as_ref().map(|b| b.locale()))
+            .or_else(|| business.as_ref().map(crate::settings::Business::locale))
             .unwrap_or(Locale::En);
         let flash = query
             .get("m")
@@ -126,7 +127,7 @@ pub async fn app_middleware(
             flash,
             session,
             business_name: business.as_ref().map(|b| b.name.clone()),
-            timezone: business.as_ref().and_then(|b| b.tz()),
+            timezone: business.as_ref().and_then(crate::settings::Business::tz),
             device: req
                 .cookie(DEVICE_COOKIE)
                 .map(|c| c.value().to_string())
@@ -435,7 +436,7 @@ fn finish(
             method = %method,
             route = %route,
             status = status.as_u16(),
-            ms = elapsed.as_millis() as u64,
+            ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
             "request"
         );
     }

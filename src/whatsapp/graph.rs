@@ -21,7 +21,7 @@ pub enum ErrorClass {
 
 /// Meta's error table, reduced to what a sender must do (REFERENCE.md §8).
 pub fn classify(code: i64) -> ErrorClass {
-    use ErrorClass::*;
+    use ErrorClass::{Final, Retry, RetryLater, StopChannel};
     match code {
         0 | 33 | 190 | 368 | 131031 | 131042 | 131045 | 133010 => StopChannel,
         2 | 131000 | 131016 | 130429 | 131056 | 131057 | 133004 => Retry,
@@ -394,9 +394,8 @@ impl GraphClient {
 /// Plain HTTP is allowed only to this machine (tests, a local proxy): every call to
 /// Meta goes over TLS (PRIVACY-PROMISES P13).
 pub fn is_loopback_http(base_url: &str) -> bool {
-    url::Url::parse(base_url).is_ok_and(|u| {
-        u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1") | Some("localhost") | Some("[::1]"))
-    })
+    url::Url::parse(base_url)
+        .is_ok_and(|u| u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")))
 }
 
 #[cfg(test)]

@@ -123,6 +123,10 @@ fn s_or(v: &Value, key: &str) -> String {
     s(v, key).unwrap_or_default()
 }
 
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "Meta writes whole numbers, sometimes as floats; `as` saturates, which is the intent"
+)]
 fn int(v: &Value, key: &str) -> i64 {
     s(v, key)
         .and_then(|x| x.parse::<f64>().ok())
@@ -701,6 +705,7 @@ mod tests {
     }
 
     /// A `messages` delivery with these contacts and messages.
+    #[expect(clippy::needless_pass_by_value, reason = "the callers build the JSON in place")]
     fn messages(contacts: Value, messages: Value) -> Value {
         json!({"object": "whatsapp_business_account", "entry": [{"id": "100000000000001", "changes": [
             {"field": "messages", "value": {"messaging_product": "whatsapp",

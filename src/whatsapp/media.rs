@@ -185,7 +185,7 @@ impl Media {
                         )?;
                         Ok(())
                     })
-                    .await?
+                    .await?;
             }
             Err(msg) => {
                 let give_up = now - p.created_at > GIVE_UP_AFTER || msg.contains("131052") || msg.contains("sha256");
@@ -200,7 +200,7 @@ impl Media {
                         )?;
                         Ok(())
                     })
-                    .await?
+                    .await?;
             }
         }
         }

@@ -162,16 +162,16 @@ impl Default for Limiters {
 impl Limiters {
     /// The token bucket of a number at its configured rate (rebuilt when the rate changes).
     fn number(&self, number_id: i64, mps: i64) -> Arc<DefaultDirectRateLimiter> {
-        let mut map = self.numbers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.numbers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match map.get(&number_id) {
-            Some((rate, l)) if *rate == mps => l.clone(),
+            Some((rate, l)) if *rate == mps => Arc::clone(l),
             _ => {
                 let per_second =
                     NonZeroU32::new(u32::try_from(mps.clamp(1, 1000)).unwrap_or(80)).unwrap_or(NonZeroU32::MIN);
                 // A tenth of a second of burst: the rate holds within each second.
                 let burst = NonZeroU32::new((per_second.get() / 10).max(1)).unwrap_or(NonZeroU32::MIN);
                 let l = Arc::new(RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)));
-                map.insert(number_id, (mps, l.clone()));
+                map.insert(number_id, (mps, Arc::clone(&l)));
                 l
             }
         }
@@ -182,7 +182,7 @@ impl Dispatcher {
     /// Holds what a crash interrupted, then sends for ever. Call once (from `server`).
     pub fn start(self) {
         tokio::spawn(async move {
-            let (now, outcomes) = (self.clock.unix(), self.outcomes.clone());
+            let (now, outcomes) = (self.clock.unix(), Arc::clone(&self.outcomes));
             match self
                 .db
                 .write(move |c| hold_interrupted(c, outcomes.as_ref(), now))
@@ -192,7 +192,9 @@ impl Dispatcher {
                     if n > 0 {
                         tracing::warn!(messages = n, "sends interrupted by a restart are held for review");
                     }
-                    after.into_iter().for_each(|f| f());
+                    for f in after {
+                        f();
+                    }
                 }
                 Err(e) => tracing::error!(error = %e, "cannot check for interrupted sends"),
             }
@@ -380,7 +382,7 @@ impl Dispatcher {
                 }
             }
             let (t, ids): (i64, Vec<i64>) = (self.clock.unix(), group.iter().map(|r| r.id).collect());
-            let later = t + PAIR_PERIOD.as_secs() as i64;
+            let later = t + i64::try_from(PAIR_PERIOD.as_secs()).unwrap_or(i64::MAX);
             let claimed = self
                 .db
                 .write(move |c| {
@@ -397,7 +399,7 @@ impl Dispatcher {
                 })
                 .await?;
             for row in group.into_iter().filter(|r| claimed.contains(&r.id)) {
-                let Ok(permit) = permits.clone().acquire_owned().await else {
+                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
                     break;
                 };
                 let me = self.clone();
@@ -430,7 +432,7 @@ fn mark_sending(c: &Connection, id: i64, now: i64) -> rusqlite::Result<bool> {
 
 impl Dispatcher {
     async fn send_one(&self, row: Due) {
-        let outcomes = self.outcomes.clone();
+        let outcomes = Arc::clone(&self.outcomes);
         let msg: OutMessage = match serde_json::from_str(&row.payload) {
             Ok(m) => m,
             Err(e) => {
@@ -439,7 +441,7 @@ impl Dispatcher {
                     .db
                     .write(move |c| fail(c, outcomes.as_ref(), id, None, "final", &msg, now))
                     .await;
-                self.after(row.id, failed);
+                after_commit(row.id, failed);
                 return;
             }
         };
@@ -478,16 +480,16 @@ impl Dispatcher {
                     .await
             }
         };
-        self.after(row.id, recorded);
+        after_commit(row.id, recorded);
     }
+}
 
-    /// Runs the listener's after-commit work, or logs why the outcome was not recorded.
-    fn after(&self, outbox_id: i64, recorded: Result<Option<AfterCommit>, AppError>) {
-        match recorded {
-            Ok(Some(f)) => f(),
-            Ok(None) => {}
-            Err(e) => tracing::error!(outbox = outbox_id, error = %e, "cannot record the outcome of a send"),
-        }
+/// Runs the listener's after-commit work, or logs why the outcome was not recorded.
+fn after_commit(outbox_id: i64, recorded: Result<Option<AfterCommit>, AppError>) {
+    match recorded {
+        Ok(Some(f)) => f(),
+        Ok(None) => {}
+        Err(e) => tracing::error!(outbox = outbox_id, error = %e, "cannot record the outcome of a send"),
     }
 }
 

@@ -10,8 +10,9 @@ struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        // Best effort: it may have exited already.
+        drop(self.0.kill());
+        drop(self.0.wait());
     }
 }
 
@@ -19,7 +20,7 @@ fn chromedriver() -> Option<String> {
     ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
         .iter()
         .find(|p| std::path::Path::new(p).exists())
-        .map(|s| s.to_string())
+        .map(ToString::to_string)
 }
 
 async fn start_browser() -> Option<(Driver, fantoccini::Client)> {
@@ -83,6 +84,7 @@ async fn fill(c: &fantoccini::Client, name: &str, value: &str) {
         .expect("type");
 }
 
+#[expect(clippy::too_many_lines, reason = "one scenario, told in order")]
 #[tokio::test]
 async fn a_person_signs_in_and_sees_the_dashboard() {
     let Some((_driver, c)) = start_browser().await else {
@@ -238,11 +240,11 @@ async fn wait_css(c: &fantoccini::Client, css: &str) -> fantoccini::elements::El
 
 #[tokio::test]
 async fn an_agent_answers_a_customer_live_in_the_inbox() {
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    const PHONE: &str = "106540352242922";
     let Some((_driver, c)) = start_browser().await else {
         return;
     };
-    const SECRET: &str = "0123456789abcdef0123456789abcdef";
-    const PHONE: &str = "106540352242922";
     let graph = crate::fake_graph::FakeGraph::start();
     let (app, admin) = crate::common::app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
     app.create_user(&admin, "agen@toko.id", "agent").await;

@@ -55,7 +55,7 @@ async fn setup_url_and_reset_mfa_from_the_command_line() {
     // The printed link works on the running server.
     let token = out.trim().split("token=").nth(1).unwrap().to_string();
     assert_eq!(app.browser().get(&format!("/setup?token={token}")).await.status, 200);
-    let (admin, secret) = app.admin("owner@toko.id").await;
+    let (admin, _secret) = app.admin("owner@toko.id").await;
     let (code, _, err) = whacaster(&["setup-url", "--data-dir", d]);
     assert_ne!(code, 0);
     assert!(err.contains("already done"), "{err}");
@@ -70,7 +70,6 @@ async fn setup_url_and_reset_mfa_from_the_command_line() {
         Some("/account/mfa"),
         "admins must enrol again"
     );
-    let _ = secret;
     let (code, _, err) = whacaster(&["user", "reset-mfa", "--email", "ghost@toko.id", "--data-dir", d]);
     assert_ne!(code, 0);
     assert!(err.contains("no user"), "{err}");
@@ -218,7 +217,8 @@ fn tells_systemd_when_ready_and_stops_cleanly_on_sigterm() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let exited = exited.unwrap_or_else(|| {
-        let _ = child.kill();
+        // Best effort before failing.
+        drop(child.kill());
         panic!("still running 10 s after SIGTERM")
     });
     assert!(exited.success(), "graceful stop exits 0: {exited:?}");

@@ -47,6 +47,7 @@ pub fn meta_error(code: i64, title: &str, details: &str) -> serde_json::Value {
         "error_data": {"messaging_product": "whatsapp", "details": details}, "fbtrace_id": "AbCdEf"}})
 }
 
+#[expect(clippy::too_many_lines, reason = "one arm per Graph endpoint the tests use")]
 async fn answer(req: HttpRequest, bytes: web::Bytes, shared: web::Data<Arc<Mutex<Shared>>>) -> HttpResponse {
     let path = req.path().to_string();
     let text = String::from_utf8_lossy(&bytes).to_string();
@@ -161,10 +162,10 @@ async fn answer(req: HttpRequest, bytes: web::Bytes, shared: web::Data<Arc<Mutex
 impl FakeGraph {
     pub fn start() -> FakeGraph {
         let shared = Arc::new(Mutex::new(Shared::default()));
-        let data = web::Data::new(shared.clone());
+        let data = web::Data::new(Arc::clone(&shared));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        shared.lock().unwrap().base = base.clone();
+        shared.lock().unwrap().base.clone_from(&base);
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(answer)))

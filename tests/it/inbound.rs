@@ -18,16 +18,19 @@ async fn setup() -> (TestApp, Browser) {
     (app, admin)
 }
 
+#[expect(clippy::needless_pass_by_value, reason = "the callers build the JSON in place")]
 fn envelope(changes: Vec<Value>) -> Value {
     json!({"object": "whatsapp_business_account", "entry": [{"id": WABA, "changes": changes}]})
 }
 
+#[expect(clippy::needless_pass_by_value, reason = "the callers build the JSON in place")]
 fn messages_change(contacts: Value, messages: Value) -> Value {
     json!({"field": "messages", "value": {"messaging_product": "whatsapp",
         "metadata": {"display_phone_number": "6281234567890", "phone_number_id": PHONE_ID},
         "contacts": contacts, "messages": messages}})
 }
 
+#[expect(clippy::needless_pass_by_value, reason = "the callers build the JSON in place")]
 fn statuses_change(statuses: Value) -> Value {
     json!({"field": "messages", "value": {"messaging_product": "whatsapp",
         "metadata": {"display_phone_number": "6281234567890", "phone_number_id": PHONE_ID}, "statuses": statuses}})
@@ -92,6 +95,7 @@ async fn query<T: Send + 'static>(
         .unwrap()
 }
 
+#[expect(clippy::too_many_lines, reason = "one scenario, told in order")]
 #[tokio::test]
 async fn every_message_type_is_understood_or_kept() {
     let (app, _admin) = setup().await;
@@ -315,6 +319,7 @@ async fn batches_duplicates_and_bsuid_only_users() {
     assert_eq!(wa, vec![Some("62822".to_string())]);
 }
 
+#[expect(clippy::too_many_lines, reason = "one scenario, told in order")]
 #[tokio::test]
 async fn statuses_never_go_backwards_and_feed_the_ledger() {
     let (app, _admin) = setup().await;

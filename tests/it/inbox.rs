@@ -101,6 +101,7 @@ async fn events_until(mut r: reqwest::Response, want: i64) -> Vec<i64> {
     panic!("event for conversation {want} never came; saw {seen:?}");
 }
 
+#[expect(clippy::too_many_lines, reason = "one scenario, told in order")]
 #[tokio::test]
 async fn an_agent_cannot_reach_a_conversation_assigned_to_someone_else() {
     let graph = FakeGraph::start();
@@ -291,6 +292,7 @@ async fn add_template(app: &TestApp) {
         .unwrap();
 }
 
+#[expect(clippy::too_many_lines, reason = "one scenario, told in order")]
 #[tokio::test]
 async fn replies_follow_the_window_and_templates_take_over_when_it_closes() {
     let graph = FakeGraph::start();
@@ -481,6 +483,7 @@ async fn new_conversations_go_round_robin_within_the_cap() {
     assert!(audit.contains("conversation.status"));
 }
 
+#[expect(clippy::too_many_lines, reason = "one scenario, told in order")]
 #[tokio::test]
 async fn labels_statuses_assignment_and_the_api_work_together() {
     let graph = FakeGraph::start();
@@ -757,6 +760,7 @@ async fn attach(b: &Browser, id: i64, name: &str, mime: &str, bytes: &[u8], with
 
 #[tokio::test]
 async fn files_go_out_from_the_form_and_the_api_and_show_in_the_thread() {
+    use base64::Engine;
     let graph = FakeGraph::start();
     let (app, admin) = app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
     customer(&app, "wamid.f1", "62888", "Hana", "kirim fotonya dong").await;
@@ -808,7 +812,6 @@ async fn files_go_out_from_the_form_and_the_api_and_show_in_the_thread() {
     );
     // The API sends a document the same way.
     let key = api_key(&admin, "supervisor").await;
-    use base64::Engine;
     let (s, v) = api(
         &app,
         "POST",

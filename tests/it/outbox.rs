@@ -142,6 +142,7 @@ async fn a_message_leaves_through_the_outbox_once() {
     assert_eq!(r.wamid, None);
 }
 
+#[expect(clippy::too_many_lines, reason = "one scenario, told in order")]
 #[tokio::test]
 async fn each_error_class_does_what_it_says() {
     let (app, admin, graph) = setup("80", 1).await;

@@ -79,7 +79,7 @@ fn migrations_apply_once() {
     let n: i64 = db
         .read_blocking(|c| Ok(c.query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))?))
         .unwrap();
-    assert_eq!(n as usize, store::MIGRATIONS.len());
+    assert_eq!(usize::try_from(n).unwrap(), store::MIGRATIONS.len());
 }
 
 #[tokio::test]
@@ -168,7 +168,7 @@ async fn kill_during_writes_loses_nothing_acknowledged() {
         let ok = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut tasks = Vec::new();
         for w in 0..8 {
-            let (b, token, ok) = (b.clone(), token.clone(), ok.clone());
+            let (b, token, ok) = (b.clone(), token.clone(), std::sync::Arc::clone(&ok));
             tasks.push(tokio::spawn(async move {
                 for i in 0..10_000 {
                     let email = format!("r{round}w{w}i{i}@example.id");
@@ -212,7 +212,7 @@ async fn kill_during_writes_loses_nothing_acknowledged() {
             })
             .unwrap();
         assert!(
-            stored as usize >= acknowledged,
+            usize::try_from(stored).unwrap() >= acknowledged,
             "round {round}: {stored} stored < {acknowledged} acknowledged"
         );
     }
@@ -257,7 +257,7 @@ fn an_upgrade_copies_the_database_before_changing_its_schema() {
     let n: i64 = db
         .read_blocking(|c| Ok(c.query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))?))
         .unwrap();
-    assert_eq!(n as usize, store::MIGRATIONS.len());
+    assert_eq!(usize::try_from(n).unwrap(), store::MIGRATIONS.len());
     drop(db);
     // No schema change, no copy.
     let _again = Db::open(&path, &key).unwrap();

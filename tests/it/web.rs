@@ -314,13 +314,13 @@ async fn health_and_metrics() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let fresh = app.browser();
-    let p = fresh.get("/login").await;
-    let t = crate::common::csrf_in(&p.body).unwrap();
+    let login = fresh.get("/login").await;
+    let token = crate::common::csrf_in(&login.body).unwrap();
     fresh
         .client
         .post(format!("{}/login", app.base))
         .header("x-forwarded-for", "203.0.113.9")
-        .form(&[("csrf", t.as_str()), ("email", "z@z.id"), ("password", "x")])
+        .form(&[("csrf", token.as_str()), ("email", "z@z.id"), ("password", "x")])
         .send()
         .await
         .unwrap();
