@@ -18,6 +18,7 @@ impl Doorbell {
 
     /// Waits for a ring, at most `max` (the tick that catches retries coming due).
     pub async fn wait(&self, max: Duration) {
-        let _ = tokio::time::timeout(max, self.notify.notified()).await;
+        // Rung or timed out: either way the caller looks for work.
+        tokio::time::timeout(max, self.notify.notified()).await.ok();
     }
 }

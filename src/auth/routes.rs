@@ -8,7 +8,7 @@ use crate::app::AppState;
 use crate::audit::{self, Actor};
 use crate::error::{AppError, AppResult};
 use crate::i18n::Locale;
-use crate::web::middleware::{SESSION_COOKIE, removal_cookie, session_cookie};
+use crate::web::middleware::{SESSION_COOKIE, add_cookie, removal_cookie, session_cookie};
 use crate::web::{Authed, FormErrors, RequestCtx, SignedIn, invalid_page, ok_page, see_other, see_other_flash};
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -76,7 +76,7 @@ pub fn safe_next(next: Option<&str>, base: &str) -> String {
 }
 
 fn with_session_cookie(mut resp: HttpResponse, token: &str) -> HttpResponse {
-    let _ = resp.add_cookie(&session_cookie(token));
+    add_cookie(&mut resp, &session_cookie(token));
     resp
 }
 
@@ -209,7 +209,7 @@ async fn post_login_mfa(
         }),
         MfaStep::Restart => {
             let mut resp = see_other("/login?m=flash.session_expired");
-            let _ = resp.add_cookie(&removal_cookie(SESSION_COOKIE));
+            add_cookie(&mut resp, &removal_cookie(SESSION_COOKIE));
             Ok(resp)
         }
     }
@@ -218,7 +218,7 @@ async fn post_login_mfa(
 async fn post_logout(state: web::Data<AppState>, ctx: RequestCtx) -> AppResult<HttpResponse> {
     service::sign_out(&state, &ctx).await?;
     let mut resp = see_other_flash("/login", "flash.signed_out");
-    let _ = resp.add_cookie(&removal_cookie(SESSION_COOKIE));
+    add_cookie(&mut resp, &removal_cookie(SESSION_COOKIE));
     Ok(resp)
 }
 

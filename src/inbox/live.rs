@@ -52,7 +52,7 @@ impl Hub {
     pub fn send(&self, updates: Vec<Update>) {
         for u in updates {
             // No receiver is not an error: nobody has the inbox open.
-            let _ = self.tx.send(u);
+            self.tx.send(u).ok();
         }
     }
 

@@ -370,6 +370,14 @@ pub fn device_cookie(token: &str) -> Cookie<'static> {
     c
 }
 
+/// Adds `cookie` to the response. Our names and values are always valid header text, so
+/// a refusal is a bug: logged, and the response goes out without the cookie.
+pub fn add_cookie<B>(resp: &mut HttpResponse<B>, cookie: &Cookie<'_>) {
+    if let Err(e) = resp.add_cookie(cookie) {
+        tracing::error!(error = %e, cookie = cookie.name(), "cannot set a cookie");
+    }
+}
+
 pub fn removal_cookie(name: &'static str) -> Cookie<'static> {
     let mut c = host_cookie(name, String::new(), SameSite::Lax);
     c.set_max_age(CookieDuration::ZERO);
@@ -414,13 +422,11 @@ fn finish(
         headers.insert(header::HeaderName::from_static("x-request-id"), v);
     }
     if let Some(seed) = new_csrf_cookie {
-        let _ = res
-            .response_mut()
-            .add_cookie(&host_cookie(CSRF_COOKIE, seed, SameSite::Strict));
+        add_cookie(res.response_mut(), &host_cookie(CSRF_COOKIE, seed, SameSite::Strict));
     }
     let handler_set_session = res.response().cookies().any(|c| c.name() == SESSION_COOKIE);
     if clear_session_cookie && !handler_set_session {
-        let _ = res.response_mut().add_cookie(&removal_cookie(SESSION_COOKIE));
+        add_cookie(res.response_mut(), &removal_cookie(SESSION_COOKIE));
     }
 
     let status = res.status();

@@ -106,8 +106,7 @@ async fn a_reply_moves_the_conversation_without_reopening_it() {
         .await
         .unwrap();
     let now = app.clock.unix();
-    let id = app
-        .state
+    app.state
         .db
         .write(move |c| {
             let msg = whacaster::whatsapp::outbound::OutMessage::Text {
@@ -133,7 +132,6 @@ async fn a_reply_moves_the_conversation_without_reopening_it() {
         if c[0].5 == "Masih ada, kak" {
             assert_eq!(c[0].2, "resolved", "our own reply does not reopen it");
             assert_eq!(c[0].4, Some(t0), "the window follows the customer, not us");
-            let _ = id;
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(30)).await;

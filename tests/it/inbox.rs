@@ -109,7 +109,6 @@ async fn an_agent_cannot_reach_a_conversation_assigned_to_someone_else() {
     let (app, admin) = app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
     let ani = signed_in(&app, &admin, "ani@toko.id", "agent").await;
     let budi = signed_in(&app, &admin, "budi@toko.id", "agent").await;
-    let budi_id = user_id(&app, "budi@toko.id").await;
     // Siti's conversation goes to Budi; it holds a picture.
     let pic = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
         "messaging_product": "whatsapp", "metadata": {"display_phone_number": "62812", "phone_number_id": PHONE},
@@ -214,7 +213,6 @@ async fn an_agent_cannot_reach_a_conversation_assigned_to_someone_else() {
     assert_eq!(ani.get(&format!("/inbox/{siti}")).await.status, 200);
     assert_eq!(ani.get(&format!("/media/{media}")).await.status, 200);
     assert!(ani.get("/inbox?tab=all").await.body.contains("Siti"));
-    let _ = budi_id;
 }
 
 #[tokio::test]
