@@ -297,6 +297,10 @@ fn card(c: &Value) -> Card {
     }
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "one arm per WhatsApp message type: the table reads best whole"
+)]
 fn message(phone_number_id: &str, m: &Value, contacts: &[Value]) -> Result<InboundMessage, String> {
     let wamid = s_or(m, "id");
     if wamid.is_empty() {
@@ -1174,6 +1178,32 @@ mod tests {
         assert!(page.contains("not a WhatsApp delivery"), "{page}");
         assert!(parse(br#"{"entry": []}"#).is_err(), "no object at all");
         assert!(parse(b"not json").unwrap_err().starts_with("not JSON"));
-        assert_eq!(parse(br#"{"object": "whatsapp_business_account"}"#).unwrap(), vec![]);
+        let empty = parse(br#"{"object": "whatsapp_business_account"}"#).unwrap_err();
+        assert!(empty.contains("no usable event"), "{empty}");
+    }
+
+    #[test]
+    fn a_delivery_that_cannot_be_applied_is_refused_whole() {
+        let refused = |v: Value| parse(&serde_json::to_vec(&v).unwrap()).unwrap_err();
+        let text = json!({"type": "text", "text": {"body": "x"}, "timestamp": "1"});
+        let with = |extra: Value| {
+            let mut m = text.clone();
+            m.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            messages(json!([]), json!([m]))
+        };
+        assert!(refused(with(json!({"from": "62811"}))).contains("without an id"));
+        assert!(refused(with(json!({"id": "wamid.x"}))).contains("has no sender"));
+        assert!(refused(with(json!({"id": "wamid.x", "from": "+62 811"}))).contains("not a phone number"));
+        assert!(refused(with(json!({"id": "wamid.x", "from": "1234567890123456"}))).contains("not a phone number"));
+        assert!(refused(json!({"object": "whatsapp_business_account", "entry": {"id": "1"}})).contains("not a list"));
+        let no_metadata = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
+            {"field": "messages", "value": {"statuses": [{"id": "wamid.s", "status": "read"}]}}]}]});
+        assert!(refused(no_metadata).contains("phone_number_id"));
+        let status_without_id = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
+            {"field": "messages", "value": {"metadata": {"phone_number_id": PHONE_ID},
+                "statuses": [{"status": "read"}]}}]}]});
+        assert!(refused(status_without_id).contains("a status without the id"));
+        // Fifteen digits is the longest E.164 number, and still a phone.
+        assert!(parse_value(&with(json!({"id": "wamid.x", "from": "123456789012345"}))).len() == 1);
     }
 }
