@@ -44,7 +44,7 @@ pub struct AppState {
     /// Wakes the intake when a delivery was stored.
     pub deliveries_bell: crate::wake::Doorbell,
     /// Meta's Graph API (base URL and version from the configuration).
-    pub graph: crate::whatsapp::graph::GraphClient,
+    pub graph: GraphClient,
     /// App secrets and verify tokens of the connected numbers, for webhooks.
     pub webhook_keys: crate::whatsapp::WebhookKeys,
     /// The address people reach this server at (set once the listener is bound).

@@ -111,7 +111,7 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, String> {
     let graph = GraphClient::new(&cfg.graph.base_url, &cfg.graph.api_version, cfg.graph.timeout_secs)?;
     let scheduler = Scheduler::new(jobs(&cfg, &db, &clock, &graph, tls.as_ref()));
     let parts = Parts {
-        config: cfg.clone(),
+        config: Arc::clone(&cfg),
         db: db.clone(),
         clock: clock.clone(),
         graph,
@@ -225,7 +225,7 @@ async fn not_found() -> Result<actix_web::HttpResponse, crate::AppError> {
     Err(crate::AppError::NotFound)
 }
 
-fn spawn_reload_on_sighup(tls: Arc<crate::tls::CertState>, cfg: Arc<Config>, clock: Clock) {
+fn spawn_reload_on_sighup(tls: Arc<CertState>, cfg: Arc<Config>, clock: Clock) {
     tokio::spawn(async move {
         let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
             tracing::warn!("cannot listen for SIGHUP; certificate reload needs a restart");
@@ -258,7 +258,7 @@ fn jobs(
 ) -> Vec<JobSpec> {
     let hours = |h: u64| Duration::from_secs(h * 3600);
     let idle = config.session.idle_minutes * 60;
-    let (config, tls) = (config.clone(), tls.cloned());
+    let (config, tls) = (Arc::clone(config), tls.cloned());
     vec![
         job(
             "purge_expired_sessions",
@@ -276,7 +276,7 @@ fn jobs(
             run: {
                 let clock = clock.clone();
                 Box::new(move || {
-                    let (tls, config, now) = (tls.clone(), config.clone(), clock.now());
+                    let (tls, config, now) = (tls.clone(), Arc::clone(&config), clock.now());
                     Box::pin(crate::tls::renew_self_signed_certificate(tls, config, now))
                 })
             },

@@ -29,24 +29,15 @@ pub fn upsert(conn: &Connection, who: &Identity<'_>, now: i64) -> rusqlite::Resu
             .optional()?,
         None => None,
     };
-    let id = match (by_bsuid, by_wa) {
-        (Some(id), _) | (None, Some(id)) => id,
-        (None, None) => {
-            if who.bsuid.is_none() && who.wa_id.is_none() {
-                return Ok(None);
-            }
-            conn.prepare_cached(
-                "INSERT INTO contacts (bsuid, wa_id, phone_e164, profile_name, username, created_at, last_seen_at)
-                 VALUES (?1, ?2, '+' || ?2, coalesce(?3, ''), ?4, ?5, ?5)",
-            )?
-            .execute(params![who.bsuid, who.wa_id, who.profile_name, who.username, now])?;
-            return Ok(Some(conn.last_insert_rowid()));
+    let ((Some(id), _) | (None, Some(id))) = (by_bsuid, by_wa) else {
+        if who.bsuid.is_none() && who.wa_id.is_none() {
+            return Ok(None);
         }
-        conn.execute(
+        conn.prepare_cached(
             "INSERT INTO contacts (bsuid, wa_id, phone_e164, profile_name, username, created_at, last_seen_at)
              VALUES (?1, ?2, '+' || ?2, coalesce(?3, ''), ?4, ?5, ?5)",
-            params![who.bsuid, who.wa_id, who.profile_name, who.username, now],
-        )?;
+        )?
+        .execute(params![who.bsuid, who.wa_id, who.profile_name, who.username, now])?;
         return Ok(Some(conn.last_insert_rowid()));
     };
     // Fill in what was missing; never take an id away (a later message may omit the phone).

@@ -13,13 +13,6 @@ pub mod manage;
 
 pub mod outcomes;
 pub mod reply;
-#[expect(
-    clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::trivially_copy_pass_by_ref,
-    clippy::unused_self,
-    reason = "being split on another branch (issue 9); the split fixes these, then this goes"
-)]
 pub mod routes;
 pub mod search;
 pub mod seed;

@@ -55,7 +55,7 @@ pub fn list_page(
     } else {
         (Vec::new(), search::search(c, &viewer, term)?)
     };
-    let next = if rows.len() as i64 > page {
+    let next = if i64::try_from(rows.len()).unwrap_or(i64::MAX) > page {
         rows.truncate(usize::try_from(page).unwrap_or(0));
         rows.last().map(Row::cursor)
     } else {

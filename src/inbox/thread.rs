@@ -265,7 +265,7 @@ pub fn list_items(
     before: Option<i64>,
 ) -> rusqlite::Result<(Vec<Item>, Option<i64>)> {
     let mut msgs = list_messages(c, conversation_id, before, PAGE + 1)?;
-    let older = if msgs.len() as i64 > PAGE {
+    let older = if i64::try_from(msgs.len()).unwrap_or(i64::MAX) > PAGE {
         msgs.remove(0);
         msgs.first().map(|m| m.id)
     } else {

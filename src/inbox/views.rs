@@ -34,6 +34,7 @@ pub struct ListPage {
 }
 
 impl ListPage {
+    #[expect(clippy::trivially_copy_pass_by_ref, reason = "the template passes a reference")]
     fn label_is(&self, id: &i64) -> bool {
         self.label == Some(*id)
     }
@@ -132,12 +133,15 @@ impl ConversationPage {
         }
     }
 
+    #[expect(clippy::trivially_copy_pass_by_ref, reason = "the template passes a reference")]
     fn is_label_on(&self, id: &i64) -> bool {
         self.conv.labels.iter().any(|l| l.id == *id)
     }
+    #[expect(clippy::trivially_copy_pass_by_ref, reason = "the template passes a reference")]
     fn contact_has(&self, id: &i64) -> bool {
         self.contact_labels.iter().any(|l| l.id == *id)
     }
+    #[expect(clippy::trivially_copy_pass_by_ref, reason = "the template passes a reference")]
     fn assigned_to(&self, id: &i64) -> bool {
         self.conv.assignee_id == Some(*id)
     }
@@ -172,6 +176,7 @@ pub struct LabelsPage {
 }
 
 impl LabelsPage {
+    #[expect(clippy::unused_self, reason = "the template calls it as a method")]
     fn colors(&self) -> &'static [&'static str] {
         &catalog::COLORS
     }

@@ -72,7 +72,7 @@ impl Scheduler {
     /// Starts every job's loop. Call once (from `server::start`).
     pub fn start(&self, db: &Db, clock: &Clock) {
         for job in &self.jobs {
-            let (job, db, clock) = (job.clone(), db.clone(), clock.clone());
+            let (job, db, clock) = (Arc::clone(job), db.clone(), clock.clone());
             tokio::spawn(async move {
                 // First run: when it is due (catch-up), but never in the first seconds of start.
                 let now = clock.unix();
@@ -86,8 +86,8 @@ impl Scheduler {
                 let mut wait = Duration::from_secs(u64::try_from(first_in).unwrap_or(5));
                 loop {
                     tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = job.trigger.notified() => {}
+                        () = tokio::time::sleep(wait) => {}
+                        () = job.trigger.notified() => {}
                     }
                     run_once(&db, &clock, &job.spec).await;
                     wait = job.spec.every;

@@ -157,16 +157,16 @@ impl Media {
                         } else {
                             p.sha256.clone()
                         };
-                        if !sha256_matches(&bytes, &expected) {
-                            Err("the file does not match Meta's sha256".to_string())
-                        } else {
-                            let size = bytes.len() as i64;
+                        if sha256_matches(&bytes, &expected) {
+                            let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
                             let store = state.store.clone();
                             tokio::task::spawn_blocking(move || store.write(&bytes))
                                 .await
                                 .map_err(|e| e.to_string())
                                 .and_then(|r| r)
                                 .map(|name| (name, size))
+                        } else {
+                            Err("the file does not match Meta's sha256".to_string())
                         }
                     }
                     Err(e) => Err(e.to_string()),
@@ -175,8 +175,8 @@ impl Media {
             let now = state.clock.unix();
             let id = p.id;
             match result {
-            Ok((name, size)) => {
-                state
+                Ok((name, size)) => {
+                    state
                     .db
                     .write(move |c| {
                         c.execute(
@@ -186,23 +186,24 @@ impl Media {
                         Ok(())
                     })
                     .await?;
-            }
-            Err(msg) => {
-                let give_up = now - p.created_at > GIVE_UP_AFTER || msg.contains("131052") || msg.contains("sha256");
-                let delay = 30_i64 << p.attempts.min(10);
-                state
-                    .db
-                    .write(move |c| {
-                        c.execute(
-                            "UPDATE media_files SET state = CASE WHEN ?2 THEN 'failed' ELSE 'pending' END,
+                }
+                Err(msg) => {
+                    let give_up =
+                        now - p.created_at > GIVE_UP_AFTER || msg.contains("131052") || msg.contains("sha256");
+                    let delay = 30_i64 << p.attempts.min(10);
+                    state
+                        .db
+                        .write(move |c| {
+                            c.execute(
+                                "UPDATE media_files SET state = CASE WHEN ?2 THEN 'failed' ELSE 'pending' END,
                                     attempts = attempts + 1, next_attempt_at = ?3, error = ?4 WHERE id = ?1",
-                            params![id, give_up, now + delay, msg],
-                        )?;
-                        Ok(())
-                    })
-                    .await?;
+                                params![id, give_up, now + delay, msg],
+                            )?;
+                            Ok(())
+                        })
+                        .await?;
+                }
             }
-        }
         }
         Ok(n)
     }
@@ -365,7 +366,7 @@ impl Media {
             .await
             .map_err(|e| e.to_string())?
             .ok_or("no such number")?;
-        let size = bytes.len() as i64;
+        let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
         let copy = bytes.clone();
         let media_id = state
             .graph

@@ -452,6 +452,7 @@ pub async fn status_update(app: &TestApp, secret: &str, phone_id: &str, wamid: &
 /// app had queued has reached the fake Graph API (or failed), so a test can check that
 /// something was never sent without sleeping.
 pub async fn outbox_idle(app: &TestApp) {
+    use whacaster::whatsapp::outbox::OutboxState;
     app.state.dispatcher().dispatch_round().await.expect("outbox round");
     let mut open = Vec::new();
     for _ in 0..200 {
@@ -461,7 +462,10 @@ pub async fn outbox_idle(app: &TestApp) {
             .read(|c| Ok(whacaster::whatsapp::outbox::count_all_by_state(c)?))
             .await
             .expect("read");
-        if open.iter().all(|(state, _)| state != "queued" && state != "sending") {
+        if open
+            .iter()
+            .all(|(state, n)| *n == 0 || !matches!(state, OutboxState::Queued | OutboxState::Sending))
+        {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
