@@ -1,6 +1,7 @@
 //! `AppError`: what can go wrong while serving a request, and how it looks to a person.
-//! The response carries an `ErrorPage` marker; `web::middleware` renders it in the
-//! user's language with the request id, and logs the cause (never shown to the user).
+//! The response body is only the catalogue key of the message (`message_key`);
+//! `web::middleware` renders the page or JSON in the user's language with the request
+//! id, and logs the cause (never shown to the user).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -37,16 +38,18 @@ pub enum AppError {
     Pool(#[from] r2d2::Error),
     #[error("template: {0}")]
     Template(#[from] askama::Error),
+    /// Anything else; the source is kept for the log.
     #[error("{0}")]
-    Internal(String),
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Send the browser elsewhere (e.g. to finish MFA first).
     #[error("redirect to {0}")]
     Redirect(String),
 }
 
 impl AppError {
-    pub fn internal(e: impl std::fmt::Display) -> Self {
-        AppError::Internal(e.to_string())
+    /// An internal error keeping `e` as its source (a message works too).
+    pub fn internal(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        AppError::Internal(e.into())
     }
 
     /// The machine-readable `code` of an API error, and the finer `reason` when the code
@@ -78,7 +81,34 @@ impl AppError {
 
 impl From<actix_web::error::BlockingError> for AppError {
     fn from(e: actix_web::error::BlockingError) -> Self {
-        AppError::Internal(e.to_string())
+        AppError::internal(e.to_string())
+    }
+}
+
+impl From<crate::store::DbError> for AppError {
+    fn from(e: crate::store::DbError) -> Self {
+        use crate::store::DbError;
+        match e {
+            DbError::Sqlite(e) => AppError::Db(e),
+            DbError::Pool(e) => AppError::Pool(e),
+            DbError::Work(e) => match e.downcast::<AppError>() {
+                Ok(app) => *app,
+                Err(other) => AppError::Internal(other),
+            },
+            other => AppError::Internal(Box::new(other)),
+        }
+    }
+}
+
+/// Work run inside a store call may fail with an `AppError` (a refusal, a missing
+/// row); it travels through the store unchanged and comes out as itself.
+impl From<AppError> for crate::store::DbError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Db(e) => crate::store::DbError::Sqlite(e),
+            AppError::Pool(e) => crate::store::DbError::Pool(e),
+            other => crate::store::DbError::Work(Box::new(other)),
+        }
     }
 }
 
@@ -153,5 +183,46 @@ impl FormErrors {
     }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::DbError;
+    use std::error::Error as _;
+
+    #[test]
+    fn an_app_error_comes_out_of_the_store_as_itself() {
+        assert!(matches!(
+            AppError::from(DbError::from(AppError::NotFound)),
+            AppError::NotFound
+        ));
+        assert!(matches!(
+            AppError::from(DbError::from(AppError::BadRequest("inbox.no_number"))),
+            AppError::BadRequest("inbox.no_number")
+        ));
+        let sql = AppError::from(DbError::from(rusqlite::Error::QueryReturnedNoRows));
+        assert!(matches!(sql, AppError::Db(rusqlite::Error::QueryReturnedNoRows)));
+        assert!(matches!(
+            DbError::from(AppError::Db(rusqlite::Error::InvalidQuery)),
+            DbError::Sqlite(_)
+        ));
+    }
+
+    #[test]
+    fn an_internal_error_keeps_its_source() {
+        let stopped = AppError::from(DbError::WriterStopped);
+        assert_eq!(stopped.message_key(), "error.internal");
+        let source = stopped.source().expect("the store's error is the source");
+        assert_eq!(source.to_string(), "the database writer stopped");
+        let parse = "x".parse::<i64>().unwrap_err();
+        let e = AppError::internal(parse.clone());
+        assert_eq!(e.to_string(), parse.to_string());
+        assert!(
+            e.source()
+                .is_some_and(|s| s.downcast_ref::<std::num::ParseIntError>() == Some(&parse))
+        );
+        assert_eq!(AppError::internal("just a message").to_string(), "just a message");
     }
 }

@@ -73,7 +73,10 @@ impl Intake {
             return Ok(Round::default());
         }
         let listening = self.live.has_listeners();
-        let applied = self.db.write(move |c| apply_batch(c, parsed, now, listening)).await?;
+        let applied = self
+            .db
+            .write(move |c| Ok(apply_batch(c, parsed, now, listening)?))
+            .await?;
         if applied.media {
             // Media URLs live 5 minutes: fetch as soon as the message is in.
             self.media.ring();

@@ -201,9 +201,9 @@ fn reset_mfa(cfg: &Config, email: &str) -> Result<(), String> {
     let (db, _, _) = whacaster::server::open_store(cfg, false)?;
     let now = Clock::default().unix();
     let email = email.to_string();
-    let user = db.write_blocking(move |c| whacaster::auth::service::reset_mfa_by_email(c, &email, now));
+    let user = db.write_blocking(move |c| Ok(whacaster::auth::service::reset_mfa_by_email(c, &email, now)?));
     db.close();
-    let user = user.map_err(|e| match e {
+    let user = user.map_err(|e| match whacaster::AppError::from(e) {
         whacaster::AppError::NotFound => "no user with that e-mail address".to_string(),
         other => other.to_string(),
     })?;

@@ -86,7 +86,11 @@ pub async fn get_metrics(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let scraper = metrics_allowed(state.metrics_token.as_ref().map(|t| t.expose()), bearer, loopback);
+    let scraper = metrics_allowed(
+        state.metrics_token.as_ref().map(crate::crypto::Secret::expose),
+        bearer,
+        loopback,
+    );
     let admin = ctx.user().is_some_and(|u| u.at_least(crate::auth::Role::Admin));
     if !scraper && !admin {
         return Err(if ctx.user().is_some() {
@@ -99,7 +103,7 @@ pub async fn get_metrics(
     let text = state
         .metrics
         .encode(state.db.pool_state(), &queues)
-        .map_err(AppError::Internal)?;
+        .map_err(AppError::internal)?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(text))

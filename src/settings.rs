@@ -144,6 +144,10 @@ pub fn set_mfa_policy(conn: &Connection, p: &MfaPolicy) -> rusqlite::Result<()> 
 }
 
 /// How the shared inbox works, set by an admin.
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent yes/no settings, each a checkbox on one page"
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct InboxSettings {
     /// Agents see every conversation (else only theirs and unassigned ones).

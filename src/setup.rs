@@ -51,7 +51,7 @@ pub fn admin_exists(c: &Connection) -> rusqlite::Result<bool> {
 
 /// Makes a new setup link token while no admin exists; `None` once setup is done.
 pub fn issue_setup_token(db: &Db, now: i64) -> Result<Option<String>, AppError> {
-    db.write_blocking(move |c| {
+    Ok(db.write_blocking(move |c| {
         if users::count_users(c)? > 0 {
             return Ok(None);
         }
@@ -62,7 +62,7 @@ pub fn issue_setup_token(db: &Db, now: i64) -> Result<Option<String>, AppError> 
             params![crypto::sha256_hex(token.as_bytes()), now + SETUP_TOKEN_SECS],
         )?;
         Ok(Some(token))
-    })
+    })?)
 }
 
 /// The job `purge_expired_setup_links`.
@@ -160,7 +160,7 @@ pub struct TokenQuery {
 
 async fn setup_state(state: &AppState, token: String) -> AppResult<(bool, bool)> {
     let now = state.now();
-    state
+    Ok(state
         .db
         .read(move |c| {
             Ok((
@@ -168,7 +168,7 @@ async fn setup_state(state: &AppState, token: String) -> AppResult<(bool, bool)>
                 token_valid(c, &token, now)?,
             ))
         })
-        .await
+        .await?)
 }
 
 async fn get_setup(state: web::Data<AppState>, ctx: RequestCtx, q: web::Query<TokenQuery>) -> AppResult<HttpResponse> {
@@ -275,7 +275,7 @@ async fn post_setup(
         .hasher
         .hash(form.password.clone())
         .await
-        .map_err(AppError::Internal)?;
+        .map_err(AppError::internal)?;
     let business = business_from(&form);
     let (now, token, b2, ip) = (state.now(), form.token.clone(), business.clone(), ctx.ip.clone());
     let created = state

@@ -83,7 +83,7 @@ async fn get_contact(state: web::Data<AppState>, caller: ApiCaller, path: web::P
     let (id, role) = (path.into_inner(), caller.key.role);
     let contact = state
         .db
-        .read(move |c| service::get_in(c, Viewer::for_role(c, role)?.contact_scope(), id))
+        .read(move |c| Ok(service::get_in(c, Viewer::for_role(c, role)?.contact_scope(), id)?))
         .await?;
     Ok(HttpResponse::Ok().json(contact))
 }

@@ -35,7 +35,7 @@ const MAX_LIMIT: i64 = 200;
 
 async fn viewer(state: &AppState, caller: &ApiCaller) -> AppResult<Viewer> {
     let role = caller.key.role;
-    state.db.read(move |c| Ok(Viewer::for_role(c, role)?)).await
+    Ok(state.db.read(move |c| Ok(Viewer::for_role(c, role)?)).await?)
 }
 
 /// An API key asks for a change: its audit actor and its role (it owns no conversations).
@@ -120,7 +120,7 @@ async fn get_conversation(
     let viewer = viewer(&state, &caller).await?;
     let conv = state
         .db
-        .read(move |c| conversations::find_conversation(c, &viewer, id)?.ok_or(AppError::NotFound))
+        .read(move |c| conversations::find_conversation(c, &viewer, id)?.ok_or(AppError::NotFound.into()))
         .await?;
     Ok(HttpResponse::Ok().json(conv))
 }

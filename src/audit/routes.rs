@@ -75,7 +75,7 @@ async fn get_audit_csv(state: web::Data<AppState>, Admin(a): Admin, q: web::Quer
         .db
         .write(move |c| Ok(super::record(c, &actor, "audit.export", "audit_log", &details, now)?))
         .await?;
-    let csv = super::to_csv(&entries).map_err(crate::AppError::Internal)?;
+    let csv = super::to_csv(&entries).map_err(crate::AppError::internal)?;
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header(("Content-Disposition", "attachment; filename=\"whacaster-audit.csv\""))

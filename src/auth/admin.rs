@@ -70,7 +70,7 @@ pub struct NewUserForm {
 }
 
 async fn list_users(state: &AppState) -> AppResult<Vec<User>> {
-    state.db.read(|c| Ok(repo::list_users(c)?)).await
+    Ok(state.db.read(|c| Ok(repo::list_users(c)?)).await?)
 }
 
 /// The team page with an empty "add" form (and, right after an invitation, its link).
@@ -270,7 +270,10 @@ async fn post_active(
 async fn post_reset_mfa(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<i64>) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let (now, actor) = (state.now(), a.actor());
-    state.db.write(move |c| service::reset_mfa(c, &actor, id, now)).await?;
+    state
+        .db
+        .write(move |c| Ok(service::reset_mfa(c, &actor, id, now)?))
+        .await?;
     if id == a.user.id {
         return Ok(see_other_flash("/login", "flash.mfa_reset"));
     }
@@ -281,7 +284,10 @@ async fn post_reset_mfa(state: web::Data<AppState>, Admin(a): Admin, path: web::
 async fn post_unlock(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<i64>) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let (now, actor) = (state.now(), a.actor());
-    state.db.write(move |c| service::unlock(c, &actor, id, now)).await?;
+    state
+        .db
+        .write(move |c| Ok(service::unlock(c, &actor, id, now)?))
+        .await?;
     Ok(see_other_flash(&format!("/admin/users/{id}"), "flash.user_updated"))
 }
 

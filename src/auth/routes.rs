@@ -84,7 +84,7 @@ fn with_session_cookie(mut resp: HttpResponse, token: &str) -> HttpResponse {
 fn signed_in(resp: HttpResponse, s: &super::session::NewSession) -> HttpResponse {
     let mut resp = with_session_cookie(resp, &s.token);
     if let Some(d) = &s.device {
-        let _ = resp.add_cookie(&crate::web::middleware::device_cookie(d));
+        add_cookie(&mut resp, &crate::web::middleware::device_cookie(d));
     }
     resp
 }
@@ -324,7 +324,7 @@ async fn post_password(
     if !errors.is_empty() {
         return invalid_page(&AccountPage::of(a, errors));
     }
-    let hash = state.hasher.hash(form.new).await.map_err(AppError::Internal)?;
+    let hash = state.hasher.hash(form.new).await.map_err(AppError::internal)?;
     let (now, actor, id, sid) = (state.now(), a.actor(), a.user.id, a.session_id);
     state
         .db
@@ -369,8 +369,8 @@ fn enrolment_view(state: &AppState, user: &super::User, secret: &str) -> AppResu
         .business()
         .map(|b| format!("Whacaster {}", b.name))
         .unwrap_or_else(|| "Whacaster".into());
-    let url = totp::otpauth_url(secret, &user.email, &issuer).map_err(AppError::Internal)?;
-    let svg = totp::qr_svg(&url).map_err(AppError::Internal)?;
+    let url = totp::otpauth_url(secret, &user.email, &issuer).map_err(AppError::internal)?;
+    let svg = totp::qr_svg(&url).map_err(AppError::internal)?;
     let qr_data_url = format!(
         "data:image/svg+xml;base64,{}",
         base64::engine::general_purpose::STANDARD.encode(svg)
@@ -609,7 +609,7 @@ async fn post_invite(
         .hasher
         .hash(form.password.clone())
         .await
-        .map_err(AppError::Internal)?;
+        .map_err(AppError::internal)?;
     let (now, hash_tok, actor) = (
         state.now(),
         crate::crypto::sha256_hex(token.as_bytes()),
@@ -620,7 +620,7 @@ async fn post_invite(
         .write(move |c| {
             // The invite is consumed in the same transaction: usable once.
             if repo::delete_invite(c, &hash_tok)? == 0 {
-                return Err(AppError::BadRequest("invite.invalid"));
+                return Err(AppError::BadRequest("invite.invalid").into());
             }
             repo::update_password(c, user.id, &hash, now)?;
             audit::record(c, &actor, "user.invite_accepted", &format!("user:{}", user.id), "", now)?;

@@ -94,6 +94,10 @@ fn note_lockout_storm(c: &rusqlite::Connection, email: &str, now: i64) -> rusqli
 }
 
 /// The password step. `old_session` (a pre-existing session of this browser) is ended.
+#[expect(
+    clippy::too_many_lines,
+    reason = "the sign-in steps in order: throttle, lookup, hash, lock, rehash, session"
+)]
 pub async fn sign_in(state: &AppState, ctx: &RequestCtx, email: &str, password: String) -> AppResult<PasswordStep> {
     let email = normalize_email(email);
     let now = state.now();
@@ -166,7 +170,7 @@ pub async fn sign_in(state: &AppState, ctx: &RequestCtx, email: &str, password: 
     };
 
     let rehash = match &hash {
-        Some(h) if state.hasher.needs_rehash(h) => Some(state.hasher.hash(password).await.map_err(AppError::Internal)?),
+        Some(h) if state.hasher.needs_rehash(h) => Some(state.hasher.hash(password).await.map_err(AppError::internal)?),
         _ => None,
     };
     let abs = absolute_secs(state);
@@ -522,7 +526,7 @@ pub async fn create_user(db: &Db, hasher: &Hasher, actor: &Actor, new: NewUser, 
         return Ok(NewUserOutcome::Invalid(errors));
     };
     let hash = if with_password {
-        Some(hasher.hash(new.password.clone()).await.map_err(AppError::Internal)?)
+        Some(hasher.hash(new.password.clone()).await.map_err(AppError::internal)?)
     } else {
         None
     };
@@ -558,12 +562,12 @@ pub async fn sign_out(state: &AppState, ctx: &RequestCtx) -> AppResult<()> {
         return Ok(());
     };
     let (now, ctx2) = (state.now(), ctx.clone());
-    state
+    Ok(state
         .db
         .write(move |c| {
             repo::delete_session(c, s.id)?;
             event(c, now, &s.user.email, Some(s.user.id), LoginOutcome::Logout, &ctx2)?;
             Ok(())
         })
-        .await
+        .await?)
 }

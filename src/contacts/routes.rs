@@ -109,7 +109,7 @@ async fn post_contacts(
     let (region, actor, now, input) = (region(&state), a.actor(), state.now(), form.clone());
     let created = state
         .db
-        .write(move |c| service::create(c, &region, &actor, &input, now))
+        .write(move |c| Ok(service::create(c, &region, &actor, &input, now)?))
         .await?;
     match created {
         Ok(id) => Ok(see_other_flash(&format!("/contacts/{id}"), "flash.saved")),
@@ -140,10 +140,10 @@ type Extras = (
 
 async fn extras(state: &AppState, a: &Authed, id: i64) -> AppResult<Extras> {
     let user = a.user.clone();
-    state
+    Ok(state
         .db
         .read(move |c| {
-            let viewer = crate::inbox::access::Viewer::for_user(c, &user)?;
+            let viewer = Viewer::for_user(c, &user)?;
             let filter = crate::inbox::conversations::Filter {
                 contact: Some(id),
                 ..Default::default()
@@ -154,19 +154,19 @@ async fn extras(state: &AppState, a: &Authed, id: i64) -> AppResult<Extras> {
                 crate::whatsapp::numbers::repo::choices(c)?,
             ))
         })
-        .await
+        .await?)
 }
 
 /// The contact (404 unless the user may see it) and its message count.
 async fn load(state: &AppState, user: &crate::auth::User, id: i64) -> AppResult<(Contact, i64)> {
     let user = user.clone();
-    state
+    Ok(state
         .db
         .read(move |c| {
             let contact = service::get_in(c, Viewer::for_user(c, &user)?.contact_scope(), id)?;
             Ok((contact, crate::inbox::count_messages_of_contact(c, id)?))
         })
-        .await
+        .await?)
 }
 
 async fn get_contact(state: web::Data<AppState>, a: Authed, path: web::Path<i64>) -> AppResult<HttpResponse> {
@@ -203,7 +203,7 @@ async fn post_contact(
         .db
         .write(move |c| {
             service::get_in(c, Viewer::for_user(c, &user)?.contact_scope(), id)?;
-            service::update(c, &region, &actor, id, &input, now)
+            Ok(service::update(c, &region, &actor, id, &input, now)?)
         })
         .await?;
     match updated {
@@ -246,7 +246,7 @@ async fn post_conversation(
         .write(move |c| {
             service::get_in(c, Viewer::for_user(c, &user)?.contact_scope(), id)?;
             if !crate::whatsapp::numbers::repo::phone_number_id_taken(c, &number, None)? {
-                return Err(AppError::BadRequest("inbox.no_number"));
+                return Err(AppError::BadRequest("inbox.no_number").into());
             }
             let conv = crate::inbox::conversations::open_for_contact(c, &number, id, now)?;
             audit::record(

@@ -29,6 +29,7 @@ impl Viewer {
     }
 
     /// With the business's "agents see all contacts" setting.
+    #[must_use]
     pub fn with_all_contacts(mut self, agents_see_all_contacts: bool) -> Viewer {
         self.sees_all_contacts |= agents_see_all_contacts;
         self

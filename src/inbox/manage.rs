@@ -42,7 +42,7 @@ pub async fn run<T: Send + 'static>(
                 actor: &by.actor,
                 user: by.user.as_ref().map(|u| (u.id, u.name.as_str())),
             };
-            f(c, &viewer, &who, now)
+            Ok(f(c, &viewer, &who, now)?)
         })
         .await?;
     inbox

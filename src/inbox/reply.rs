@@ -38,13 +38,13 @@ pub enum Compose {
 
 /// A conversation the viewer may answer: where replies go. 404 when not visible.
 pub async fn route(inbox: &Inbox, viewer: Viewer, id: i64) -> AppResult<Route> {
-    inbox
+    Ok(inbox
         .db
         .read(move |c| {
             viewer.check(c, id)?;
-            conversations::find_route(c, id)?.ok_or(AppError::NotFound)
+            conversations::find_route(c, id)?.ok_or(AppError::NotFound.into())
         })
-        .await
+        .await?)
 }
 
 /// The template's body with `{{1}}`… replaced by the parameters (the preview, and the

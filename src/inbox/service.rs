@@ -127,7 +127,7 @@ fn thread(c: &Connection, viewer: &Viewer, id: i64, before: Option<i64>) -> AppR
 /// Opens the conversation (see `open`) and reads its newest thread page.
 pub async fn open_thread(db: &Db, outbox_bell: &Doorbell, user: User, id: i64, now: i64) -> AppResult<Thread> {
     let viewer = open(db, outbox_bell, user, id, now).await?;
-    db.read(move |c| thread(c, &viewer, id, None)).await
+    Ok(db.read(move |c| Ok(thread(c, &viewer, id, None)?)).await?)
 }
 
 /// Opens the conversation (see `open`) and reads its page: the thread older than
@@ -142,27 +142,28 @@ pub async fn open_page(
     now: i64,
 ) -> AppResult<ConversationData> {
     let viewer = open(db, outbox_bell, user, id, now).await?;
-    db.read(move |c| {
-        let thread = thread(c, &viewer, id, before)?;
-        let templates = match conversations::find_route(c, id)? {
-            Some(r) => crate::whatsapp::templates::list_approved(c, &r.waba_id)?,
-            None => Vec::new(),
-        };
-        let reply_to = match reply_to {
-            Some(m) => thread::find_message(c, id, m)?.filter(|x| x.wamid.is_some()),
-            None => None,
-        };
-        Ok(ConversationData {
-            contact_labels: catalog::list_contact_labels(c, thread.conv.contact_id)?,
-            thread,
-            templates,
-            canned: catalog::list_canned(c)?,
-            agents: crate::auth::repo::agents(c)?,
-            labels: catalog::list_labels(c)?,
-            reply_to,
+    Ok(db
+        .read(move |c| {
+            let thread = thread(c, &viewer, id, before)?;
+            let templates = match conversations::find_route(c, id)? {
+                Some(r) => crate::whatsapp::templates::list_approved(c, &r.waba_id)?,
+                None => Vec::new(),
+            };
+            let reply_to = match reply_to {
+                Some(m) => thread::find_message(c, id, m)?.filter(|x| x.wamid.is_some()),
+                None => None,
+            };
+            Ok(ConversationData {
+                contact_labels: catalog::list_contact_labels(c, thread.conv.contact_id)?,
+                thread,
+                templates,
+                canned: catalog::list_canned(c)?,
+                agents: crate::auth::repo::agents(c)?,
+                labels: catalog::list_labels(c)?,
+                reply_to,
+            })
         })
-    })
-    .await
+        .await?)
 }
 
 /// When a snooze preset ends, in the business's time zone (mornings at 09:00).

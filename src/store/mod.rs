@@ -1,16 +1,17 @@
 //! The encrypted store: an r2d2 pool of SQLCipher connections for reads, one writer
 //! thread for all writes (group commit), embedded migrations, and maintenance (rekey, checks).
 
+mod error;
 mod maintenance;
 mod migrations;
 mod writer;
 
+pub use error::{DbError, DbResult};
 pub use maintenance::{export_copy, integrity_check, rekey};
 pub use migrations::{MIGRATIONS, applied_versions, migrate, pending};
 pub use writer::Writer;
 
 use crate::crypto::DbKey;
-use crate::error::AppError;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
@@ -147,10 +148,10 @@ impl Db {
     }
 
     /// Runs read-only work on a pooled connection, off the async workers.
-    pub async fn read<T, F>(&self, f: F) -> Result<T, AppError>
+    pub async fn read<T, F>(&self, f: F) -> Result<T, DbError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, AppError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
     {
         let pool = self.pool.clone();
         actix_web::rt::task::spawn_blocking(move || {
@@ -158,37 +159,34 @@ impl Db {
             f(&conn)
         })
         .await
-        .map_err(AppError::internal)?
+        .map_err(|e| DbError::Task(e.to_string()))?
     }
 
     /// Blocking read for CLI commands and jobs already off the async workers.
-    pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> Result<T, AppError>) -> Result<T, AppError> {
+    pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> Result<T, DbError>) -> Result<T, DbError> {
         let conn = self.pool.get()?;
         f(&conn)
     }
 
     /// Runs `f` inside the writer's transaction; resolves after the commit.
-    pub async fn write<T, F>(&self, f: F) -> Result<T, AppError>
+    pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, AppError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
     {
-        self.writer
-            .submit(f)?
-            .await
-            .map_err(|_| AppError::internal("database writer stopped"))?
+        self.writer.submit(f)?.await.map_err(|_| DbError::WriterStopped)?
     }
 
     /// The same as `write`, for code that is not async (CLI, blocking jobs).
-    pub fn write_blocking<T, F>(&self, f: F) -> Result<T, AppError>
+    pub fn write_blocking<T, F>(&self, f: F) -> Result<T, DbError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, AppError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
     {
         self.writer
             .submit(f)?
             .blocking_recv()
-            .map_err(|_| AppError::internal("database writer stopped"))?
+            .map_err(|_| DbError::WriterStopped)?
     }
 
     /// Closes the store cleanly: pending writes finish, the writer's connection closes.

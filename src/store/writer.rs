@@ -2,7 +2,7 @@
 //! commit is in flight are grouped into the next transaction (each in its own savepoint),
 //! so many concurrent writers share one fsync and never fight over the lock.
 
-use crate::error::AppError;
+use super::DbError;
 use rusqlite::Connection;
 use std::sync::mpsc;
 use tokio::sync::oneshot;
@@ -67,10 +67,10 @@ impl Writer {
         }
     }
 
-    pub fn submit<T, F>(&self, f: F) -> Result<oneshot::Receiver<Result<T, AppError>>, AppError>
+    pub fn submit<T, F>(&self, f: F) -> Result<oneshot::Receiver<Result<T, DbError>>, DbError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, AppError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
@@ -80,7 +80,7 @@ impl Writer {
                 ok,
                 deliver: Box::new(move |commit_error| {
                     let out = match (commit_error, result) {
-                        (Some(e), Ok(_)) => Err(AppError::Internal(format!("commit failed: {e}"))),
+                        (Some(e), Ok(_)) => Err(DbError::Commit(e.to_string())),
                         (_, r) => r,
                     };
                     // Refused only when the caller stopped waiting (a cancelled request).
@@ -88,9 +88,7 @@ impl Writer {
                 }),
             }
         });
-        self.tx
-            .send(Msg::Job(job))
-            .map_err(|_| AppError::internal("database writer stopped"))?;
+        self.tx.send(Msg::Job(job)).map_err(|_| DbError::WriterStopped)?;
         Ok(rx)
     }
 }

@@ -41,6 +41,10 @@ impl Pace {
 
     /// When the next chunk must have arrived, `received` bytes into a body begun at `started`.
     pub fn deadline(&self, started: Instant, received: usize) -> Instant {
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "a deadline in seconds: a rounding of bytes does not matter"
+        )]
         let earned = Duration::from_secs_f64(received as f64 / self.min_rate as f64);
         let allowed = self.grace.saturating_add(earned);
         started + self.cap.map_or(allowed, |c| allowed.min(c))
@@ -123,7 +127,7 @@ impl BodySlots {
         *n += 1;
         Some(BodySlot {
             ip,
-            open: self.open.clone(),
+            open: Arc::clone(&self.open),
         })
     }
 }

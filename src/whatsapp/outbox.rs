@@ -9,7 +9,7 @@ use super::graph::{ErrorClass, GraphClient, GraphError};
 use super::outbound::{self, OutMessage};
 use crate::clock::Clock;
 use crate::error::AppError;
-use crate::store::Db;
+use crate::store::{Db, DbError};
 use crate::wake::Doorbell;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -185,7 +185,7 @@ impl Dispatcher {
             let (now, outcomes) = (self.clock.unix(), Arc::clone(&self.outcomes));
             match self
                 .db
-                .write(move |c| hold_interrupted(c, outcomes.as_ref(), now))
+                .write(move |c| Ok(hold_interrupted(c, outcomes.as_ref(), now)?))
                 .await
             {
                 Ok((n, after)) => {
@@ -439,7 +439,7 @@ impl Dispatcher {
                 let (id, now, msg) = (row.id, self.clock.unix(), format!("unreadable outbox row: {e}"));
                 let failed = self
                     .db
-                    .write(move |c| fail(c, outcomes.as_ref(), id, None, "final", &msg, now))
+                    .write(move |c| Ok(fail(c, outcomes.as_ref(), id, None, "final", &msg, now)?))
                     .await;
                 after_commit(row.id, failed);
                 return;
@@ -469,14 +469,24 @@ impl Dispatcher {
                             summary: &summary,
                             at: now,
                         };
-                        outcomes.record(c, &o)
+                        Ok(outcomes.record(c, &o)?)
                     })
                     .await
             }
             Err(e) => {
                 let (row_id, attempts, number_id) = (row.id, row.attempts, row.number_id);
                 self.db
-                    .write(move |c| handle_error(c, outcomes.as_ref(), row_id, number_id, attempts, &e, now))
+                    .write(move |c| {
+                        Ok(handle_error(
+                            c,
+                            outcomes.as_ref(),
+                            row_id,
+                            number_id,
+                            attempts,
+                            &e,
+                            now,
+                        )?)
+                    })
                     .await
             }
         };
@@ -485,7 +495,7 @@ impl Dispatcher {
 }
 
 /// Runs the listener's after-commit work, or logs why the outcome was not recorded.
-fn after_commit(outbox_id: i64, recorded: Result<Option<AfterCommit>, AppError>) {
+fn after_commit(outbox_id: i64, recorded: Result<Option<AfterCommit>, DbError>) {
     match recorded {
         Ok(Some(f)) => f(),
         Ok(None) => {}

@@ -58,6 +58,10 @@ fn plain(status: actix_web::http::StatusCode, text: &'static str) -> HttpRespons
         .body(text)
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "the checks before the 200, in order: type, body deadline, signature, append"
+)]
 async fn post_delivery(
     state: web::Data<AppState>,
     req: HttpRequest,

@@ -114,7 +114,7 @@ async fn a_reply_moves_the_conversation_without_reopening_it() {
                 preview_url: false,
                 reply_to: None,
             };
-            whacaster::whatsapp::outbox::enqueue(
+            Ok(whacaster::whatsapp::outbox::enqueue(
                 c,
                 1,
                 "+62811",
@@ -122,7 +122,7 @@ async fn a_reply_moves_the_conversation_without_reopening_it() {
                 &msg,
                 whacaster::whatsapp::outbox::Origin::Agent,
                 now,
-            )
+            )?)
         })
         .await
         .unwrap();

@@ -624,10 +624,11 @@ fn text_to(phone_id: &str, from: &str, wamid: &str) -> Value {
 
 #[tokio::test]
 async fn a_delivery_speaks_only_for_its_own_number() {
-    let (app, admin) = setup().await;
     // A second number on another Meta app, with its own app secret.
     const OTHER_ID: &str = "106540352242999";
     const OTHER_SECRET: &str = "fedcba9876543210fedcba9876543210";
+    const LATER_ID: &str = "106540352242777";
+    let (app, admin) = setup().await;
     let r = crate::common::connect_number(&admin, OTHER_ID, OTHER_SECRET, "token-2", "80").await;
     assert_eq!(r.status, 303);
     // One app's secret cannot speak for the other app's number.
@@ -644,7 +645,6 @@ async fn a_delivery_speaks_only_for_its_own_number() {
         200
     );
     // A delivery for a number not connected here is kept, never a conversation...
-    const LATER_ID: &str = "106540352242777";
     assert_eq!(
         post_signed(&app, SECRET, &text_to(LATER_ID, "62822", "wamid.early")).await,
         200

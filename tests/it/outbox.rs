@@ -30,7 +30,7 @@ async fn enqueue(app: &TestApp, to: &str, msg: OutMessage) -> i64 {
         .state
         .db
         .write(move |c| {
-            whacaster::whatsapp::outbox::enqueue(
+            Ok(whacaster::whatsapp::outbox::enqueue(
                 c,
                 1,
                 &to,
@@ -38,7 +38,7 @@ async fn enqueue(app: &TestApp, to: &str, msg: OutMessage) -> i64 {
                 &msg,
                 whacaster::whatsapp::outbox::Origin::System,
                 now,
-            )
+            )?)
         })
         .await
         .unwrap();

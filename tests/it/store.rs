@@ -97,7 +97,7 @@ async fn grouped_writes_are_isolated_and_all_land() {
                 c.execute("INSERT INTO t (v) VALUES (?1)", [i])?;
                 if i % 10 == 0 {
                     // A failing job must not take its batch-mates down with it.
-                    return Err(whacaster::AppError::BadRequest("test.fail"));
+                    return Err(whacaster::AppError::BadRequest("test.fail").into());
                 }
                 Ok(())
             })

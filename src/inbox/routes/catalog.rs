@@ -49,7 +49,7 @@ pub(super) async fn post_labels(
     let (actor, now) = (a.actor(), state.now());
     let created = state
         .db
-        .write(move |c| catalog::create_label(c, &actor, &label, now))
+        .write(move |c| Ok(catalog::create_label(c, &actor, &label, now)?))
         .await?;
     match created {
         Ok(_) => Ok(see_other_flash("/inbox/labels", "flash.saved")),
@@ -66,7 +66,7 @@ pub(super) async fn post_label_delete(
     let (id, actor, now) = (path.into_inner(), a.actor(), state.now());
     state
         .db
-        .write(move |c| catalog::remove_label(c, &actor, id, now))
+        .write(move |c| Ok(catalog::remove_label(c, &actor, id, now)?))
         .await?;
     Ok(see_other_flash("/inbox/labels", "flash.saved"))
 }
@@ -112,7 +112,7 @@ pub(super) async fn post_canned(
     let (actor, now) = (a.actor(), state.now());
     let created = state
         .db
-        .write(move |c| catalog::create_canned(c, &actor, &canned, now))
+        .write(move |c| Ok(catalog::create_canned(c, &actor, &canned, now)?))
         .await?;
     match created {
         Ok(_) => Ok(see_other_flash("/inbox/canned", "flash.saved")),
@@ -129,7 +129,7 @@ pub(super) async fn post_canned_delete(
     let (id, actor, now) = (path.into_inner(), a.actor(), state.now());
     state
         .db
-        .write(move |c| catalog::remove_canned(c, &actor, id, now))
+        .write(move |c| Ok(catalog::remove_canned(c, &actor, id, now)?))
         .await?;
     Ok(see_other_flash("/inbox/canned", "flash.saved"))
 }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 pub(super) async fn viewer(state: &AppState, a: &Authed) -> AppResult<Viewer> {
     let user = a.user.clone();
-    state.db.read(move |c| Ok(Viewer::for_user(c, &user)?)).await
+    Ok(state.db.read(move |c| Ok(Viewer::for_user(c, &user)?)).await?)
 }
 
 #[derive(Deserialize, Default)]

@@ -7,6 +7,7 @@ use crate::inbox::access::Viewer;
 use crate::inbox::live::Update;
 use crate::web::Authed;
 use actix_web::{HttpResponse, web};
+use futures_util::StreamExt;
 use std::time::Duration;
 use tokio::sync::broadcast;
 
@@ -34,13 +35,13 @@ pub async fn get_events(state: web::Data<AppState>, a: Authed) -> AppResult<Http
         loop {
             let next = tokio::select! {
                 r = rx.recv() => Some(r),
-                _ = tokio::time::sleep(KEEPALIVE) => None,
-                _ = tokio::time::sleep_until(deadline) => return None,
+                () = tokio::time::sleep(KEEPALIVE) => None,
+                () = tokio::time::sleep_until(deadline) => return None,
             };
             match next {
                 None => return Some((Ok(web::Bytes::from(": keepalive\n\n")), Some(rx))),
                 Some(Ok(u)) if viewer.can_see(u.assignee) => return Some((Ok(frame(&u, &viewer)), Some(rx))),
-                Some(Ok(_)) => continue,
+                Some(Ok(_)) => {}
                 // Fell behind: tell the page to refresh everything.
                 Some(Err(broadcast::error::RecvError::Lagged(_))) => {
                     return Some((Ok(web::Bytes::from("event: resync\ndata: {}\n\n")), Some(rx)));
@@ -49,7 +50,6 @@ pub async fn get_events(state: web::Data<AppState>, a: Authed) -> AppResult<Http
             }
         }
     });
-    use futures_util::StreamExt;
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-store"))

@@ -54,7 +54,7 @@ pub(super) async fn get_inbox(
     let (user, tab, term) = (a.user.clone(), Tab::parse(&q.tab), q.q.trim().to_string());
     let list = state
         .db
-        .read(move |c| service::list_page(c, &user, tab, filter, &term, PAGE))
+        .read(move |c| Ok(service::list_page(c, &user, tab, filter, &term, PAGE)?))
         .await?;
     let base_query = format!(
         "tab={}&status={}&number={}&label={}&unread={}",

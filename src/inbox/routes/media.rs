@@ -38,12 +38,12 @@ async fn get_media(state: web::Data<AppState>, a: Authed, path: web::Path<i64>) 
         .read(move |c| {
             let viewer = crate::inbox::access::Viewer::for_user(c, &user)?;
             let Some(file) = find_stored(c, id)? else {
-                return Err(AppError::NotFound);
+                return Err(AppError::NotFound.into());
             };
             match find_conversation_of_file(c, &file)? {
                 Some(conversation) => viewer.check(c, conversation)?,
                 None if viewer.sees_all => {}
-                None => return Err(AppError::NotFound),
+                None => return Err(AppError::NotFound.into()),
             }
             Ok(file)
         })
@@ -53,7 +53,7 @@ async fn get_media(state: web::Data<AppState>, a: Authed, path: web::Path<i64>) 
     let plain = tokio::task::spawn_blocking(move || store.read(&stored_name))
         .await
         .map_err(AppError::internal)?
-        .map_err(AppError::Internal)?;
+        .map_err(AppError::internal)?;
     let mime = if file.mime.is_empty() {
         "application/octet-stream".to_string()
     } else {

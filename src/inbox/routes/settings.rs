@@ -48,7 +48,7 @@ pub(super) async fn post_settings(
     let (actor, now) = (a.actor(), state.now());
     state
         .db
-        .write(move |c| service::update_settings(c, &actor, &s, now))
+        .write(move |c| Ok(service::update_settings(c, &actor, &s, now)?))
         .await?;
     Ok(see_other_flash("/admin/inbox", "flash.saved"))
 }

@@ -298,7 +298,7 @@ async fn save(
             let id = match id {
                 Some(id) => {
                     if repo::update_number(c, id, &new, now)? == 0 {
-                        return Err(AppError::NotFound);
+                        return Err(AppError::NotFound.into());
                     }
                     id
                 }
@@ -335,7 +335,7 @@ async fn save(
 /// Webhook deliveries are checked against the keys in memory: refresh them after a change.
 async fn reload_keys(state: &web::Data<AppState>) -> AppResult<()> {
     let st = state.clone();
-    state.db.read(move |c| Ok(st.webhook_keys.reload(c)?)).await
+    Ok(state.db.read(move |c| Ok(st.webhook_keys.reload(c)?)).await?)
 }
 
 async fn post_numbers(
