@@ -128,52 +128,77 @@ struct Effects {
 
 fn apply_batch(c: &Connection, batch: Vec<Parsed>, now: i64, listening: bool) -> Result<Applied, AppError> {
     let mut round = Round::default();
-    let mut media = false;
-    let mut touched = Vec::new();
     let connected = crate::whatsapp::numbers::repo::list_phone_number_ids(c)?;
+    let mut ready: Vec<(i64, i64, Vec<Event>)> = Vec::with_capacity(batch.len());
     for p in batch {
-        let received = p.received_at;
-        // A delivery speaks only for numbers connected here; one for another waits.
-        if let Some(stranger) = p.events.as_ref().ok().and_then(|events| {
-            events
-                .iter()
-                .filter_map(Event::phone_number_id)
-                .find(|n| !connected.contains(*n))
-        }) {
-            tracing::warn!(
-                delivery = p.id,
-                number = stranger,
-                "webhook delivery for a number that is not connected"
-            );
-            deliveries::wait_for_number(c, p.id, stranger)?;
-            round.quarantined += 1;
-            continue;
-        }
-        let outcome = match p.events {
-            Ok(events) => in_savepoint(c, |c| {
-                let mut fx = Effects::default();
-                for event in &events {
-                    apply_event(c, event, received, now, &mut fx)?;
-                }
-                deliveries::mark_done(c, p.id)?;
-                Ok(fx)
-            })
-            .map_err(|e| (e, Retry::Later)),
-            Err(msg) => Err((msg, Retry::ByHand)),
-        };
-        match outcome {
-            Ok(fx) => {
-                round.processed += 1;
-                media |= fx.media;
-                touched.extend(fx.touched);
-            }
-            Err((msg, retry)) => {
+        match p.events {
+            Err(msg) => {
                 tracing::warn!(delivery = p.id, error = %msg, "webhook delivery quarantined");
-                deliveries::quarantine(c, p.id, &msg, now, retry)?;
+                deliveries::quarantine(c, p.id, &msg, now, Retry::ByHand)?;
                 round.quarantined += 1;
+            }
+            Ok(events) => {
+                // A delivery speaks only for numbers connected here; one for another waits.
+                let stranger = events
+                    .iter()
+                    .filter_map(Event::phone_number_id)
+                    .find(|n| !connected.contains(*n));
+                if let Some(stranger) = stranger {
+                    tracing::warn!(
+                        delivery = p.id,
+                        number = stranger,
+                        "webhook delivery for a number that is not connected"
+                    );
+                    deliveries::wait_for_number(c, p.id, stranger)?;
+                    round.quarantined += 1;
+                } else {
+                    ready.push((p.id, p.received_at, events));
+                }
             }
         }
     }
+    let apply = |c: &Connection, (id, received, events): &(i64, i64, Vec<Event>), fx: &mut Effects| {
+        for event in events {
+            apply_event(c, event, *received, now, fx)?;
+        }
+        deliveries::mark_done(c, *id).map_err(AppError::from)
+    };
+    // Fast path: the whole batch in one savepoint (a savepoint per delivery costs the
+    // writer more than the work itself). Should any delivery fail, that is undone and
+    // the batch is applied again one savepoint per delivery, so the failing one is
+    // quarantined and only it.
+    let mut fx = Effects::default();
+    let together = in_savepoint(c, |c| {
+        let mut all = Effects::default();
+        for d in &ready {
+            apply(c, d, &mut all)?;
+        }
+        Ok(all)
+    });
+    match together {
+        Ok(all) => {
+            round.processed += ready.len();
+            fx = all;
+        }
+        Err(_) => {
+            for d in &ready {
+                let mut one = Effects::default();
+                match in_savepoint(c, |c| apply(c, d, &mut one)) {
+                    Ok(()) => {
+                        round.processed += 1;
+                        fx.media |= one.media;
+                        fx.touched.extend(one.touched);
+                    }
+                    Err(msg) => {
+                        tracing::warn!(delivery = d.0, error = %msg, "webhook delivery quarantined");
+                        deliveries::quarantine(c, d.0, &msg, now, Retry::Later)?;
+                        round.quarantined += 1;
+                    }
+                }
+            }
+        }
+    }
+    let (media, mut touched) = (fx.media, fx.touched);
     // Many statuses of one campaign touch the same few conversations: one update each.
     let mut seen = std::collections::HashSet::new();
     touched.retain(|t| seen.insert(*t));
