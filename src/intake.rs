@@ -1,9 +1,9 @@
 //! The inbound pipeline, one straight line: due deliveries -> `whatsapp::inbound::parse`
 //! -> contacts -> inbox (messages, statuses, conversations, round-robin) and account
 //! news -> after the commit, live news to the agents' browsers and a ring for the media
-//! fetcher. A batch of deliveries is one write transaction with a savepoint per
-//! delivery: many deliveries share one fsync, and one bad delivery is quarantined
-//! without undoing the others. Idempotent on Meta's ids, so a delivery seen twice
+//! fetcher. A batch of deliveries is one write transaction, so many deliveries share
+//! one fsync; should one of them fail, the batch is applied again with a savepoint per
+//! delivery, so the bad one is quarantined without undoing the others. Idempotent on Meta's ids, so a delivery seen twice
 //! changes nothing. Runs from start-up, so what was acknowledged before a crash is
 //! processed after the restart.
 
@@ -113,6 +113,23 @@ pub fn bounded_time(sent: i64, received: i64) -> i64 {
     sent.clamp(received.saturating_sub(30 * 86_400), received.saturating_add(300))
 }
 
+/// A delivery that parsed and names only our numbers: ready to apply.
+struct Ready {
+    id: i64,
+    received_at: i64,
+    events: Vec<Event>,
+}
+
+impl Ready {
+    /// Applies its events and marks it done.
+    fn apply(&self, c: &Connection, now: i64, fx: &mut Effects) -> Result<(), AppError> {
+        for event in &self.events {
+            apply_event(c, event, self.received_at, now, fx)?;
+        }
+        Ok(deliveries::mark_done(c, self.id)?)
+    }
+}
+
 struct Applied {
     round: Round,
     media: bool,
@@ -129,7 +146,7 @@ struct Effects {
 fn apply_batch(c: &Connection, batch: Vec<Parsed>, now: i64, listening: bool) -> Result<Applied, AppError> {
     let mut round = Round::default();
     let connected = crate::whatsapp::numbers::repo::list_phone_number_ids(c)?;
-    let mut ready: Vec<(i64, i64, Vec<Event>)> = Vec::with_capacity(batch.len());
+    let mut ready: Vec<Ready> = Vec::with_capacity(batch.len());
     for p in batch {
         match p.events {
             Err(msg) => {
@@ -152,52 +169,51 @@ fn apply_batch(c: &Connection, batch: Vec<Parsed>, now: i64, listening: bool) ->
                     deliveries::wait_for_number(c, p.id, stranger)?;
                     round.quarantined += 1;
                 } else {
-                    ready.push((p.id, p.received_at, events));
+                    ready.push(Ready {
+                        id: p.id,
+                        received_at: p.received_at,
+                        events,
+                    });
                 }
             }
         }
     }
-    let apply = |c: &Connection, (id, received, events): &(i64, i64, Vec<Event>), fx: &mut Effects| {
-        for event in events {
-            apply_event(c, event, *received, now, fx)?;
-        }
-        deliveries::mark_done(c, *id).map_err(AppError::from)
-    };
     // Fast path: the whole batch in one savepoint (a savepoint per delivery costs the
     // writer more than the work itself). Should any delivery fail, that is undone and
     // the batch is applied again one savepoint per delivery, so the failing one is
     // quarantined and only it.
-    let mut fx = Effects::default();
     let together = in_savepoint(c, |c| {
         let mut all = Effects::default();
         for d in &ready {
-            apply(c, d, &mut all)?;
+            d.apply(c, now, &mut all)?;
         }
         Ok(all)
     });
-    match together {
+    let fx = match together {
         Ok(all) => {
             round.processed += ready.len();
-            fx = all;
+            all
         }
         Err(_) => {
+            let mut kept = Effects::default();
             for d in &ready {
                 let mut one = Effects::default();
-                match in_savepoint(c, |c| apply(c, d, &mut one)) {
+                match in_savepoint(c, |c| d.apply(c, now, &mut one)) {
                     Ok(()) => {
                         round.processed += 1;
-                        fx.media |= one.media;
-                        fx.touched.extend(one.touched);
+                        kept.media |= one.media;
+                        kept.touched.extend(one.touched);
                     }
                     Err(msg) => {
-                        tracing::warn!(delivery = d.0, error = %msg, "webhook delivery quarantined");
-                        deliveries::quarantine(c, d.0, &msg, now, Retry::Later)?;
+                        tracing::warn!(delivery = d.id, error = %msg, "webhook delivery quarantined");
+                        deliveries::quarantine(c, d.id, &msg, now, Retry::Later)?;
                         round.quarantined += 1;
                     }
                 }
             }
+            kept
         }
-    }
+    };
     let (media, mut touched) = (fx.media, fx.touched);
     // Many statuses of one campaign touch the same few conversations: one update each.
     let mut seen = std::collections::HashSet::new();

@@ -228,7 +228,6 @@ pub fn parse_callback_data(s: &str) -> Option<i64> {
 /// A held send that Meta's status shows did reach WhatsApp.
 #[derive(Debug, Clone)]
 pub struct Settled {
-    pub outbox_id: i64,
     pub phone_number_id: String,
     pub contact_id: Option<i64>,
     pub kind: String,
@@ -275,7 +274,6 @@ pub fn settle_held(
         params![outbox_id, state, wamid, now],
     )?;
     Ok(Some(Settled {
-        outbox_id,
         phone_number_id,
         contact_id,
         kind: msg.kind().to_string(),
