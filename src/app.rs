@@ -105,7 +105,7 @@ impl AppState {
         let metrics = Arc::new(Metrics::new());
         let bad_senders = crate::web::body::BadSenders::new(config.limits.bad_signatures_per_minute);
         let metrics_token = match &config.metrics.token_file {
-            Some(p) => Some(crate::ops::read_metrics_token(p)?),
+            Some(p) => Some(crate::metrics::read_token(p)?),
             None => None,
         };
         let business = BusinessCache::new(business);

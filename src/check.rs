@@ -154,7 +154,7 @@ pub fn run(cfg: &Config, config_file: Option<&Path>, now: i64) -> Vec<Finding> {
         out.push(warn(format!("!!! {}", Config::PROXY_WARNING)));
     }
     if let Some(path) = &cfg.metrics.token_file {
-        match crate::ops::read_metrics_token(path) {
+        match crate::metrics::read_token(path) {
             Ok(_) => private_file(path, "metrics token", &mut out),
             Err(e) => out.push(problem(e)),
         }

@@ -36,6 +36,19 @@ pub struct QueueGauges {
     pub outbox: Vec<(String, i64)>,
 }
 
+/// Reads the `/metrics` bearer token from its file (trimmed; at least 16 characters).
+pub fn read_token(path: &std::path::Path) -> Result<crate::crypto::Secret, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("metrics.token_file {}: {e}", path.display()))?;
+    let token = text.trim();
+    if token.len() < 16 || token.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(format!(
+            "metrics.token_file {}: the token must be at least 16 characters on one line",
+            path.display()
+        ));
+    }
+    Ok(crate::crypto::Secret::new(token))
+}
+
 pub struct Metrics {
     registry: Mutex<Registry>,
     requests: Family<RequestLabels, Counter>,

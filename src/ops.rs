@@ -47,19 +47,6 @@ pub async fn get_healthz(state: web::Data<AppState>) -> HttpResponse {
     resp.json(body)
 }
 
-/// Reads the `/metrics` bearer token from its file (trimmed; at least 16 characters).
-pub fn read_metrics_token(path: &std::path::Path) -> Result<crate::crypto::Secret, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("metrics.token_file {}: {e}", path.display()))?;
-    let token = text.trim();
-    if token.len() < 16 || token.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(format!(
-            "metrics.token_file {}: the token must be at least 16 characters on one line",
-            path.display()
-        ));
-    }
-    Ok(crate::crypto::Secret::new(token))
-}
-
 /// Who may scrape `/metrics`, from plain values.
 pub fn metrics_allowed(token: Option<&str>, bearer: Option<&str>, loopback_trusted: bool) -> bool {
     match token {
