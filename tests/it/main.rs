@@ -15,6 +15,7 @@ mod contacts;
 mod conversations;
 mod fake_graph;
 mod hardening;
+mod house;
 mod inbound;
 mod inbox;
 mod media;
