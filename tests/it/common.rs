@@ -496,3 +496,9 @@ pub async fn wamid_of(app: &TestApp, body: &str) -> String {
     }
     panic!("the message {body:?} never got its wamid");
 }
+
+/// The database of a stopped app, opened as a crashed process left it.
+pub fn open_stopped_db(cfg: &Config) -> rusqlite::Connection {
+    let key = whacaster::crypto::DbKey::read(&cfg.data_dir.join("db.key")).expect("key");
+    whacaster::store::open_connection(&cfg.db_path(), &key).expect("database")
+}

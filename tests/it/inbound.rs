@@ -487,8 +487,7 @@ async fn deliveries_acknowledged_before_a_crash_are_processed_after_the_restart(
             {"from": "62833", "id": "wamid.after", "timestamp": "1764000000", "type": "text", "text": {"body": "masih ada?"}}
         ]),
     )]);
-    let key = whacaster::crypto::DbKey::read(&cfg.data_dir.join("db.key")).unwrap();
-    let conn = whacaster::store::open_connection(&cfg.db_path(), &key).unwrap();
+    let conn = crate::common::open_stopped_db(&cfg);
     whacaster::whatsapp::deliveries::append(&conn, 0, &serde_json::to_vec(&body).unwrap()).unwrap();
     drop(conn);
     let app = TestApp::start_with(guard, cfg).await;

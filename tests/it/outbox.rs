@@ -292,8 +292,7 @@ async fn a_send_interrupted_by_a_crash_is_held_not_resent() {
     let cfg = app.config.clone();
     let guard = app.stop().await;
     // As if the process died between marking `sending` and hearing Meta's answer.
-    let key = whacaster::crypto::DbKey::read(&cfg.data_dir.join("db.key")).unwrap();
-    let conn = whacaster::store::open_connection(&cfg.db_path(), &key).unwrap();
+    let conn = crate::common::open_stopped_db(&cfg);
     let id = whacaster::whatsapp::outbox::enqueue(
         &conn,
         1,
@@ -339,8 +338,7 @@ async fn a_held_send_is_settled_by_its_status_webhook_after_the_restart() {
     let cfg = app.config.clone();
     let guard = app.stop().await;
     // As if the process died after Meta took the reply but before we heard its answer.
-    let key = whacaster::crypto::DbKey::read(&cfg.data_dir.join("db.key")).unwrap();
-    let conn = whacaster::store::open_connection(&cfg.db_path(), &key).unwrap();
+    let conn = crate::common::open_stopped_db(&cfg);
     let id = whacaster::whatsapp::outbox::enqueue(
         &conn,
         1,
