@@ -139,14 +139,13 @@ pub fn sha256_matches(bytes: &[u8], expected: &str) -> bool {
 impl Media {
     /// Downloads what is due; returns how many files were tried.
     pub async fn fetch_due(&self) -> Result<usize, AppError> {
-        let state = self;
-        let now = state.clock.unix();
-        let due = state.db.read(move |c| Ok(pending(c, now)?)).await?;
+        let now = self.clock.unix();
+        let due = self.db.read(move |c| Ok(pending(c, now)?)).await?;
         let n = due.len();
         for p in due {
             let result = match &p.token {
                 None => Err("the number is not connected any more".to_string()),
-                Some(token) => match state
+                Some(token) => match self
                     .graph
                     .download_media(&p.media_id, &p.phone_number_id, token, MAX_INBOUND)
                     .await
@@ -159,7 +158,7 @@ impl Media {
                         };
                         if sha256_matches(&bytes, &expected) {
                             let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
-                            let store = state.store.clone();
+                            let store = self.store.clone();
                             tokio::task::spawn_blocking(move || store.write(&bytes))
                                 .await
                                 .map_err(|e| e.to_string())
@@ -172,11 +171,11 @@ impl Media {
                     Err(e) => Err(e.to_string()),
                 },
             };
-            let now = state.clock.unix();
+            let now = self.clock.unix();
             let id = p.id;
             match result {
                 Ok((name, size)) => {
-                    state
+                    self
                     .db
                     .write(move |c| {
                         c.execute(
@@ -191,8 +190,7 @@ impl Media {
                     let give_up =
                         now - p.created_at > GIVE_UP_AFTER || msg.contains("131052") || msg.contains("sha256");
                     let delay = 30_i64 << p.attempts.min(10);
-                    state
-                        .db
+                    self.db
                         .write(move |c| {
                             c.execute(
                                 "UPDATE media_files SET state = CASE WHEN ?2 THEN 'failed' ELSE 'pending' END,
@@ -359,8 +357,7 @@ impl Media {
         filename: &str,
         bytes: Vec<u8>,
     ) -> Result<Uploaded, String> {
-        let state = self;
-        let creds = state
+        let creds = self
             .db
             .read(move |c| Ok(super::numbers::repo::find_credentials(c, number_id)?))
             .await
@@ -368,7 +365,7 @@ impl Media {
             .ok_or("no such number")?;
         let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
         let copy = bytes.clone();
-        let media_id = state
+        let media_id = self
             .graph
             .upload_media(
                 &creds.phone_number_id,
@@ -379,7 +376,7 @@ impl Media {
             )
             .await
             .map_err(|e| e.to_string())?;
-        let store = state.store.clone();
+        let store = self.store.clone();
         let stored = tokio::task::spawn_blocking(move || store.write(&copy))
             .await
             .map_err(|e| e.to_string())??;
@@ -389,9 +386,9 @@ impl Media {
             kind.to_string(),
             mime.to_string(),
             filename.to_string(),
-            state.clock.unix(),
+            self.clock.unix(),
         );
-        let file_id = state
+        let file_id = self
         .db
         .write(move |c| {
             c.execute(
