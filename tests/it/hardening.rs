@@ -165,6 +165,58 @@ async fn a_trickled_body_is_cut_off_and_one_address_cannot_hold_many() {
     assert_eq!(status, 401, "the places are free again");
 }
 
+/// A browser's CSRF cookie and the sign-in page's token, fetched without a cookie store.
+async fn login_csrf(app: &TestApp) -> (String, String) {
+    let r = reqwest::get(format!("{}/login", app.base)).await.unwrap();
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("__Host-wcsrf="))
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_string();
+    let token = crate::common::csrf_in(&r.text().await.unwrap()).unwrap();
+    (cookie, token)
+}
+
+#[tokio::test]
+async fn a_sign_in_form_is_read_against_the_deadline_wherever_its_token_is() {
+    let app = plain_app(|c| {
+        c.limits.body_grace_secs = 1;
+        c.limits.body_min_bytes_per_sec = 1024;
+    })
+    .await;
+    app.setup_admin("owner@toko.id").await;
+    let (cookie, token) = login_csrf(&app).await;
+    // The token in the header, the form trickled a byte every 200 ms: cut off at the
+    // grace like a form that carries its token, not left to the handler's extractor.
+    let started = Instant::now();
+    let mut s = TcpStream::connect(addr(&app)).await.unwrap();
+    let head = format!(
+        "POST /login HTTP/1.1\r\nHost: {}\r\nCookie: __Host-wcsrf={cookie}\r\nX-CSRF-Token: {token}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nemail=",
+        addr(&app)
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let (mut rd, mut wr) = s.into_split();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if wr.write_all(b"a").await.is_err() {
+                return;
+            }
+        }
+    });
+    let (status, closed, text) = answer_half(&mut rd, Duration::from_secs(6)).await;
+    let took = started.elapsed();
+    trickle.abort();
+    assert_eq!(status, 408, "a trickled sign-in is timed out: {text}");
+    assert!(closed, "and its connection closed");
+    assert!(took < Duration::from_secs(4), "within the grace, not later: {took:?}");
+}
+
 #[tokio::test]
 async fn large_bodies_from_a_bad_signer_are_refused_unread() {
     let app = plain_app(|c| c.limits.bad_signatures_per_minute = 3).await;
