@@ -4,7 +4,7 @@
 use super::password::{self, Hasher};
 use super::repo::{self, LoginOutcome};
 use super::session::{self, MFA_MAX_FAILURES, NewSession};
-use super::{Role, User, normalize_email, totp, valid_email};
+use super::{Client, Role, User, normalize_email, totp, valid_email};
 use crate::app::AppState;
 use crate::audit::{self, Actor};
 use crate::crypto;
@@ -54,20 +54,25 @@ pub const LOCKOUT_STORM_CLIENTS: i64 = 3;
 /// (its device cookie) counts on its own, anything else by its IP address. So someone
 /// who knows the owner's e-mail address locks out only themselves, and the owner's
 /// own browser keeps working with the right password and code.
-fn client_key(c: &rusqlite::Connection, user_id: Option<i64>, ctx: &RequestCtx) -> rusqlite::Result<String> {
+fn client_key(c: &rusqlite::Connection, user_id: Option<i64>, ctx: &RequestCtx) -> rusqlite::Result<Client> {
     if let (Some(token), Some(uid)) = (ctx.device.as_deref(), user_id) {
         if let Some(id) = repo::find_device(c, uid, &crypto::sha256_hex(token.as_bytes()))? {
-            return Ok(format!("device:{id}"));
+            return Ok(Client::Device(id));
         }
     }
-    Ok(format!("ip:{}", ctx.ip))
+    Ok(Client::Ip(ctx.ip.clone()))
 }
 
 /// After a full sign-in: the device cookie to give a browser that has none yet (and
 /// the known one's last use).
-fn remember_device(c: &rusqlite::Connection, user_id: i64, client: &str, now: i64) -> rusqlite::Result<Option<String>> {
-    if let Some(id) = client.strip_prefix("device:").and_then(|i| i.parse().ok()) {
-        repo::touch_device(c, id, now)?;
+fn remember_device(
+    c: &rusqlite::Connection,
+    user_id: i64,
+    client: &Client,
+    now: i64,
+) -> rusqlite::Result<Option<String>> {
+    if let Client::Device(id) = client {
+        repo::touch_device(c, *id, now)?;
         return Ok(None);
     }
     let token = crypto::random_token(32);
