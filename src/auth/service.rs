@@ -20,7 +20,8 @@ pub enum PasswordStep {
     NeedMfa(NewSession),
     /// Wrong e-mail or password: one answer for both.
     Invalid,
-    /// Too many failures for this address or from this IP.
+    /// Too many failures for this address from this client, or too many attempts from
+    /// this client in a minute.
     Locked,
 }
 
@@ -108,21 +109,6 @@ pub async fn sign_in(state: &AppState, ctx: &RequestCtx, email: &str, password: 
     let now = state.now();
     let ctx2 = ctx.clone();
 
-    let ip_ok = ctx
-        .ip
-        .parse()
-        .map(|ip| state.login_limiter.check_key(&ip).is_ok())
-        .unwrap_or(true);
-    if !ip_ok {
-        let e = email.clone();
-        state
-            .db
-            .write(move |c| Ok(event(c, now, &e, None, LoginOutcome::IpThrottled, &ctx2)?))
-            .await?;
-        state.metrics.login_failures.inc();
-        return Ok(PasswordStep::Locked);
-    }
-
     let (e, ctx3) = (email.clone(), ctx.clone());
     let (locked_until, found, client) = state
         .db
@@ -132,6 +118,17 @@ pub async fn sign_in(state: &AppState, ctx: &RequestCtx, email: &str, password: 
             Ok((repo::locked_until(c, &e, &client)?, found, client))
         })
         .await?;
+    // The per-minute budget is the client's: a browser that signed in as this user
+    // before has its own, so others behind the same address cannot use it up.
+    if state.login_limiter.check_key(&client).is_err() {
+        let (e, uid) = (email.clone(), found.as_ref().map(|(u, _)| u.id));
+        state
+            .db
+            .write(move |c| Ok(event(c, now, &e, uid, LoginOutcome::IpThrottled, &ctx2)?))
+            .await?;
+        state.metrics.login_failures.inc();
+        return Ok(PasswordStep::Locked);
+    }
     if locked_until > now {
         let e = email.clone();
         let uid = found.as_ref().map(|(u, _)| u.id);
@@ -229,12 +226,10 @@ pub async fn verify_mfa(state: &AppState, ctx: &RequestCtx, code: &str) -> AppRe
     let Some(sess) = ctx.session.clone().filter(|s| s.stage == "mfa") else {
         return Err(AppError::Redirect("/login".into()));
     };
-    // The same per-IP limit as the password step (one budget for both).
-    if ctx
-        .ip
-        .parse()
-        .is_ok_and(|ip| state.login_limiter.check_key(&ip).is_err())
-    {
+    let (ctx3, uid) = (ctx.clone(), sess.user.id);
+    let client = state.db.read(move |c| Ok(client_key(c, Some(uid), &ctx3)?)).await?;
+    // The same per-client budget as the password step (one budget for both).
+    if state.login_limiter.check_key(&client).is_err() {
         let (now, ctx2, email, uid) = (state.now(), ctx.clone(), sess.user.email.clone(), sess.user.id);
         state
             .db
@@ -254,7 +249,6 @@ pub async fn verify_mfa(state: &AppState, ctx: &RequestCtx, code: &str) -> AppRe
     let verdict = state
         .db
         .write(move |c| {
-            let client = client_key(c, Some(user.id), &ctx2)?;
             if repo::locked_until(c, &email, &client)? > now {
                 event(c, now, &email, Some(user.id), LoginOutcome::Locked, &ctx2)?;
                 repo::delete_session(c, sess.id)?;

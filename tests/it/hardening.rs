@@ -668,3 +668,40 @@ async fn a_lockout_cannot_keep_the_owner_out() {
     let r = login_from(&attacker, "203.0.113.50", "owner@toko.id", crate::common::PASSWORD).await;
     assert_eq!(r.status, 429, "the second lock is 10 minutes, not 5");
 }
+
+#[tokio::test]
+async fn a_known_browser_keeps_its_own_sign_in_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(dir.path());
+    cfg.login.per_ip_per_minute = 5;
+    let app = TestApp::start_with(dir, cfg).await;
+    let (owner, secret) = app.admin("owner@toko.id").await;
+    owner.logout().await;
+    owner.login_totp(&app, "owner@toko.id", &secret).await;
+    app.next_step();
+    owner.logout().await;
+
+    // Someone behind the same address (one NAT) uses up the address's budget.
+    let attacker = app.browser();
+    let mut throttled = false;
+    for i in 0..20 {
+        let r = attacker.login(&format!("guess{i}@toko.id"), "guess").await;
+        if r.status == 429 {
+            throttled = true;
+            break;
+        }
+        assert_eq!(r.status, 422);
+    }
+    assert!(throttled, "the address's budget runs out");
+    // The owner's browser (its device cookie) has a budget of its own: password and code.
+    let r = owner.login("owner@toko.id", crate::common::PASSWORD).await;
+    assert!(
+        r.location().unwrap_or("").starts_with("/login/mfa"),
+        "the known browser is not throttled: {}",
+        r.status
+    );
+    let r = owner
+        .submit("/login/mfa", "/login/mfa", &[("code", &app.code(&secret))])
+        .await;
+    assert_eq!(r.location(), Some("/"));
+}
