@@ -180,7 +180,6 @@ pub async fn sign_in(state: &AppState, ctx: &RequestCtx, email: &str, password: 
     let step = state
         .db
         .write(move |c| {
-            repo::clear_throttle(c, &email, &client)?;
             if let Some(h) = &rehash {
                 repo::update_password(c, user.id, h, now)?;
             }
@@ -197,6 +196,11 @@ pub async fn sign_in(state: &AppState, ctx: &RequestCtx, email: &str, password: 
             };
             let mut s = session::create(c, user.id, stage, &ctx2.ip, &ctx2.user_agent, now, abs)?;
             repo::record_sign_in(c, user.id, now)?;
+            // The failure count is wiped by a whole sign-in only: the right password
+            // before a wrong code must not reset the count of wrong codes.
+            if stage != "mfa" {
+                repo::clear_throttle(c, &email, &client)?;
+            }
             if stage == "full" {
                 s.device = remember_device(c, user.id, &client, now)?;
             }

@@ -705,3 +705,40 @@ async fn a_known_browser_keeps_its_own_sign_in_budget() {
         .await;
     assert_eq!(r.location(), Some("/"));
 }
+
+/// A six-digit code that is not `code`.
+fn wrong_code(code: &str) -> String {
+    code.chars()
+        .map(|c| {
+            c.to_digit(10)
+                .and_then(|d| char::from_digit((d + 5) % 10, 10))
+                .unwrap_or('0')
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn wrong_codes_after_the_right_password_add_up_to_a_lock() {
+    let app = TestApp::start().await;
+    let (_owner, secret) = app.admin("owner@toko.id").await;
+    app.next_step();
+    let b = app.browser();
+    // Four wrong codes, then the password again (a new code step), then a fifth: the
+    // right password in between does not wipe the wrong codes' count.
+    let r = b.login("owner@toko.id", crate::common::PASSWORD).await;
+    assert!(r.location().unwrap_or("").starts_with("/login/mfa"));
+    for _ in 0..4 {
+        let r = b
+            .submit("/login/mfa", "/login/mfa", &[("code", &wrong_code(&app.code(&secret)))])
+            .await;
+        assert_eq!(r.status, 422, "a wrong code");
+    }
+    let r = b.login("owner@toko.id", crate::common::PASSWORD).await;
+    assert!(r.location().unwrap_or("").starts_with("/login/mfa"), "{}", r.status);
+    let r = b
+        .submit("/login/mfa", "/login/mfa", &[("code", &wrong_code(&app.code(&secret)))])
+        .await;
+    assert_eq!(r.location(), Some("/login?m=flash.session_expired"), "the fifth locks");
+    let r = b.login("owner@toko.id", crate::common::PASSWORD).await;
+    assert_eq!(r.status, 429, "that client is locked, the right password too");
+}
