@@ -30,8 +30,8 @@ pub struct AppState {
     pub hasher: Hasher,
     /// Requests per API key.
     pub api_limiter: DefaultKeyedRateLimiter<i64>,
-    /// Sign-in attempts per client IP.
-    pub login_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// Sign-in attempts per client: a known device of the user, else the IP address.
+    pub login_limiter: DefaultKeyedRateLimiter<crate::auth::Client>,
     pub metrics: Arc<Metrics>,
     pub tls: Option<Arc<CertState>>,
     pub scheduler: Scheduler,

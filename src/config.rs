@@ -150,7 +150,8 @@ pub struct LoginConfig {
     pub max_failures: i64,
     /// Minutes an address stays locked after `max_failures` (doubles on each new lock, up to 24 h).
     pub lockout_minutes: i64,
-    /// Sign-in attempts one IP address may make per minute.
+    /// Sign-in attempts one client may make per minute: an IP address, or a browser
+    /// that signed in as the user before (which so keeps a budget of its own).
     pub per_ip_per_minute: u32,
 }
 

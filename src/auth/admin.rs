@@ -3,7 +3,7 @@
 
 use super::service::{NewUser, NewUserOutcome};
 use super::views::{SessionView, SessionsPage, session_views};
-use super::{Role, User, repo, service};
+use super::{Client, Role, User, repo, service};
 use crate::app::AppState;
 use crate::audit;
 use crate::crypto;
@@ -139,11 +139,10 @@ struct UserPage {
 impl UserPage {
     /// Where a lock's failures came from, for a person: an IP address or "a browser
     /// that signed in before" (the device cookie's id means nothing to anyone).
-    fn lock_client(&self, client: &str) -> String {
-        match client.split_once(':') {
-            Some(("device", _)) => self.ctx.t("users.device").to_string(),
-            Some((_, ip)) => ip.to_string(),
-            None => client.to_string(),
+    fn lock_client(&self, client: &Client) -> String {
+        match client {
+            Client::Device(_) => self.ctx.t("users.device").to_string(),
+            Client::Ip(ip) => ip.clone(),
         }
     }
 }

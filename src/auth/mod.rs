@@ -6,6 +6,7 @@
     reason = "being split on another branch (issue 9); the split fixes these, then this goes"
 )]
 pub mod admin;
+pub mod client;
 pub mod jobs;
 pub mod password;
 pub mod repo;
@@ -15,6 +16,7 @@ pub mod session;
 pub mod totp;
 pub mod views;
 
+pub use client::Client;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]

@@ -1,6 +1,6 @@
 //! SQL for users, sessions, MFA secrets, recovery codes, invites, throttling and login events.
 
-use super::{Role, User};
+use super::{Client, Role, User};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 const USER_COLS: &str = "id, email, name, role, active, locale, totp_enabled, created_at, last_login_at";
@@ -385,11 +385,11 @@ pub fn delete_expired_sessions(conn: &Connection, now: i64, idle_secs: i64) -> r
 // ---- throttling -----------------------------------------------------------------
 
 /// Seconds-since-epoch until which the address is locked for this client (0 = not).
-pub fn locked_until(conn: &Connection, email: &str, client: &str) -> rusqlite::Result<i64> {
+pub fn locked_until(conn: &Connection, email: &str, client: &Client) -> rusqlite::Result<i64> {
     Ok(conn
         .query_row(
             "SELECT locked_until FROM login_throttle WHERE email = ?1 AND client = ?2",
-            [email, client],
+            params![email, client],
             |r| r.get(0),
         )
         .optional()?
@@ -402,7 +402,7 @@ pub fn locked_until(conn: &Connection, email: &str, client: &str) -> rusqlite::R
 pub fn record_failure(
     conn: &Connection,
     email: &str,
-    client: &str,
+    client: &Client,
     now: i64,
     max: i64,
     lock_secs: i64,
@@ -428,10 +428,10 @@ pub fn record_failure(
 }
 
 /// A successful sign-in clears its own client's count (not the others').
-pub fn clear_throttle(conn: &Connection, email: &str, client: &str) -> rusqlite::Result<usize> {
+pub fn clear_throttle(conn: &Connection, email: &str, client: &Client) -> rusqlite::Result<usize> {
     conn.execute(
         "DELETE FROM login_throttle WHERE email = ?1 AND client = ?2",
-        [email, client],
+        params![email, client],
     )
 }
 
@@ -443,7 +443,7 @@ pub fn clear_all_throttles(conn: &Connection, email: &str) -> rusqlite::Result<u
 /// A lock in force: the client, its failures and the lock's end.
 #[derive(Debug, Clone)]
 pub struct Lock {
-    pub client: String,
+    pub client: Client,
     pub failures: i64,
     pub locked_until: i64,
 }

@@ -4,7 +4,7 @@
 use super::password::{self, Hasher};
 use super::repo::{self, LoginOutcome};
 use super::session::{self, MFA_MAX_FAILURES, NewSession};
-use super::{Role, User, normalize_email, totp, valid_email};
+use super::{Client, Role, User, normalize_email, totp, valid_email};
 use crate::app::AppState;
 use crate::audit::{self, Actor};
 use crate::crypto;
@@ -20,7 +20,8 @@ pub enum PasswordStep {
     NeedMfa(NewSession),
     /// Wrong e-mail or password: one answer for both.
     Invalid,
-    /// Too many failures for this address or from this IP.
+    /// Too many failures for this address from this client, or too many attempts from
+    /// this client in a minute.
     Locked,
 }
 
@@ -54,20 +55,25 @@ pub const LOCKOUT_STORM_CLIENTS: i64 = 3;
 /// (its device cookie) counts on its own, anything else by its IP address. So someone
 /// who knows the owner's e-mail address locks out only themselves, and the owner's
 /// own browser keeps working with the right password and code.
-fn client_key(c: &rusqlite::Connection, user_id: Option<i64>, ctx: &RequestCtx) -> rusqlite::Result<String> {
+fn client_key(c: &rusqlite::Connection, user_id: Option<i64>, ctx: &RequestCtx) -> rusqlite::Result<Client> {
     if let (Some(token), Some(uid)) = (ctx.device.as_deref(), user_id) {
         if let Some(id) = repo::find_device(c, uid, &crypto::sha256_hex(token.as_bytes()))? {
-            return Ok(format!("device:{id}"));
+            return Ok(Client::Device(id));
         }
     }
-    Ok(format!("ip:{}", ctx.ip))
+    Ok(Client::Ip(ctx.ip.clone()))
 }
 
 /// After a full sign-in: the device cookie to give a browser that has none yet (and
 /// the known one's last use).
-fn remember_device(c: &rusqlite::Connection, user_id: i64, client: &str, now: i64) -> rusqlite::Result<Option<String>> {
-    if let Some(id) = client.strip_prefix("device:").and_then(|i| i.parse().ok()) {
-        repo::touch_device(c, id, now)?;
+fn remember_device(
+    c: &rusqlite::Connection,
+    user_id: i64,
+    client: &Client,
+    now: i64,
+) -> rusqlite::Result<Option<String>> {
+    if let Client::Device(id) = client {
+        repo::touch_device(c, *id, now)?;
         return Ok(None);
     }
     let token = crypto::random_token(32);
@@ -103,21 +109,6 @@ pub async fn sign_in(state: &AppState, ctx: &RequestCtx, email: &str, password: 
     let now = state.now();
     let ctx2 = ctx.clone();
 
-    let ip_ok = ctx
-        .ip
-        .parse()
-        .map(|ip| state.login_limiter.check_key(&ip).is_ok())
-        .unwrap_or(true);
-    if !ip_ok {
-        let e = email.clone();
-        state
-            .db
-            .write(move |c| Ok(event(c, now, &e, None, LoginOutcome::IpThrottled, &ctx2)?))
-            .await?;
-        state.metrics.login_failures.inc();
-        return Ok(PasswordStep::Locked);
-    }
-
     let (e, ctx3) = (email.clone(), ctx.clone());
     let (locked_until, found, client) = state
         .db
@@ -127,6 +118,17 @@ pub async fn sign_in(state: &AppState, ctx: &RequestCtx, email: &str, password: 
             Ok((repo::locked_until(c, &e, &client)?, found, client))
         })
         .await?;
+    // The per-minute budget is the client's: a browser that signed in as this user
+    // before has its own, so others behind the same address cannot use it up.
+    if state.login_limiter.check_key(&client).is_err() {
+        let (e, uid) = (email.clone(), found.as_ref().map(|(u, _)| u.id));
+        state
+            .db
+            .write(move |c| Ok(event(c, now, &e, uid, LoginOutcome::IpThrottled, &ctx2)?))
+            .await?;
+        state.metrics.login_failures.inc();
+        return Ok(PasswordStep::Locked);
+    }
     if locked_until > now {
         let e = email.clone();
         let uid = found.as_ref().map(|(u, _)| u.id);
@@ -178,7 +180,6 @@ pub async fn sign_in(state: &AppState, ctx: &RequestCtx, email: &str, password: 
     let step = state
         .db
         .write(move |c| {
-            repo::clear_throttle(c, &email, &client)?;
             if let Some(h) = &rehash {
                 repo::update_password(c, user.id, h, now)?;
             }
@@ -195,6 +196,11 @@ pub async fn sign_in(state: &AppState, ctx: &RequestCtx, email: &str, password: 
             };
             let mut s = session::create(c, user.id, stage, &ctx2.ip, &ctx2.user_agent, now, abs)?;
             repo::record_sign_in(c, user.id, now)?;
+            // The failure count is wiped by a whole sign-in only: the right password
+            // before a wrong code must not reset the count of wrong codes.
+            if stage != "mfa" {
+                repo::clear_throttle(c, &email, &client)?;
+            }
             if stage == "full" {
                 s.device = remember_device(c, user.id, &client, now)?;
             }
@@ -224,12 +230,10 @@ pub async fn verify_mfa(state: &AppState, ctx: &RequestCtx, code: &str) -> AppRe
     let Some(sess) = ctx.session.clone().filter(|s| s.stage == "mfa") else {
         return Err(AppError::Redirect("/login".into()));
     };
-    // The same per-IP limit as the password step (one budget for both).
-    if ctx
-        .ip
-        .parse()
-        .is_ok_and(|ip| state.login_limiter.check_key(&ip).is_err())
-    {
+    let (ctx3, uid) = (ctx.clone(), sess.user.id);
+    let client = state.db.read(move |c| Ok(client_key(c, Some(uid), &ctx3)?)).await?;
+    // The same per-client budget as the password step (one budget for both).
+    if state.login_limiter.check_key(&client).is_err() {
         let (now, ctx2, email, uid) = (state.now(), ctx.clone(), sess.user.email.clone(), sess.user.id);
         state
             .db
@@ -249,7 +253,6 @@ pub async fn verify_mfa(state: &AppState, ctx: &RequestCtx, code: &str) -> AppRe
     let verdict = state
         .db
         .write(move |c| {
-            let client = client_key(c, Some(user.id), &ctx2)?;
             if repo::locked_until(c, &email, &client)? > now {
                 event(c, now, &email, Some(user.id), LoginOutcome::Locked, &ctx2)?;
                 repo::delete_session(c, sess.id)?;

@@ -247,8 +247,8 @@ async fn check_csrf(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-    // A file upload (multipart) carries the token in the form's action URL: the body is
-    // the handler's to stream, never buffered here.
+    // A file upload (multipart) carries the token in the form's action URL: a signed-in
+    // user's body is the handler's to stream, never buffered here.
     let is_multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -259,11 +259,20 @@ async fn check_csrf(
             .find(|(k, _)| k == "csrf")
             .map(|(_, v)| v.into_owned());
     }
-    if token.is_none() && is_form {
-        // A form from someone not signed in (the sign-in form) takes one of its
-        // address's few places while it is read.
-        let _slot = match (&ctx.session, ctx.ip.parse()) {
-            (None, Ok(ip)) => Some(slots.try_acquire(ip).ok_or(AppError::TooManyRequests)?),
+    // A header (or action URL) token is checked before any of the body is read.
+    if let Some(t) = &token {
+        if !crypto::ct_eq(t.as_bytes(), ctx.csrf.as_bytes()) {
+            return Err(AppError::Csrf("wrong token"));
+        }
+    }
+    // Someone not signed in (the sign-in, setup and invitation forms, a password-only
+    // session at the code step) has the body read here, against the deadline and in
+    // one of the address's few places, wherever the token sits: a handler's extractor
+    // would read it with neither. A form's token is in the body too.
+    let guarded = !ctx.signed_in();
+    if guarded || (token.is_none() && is_form) {
+        let _slot = match (guarded, ctx.ip.parse()) {
+            (true, Ok(ip)) => Some(slots.try_acquire(ip).ok_or(AppError::TooManyRequests)?),
             _ => None,
         };
         let mut payload = req.take_payload();
@@ -274,9 +283,11 @@ async fn check_csrf(
                 super::body::BodyError::TooSlow => AppError::RequestTimeout,
                 super::body::BodyError::Broken => AppError::BadRequest("error.bad_request"),
             })?;
-        token = url::form_urlencoded::parse(&body)
-            .find(|(k, _)| k == "csrf")
-            .map(|(_, v)| v.into_owned());
+        if token.is_none() && is_form {
+            token = url::form_urlencoded::parse(&body)
+                .find(|(k, _)| k == "csrf")
+                .map(|(_, v)| v.into_owned());
+        }
         req.set_payload(actix_web::dev::Payload::from(body));
     }
     match token {

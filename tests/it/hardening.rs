@@ -165,6 +165,58 @@ async fn a_trickled_body_is_cut_off_and_one_address_cannot_hold_many() {
     assert_eq!(status, 401, "the places are free again");
 }
 
+/// A browser's CSRF cookie and the sign-in page's token, fetched without a cookie store.
+async fn login_csrf(app: &TestApp) -> (String, String) {
+    let r = reqwest::get(format!("{}/login", app.base)).await.unwrap();
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("__Host-wcsrf="))
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_string();
+    let token = crate::common::csrf_in(&r.text().await.unwrap()).unwrap();
+    (cookie, token)
+}
+
+#[tokio::test]
+async fn a_sign_in_form_is_read_against_the_deadline_wherever_its_token_is() {
+    let app = plain_app(|c| {
+        c.limits.body_grace_secs = 1;
+        c.limits.body_min_bytes_per_sec = 1024;
+    })
+    .await;
+    app.setup_admin("owner@toko.id").await;
+    let (cookie, token) = login_csrf(&app).await;
+    // The token in the header, the form trickled a byte every 200 ms: cut off at the
+    // grace like a form that carries its token, not left to the handler's extractor.
+    let started = Instant::now();
+    let mut s = TcpStream::connect(addr(&app)).await.unwrap();
+    let head = format!(
+        "POST /login HTTP/1.1\r\nHost: {}\r\nCookie: __Host-wcsrf={cookie}\r\nX-CSRF-Token: {token}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nemail=",
+        addr(&app)
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let (mut rd, mut wr) = s.into_split();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if wr.write_all(b"a").await.is_err() {
+                return;
+            }
+        }
+    });
+    let (status, closed, text) = answer_half(&mut rd, Duration::from_secs(6)).await;
+    let took = started.elapsed();
+    trickle.abort();
+    assert_eq!(status, 408, "a trickled sign-in is timed out: {text}");
+    assert!(closed, "and its connection closed");
+    assert!(took < Duration::from_secs(4), "within the grace, not later: {took:?}");
+}
+
 #[tokio::test]
 async fn large_bodies_from_a_bad_signer_are_refused_unread() {
     let app = plain_app(|c| c.limits.bad_signatures_per_minute = 3).await;
@@ -615,4 +667,78 @@ async fn a_lockout_cannot_keep_the_owner_out() {
     app.clock.advance(6 * 60);
     let r = login_from(&attacker, "203.0.113.50", "owner@toko.id", crate::common::PASSWORD).await;
     assert_eq!(r.status, 429, "the second lock is 10 minutes, not 5");
+}
+
+#[tokio::test]
+async fn a_known_browser_keeps_its_own_sign_in_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(dir.path());
+    cfg.login.per_ip_per_minute = 5;
+    let app = TestApp::start_with(dir, cfg).await;
+    let (owner, secret) = app.admin("owner@toko.id").await;
+    owner.logout().await;
+    owner.login_totp(&app, "owner@toko.id", &secret).await;
+    app.next_step();
+    owner.logout().await;
+
+    // Someone behind the same address (one NAT) uses up the address's budget.
+    let attacker = app.browser();
+    let mut throttled = false;
+    for i in 0..20 {
+        let r = attacker.login(&format!("guess{i}@toko.id"), "guess").await;
+        if r.status == 429 {
+            throttled = true;
+            break;
+        }
+        assert_eq!(r.status, 422);
+    }
+    assert!(throttled, "the address's budget runs out");
+    // The owner's browser (its device cookie) has a budget of its own: password and code.
+    let r = owner.login("owner@toko.id", crate::common::PASSWORD).await;
+    assert!(
+        r.location().unwrap_or("").starts_with("/login/mfa"),
+        "the known browser is not throttled: {}",
+        r.status
+    );
+    let r = owner
+        .submit("/login/mfa", "/login/mfa", &[("code", &app.code(&secret))])
+        .await;
+    assert_eq!(r.location(), Some("/"));
+}
+
+/// A six-digit code that is not `code`.
+fn wrong_code(code: &str) -> String {
+    code.chars()
+        .map(|c| {
+            c.to_digit(10)
+                .and_then(|d| char::from_digit((d + 5) % 10, 10))
+                .unwrap_or('0')
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn wrong_codes_after_the_right_password_add_up_to_a_lock() {
+    let app = TestApp::start().await;
+    let (_owner, secret) = app.admin("owner@toko.id").await;
+    app.next_step();
+    let b = app.browser();
+    // Four wrong codes, then the password again (a new code step), then a fifth: the
+    // right password in between does not wipe the wrong codes' count.
+    let r = b.login("owner@toko.id", crate::common::PASSWORD).await;
+    assert!(r.location().unwrap_or("").starts_with("/login/mfa"));
+    for _ in 0..4 {
+        let r = b
+            .submit("/login/mfa", "/login/mfa", &[("code", &wrong_code(&app.code(&secret)))])
+            .await;
+        assert_eq!(r.status, 422, "a wrong code");
+    }
+    let r = b.login("owner@toko.id", crate::common::PASSWORD).await;
+    assert!(r.location().unwrap_or("").starts_with("/login/mfa"), "{}", r.status);
+    let r = b
+        .submit("/login/mfa", "/login/mfa", &[("code", &wrong_code(&app.code(&secret)))])
+        .await;
+    assert_eq!(r.location(), Some("/login?m=flash.session_expired"), "the fifth locks");
+    let r = b.login("owner@toko.id", crate::common::PASSWORD).await;
+    assert_eq!(r.status, 429, "that client is locked, the right password too");
 }
