@@ -9,7 +9,7 @@ use crate::contacts::{Contact, default_region};
 use crate::error::AppResult;
 use crate::inbox::access::Viewer;
 use crate::web::FormErrors;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -28,10 +28,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 fn region(state: &AppState) -> String {
     default_region(state.business().map(|b| b.phone).as_deref())
-}
-
-fn ip(req: &HttpRequest) -> String {
-    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()
 }
 
 #[derive(Deserialize)]
@@ -91,11 +87,10 @@ async fn get_contact(state: web::Data<AppState>, caller: ApiCaller, path: web::P
 async fn post_contacts(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    req: HttpRequest,
     body: web::Json<ContactInput>,
 ) -> AppResult<HttpResponse> {
     caller.require(Role::Agent)?;
-    let (region, actor, now, input) = (region(&state), caller.actor(&ip(&req)), state.now(), body.into_inner());
+    let (region, actor, now, input) = (region(&state), caller.actor(), state.now(), body.into_inner());
     let created = state
         .db
         .write(move |c| {
@@ -123,13 +118,12 @@ pub struct ContactPatch {
 async fn patch_contact(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    req: HttpRequest,
     path: web::Path<i64>,
     body: web::Json<ContactPatch>,
 ) -> AppResult<HttpResponse> {
     caller.require(Role::Agent)?;
     let id = path.into_inner();
-    let (region, actor, now, patch) = (region(&state), caller.actor(&ip(&req)), state.now(), body.into_inner());
+    let (region, actor, now, patch) = (region(&state), caller.actor(), state.now(), body.into_inner());
     let role = caller.key.role;
     let updated = state
         .db
