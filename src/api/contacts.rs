@@ -4,14 +4,14 @@
 use super::ApiCaller;
 use crate::app::AppState;
 use crate::auth::Role;
-use crate::contacts::service::{self, ContactInput};
-use crate::contacts::{Contact, default_region};
+use crate::contacts::Contact;
+use crate::contacts::routes::region;
+use crate::contacts::service::{self, ContactInput, ContactPatch};
 use crate::error::AppResult;
 use crate::inbox::access::Viewer;
 use crate::web::FormErrors;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
-use std::collections::BTreeMap;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -24,10 +24,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(get_contact))
             .route(web::patch().to(patch_contact)),
     );
-}
-
-fn region(state: &AppState) -> String {
-    default_region(state.business().map(|b| b.phone).as_deref())
 }
 
 #[derive(Deserialize)]
@@ -65,7 +61,7 @@ async fn get_contacts(
         .db
         .read(move |c| {
             let scope = Viewer::for_role(c, role)?.contact_scope();
-            Ok(crate::contacts::search(c, scope, term.as_deref(), after, limit + 1)?)
+            Ok(crate::contacts::search(c, &scope, term.as_deref(), after, limit + 1)?)
         })
         .await?;
     let more = found.len() as i64 > limit;
@@ -79,7 +75,7 @@ async fn get_contact(state: web::Data<AppState>, caller: ApiCaller, path: web::P
     let (id, role) = (path.into_inner(), caller.key.role);
     let contact = state
         .db
-        .read(move |c| Ok(service::get_in(c, Viewer::for_role(c, role)?.contact_scope(), id)?))
+        .read(move |c| Ok(service::get(c, &Viewer::for_role(c, role)?.contact_scope(), id)?))
         .await?;
     Ok(HttpResponse::Ok().json(contact))
 }
@@ -93,26 +89,12 @@ async fn post_contacts(
     let (region, actor, now, input) = (region(&state), caller.actor(), state.now(), body.into_inner());
     let created = state
         .db
-        .write(move |c| {
-            Ok(match service::create(c, &region, &actor, &input, now)? {
-                Ok(id) => Ok(service::get(c, id)?),
-                Err(errors) => Err(errors),
-            })
-        })
+        .write(move |c| Ok(service::create(c, &region, &actor, &input, now)?))
         .await?;
     match created {
         Ok(contact) => Ok(HttpResponse::Created().json(contact)),
         Err(errors) => Ok(field_errors(crate::i18n::Locale::En, &errors)),
     }
-}
-
-/// `PATCH`: only the fields given change.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ContactPatch {
-    name: Option<String>,
-    phone: Option<String>,
-    attributes: Option<BTreeMap<String, String>>,
 }
 
 async fn patch_contact(
@@ -128,17 +110,8 @@ async fn patch_contact(
     let updated = state
         .db
         .write(move |c| {
-            let current = service::get_in(c, Viewer::for_role(c, role)?.contact_scope(), id)?;
-            let input = ContactInput {
-                name: patch.name.unwrap_or(current.name),
-                phone: patch.phone.unwrap_or_else(|| current.phone.unwrap_or_default()),
-                attributes_text: String::new(),
-                attributes: Some(patch.attributes.unwrap_or(current.attributes)),
-            };
-            Ok(match service::update(c, &region, &actor, id, &input, now)? {
-                Ok(()) => Ok(service::get(c, id)?),
-                Err(errors) => Err(errors),
-            })
+            let scope = Viewer::for_role(c, role)?.contact_scope();
+            Ok(service::patch(c, &scope, &region, &actor, id, patch, now)?)
         })
         .await?;
     match updated {

@@ -202,9 +202,7 @@ pub fn list(c: &Connection, viewer: &Viewer, f: &Filter, limit: i64) -> rusqlite
     let mut args: Vec<Value> = vec![Value::Integer(me)];
     let (visible, p) = viewer.sql();
     sql.push_str(visible);
-    if !viewer.sees_all {
-        args.push(Value::Integer(p));
-    }
+    args.extend(p.map(Value::Integer));
     match f.tab {
         Some(Tab::Mine) => {
             sql.push_str(" AND c.assignee_id = ?");
