@@ -895,6 +895,29 @@ async fn a_reply_quotes_the_message_it_answers_and_notes_stay_inside() {
 }
 
 #[tokio::test]
+async fn a_conversation_with_a_window_time_past_all_sense_still_opens() {
+    let graph = FakeGraph::start();
+    let (app, admin) = app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
+    customer(&app, "wamid.w1", "62866", "Rina", "halo").await;
+    let id = conversation_of(&app, "62866").await;
+    app.state
+        .db
+        .write(move |c| {
+            Ok(c.execute(
+                "UPDATE conversations SET last_inbound_at = ?2 WHERE id = ?1",
+                rusqlite::params![id, i64::MAX - 5],
+            )?)
+        })
+        .await
+        .unwrap();
+    let page = admin.get(&format!("/inbox/{id}")).await;
+    assert_eq!(
+        page.status, 200,
+        "the window's deadline saturates instead of overflowing"
+    );
+}
+
+#[tokio::test]
 async fn every_kind_of_customer_message_has_its_bubble() {
     let graph = FakeGraph::start();
     let (app, admin) = app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
