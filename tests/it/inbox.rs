@@ -895,6 +895,48 @@ async fn a_reply_quotes_the_message_it_answers_and_notes_stay_inside() {
 }
 
 #[tokio::test]
+async fn a_refused_file_keeps_the_message_it_answers() {
+    let graph = FakeGraph::start();
+    let (app, admin) = app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
+    customer(&app, "wamid.r1", "62877", "Joko", "fotonya mana?").await;
+    let id = conversation_of(&app, "62877").await;
+    let asked: i64 = app
+        .state
+        .db
+        .read(|c| Ok(c.query_row("SELECT id FROM messages WHERE wamid = 'wamid.r1'", [], |r| r.get(0))?))
+        .await
+        .unwrap();
+    let page = admin.get(&format!("/inbox/{id}?reply_to={asked}")).await;
+    let token = crate::common::csrf_in(&page.body).expect("token");
+    // Meta does not take a GIF: the page comes back with the draft, still answering.
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"GIF89a".to_vec())
+                .file_name("anim.gif")
+                .mime_str("image/gif")
+                .unwrap(),
+        )
+        .text("caption", "ini fotonya")
+        .text("reply_to", asked.to_string());
+    let r = admin
+        .client
+        .post(format!("{}/inbox/{id}/attach?csrf={token}", admin.base))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("does not accept this file type"));
+    assert!(
+        body.contains("fotonya mana?</q>"),
+        "the composer still shows the quoted message"
+    );
+    assert!(body.contains(&format!("name=\"reply_to\" value=\"{asked}\"")));
+}
+
+#[tokio::test]
 async fn a_conversation_with_a_window_time_past_all_sense_still_opens() {
     let graph = FakeGraph::start();
     let (app, admin) = app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
