@@ -98,7 +98,9 @@ impl Viewer {
     }
 }
 
-/// `Some(assignee)` when the conversation exists (`Some(None)`: nobody has it).
+/// `Some(assignee)` when the conversation exists (`Some(None)`: nobody has it). It lives
+/// here, with the rule that reads it: `conversations` imports this module, so this one
+/// must not import `conversations`.
 pub fn find_assignee(c: &Connection, id: i64) -> rusqlite::Result<Option<Option<i64>>> {
     c.prepare_cached("SELECT assignee_id FROM conversations WHERE id = ?1")?
         .query_row([id], |r| r.get(0))

@@ -467,7 +467,7 @@ async fn new_conversations_go_round_robin_within_the_cap() {
     let assignee = app
         .state
         .db
-        .read(move |x| Ok(whacaster::inbox::conversations::find_assignee(x, c)?))
+        .read(move |x| Ok(whacaster::inbox::access::find_assignee(x, c)?))
         .await
         .unwrap();
     assert_eq!(assignee, Some(Some(ani)));
