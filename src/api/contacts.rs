@@ -4,14 +4,14 @@
 use super::ApiCaller;
 use crate::app::AppState;
 use crate::auth::Role;
-use crate::contacts::service::{self, ContactInput};
-use crate::contacts::{Contact, default_region};
+use crate::contacts::Contact;
+use crate::contacts::routes::region;
+use crate::contacts::service::{self, ContactInput, ContactPatch};
 use crate::error::AppResult;
 use crate::inbox::access::Viewer;
 use crate::web::FormErrors;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::Deserialize;
-use std::collections::BTreeMap;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -24,14 +24,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(get_contact))
             .route(web::patch().to(patch_contact)),
     );
-}
-
-fn region(state: &AppState) -> String {
-    default_region(state.business().map(|b| b.phone).as_deref())
-}
-
-fn ip(req: &HttpRequest) -> String {
-    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()
 }
 
 #[derive(Deserialize)]
@@ -69,7 +61,7 @@ async fn get_contacts(
         .db
         .read(move |c| {
             let scope = Viewer::for_role(c, role)?.contact_scope();
-            Ok(crate::contacts::search(c, scope, term.as_deref(), after, limit + 1)?)
+            Ok(crate::contacts::search(c, &scope, term.as_deref(), after, limit + 1)?)
         })
         .await?;
     let more = found.len() as i64 > limit;
@@ -83,7 +75,7 @@ async fn get_contact(state: web::Data<AppState>, caller: ApiCaller, path: web::P
     let (id, role) = (path.into_inner(), caller.key.role);
     let contact = state
         .db
-        .read(move |c| Ok(service::get_in(c, Viewer::for_role(c, role)?.contact_scope(), id)?))
+        .read(move |c| Ok(service::get(c, &Viewer::for_role(c, role)?.contact_scope(), id)?))
         .await?;
     Ok(HttpResponse::Ok().json(contact))
 }
@@ -91,19 +83,13 @@ async fn get_contact(state: web::Data<AppState>, caller: ApiCaller, path: web::P
 async fn post_contacts(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    req: HttpRequest,
     body: web::Json<ContactInput>,
 ) -> AppResult<HttpResponse> {
     caller.require(Role::Agent)?;
-    let (region, actor, now, input) = (region(&state), caller.actor(&ip(&req)), state.now(), body.into_inner());
+    let (region, actor, now, input) = (region(&state), caller.actor(), state.now(), body.into_inner());
     let created = state
         .db
-        .write(move |c| {
-            Ok(match service::create(c, &region, &actor, &input, now)? {
-                Ok(id) => Ok(service::get(c, id)?),
-                Err(errors) => Err(errors),
-            })
-        })
+        .write(move |c| Ok(service::create(c, &region, &actor, &input, now)?))
         .await?;
     match created {
         Ok(contact) => Ok(HttpResponse::Created().json(contact)),
@@ -111,40 +97,21 @@ async fn post_contacts(
     }
 }
 
-/// `PATCH`: only the fields given change.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ContactPatch {
-    name: Option<String>,
-    phone: Option<String>,
-    attributes: Option<BTreeMap<String, String>>,
-}
-
 async fn patch_contact(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    req: HttpRequest,
     path: web::Path<i64>,
     body: web::Json<ContactPatch>,
 ) -> AppResult<HttpResponse> {
     caller.require(Role::Agent)?;
     let id = path.into_inner();
-    let (region, actor, now, patch) = (region(&state), caller.actor(&ip(&req)), state.now(), body.into_inner());
+    let (region, actor, now, patch) = (region(&state), caller.actor(), state.now(), body.into_inner());
     let role = caller.key.role;
     let updated = state
         .db
         .write(move |c| {
-            let current = service::get_in(c, Viewer::for_role(c, role)?.contact_scope(), id)?;
-            let input = ContactInput {
-                name: patch.name.unwrap_or(current.name),
-                phone: patch.phone.unwrap_or_else(|| current.phone.unwrap_or_default()),
-                attributes_text: String::new(),
-                attributes: Some(patch.attributes.unwrap_or(current.attributes)),
-            };
-            Ok(match service::update(c, &region, &actor, id, &input, now)? {
-                Ok(()) => Ok(service::get(c, id)?),
-                Err(errors) => Err(errors),
-            })
+            let scope = Viewer::for_role(c, role)?.contact_scope();
+            Ok(service::patch(c, &scope, &region, &actor, id, patch, now)?)
         })
         .await?;
     match updated {

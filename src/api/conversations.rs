@@ -11,7 +11,7 @@ use crate::inbox::conversations::{self, Filter};
 use crate::inbox::manage::{self, By};
 use crate::inbox::reply::{self, Compose};
 use crate::inbox::{catalog, thread};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -36,19 +36,6 @@ const MAX_LIMIT: i64 = 200;
 async fn viewer(state: &AppState, caller: &ApiCaller) -> AppResult<Viewer> {
     let role = caller.key.role;
     Ok(state.db.read(move |c| Ok(Viewer::for_role(c, role)?)).await?)
-}
-
-/// An API key asks for a change: its audit actor and its role (it owns no conversations).
-fn by_key(caller: &ApiCaller, ip: &str) -> By {
-    By {
-        actor: caller.actor(ip),
-        user: None,
-        role: caller.key.role,
-    }
-}
-
-fn ip(req: &HttpRequest) -> String {
-    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()
 }
 
 /// 202: the message is in the outbox and the thread.
@@ -134,13 +121,12 @@ pub struct AssignBody {
 async fn post_assign(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    req: HttpRequest,
     path: web::Path<i64>,
     body: web::Json<AssignBody>,
 ) -> AppResult<HttpResponse> {
     caller.require(Role::Agent)?;
     let (id, to) = (path.into_inner(), body.assignee_id);
-    let changed = manage::run(&state.inbox, by_key(&caller, &ip(&req)), id, move |c, v, w, now| {
+    let changed = manage::run(&state.inbox, By::from(&caller), id, move |c, v, w, now| {
         manage::assign(c, v, w, id, to, now)
     })
     .await?;
@@ -157,14 +143,13 @@ pub struct StatusBody {
 async fn post_status(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    req: HttpRequest,
     path: web::Path<i64>,
     body: web::Json<StatusBody>,
 ) -> AppResult<HttpResponse> {
     caller.require(Role::Agent)?;
     let id = path.into_inner();
     let StatusBody { status, snoozed_until } = body.into_inner();
-    let changed = manage::run(&state.inbox, by_key(&caller, &ip(&req)), id, move |c, v, w, now| {
+    let changed = manage::run(&state.inbox, By::from(&caller), id, move |c, v, w, now| {
         manage::set_status(c, v, w, id, &status, snoozed_until, now)
     })
     .await?;
@@ -183,14 +168,13 @@ pub struct LabelsBody {
 async fn post_labels(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    req: HttpRequest,
     path: web::Path<i64>,
     body: web::Json<LabelsBody>,
 ) -> AppResult<HttpResponse> {
     caller.require(Role::Agent)?;
     let id = path.into_inner();
     let LabelsBody { add, remove } = body.into_inner();
-    let conv = manage::run(&state.inbox, by_key(&caller, &ip(&req)), id, move |c, v, w, now| {
+    let conv = manage::run(&state.inbox, By::from(&caller), id, move |c, v, w, now| {
         for l in add {
             manage::label(c, v, w, id, l, true, now)?;
         }

@@ -20,6 +20,9 @@ const TOUCH_EVERY: i64 = 60;
 #[derive(Debug, Clone)]
 pub struct ApiCaller {
     pub key: keys::ApiKey,
+    /// The client's address as the request context has it (behind a trusted proxy, the
+    /// forwarded one): what the audit lines record.
+    pub ip: String,
 }
 
 impl ApiCaller {
@@ -32,11 +35,22 @@ impl ApiCaller {
         }
     }
 
-    pub fn actor(&self, ip: &str) -> crate::audit::Actor {
+    pub fn actor(&self) -> crate::audit::Actor {
         crate::audit::Actor {
             id: None,
             label: format!("api key {} ({})", self.key.name, self.key.prefix),
-            ip: ip.to_string(),
+            ip: self.ip.clone(),
+        }
+    }
+}
+
+/// An API key asks for a change: its audit actor and its role (it owns no conversations).
+impl From<&ApiCaller> for crate::inbox::manage::By {
+    fn from(caller: &ApiCaller) -> Self {
+        crate::inbox::manage::By {
+            actor: caller.actor(),
+            user: None,
+            role: caller.key.role,
         }
     }
 }
@@ -53,10 +67,12 @@ impl FromRequest for ApiCaller {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(|t| t.trim().to_string());
-        let ip = req
+        let addr = req
             .extensions()
             .get::<crate::web::RequestCtx>()
-            .and_then(|c| c.ip.parse::<std::net::IpAddr>().ok());
+            .map(|c| c.ip.clone())
+            .unwrap_or_default();
+        let ip = addr.parse::<std::net::IpAddr>().ok();
         Box::pin(async move {
             let state = state.ok_or_else(|| AppError::internal("state missing"))?;
             let token = token.ok_or(AppError::ApiKeyMissing)?;
@@ -81,7 +97,7 @@ impl FromRequest for ApiCaller {
                 let id = key.id;
                 state.db.write(move |c| Ok(keys::touch(c, id, now)?)).await?;
             }
-            Ok(ApiCaller { key })
+            Ok(ApiCaller { key, ip: addr })
         })
     }
 }

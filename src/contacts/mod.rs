@@ -2,7 +2,8 @@
 //! business-scoped user id (BSUID) first, then by its WhatsApp id (phone), and learns
 //! whichever of the two it did not know yet.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 /// What a channel knows about a person.
 #[derive(Debug, Clone, Default)]
@@ -129,67 +130,73 @@ pub fn fts_query(q: &str) -> Option<String> {
     (term.chars().count() >= 3).then(|| format!("\"{term}\""))
 }
 
-/// Contacts matching `q` (name, WhatsApp name, phone, BSUID), after `after` by id: the
-/// trigram index for 3 characters or more, names by prefix-free LIKE below that.
-/// Which contacts a query may return: a condition over `contacts` with one named
-/// parameter `:viewer`, made by the inbox's visibility rule (`inbox::access::Viewer`),
-/// so this feature needs to know nothing of conversations or roles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which contacts a query may return: a condition over `contacts` with at most one
+/// positional parameter (`?`), whose value is `param`. The inbox's visibility rule makes
+/// it (`inbox::access::Viewer::contact_scope`), so this feature needs to know nothing of
+/// conversations or roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
-    pub sql: &'static str,
-    pub viewer: i64,
+    pub sql: String,
+    pub param: Option<i64>,
 }
 
 impl Scope {
     /// Every contact (supervisors, admins, the CLI).
     pub fn all() -> Scope {
-        Scope { sql: "1", viewer: 0 }
+        Scope {
+            sql: "1".into(),
+            param: None,
+        }
+    }
+
+    /// Adds the condition's parameter to `args`, where its `?` stands in the query.
+    pub fn bind(&self, args: &mut Vec<Value>) {
+        args.extend(self.param.map(Value::Integer));
     }
 }
 
+/// Contacts matching `q` (name, WhatsApp name, phone, BSUID), after `after` by id: the
+/// trigram index for 3 characters or more, names by prefix-free LIKE below that.
 pub fn search(
     conn: &Connection,
-    scope: Scope,
+    scope: &Scope,
     q: Option<&str>,
     after: i64,
     limit: i64,
 ) -> rusqlite::Result<Vec<Contact>> {
     let q = q.map(str::trim).filter(|q| !q.is_empty());
     let indexed = q.and_then(fts_query);
-    let short = if indexed.is_none() { q } else { None };
+    let short = if indexed.is_none() { q.map(str::to_string) } else { None };
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLS} FROM contacts
-         WHERE id > :after
-           AND (:fts IS NULL OR id IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH :fts))
-           AND (:short IS NULL OR name LIKE '%' || :short || '%' OR profile_name LIKE '%' || :short || '%')
+         WHERE id > ?
+           AND (? IS NULL OR id IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ?))
+           AND (? IS NULL OR name LIKE '%' || ? || '%' OR profile_name LIKE '%' || ? || '%')
            AND {}
-         ORDER BY id LIMIT :limit",
+         ORDER BY id LIMIT ?",
         scope.sql
     ))?;
-    let mut args: Vec<(&str, &dyn rusqlite::ToSql)> = vec![
-        (":after", &after),
-        (":fts", &indexed),
-        (":short", &short),
-        (":limit", &limit),
+    let (indexed, short) = (Value::from(indexed), Value::from(short));
+    let mut args = vec![
+        Value::Integer(after),
+        indexed.clone(),
+        indexed,
+        short.clone(),
+        short.clone(),
+        short,
     ];
-    if scope.sql.contains(":viewer") {
-        args.push((":viewer", &scope.viewer));
-    }
-    let rows = stmt.query_map(args.as_slice(), from_row)?;
+    scope.bind(&mut args);
+    args.push(Value::Integer(limit));
+    let rows = stmt.query_map(params_from_iter(args), from_row)?;
     rows.collect()
 }
 
 /// Whether the contact exists and is in `scope`.
-pub fn visible(conn: &Connection, scope: Scope, id: i64) -> rusqlite::Result<bool> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT count(*) FROM contacts WHERE id = :id AND {}",
-        scope.sql
-    ))?;
-    let mut args: Vec<(&str, &dyn rusqlite::ToSql)> = vec![(":id", &id)];
-    if scope.sql.contains(":viewer") {
-        args.push((":viewer", &scope.viewer));
-    }
-    Ok(stmt.query_row(args.as_slice(), |r| r.get::<_, i64>(0))? > 0)
+pub fn visible(conn: &Connection, scope: &Scope, id: i64) -> rusqlite::Result<bool> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT count(*) FROM contacts WHERE id = ? AND {}", scope.sql))?;
+    let mut args = vec![Value::Integer(id)];
+    scope.bind(&mut args);
+    Ok(stmt.query_row(params_from_iter(args), |r| r.get::<_, i64>(0))? > 0)
 }
 
 pub fn find(conn: &Connection, id: i64) -> rusqlite::Result<Option<Contact>> {

@@ -30,7 +30,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 const PAGE: i64 = 50;
 
-fn region(state: &AppState) -> String {
+/// The region for phones typed without a country code: the business's (see
+/// `default_region`); the pages and the API both use it.
+pub(crate) fn region(state: &AppState) -> String {
     default_region(state.business().map(|b| b.phone).as_deref())
 }
 
@@ -67,7 +69,7 @@ async fn list_page(
         .db
         .read(move |c| {
             let scope = Viewer::for_user(c, &user)?.contact_scope();
-            Ok(super::search(c, scope, Some(&q2), after, PAGE + 1)?)
+            Ok(super::search(c, &scope, Some(&q2), after, PAGE + 1)?)
         })
         .await?;
     let next = (contacts.len() as i64 > PAGE)
@@ -112,7 +114,7 @@ async fn post_contacts(
         .write(move |c| Ok(service::create(c, &region, &actor, &input, now)?))
         .await?;
     match created {
-        Ok(id) => Ok(see_other_flash(&format!("/contacts/{id}"), "flash.saved")),
+        Ok(contact) => Ok(see_other_flash(&format!("/contacts/{}", contact.id), "flash.saved")),
         Err(errors) => invalid_page(&list_page(&state, a.ctx, a.user, String::new(), 0, form, errors).await?),
     }
 }
@@ -163,7 +165,7 @@ async fn load(state: &AppState, user: &crate::auth::User, id: i64) -> AppResult<
     Ok(state
         .db
         .read(move |c| {
-            let contact = service::get_in(c, Viewer::for_user(c, &user)?.contact_scope(), id)?;
+            let contact = service::get(c, &Viewer::for_user(c, &user)?.contact_scope(), id)?;
             Ok((contact, crate::inbox::count_messages_of_contact(c, id)?))
         })
         .await?)
@@ -202,12 +204,12 @@ async fn post_contact(
     let updated = state
         .db
         .write(move |c| {
-            service::get_in(c, Viewer::for_user(c, &user)?.contact_scope(), id)?;
-            Ok(service::update(c, &region, &actor, id, &input, now)?)
+            let scope = Viewer::for_user(c, &user)?.contact_scope();
+            Ok(service::update(c, &scope, &region, &actor, id, &input, now)?)
         })
         .await?;
     match updated {
-        Ok(()) => Ok(see_other_flash(&format!("/contacts/{id}"), "flash.saved")),
+        Ok(_) => Ok(see_other_flash(&format!("/contacts/{id}"), "flash.saved")),
         Err(errors) => {
             let (contact, messages) = load(&state, &a.user, id).await?;
             let (conversations, labels, numbers) = extras(&state, &a, id).await?;
@@ -244,20 +246,9 @@ async fn post_conversation(
     let conv = state
         .db
         .write(move |c| {
-            service::get_in(c, Viewer::for_user(c, &user)?.contact_scope(), id)?;
-            if !crate::whatsapp::numbers::repo::phone_number_id_taken(c, &number, None)? {
-                return Err(AppError::BadRequest("inbox.no_number").into());
-            }
-            let conv = crate::inbox::conversations::open_for_contact(c, &number, id, now)?;
-            audit::record(
-                c,
-                &actor,
-                "conversation.open",
-                &format!("conversation:{conv}"),
-                &format!("contact:{id}"),
-                now,
-            )?;
-            Ok(conv)
+            Ok(crate::inbox::service::open_for_contact(
+                c, &user, &actor, id, &number, now,
+            )?)
         })
         .await?;
     Ok(crate::web::see_other(&format!("/inbox/{conv}")))

@@ -1,7 +1,7 @@
 //! Adding and changing a contact, the same for the pages and the API: the input
 //! checked field by field, the phone kept unique, the audit line written with the row.
 
-use super::{Contact, normalize_phone};
+use super::{Contact, Scope, normalize_phone};
 use crate::audit::{self, Actor};
 use crate::error::{AppError, AppResult, FormErrors};
 use rusqlite::Connection;
@@ -93,29 +93,24 @@ pub fn attributes_text(c: &Contact) -> String {
         .join("\n")
 }
 
-/// The contact, or 404.
-pub fn get(c: &Connection, id: i64) -> AppResult<Contact> {
-    super::find(c, id)?.ok_or(AppError::NotFound)
-}
-
 /// The contact when it is in `scope`; 404 otherwise (a hidden contact does not even
 /// admit it exists).
-pub fn get_in(c: &Connection, scope: super::Scope, id: i64) -> AppResult<Contact> {
+pub fn get(c: &Connection, scope: &Scope, id: i64) -> AppResult<Contact> {
     if !super::visible(c, scope, id)? {
         return Err(AppError::NotFound);
     }
-    get(c, id)
+    super::find(c, id)?.ok_or(AppError::NotFound)
 }
 
-/// Validates and stores a new contact (phones local to `region` become E.164); its id,
-/// or the field errors for the form or the API.
+/// Validates and stores a new contact (phones local to `region` become E.164); the
+/// contact, or the field errors for the form or the API.
 pub fn create(
     c: &Connection,
     region: &str,
     actor: &Actor,
     input: &ContactInput,
     now: i64,
-) -> AppResult<Result<i64, FormErrors>> {
+) -> AppResult<Result<Contact, FormErrors>> {
     let mut errors = FormErrors::default();
     let v = validate(input, region, true, &mut errors);
     if !errors.is_empty() {
@@ -127,25 +122,26 @@ pub fn create(
     }
     let id = super::create(c, &v.name, &phone, &v.attributes, now)?;
     audit::record(c, actor, "contact.create", &format!("contact:{id}"), "", now)?;
-    Ok(Ok(id))
+    Ok(Ok(super::find(c, id)?.ok_or(AppError::NotFound)?))
 }
 
-/// Validates and applies changes (404 when the contact is gone); the field errors for
-/// the form or the API.
+/// Validates and applies changes to a contact in `scope` (404 when it is not, or is
+/// gone); the changed contact, or the field errors for the form or the API.
 pub fn update(
     c: &Connection,
+    scope: &Scope,
     region: &str,
     actor: &Actor,
     id: i64,
     input: &ContactInput,
     now: i64,
-) -> AppResult<Result<(), FormErrors>> {
+) -> AppResult<Result<Contact, FormErrors>> {
+    get(c, scope, id)?;
     let mut errors = FormErrors::default();
     let v = validate(input, region, false, &mut errors);
     if !errors.is_empty() {
         return Ok(Err(errors));
     }
-    super::find(c, id)?.ok_or(AppError::NotFound)?;
     if let Some(p) = &v.phone {
         if super::phone_taken(c, p, Some(id))? {
             return Ok(Err(phone_taken()));
@@ -153,7 +149,37 @@ pub fn update(
     }
     super::update(c, id, &v.name, v.phone.as_deref(), &v.attributes, now)?;
     audit::record(c, actor, "contact.update", &format!("contact:{id}"), "", now)?;
-    Ok(Ok(()))
+    Ok(Ok(super::find(c, id)?.ok_or(AppError::NotFound)?))
+}
+
+/// An API `PATCH`: only the fields given change.
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ContactPatch {
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub attributes: Option<BTreeMap<String, String>>,
+}
+
+/// Merges `patch` into the contact (in `scope`, else 404) and applies it like
+/// [`update`].
+pub fn patch(
+    c: &Connection,
+    scope: &Scope,
+    region: &str,
+    actor: &Actor,
+    id: i64,
+    patch: ContactPatch,
+    now: i64,
+) -> AppResult<Result<Contact, FormErrors>> {
+    let current = get(c, scope, id)?;
+    let input = ContactInput {
+        name: patch.name.unwrap_or(current.name),
+        phone: patch.phone.unwrap_or_else(|| current.phone.unwrap_or_default()),
+        attributes_text: String::new(),
+        attributes: Some(patch.attributes.unwrap_or(current.attributes)),
+    };
+    update(c, scope, region, actor, id, &input, now)
 }
 
 fn phone_taken() -> FormErrors {

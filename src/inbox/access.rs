@@ -14,8 +14,8 @@ pub struct Viewer {
     pub user_id: Option<i64>,
     pub role: Role,
     pub sees_all: bool,
-    /// Sees every contact (supervisors, admins, or the business allows it).
-    pub sees_all_contacts: bool,
+    /// The business lets agents see every contact (not only those of their conversations).
+    pub agents_see_all_contacts: bool,
 }
 
 impl Viewer {
@@ -24,15 +24,20 @@ impl Viewer {
             user_id,
             role,
             sees_all: role >= Role::Supervisor || agents_see_all,
-            sees_all_contacts: role >= Role::Supervisor || agents_see_all,
+            agents_see_all_contacts: false,
         }
     }
 
     /// With the business's "agents see all contacts" setting.
     #[must_use]
     pub fn with_all_contacts(mut self, agents_see_all_contacts: bool) -> Viewer {
-        self.sees_all_contacts |= agents_see_all_contacts;
+        self.agents_see_all_contacts = agents_see_all_contacts;
         self
+    }
+
+    /// Sees every contact: sees every conversation, or the business allows it.
+    pub fn sees_all_contacts(&self) -> bool {
+        self.sees_all || self.agents_see_all_contacts
     }
 
     /// The viewer for a user, with the instance's current setting.
@@ -51,14 +56,15 @@ impl Viewer {
         self.sees_all || assignee.is_none() || (assignee.is_some() && assignee == self.user_id)
     }
 
-    /// The same rule for SQL over `conversations c`: a condition and its parameter.
-    pub fn sql(&self) -> (&'static str, i64) {
+    /// The same rule for SQL over `conversations c`: a condition with at most one
+    /// positional parameter (`?`), and its value.
+    pub fn sql(&self) -> (&'static str, Option<i64>) {
         if self.sees_all {
-            ("1", 0)
+            ("1", None)
         } else {
             (
                 "(c.assignee_id IS NULL OR c.assignee_id = ?)",
-                self.user_id.unwrap_or(-1),
+                Some(self.user_id.unwrap_or(-1)),
             )
         }
     }
@@ -69,14 +75,16 @@ impl Viewer {
     /// and must find them to write first; like an unassigned conversation, it belongs to
     /// no one yet. A contact whose every conversation is another agent's is not.
     pub fn contact_scope(&self) -> crate::contacts::Scope {
-        if self.sees_all_contacts {
+        if self.sees_all_contacts() {
             return crate::contacts::Scope::all();
         }
+        let (visible, param) = self.sql();
         crate::contacts::Scope {
-            sql: "(NOT EXISTS (SELECT 1 FROM conversations c WHERE c.contact_id = contacts.id) \
-                  OR EXISTS (SELECT 1 FROM conversations c WHERE c.contact_id = contacts.id \
-                  AND (c.assignee_id IS NULL OR c.assignee_id = :viewer)))",
-            viewer: self.user_id.unwrap_or(-1),
+            sql: format!(
+                "(NOT EXISTS (SELECT 1 FROM conversations c WHERE c.contact_id = contacts.id) \
+                 OR EXISTS (SELECT 1 FROM conversations c WHERE c.contact_id = contacts.id AND {visible}))"
+            ),
+            param,
         }
     }
 
@@ -90,7 +98,9 @@ impl Viewer {
     }
 }
 
-/// `Some(assignee)` when the conversation exists (`Some(None)`: nobody has it).
+/// `Some(assignee)` when the conversation exists (`Some(None)`: nobody has it). It lives
+/// here, with the rule that reads it: `conversations` imports this module, so this one
+/// must not import `conversations`.
 pub fn find_assignee(c: &Connection, id: i64) -> rusqlite::Result<Option<Option<i64>>> {
     c.prepare_cached("SELECT assignee_id FROM conversations WHERE id = ?1")?
         .query_row([id], |r| r.get(0))
@@ -110,7 +120,7 @@ mod tests {
         assert!(Viewer::new(Some(7), Role::Agent, true).can_see(Some(8)));
         assert!(Viewer::new(Some(1), Role::Supervisor, false).can_see(Some(8)));
         let agent = agent.with_all_contacts(true);
-        assert!(agent.sees_all_contacts && !agent.sees_all, "contacts only");
+        assert!(agent.sees_all_contacts() && !agent.sees_all, "contacts only");
         let key = Viewer::new(None, Role::Agent, false);
         assert!(key.can_see(None));
         assert!(!key.can_see(Some(8)));

@@ -2,7 +2,7 @@
 //! pagination, newest activity first), assignment (by hand and round-robin), status and
 //! snooze, labels, private notes, system events, and what each agent has read.
 
-use super::access::Viewer;
+use super::access::{self, Viewer};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde::Serialize;
@@ -202,9 +202,7 @@ pub fn list(c: &Connection, viewer: &Viewer, f: &Filter, limit: i64) -> rusqlite
     let mut args: Vec<Value> = vec![Value::Integer(me)];
     let (visible, p) = viewer.sql();
     sql.push_str(visible);
-    if !viewer.sees_all {
-        args.push(Value::Integer(p));
-    }
+    args.extend(p.map(Value::Integer));
     match f.tab {
         Some(Tab::Mine) => {
             sql.push_str(" AND c.assignee_id = ?");
@@ -256,9 +254,6 @@ pub fn find_conversation(c: &Connection, viewer: &Viewer, id: i64) -> rusqlite::
         _ => Ok(None),
     }
 }
-
-/// Who a conversation's assignee is lives with the visibility rule that reads it.
-pub use super::access::find_assignee;
 
 /// Conversations with unread messages per tab (each counted up to 100): (mine, unassigned).
 pub fn count_unread_tabs(c: &Connection, viewer: &Viewer) -> rusqlite::Result<(i64, i64)> {
@@ -340,7 +335,7 @@ pub fn add_event(
 
 /// Sets the assignee; returns the previous one, or `None` when nothing changed.
 pub fn assign(c: &Connection, id: i64, to: Option<i64>, now: i64) -> rusqlite::Result<Option<Option<i64>>> {
-    let Some(before) = find_assignee(c, id)? else {
+    let Some(before) = access::find_assignee(c, id)? else {
         return Ok(None);
     };
     if before == to {

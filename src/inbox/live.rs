@@ -73,7 +73,7 @@ impl Hub {
 pub fn updates(c: &Connection, news: &[(i64, Kind)]) -> rusqlite::Result<Vec<Update>> {
     let mut out = Vec::with_capacity(news.len());
     for &(conversation, kind) in news {
-        if let Some(assignee) = super::conversations::find_assignee(c, conversation)? {
+        if let Some(assignee) = super::access::find_assignee(c, conversation)? {
             out.push(Update {
                 conversation,
                 assignee,

@@ -375,11 +375,16 @@ pub fn message_id(conn: &Connection, wamid: &str) -> rusqlite::Result<Option<i64
         .optional()
 }
 
+/// When the 24-hour customer-service window closes; `None` when it never opened.
+pub fn window_deadline(last_inbound_at: Option<i64>) -> Option<i64> {
+    // Checked: a stored time is never trusted not to overflow.
+    last_inbound_at.map(|t| t.saturating_add(24 * 3600))
+}
+
 /// Seconds left in the 24-hour customer-service window (0 when closed).
 pub fn window_left(last_inbound_at: Option<i64>, now: i64) -> i64 {
-    // Checked: a stored time is never trusted not to overflow.
-    last_inbound_at
-        .map(|t| t.saturating_add(24 * 3600).saturating_sub(now).max(0))
+    window_deadline(last_inbound_at)
+        .map(|d| d.saturating_sub(now).max(0))
         .unwrap_or(0)
 }
 
@@ -431,5 +436,17 @@ mod tests {
         assert_eq!(window_left(Some(1_000), 1_000 + 24 * 3600), 0);
         assert_eq!(window_left(Some(1_000), 1_000 + 48 * 3600), 0, "closed, never negative");
         assert_eq!(window_left(None, 1_000), 0, "never opened");
+    }
+
+    #[test]
+    fn the_window_deadline_never_overflows() {
+        assert_eq!(window_deadline(Some(1_000)), Some(1_000 + 24 * 3600));
+        assert_eq!(
+            window_deadline(Some(i64::MAX - 5)),
+            Some(i64::MAX),
+            "a stored time past all sense"
+        );
+        assert_eq!(window_deadline(None), None);
+        assert_eq!(window_left(Some(i64::MAX - 5), i64::MIN), i64::MAX);
     }
 }

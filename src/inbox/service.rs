@@ -166,6 +166,33 @@ pub async fn open_page(
         .await?)
 }
 
+/// Opens (or finds) a contact's conversation on a number, to write first with a
+/// template; it starts unassigned, like one a customer opened, and the opening is
+/// audited. 404 unless `user` may see the contact, 400 for a number that is not connected.
+pub fn open_for_contact(
+    c: &Connection,
+    user: &User,
+    actor: &Actor,
+    contact_id: i64,
+    number: &str,
+    now: i64,
+) -> AppResult<i64> {
+    crate::contacts::service::get(c, &Viewer::for_user(c, user)?.contact_scope(), contact_id)?;
+    if !crate::whatsapp::numbers::repo::phone_number_id_taken(c, number, None)? {
+        return Err(AppError::BadRequest("inbox.no_number"));
+    }
+    let conv = conversations::open_for_contact(c, number, contact_id, now)?;
+    audit::record(
+        c,
+        actor,
+        "conversation.open",
+        &format!("conversation:{conv}"),
+        &format!("contact:{contact_id}"),
+        now,
+    )?;
+    Ok(conv)
+}
+
 /// When a snooze preset ends, in the business's time zone (mornings at 09:00).
 pub fn snooze_until(preset: &str, now: i64, tz: Option<chrono_tz::Tz>) -> Option<i64> {
     use chrono::{Datelike, Duration, TimeZone};

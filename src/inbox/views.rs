@@ -113,7 +113,7 @@ impl ConversationPage {
         let window_left = super::window_left(conv.last_inbound_at, now);
         ConversationPage {
             ctx,
-            window_deadline: conv.last_inbound_at.map(|t| t + 24 * 3600).unwrap_or(0),
+            window_deadline: super::window_deadline(conv.last_inbound_at).unwrap_or(0),
             conv,
             contact_labels: data.contact_labels,
             items: data.thread.items,

@@ -129,6 +129,90 @@ async fn the_rate_limit_answers_429_with_retry_after() {
     assert_eq!(body["error"]["code"], "too_many_requests");
 }
 
+/// A change through the API from `from`, as a reverse proxy forwards it.
+async fn api_post_from(app: &TestApp, path: &str, token: &str, from: &str, body: &Value) -> u16 {
+    let client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let r = client
+        .post(format!("{}{path}", app.base))
+        .bearer_auth(token)
+        .header("x-forwarded-for", from)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    r.status().as_u16()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_api_audit_lines_carry_the_forwarded_address() {
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    let graph = crate::fake_graph::FakeGraph::start();
+    let (app, admin) = crate::common::app_with_number(&graph, SECRET, "tok", "80", |cfg| {
+        cfg.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let from = "6281299990000";
+    let now = app.state.now();
+    crate::common::inbound_text(
+        &app,
+        SECRET,
+        "106540352242922",
+        "wamid.PROXY1",
+        from,
+        "Dewi",
+        now,
+        "halo",
+    )
+    .await;
+    let conversation: i64 = app
+        .state
+        .db
+        .read(|c| Ok(c.query_row("SELECT id FROM conversations", [], |r| r.get(0))?))
+        .await
+        .unwrap();
+    let r = admin
+        .submit(
+            "/admin/api-keys",
+            "/admin/api-keys",
+            &[("name", "behind nginx"), ("role", "supervisor")],
+        )
+        .await;
+    let token = token_on(&r.body);
+
+    let contact = serde_json::json!({"name": "Pak Budi", "phone": "0813 1111 2222"});
+    assert_eq!(
+        api_post_from(&app, "/api/v1/contacts", &token, "203.0.113.7", &contact).await,
+        201
+    );
+    let status = serde_json::json!({"status": "pending"});
+    let path = format!("/api/v1/conversations/{conversation}/status");
+    assert_eq!(api_post_from(&app, &path, &token, "203.0.113.8", &status).await, 200);
+
+    let lines: Vec<(String, String)> = app
+        .state
+        .db
+        .read(|c| {
+            let mut st = c.prepare(
+                "SELECT action, ip FROM audit_log WHERE action IN ('contact.create', 'conversation.status') ORDER BY id",
+            )?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        lines,
+        [
+            ("contact.create".to_string(), "203.0.113.7".to_string()),
+            ("conversation.status".to_string(), "203.0.113.8".to_string()),
+        ],
+        "the client, not the proxy (127.0.0.1)"
+    );
+}
+
 #[tokio::test]
 async fn the_cli_creates_keys() {
     let app = TestApp::start().await;

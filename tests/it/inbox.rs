@@ -467,7 +467,7 @@ async fn new_conversations_go_round_robin_within_the_cap() {
     let assignee = app
         .state
         .db
-        .read(move |x| Ok(whacaster::inbox::conversations::find_assignee(x, c)?))
+        .read(move |x| Ok(whacaster::inbox::access::find_assignee(x, c)?))
         .await
         .unwrap();
     assert_eq!(assignee, Some(Some(ani)));
@@ -891,6 +891,71 @@ async fn a_reply_quotes_the_message_it_answers_and_notes_stay_inside() {
             .iter()
             .all(|s| !s.body.to_string().contains("kasih diskon")),
         "a note never reaches Meta"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_file_keeps_the_message_it_answers() {
+    let graph = FakeGraph::start();
+    let (app, admin) = app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
+    customer(&app, "wamid.r1", "62877", "Joko", "fotonya mana?").await;
+    let id = conversation_of(&app, "62877").await;
+    let asked: i64 = app
+        .state
+        .db
+        .read(|c| Ok(c.query_row("SELECT id FROM messages WHERE wamid = 'wamid.r1'", [], |r| r.get(0))?))
+        .await
+        .unwrap();
+    let page = admin.get(&format!("/inbox/{id}?reply_to={asked}")).await;
+    let token = crate::common::csrf_in(&page.body).expect("token");
+    // Meta does not take a GIF: the page comes back with the draft, still answering.
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"GIF89a".to_vec())
+                .file_name("anim.gif")
+                .mime_str("image/gif")
+                .unwrap(),
+        )
+        .text("caption", "ini fotonya")
+        .text("reply_to", asked.to_string());
+    let r = admin
+        .client
+        .post(format!("{}/inbox/{id}/attach?csrf={token}", admin.base))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("does not accept this file type"));
+    assert!(
+        body.contains("fotonya mana?</q>"),
+        "the composer still shows the quoted message"
+    );
+    assert!(body.contains(&format!("name=\"reply_to\" value=\"{asked}\"")));
+}
+
+#[tokio::test]
+async fn a_conversation_with_a_window_time_past_all_sense_still_opens() {
+    let graph = FakeGraph::start();
+    let (app, admin) = app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
+    customer(&app, "wamid.w1", "62866", "Rina", "halo").await;
+    let id = conversation_of(&app, "62866").await;
+    app.state
+        .db
+        .write(move |c| {
+            Ok(c.execute(
+                "UPDATE conversations SET last_inbound_at = ?2 WHERE id = ?1",
+                rusqlite::params![id, i64::MAX - 5],
+            )?)
+        })
+        .await
+        .unwrap();
+    let page = admin.get(&format!("/inbox/{id}")).await;
+    assert_eq!(
+        page.status, 200,
+        "the window's deadline saturates instead of overflowing"
     );
 }
 

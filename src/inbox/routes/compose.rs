@@ -57,7 +57,7 @@ pub(super) async fn post_attach(
     // Refuse a conversation the user may not see before reading a 100 MB body.
     reply::route(&state.inbox, viewer, id).await?;
     let form = crate::web::upload::read_upload(payload, crate::web::body::Pace::body(&state.config.limits)).await?;
-    let caption = form.caption.clone();
+    let (caption, reply_to) = (form.caption.clone(), form.reply_to);
     let outcome = match form.file {
         None => Err("inbox.no_file"),
         Some((filename, mime, bytes)) => {
@@ -77,6 +77,7 @@ pub(super) async fn post_attach(
             let draft = Draft {
                 error: Some(key),
                 text: caption,
+                reply_to,
                 ..Draft::default()
             };
             crate::web::invalid_page(&conversation_page(&state, a, id, None, draft).await?)
