@@ -63,6 +63,7 @@ pub fn upsert(conn: &Connection, who: &Identity<'_>, now: i64) -> rusqlite::Resu
     clippy::cast_possible_wrap,
     reason = "being split on another branch (issue 9); the split fixes these, then this goes"
 )]
+pub mod consent;
 pub mod routes;
 pub mod service;
 
