@@ -135,7 +135,19 @@ document.addEventListener("click", function (ev) {
   var box = document.querySelector("[data-composer]");
   var suggest = document.querySelector("[data-canned-suggest]");
   var canned = Array.prototype.slice.call(document.querySelectorAll("[data-canned]"));
-  function insert(text) { box.value = text; if (suggest) suggest.hidden = true; box.focus(); }
+  // A "/shortcut" typed alone is replaced by its text; otherwise the text goes in at the
+  // cursor, keeping the draft around it.
+  function insert(text) {
+    if (/^\/\S*$/.test(box.value)) {
+      box.value = text;
+    } else {
+      var start = box.selectionStart, end = box.selectionEnd, v = box.value;
+      box.value = v.slice(0, start) + text + v.slice(end);
+      box.selectionStart = box.selectionEnd = start + text.length;
+    }
+    if (suggest) suggest.hidden = true;
+    box.focus();
+  }
   if (box && suggest && canned.length) {
     box.addEventListener("input", function () {
       var v = box.value;
