@@ -443,13 +443,37 @@ async fn admin_resets_mfa_and_invites() {
     assert_eq!(r.status, 200);
     let i = r.body.find("/invite/").expect("invite link shown");
     let link: String = r.body[i..].split('<').next().unwrap().to_string();
+    let list = admin.get("/admin/users").await.body;
+    let row = list
+        .split("sari@toko.id")
+        .nth(1)
+        .unwrap()
+        .split("</tr>")
+        .next()
+        .unwrap();
+    assert!(row.contains("Invited"), "invited until the link is used: {row}");
     let sari = app.browser();
+    let page = sari.get(&link).await;
+    assert!(
+        page.body
+            .contains("Budi Santoso invited you to the team of Toko Maju Jaya"),
+        "the invite names who and which business"
+    );
     let r = sari
         .submit(&link, &link, &[("password", PASSWORD), ("confirm", PASSWORD)])
         .await;
     assert_eq!(r.status, 303);
     assert_eq!(sari.get(&link).await.status, 400, "the link works once");
     assert_eq!(sari.login("sari@toko.id", PASSWORD).await.location(), Some("/"));
+    let list = admin.get("/admin/users").await.body;
+    let row = list
+        .split("sari@toko.id")
+        .nth(1)
+        .unwrap()
+        .split("</tr>")
+        .next()
+        .unwrap();
+    assert!(row.contains("Active") && !row.contains("Invited"), "{row}");
     sari.enrol_totp(&app).await;
     // Admin resets Sari's MFA: her sessions end, she signs in with the password alone.
     let r = admin.submit("/admin/users/2", "/admin/users/2/reset-mfa", &[]).await;
