@@ -1130,3 +1130,19 @@ async fn contact_labels_phone_search_and_receipts_off() {
         "no blue ticks sent"
     );
 }
+
+/// Issue 14.14: a place's name in the list is marked as a place, not read as a name.
+#[tokio::test]
+async fn the_list_marks_a_location_preview_as_a_place() {
+    let graph = FakeGraph::start();
+    let (app, admin) = app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
+    let now = app.state.now();
+    let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "62812", "phone_number_id": PHONE},
+        "contacts": [{"profile": {"name": "Joni"}, "wa_id": "62871"}],
+        "messages": [{"from": "62871", "id": "wamid.loc1", "timestamp": now.to_string(), "type": "location",
+                      "location": {"latitude": -6.9, "longitude": 107.6, "name": "Rumah Bu Sari"}}]}}]}]});
+    crate::common::deliver(&app, SECRET, &body).await;
+    let list = admin.get("/inbox?tab=unassigned").await.body;
+    assert!(list.contains("📍 Rumah Bu Sari"), "{list}");
+}

@@ -485,3 +485,30 @@ async fn the_setup_pages_language_link_and_a_failed_submit_keep_the_token() {
         "the failed form posts back to an address with the token"
     );
 }
+
+/// Issue 14.14: words that fit who reads them.
+#[tokio::test]
+async fn pages_speak_to_the_person_reading_them() {
+    let app = TestApp::start().await;
+    let (admin, _) = app.admin("owner@toko.id").await;
+    app.create_user(&admin, "agen@toko.id", "agent").await;
+    let dash = admin.get("/").await.body;
+    assert!(!dash.contains("your active sessions"), "no '1 your active sessions'");
+    assert!(dash.contains("Active sessions (yours)"));
+    let other = admin.get("/admin/users/2").await.body;
+    assert!(
+        other.contains("Where they are signed in") && !other.contains("Where you are signed in"),
+        "another user's sessions are theirs"
+    );
+    let none = admin.get("/contacts?q=zzzzzz").await.body;
+    assert!(none.contains("No contact matches this search.") && !none.contains("No contacts yet"));
+    // A second admin, not enrolled yet: the policy is named, not "your administrator".
+    app.create_user(&admin, "admin2@toko.id", "admin").await;
+    let second = app.browser();
+    second.login("admin2@toko.id", PASSWORD).await;
+    let page = second.get("/account/mfa").await.body;
+    assert!(
+        page.contains("required for your role") && !page.contains("Your administrator requires"),
+        "not said to an administrator"
+    );
+}
