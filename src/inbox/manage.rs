@@ -216,7 +216,7 @@ pub fn note(c: &Connection, viewer: &Viewer, who: &Who<'_>, id: i64, body: &str,
         return Err(AppError::BadRequest("inbox.empty"));
     }
     if body.chars().count() > MAX_NOTE {
-        return Err(AppError::BadRequest("inbox.too_long"));
+        return Err(AppError::BadRequest("inbox.note_too_long"));
     }
     let event = conversations::add_event(c, id, "note", who.user, body, now)?;
     audit::record(

@@ -211,3 +211,24 @@ document.addEventListener("click", function (ev) {
     params.forEach(function (p) { p.addEventListener("input", render); });
   }
 })();
+
+// Counters for limited fields: "n of max characters", marked when over (the server
+// refuses and names the limit; nothing is cut silently). The wording comes from the
+// page (data-counter-text on <body>: "{n} of {max} characters").
+(function () {
+  var text = document.body.getAttribute("data-counter-text") || "{n} / {max}";
+  Array.prototype.forEach.call(document.querySelectorAll("[data-counter-for]"), function (out) {
+    var field = document.getElementById(out.getAttribute("data-counter-for"));
+    if (!field) return;
+    var max = parseInt(field.getAttribute("data-limit"), 10);
+    function show() {
+      var n = Array.from(field.value).length;
+      out.hidden = n < max * 0.8;
+      out.textContent = text.replace("{n}", n.toLocaleString()).replace("{max}", max.toLocaleString());
+      out.classList.toggle("over", n > max);
+      field.setAttribute("aria-invalid", n > max ? "true" : "false");
+    }
+    field.addEventListener("input", show);
+    show();
+  });
+})();

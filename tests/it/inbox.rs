@@ -1208,3 +1208,34 @@ async fn the_inbox_opens_where_a_customer_waits_and_answering_takes_it() {
         .unwrap();
     assert_eq!(assignee, Some(Some(agen)), "not taken from whoever has it");
 }
+
+/// Issue 14.7: nothing is cut silently: a too-long reply keeps the draft and names the
+/// limit; the reply box and the label name have counters.
+#[tokio::test]
+async fn a_too_long_reply_names_the_limit_and_keeps_the_draft() {
+    let graph = FakeGraph::start();
+    let (app, admin) = app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
+    customer(&app, "wamid.l1", "62882", "Tono", "Halo").await;
+    let id = conversation_of(&app, "62882").await;
+    let page = format!("/inbox/{id}");
+    let html = admin.get(&page).await.body;
+    assert!(html.contains(r#"data-limit="4096""#) && html.contains(r#"data-counter-for="body""#));
+    assert!(
+        !html.contains(r#"maxlength="4096""#),
+        "the browser does not cut a paste silently"
+    );
+    let long = "a".repeat(4097);
+    let r = admin.submit(&page, &format!("{page}/reply"), &[("body", &long)]).await;
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("at most 4,096 characters"), "names the limit");
+    assert!(r.body.contains(&long), "the draft is kept");
+    let r = admin
+        .submit(
+            "/inbox/labels",
+            "/inbox/labels",
+            &[("name", &"x".repeat(41)), ("color", "green")],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("at most 40 characters"));
+}
