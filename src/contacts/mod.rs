@@ -58,12 +58,33 @@ pub fn upsert(conn: &Connection, who: &Identity<'_>, now: i64) -> rusqlite::Resu
     Ok(Some(id))
 }
 
+/// The contact known by `who` (BSUID first, then phone), without creating one.
+pub fn find_id(conn: &Connection, who: &Identity<'_>) -> rusqlite::Result<Option<i64>> {
+    if let Some(b) = who.bsuid {
+        let found = conn
+            .prepare_cached("SELECT id FROM contacts WHERE bsuid = ?1")?
+            .query_row([b], |r| r.get::<_, i64>(0))
+            .optional()?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    match who.wa_id {
+        Some(w) => conn
+            .prepare_cached("SELECT id FROM contacts WHERE wa_id = ?1")?
+            .query_row([w], |r| r.get::<_, i64>(0))
+            .optional(),
+        None => Ok(None),
+    }
+}
+
 #[expect(
     clippy::cast_possible_truncation,
     clippy::cast_possible_wrap,
     reason = "being split on another branch (issue 9); the split fixes these, then this goes"
 )]
 pub mod consent;
+pub mod optout;
 pub mod routes;
 pub mod service;
 

@@ -145,12 +145,34 @@ impl Event {
             _ => self.body.clone(),
         };
         match (self.kind.as_str(), what.is_empty()) {
+            ("consent", _) => describe_consent(locale, &self.body),
             ("assigned", true) => i18n::tf(locale, "inbox.ev_unassigned", &[("who", &who)]),
             ("assigned", false) if self.actor.is_empty() => {
                 i18n::tf(locale, "inbox.ev_auto_assigned", &[("to", &what)])
             }
             (kind, _) => i18n::tf(locale, &format!("inbox.ev_{kind}"), &[("who", &who), ("what", &what)]),
         }
+    }
+}
+
+/// A consent event (`source:state:detail`, see `contacts::optout::event_body`) as a
+/// sentence: "Opted out of marketing by keyword STOP".
+fn describe_consent(locale: Locale, body: &str) -> String {
+    let mut parts = body.splitn(3, ':');
+    let (source, state, detail) = (
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+    );
+    let key = format!("consent.event.{source}_{state}");
+    if i18n::has_key(&key) {
+        i18n::tf(locale, &key, &[("what", detail)])
+    } else {
+        format!(
+            "{}: {}",
+            i18n::t(locale, "consent.marketing"),
+            i18n::label(locale, "consent.state", state)
+        )
     }
 }
 
