@@ -53,6 +53,14 @@ impl Purpose {
         }
     }
 
+    /// The catalogue key of its name (`consent.marketing`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Purpose::Marketing => "consent.marketing",
+            Purpose::Utility => "consent.utility",
+        }
+    }
+
     fn column(self) -> &'static str {
         match self {
             Purpose::Marketing => "consent_marketing",
