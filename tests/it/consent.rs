@@ -364,6 +364,44 @@ async fn marketing_templates_need_an_opt_in_and_131050_opts_out() {
         (s, e["error"]["code"].as_str()),
         (422, Some("consent.refusal.opted_out"))
     );
+
+    // Should Meta refuse with 131050 at once (an error answer, not a later status),
+    // the opt-out is recorded all the same.
+    let other = "6281234500009";
+    says(&app, "wamid.t2", other, "info promo dong").await;
+    let other_id = contact_of(&app, other).await;
+    let (s, _) = api(
+        &app,
+        "POST",
+        &format!("/api/v1/contacts/{other_id}/consent"),
+        &key,
+        Some(json!({"purpose": "marketing", "state": "opted_in", "wording": "Newsletter form, 1 Dec"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    graph.inject(crate::fake_graph::Fault {
+        path: "/messages".into(),
+        body_contains: Some("promo_12_12".into()),
+        status: 400,
+        answer: crate::fake_graph::meta_error(131_050, "Unable to deliver the message", "stopped marketing"),
+        times: Some(1),
+        delay_ms: 0,
+    });
+    let other_conv = conversation_of(&app, other).await;
+    let (s, _) = api(
+        &app,
+        "POST",
+        &format!("/api/v1/conversations/{other_conv}/messages"),
+        &key,
+        Some(json!({"type": "template", "name": "promo_12_12", "language": "id", "params": ["50%"]})),
+    )
+    .await;
+    assert_eq!(s, 202);
+    outbox_idle(&app).await;
+    assert_eq!(states(&app, other).await.0, "opted_out");
+    let last = log_of(&app, other).await.pop().unwrap();
+    assert_eq!(last.0, "meta_131050");
+    assert!(last.3.ends_with("error 131050"), "{last:?}");
 }
 
 #[expect(clippy::too_many_lines, reason = "the page, the list, the API and their refusals")]
