@@ -118,7 +118,6 @@ async fn api(app: &TestApp, method: &str, path: &str, token: &str, body: Option<
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
-#[expect(clippy::too_many_lines, reason = "one conversation, told in order")]
 #[tokio::test]
 async fn stop_and_start_keywords_change_marketing_consent_and_confirm_once_in_the_persons_language() {
     let graph = FakeGraph::start();
