@@ -433,7 +433,7 @@ fn apply_keyword(
         return Ok(());
     };
     let business = crate::settings::find_business(c)?.unwrap_or_default();
-    let locale = optout::contact_locale(m.from.wa_id.as_deref(), business.locale());
+    let locale = optout::contact_locale(m.from.wa_id.as_deref(), m.from.bsuid.as_deref(), business.locale());
     let text = optout::confirmation(c, state, locale, &business.name)?;
     let msg = OutMessage::Text {
         body: text.clone(),

@@ -273,11 +273,13 @@ pub fn save(c: &Connection, actor: &Actor, s: &OptOutSettings, now: i64) -> rusq
     Ok(())
 }
 
-/// The language to answer a person in: Indonesian for an Indonesian number (+62),
-/// else the business's language.
-pub fn contact_locale(wa_id: Option<&str>, business: Locale) -> Locale {
-    match wa_id {
-        Some(w) if w.trim_start_matches('+').starts_with("62") => Locale::Id,
+/// The language to answer a person in: Indonesian for an Indonesian number (+62), or
+/// for a username user without a number whose business-scoped id is Indonesian
+/// (`ID.…`: BSUIDs start with the country), else the business's language.
+pub fn contact_locale(wa_id: Option<&str>, bsuid: Option<&str>, business: Locale) -> Locale {
+    match (wa_id, bsuid) {
+        (Some(w), _) if w.trim_start_matches('+').starts_with("62") => Locale::Id,
+        (None, Some(b)) if b.starts_with("ID.") => Locale::Id,
         _ => business,
     }
 }
@@ -430,9 +432,11 @@ mod tests {
 
     #[test]
     fn indonesian_numbers_are_answered_in_indonesian() {
-        assert_eq!(contact_locale(Some("6281234567890"), Locale::En), Locale::Id);
-        assert_eq!(contact_locale(Some("16505551234"), Locale::En), Locale::En);
-        assert_eq!(contact_locale(Some("16505551234"), Locale::Id), Locale::Id);
-        assert_eq!(contact_locale(None, Locale::En), Locale::En);
+        assert_eq!(contact_locale(Some("6281234567890"), None, Locale::En), Locale::Id);
+        assert_eq!(contact_locale(Some("16505551234"), None, Locale::En), Locale::En);
+        assert_eq!(contact_locale(Some("16505551234"), None, Locale::Id), Locale::Id);
+        assert_eq!(contact_locale(None, Some("ID.8812345"), Locale::En), Locale::Id);
+        assert_eq!(contact_locale(None, Some("US.8812345"), Locale::En), Locale::En);
+        assert_eq!(contact_locale(None, None, Locale::En), Locale::En);
     }
 }

@@ -201,11 +201,14 @@ pub fn list_messages(
 ) -> rusqlite::Result<Vec<Message>> {
     let mut stmt = c.prepare_cached(
         "SELECT m.id, m.direction, m.kind, m.body, m.detail, m.understood, m.wamid, m.sent_at, m.status,
-                coalesce(m.error_title || ': ' || m.error_details, m.error_title), u.name, q.body, q.kind, m.forwarded,
+                coalesce(m.error_title || ': ' || m.error_details, m.error_title),
+                -- Sent by the appliance itself (an opt-out confirmation): it says so.
+                coalesce(u.name, CASE WHEN o.origin = 'system' THEN 'Whacaster' END), q.body, q.kind, m.forwarded,
                 coalesce(f.id, g.id), coalesce(f.state, g.state), coalesce(f.mime_type, g.mime_type),
                 coalesce(f.filename, g.filename, '')
          FROM messages m
          LEFT JOIN users u ON u.id = m.author_id
+         LEFT JOIN outbox o ON o.id = m.outbox_id AND m.author_id IS NULL
          LEFT JOIN messages q ON q.wamid = m.reply_to
          LEFT JOIN media_files f ON f.wamid = m.wamid
          LEFT JOIN media_files g ON g.message_id = m.id

@@ -165,6 +165,10 @@ async fn stop_and_start_keywords_change_marketing_consent_and_confirm_once_in_th
         thread.contains("Opted out of marketing by keyword STOP"),
         "the event: {thread}"
     );
+    assert!(
+        thread.contains("<span>Whacaster</span>"),
+        "the confirmation is shown as sent by the system: {thread}"
+    );
     // The header's badge.
     let page = admin.get(&format!("/inbox/{conv}")).await.body;
     assert!(
