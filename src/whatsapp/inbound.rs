@@ -688,6 +688,8 @@ mod fuzz {
         "edit",
         "revoke",
         "original_message_id",
+        "user_preferences",
+        "detail",
     ];
 
     fn meta_json() -> impl Strategy<Value = Value> {
@@ -706,6 +708,9 @@ mod fuzz {
                 "read",
                 "1e400",
                 "62811",
+                "user_preferences",
+                "marketing_messages",
+                "stop",
                 ""
             ])
             .prop_map(|s| Value::String(s.to_string())),
