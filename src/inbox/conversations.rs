@@ -417,6 +417,13 @@ pub fn find_by_wamid(c: &Connection, wamid: &str) -> rusqlite::Result<Option<i64
     .map(Option::flatten)
 }
 
+/// The conversation of a contact on a number, when there is one.
+pub fn find_for_contact(c: &Connection, phone_number_id: &str, contact_id: i64) -> rusqlite::Result<Option<i64>> {
+    c.prepare_cached("SELECT id FROM conversations WHERE phone_number_id = ?1 AND contact_id = ?2")?
+        .query_row(params![phone_number_id, contact_id], |r| r.get(0))
+        .optional()
+}
+
 /// Where a reply goes: (number's row id, recipient, contact id, last inbound time).
 pub struct Route {
     pub number_id: i64,

@@ -172,6 +172,25 @@ pub fn conversation_of_outbox(conn: &Connection, outbox_id: i64) -> rusqlite::Re
     .map(Option::flatten)
 }
 
+/// The contact a message was sent to or came from, by its wamid.
+pub fn contact_of_wamid(conn: &Connection, wamid: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT contact_id FROM messages WHERE wamid = ?1")?
+        .query_row([wamid], |r| r.get::<_, Option<i64>>(0))
+        .optional()
+        .map(Option::flatten)
+}
+
+/// The contact of an outbox row's message, if it has one.
+pub fn contact_of_outbox(conn: &Connection, outbox_id: i64) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(
+        "SELECT contact_id FROM messages WHERE outbox_id = ?1",
+        [outbox_id],
+        |r| r.get::<_, Option<i64>>(0),
+    )
+    .optional()
+    .map(Option::flatten)
+}
+
 /// Position on the status ladder; unknown words rank 0 (kept in history, never applied).
 pub fn status_rank(status: &str) -> i64 {
     match status {

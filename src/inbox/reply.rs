@@ -1,6 +1,7 @@
 //! Answering a conversation (from the inbox or the API): free text and files only while
 //! the 24-hour customer-service window is open, an approved template at any time. The
 //! reply becomes a `pending` message in the thread at once and a row in the one outbox;
+//! a template is sent only when the contact's consent allows its purpose;
 //! the dispatcher sends it and the ticks follow Meta's status webhooks.
 
 use super::Inbox;
@@ -140,6 +141,14 @@ pub async fn send(
                     };
                     if i64::try_from(params.len()) != Ok(count) || params.iter().any(|p| p.trim().is_empty()) {
                         return Ok(Err("inbox.template_params"));
+                    }
+                    // The one consent rule: a marketing template needs an opt-in and
+                    // never goes to someone who opted out; utility goes unless refused.
+                    let category = crate::whatsapp::templates::find_category(c, &route.waba_id, &name, &language)?
+                        .unwrap_or_default();
+                    let purpose = crate::contacts::consent::Purpose::of_template_category(&category);
+                    if let Err(refusal) = crate::contacts::consent::may_send(c, route.contact_id, purpose)? {
+                        return Ok(Err(refusal.key()));
                     }
                     let body = fill_template(&text, &params);
                     let m = OutMessage::Template {

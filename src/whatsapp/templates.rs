@@ -102,6 +102,18 @@ pub fn find_approved(
     .optional()
 }
 
+/// The category (MARKETING, UTILITY, AUTHENTICATION) of a WABA's template; `None`
+/// when there is no such template.
+pub fn find_category(c: &Connection, waba_id: &str, name: &str, language: &str) -> rusqlite::Result<Option<String>> {
+    use rusqlite::OptionalExtension;
+    c.query_row(
+        "SELECT category FROM wa_templates WHERE waba_id = ?1 AND name = ?2 AND language = ?3",
+        params![waba_id, name, language],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
 /// A status webhook (`message_template_status_update`) between two syncs.
 pub fn set_status(c: &Connection, waba_id: &str, name: &str, language: &str, status: &str) -> rusqlite::Result<usize> {
     c.execute(

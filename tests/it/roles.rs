@@ -251,6 +251,15 @@ const TABLE: &[Row] = &[
     ("POST", "/contacts/{id}/delete", "/contacts/999/delete", Admin, &[]),
     (
         "POST",
+        "/contacts/{id}/consent",
+        "/contacts/999/consent",
+        User,
+        &[("purpose", "marketing"), ("state", "opted_in"), ("wording", "x")],
+    ),
+    ("GET", "/admin/consent", "/admin/consent", Admin, &[]),
+    ("POST", "/admin/consent", "/admin/consent", Admin, &[("stop", "STOP")]),
+    (
+        "POST",
         "/contacts/{id}/conversation",
         "/contacts/999/conversation",
         User,
@@ -258,6 +267,13 @@ const TABLE: &[Row] = &[
     ),
     ("GET", "/api/v1/contacts", "/api/v1/contacts", ApiKey, &[]),
     ("GET", "/api/v1/contacts/{id}", "/api/v1/contacts/1", ApiKey, &[]),
+    (
+        "POST",
+        "/api/v1/contacts/{id}/consent",
+        "/api/v1/contacts/1/consent",
+        ApiKey,
+        &[],
+    ),
     // API routes take keys, not sessions: without a key everyone gets 401 (tests/it/api.rs).
     ("GET", "/api/v1/numbers", "/api/v1/numbers", ApiKey, &[]),
     // Meta's endpoint: public, protected by the verify token and the signature instead.
