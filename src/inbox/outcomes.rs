@@ -59,7 +59,15 @@ pub fn record_outcome(c: &Connection, o: &Outcome<'_>) -> Result<Option<i64>, Ap
             super::conversations::find_by_wamid(c, wamid)?
         }
         Outcome::Sent { wamid: None, .. } => None,
-        Outcome::Retrying { outbox_id } => super::conversation_of_outbox(c, outbox_id)?,
+        Outcome::Retrying {
+            outbox_id,
+            code,
+            reason,
+            at,
+        } => {
+            super::mark_retrying(c, outbox_id, code, reason, at)?;
+            super::conversation_of_outbox(c, outbox_id)?
+        }
         Outcome::Unsent {
             outbox_id,
             held,

@@ -283,3 +283,50 @@ mod tests {
         assert_eq!(fill_template(body, &[String::new()]), body);
     }
 }
+
+/// "Try again" on a reply that failed for good: the same outbox row is queued again (so
+/// the thread keeps one bubble, and a held or sent one can never go twice). Text and
+/// files need the window still open. `Ok(Err(key))` names why not.
+pub async fn retry(
+    inbox: &Inbox,
+    viewer: Viewer,
+    id: i64,
+    message_id: i64,
+    actor: crate::audit::Actor,
+) -> AppResult<Result<(), &'static str>> {
+    let now = inbox.clock.unix();
+    let result = inbox
+        .db
+        .write(move |c| {
+            viewer.check(c, id)?;
+            let route = conversations::find_route(c, id)?.ok_or(AppError::NotFound)?;
+            let Some((kind, outbox_id)) = super::find_failed_reply(c, id, message_id)? else {
+                return Ok(Err("inbox.retry_not_failed"));
+            };
+            if kind != "template" && super::window_left(route.last_inbound_at, now) <= 0 {
+                return Ok(Err("inbox.window_closed"));
+            }
+            if !crate::whatsapp::outbox::requeue_failed(c, outbox_id, now)? {
+                return Ok(Err("inbox.retry_not_failed"));
+            }
+            super::mark_requeued(c, message_id)?;
+            crate::audit::record(
+                c,
+                &actor,
+                "message.retry",
+                &format!("conversation:{id}"),
+                &format!("message:{message_id} outbox:{outbox_id}"),
+                now,
+            )?;
+            Ok(Ok(()))
+        })
+        .await?;
+    if result.is_ok() {
+        inbox.outbox.ring();
+        inbox
+            .live
+            .publish(&inbox.db, vec![(id, super::live::Kind::Changed)])
+            .await;
+    }
+    Ok(result)
+}

@@ -31,6 +31,8 @@ pub struct Message {
     pub sent_at: i64,
     pub status: Option<String>,
     pub error: Option<String>,
+    /// Meta's error code of a send that did not go out (`None`: no answer, or no error).
+    pub error_code: Option<i64>,
     pub author: Option<String>,
     pub quote: Option<String>,
     pub forwarded: bool,
@@ -48,9 +50,20 @@ impl Message {
         match self.status.as_deref() {
             _ if !self.outbound() => "",
             Some("played") => "read",
-            Some(s @ ("sent" | "delivered" | "read" | "failed" | "held")) => s,
+            Some(s @ ("sent" | "delivered" | "read" | "failed" | "held" | "retrying")) => s,
             _ => "pending",
         }
+    }
+
+    /// Why a reply did not go out, in the reader's words (message key); `None` when it
+    /// went, or is held (the tick says what a held message is).
+    pub fn trouble(&self) -> Option<&'static str> {
+        matches!(self.tick(), "failed" | "retrying").then(|| crate::whatsapp::graph::plain_reason(self.error_code))
+    }
+
+    /// A failed reply can be tried again (a held one may have gone out: never blindly).
+    pub fn retryable(&self) -> bool {
+        self.tick() == "failed" && self.wamid.is_none()
     }
 
     /// Location: (latitude, longitude, name) when the coordinates are known.
@@ -205,7 +218,7 @@ pub fn list_messages(
                 -- Sent by the appliance itself (an opt-out confirmation): it says so.
                 coalesce(u.name, CASE WHEN o.origin = 'system' THEN 'Whacaster' END), q.body, q.kind, m.forwarded,
                 coalesce(f.id, g.id), coalesce(f.state, g.state), coalesce(f.mime_type, g.mime_type),
-                coalesce(f.filename, g.filename, '')
+                coalesce(f.filename, g.filename, ''), m.error_code
          FROM messages m
          LEFT JOIN users u ON u.id = m.author_id
          LEFT JOIN outbox o ON o.id = m.outbox_id AND m.author_id IS NULL
@@ -231,6 +244,7 @@ pub fn list_messages(
             sent_at: r.get(7)?,
             status: r.get(8)?,
             error: r.get(9)?,
+            error_code: r.get(18)?,
             author: r.get(10)?,
             quote: match (quote, quote_kind) {
                 (Some(q), _) if !q.is_empty() => Some(q),

@@ -186,6 +186,7 @@ fn is_unsafe(m: &Method) -> bool {
 
 /// Every flash key a redirect may carry (`?m=`); anything else is ignored.
 pub const FLASH_KEYS: &[&str] = &[
+    "flash.retry_queued",
     "flash.signed_out",
     "flash.saved",
     "flash.setup_done",

@@ -323,6 +323,13 @@ const TABLE: &[Row] = &[
     ("POST", "/inbox/{id}/attach", "/inbox/999/attach", User, &[]),
     (
         "POST",
+        "/inbox/{id}/messages/{message}/retry",
+        "/inbox/999/messages/1/retry",
+        User,
+        &[],
+    ),
+    (
+        "POST",
         "/inbox/{id}/template",
         "/inbox/999/template",
         User,
