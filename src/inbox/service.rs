@@ -129,6 +129,14 @@ fn thread(c: &Connection, viewer: &Viewer, id: i64, before: Option<i64>) -> AppR
     Ok(Thread { conv, items, older })
 }
 
+/// The conversation of an outbox row (a link from the number's outbox page), when the
+/// viewer may see it; 404 otherwise.
+pub fn conversation_for_outbox(c: &Connection, viewer: &Viewer, outbox_id: i64) -> AppResult<i64> {
+    let id = super::conversation_of_outbox(c, outbox_id)?.ok_or(AppError::NotFound)?;
+    viewer.check(c, id)?;
+    Ok(id)
+}
+
 /// Opens the conversation (see `open`) and reads its newest thread page.
 pub async fn open_thread(db: &Db, outbox_bell: &Doorbell, user: User, id: i64, now: i64) -> AppResult<Thread> {
     let viewer = open(db, outbox_bell, user, id, now).await?;

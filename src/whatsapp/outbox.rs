@@ -670,6 +670,45 @@ pub fn count_by_state(c: &Connection, number_id: i64) -> rusqlite::Result<Vec<(O
     Ok(v)
 }
 
+/// One row of a number's outbox as its admin page lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Listed {
+    pub id: i64,
+    pub recipient: String,
+    pub kind: String,
+    pub attempts: i64,
+    pub error_code: Option<i64>,
+    pub error_message: Option<String>,
+    pub updated_at: i64,
+}
+
+impl Listed {
+    /// What went wrong in plain words (`whatsapp.why.*`), when something did.
+    pub fn why(&self) -> Option<&'static str> {
+        (self.error_code.is_some() || self.error_message.is_some()).then(|| super::graph::plain_reason(self.error_code))
+    }
+}
+
+/// A number's newest rows in `state` (found through the `outbox_due` index).
+pub fn list_in_state(c: &Connection, number_id: i64, state: OutboxState, limit: i64) -> rusqlite::Result<Vec<Listed>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, recipient, kind, attempts, error_code, error_message, updated_at FROM outbox
+         WHERE state = ?1 AND number_id = ?2 ORDER BY id DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![state, number_id, limit], |r| {
+        Ok(Listed {
+            id: r.get(0)?,
+            recipient: r.get(1)?,
+            kind: r.get(2)?,
+            attempts: r.get(3)?,
+            error_code: r.get(4)?,
+            error_message: r.get(5)?,
+            updated_at: r.get(6)?,
+        })
+    })?;
+    rows.collect()
+}
+
 /// Lets sending resume on a number (after a new token, or when the account is fine again).
 pub fn resume(c: &Connection, number_id: i64) -> rusqlite::Result<usize> {
     c.execute("UPDATE wa_numbers SET paused_reason = NULL WHERE id = ?1", [number_id])

@@ -1300,6 +1300,18 @@ async fn a_failed_reply_says_why_and_can_be_tried_again() {
     );
     let list = admin.get("/inbox?tab=all").await.body;
     assert!(list.contains("class=\"trouble\""), "the list marks the conversation");
+    // The number page's counts lead to those messages, and on to their conversation.
+    let number = admin.get("/admin/whatsapp/1").await.body;
+    assert!(
+        number.contains("/admin/whatsapp/1/outbox?state=failed"),
+        "the failed count is a link"
+    );
+    let failed = admin.get("/admin/whatsapp/1/outbox?state=failed").await.body;
+    assert!(failed.contains("could not be reached on WhatsApp"), "{failed}");
+    let i = failed.find("/inbox/outbox/").unwrap();
+    let link: String = failed[i..].split('"').next().unwrap().to_string();
+    assert_eq!(admin.get(&link).await.location(), Some(page.as_str()));
+    assert_eq!(admin.get("/admin/whatsapp/1/outbox?state=bogus").await.status, 400);
     admin
         .submit("/account", "/account", &[("name", "Budi Santoso"), ("locale", "id")])
         .await;

@@ -206,6 +206,13 @@ const TABLE: &[Row] = &[
         &[],
     ),
     (
+        "GET",
+        "/admin/whatsapp/{id}/outbox",
+        "/admin/whatsapp/999/outbox?state=failed",
+        Admin,
+        &[],
+    ),
+    (
         "POST",
         "/admin/whatsapp/{id}/subscribe",
         "/admin/whatsapp/999/subscribe",
@@ -319,6 +326,7 @@ const TABLE: &[Row] = &[
     ),
     // Conversations: every signed-in user reaches the handler; 999 does not exist (404).
     ("GET", "/inbox/{id}", "/inbox/999", User, &[]),
+    ("GET", "/inbox/outbox/{id}", "/inbox/outbox/999", User, &[]),
     ("POST", "/inbox/{id}/reply", "/inbox/999/reply", User, &[("body", "x")]),
     ("POST", "/inbox/{id}/attach", "/inbox/999/attach", User, &[]),
     (

@@ -75,6 +75,21 @@ pub(super) async fn get_conversation(
     ok_page(&conversation_page(&state, a, id, q.before, draft).await?)
 }
 
+/// From a number's outbox page to the conversation of one of its messages.
+pub(super) async fn get_by_outbox(
+    state: web::Data<AppState>,
+    a: Authed,
+    path: web::Path<i64>,
+) -> AppResult<HttpResponse> {
+    let outbox_id = path.into_inner();
+    let viewer = viewer(&state, &a).await?;
+    let id = state
+        .db
+        .read(move |c| Ok(service::conversation_for_outbox(c, &viewer, outbox_id)?))
+        .await?;
+    Ok(see_other(&back(id)))
+}
+
 pub(super) fn back(id: i64) -> String {
     format!("/inbox/{id}")
 }

@@ -47,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(post_canned)),
         )
         .service(web::resource("/inbox/canned/{id}/delete").route(web::post().to(post_canned_delete)))
+        .service(web::resource("/inbox/outbox/{id}").route(web::get().to(conversation::get_by_outbox)))
         .service(web::resource("/inbox/{id}").route(web::get().to(get_conversation)))
         .service(web::resource("/inbox/{id}/reply").route(web::post().to(post_reply)))
         .service(web::resource("/inbox/{id}/attach").route(web::post().to(post_attach)))

@@ -25,6 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/admin/whatsapp/{id}/delete").route(web::post().to(post_delete)))
     .service(web::resource("/admin/whatsapp/{id}/test").route(web::post().to(post_test)))
+    .service(web::resource("/admin/whatsapp/{id}/outbox").route(web::get().to(get_outbox)))
     .service(web::resource("/admin/whatsapp/{id}/subscribe").route(web::post().to(post_subscribe)))
     .service(web::resource("/admin/whatsapp/deliveries/{id}/retry").route(web::post().to(post_retry_delivery)))
     .service(web::resource("/admin/whatsapp/{id}/resume").route(web::post().to(post_resume)))
@@ -362,6 +363,55 @@ async fn load_number(state: &AppState, id: i64) -> AppResult<Number> {
         .read(move |c| Ok(repo::find_number(c, id)?))
         .await?
         .ok_or(AppError::NotFound)
+}
+
+#[derive(Template)]
+#[template(path = "whatsapp/outbox.html")]
+struct OutboxPage {
+    ctx: RequestCtx,
+    number: Number,
+    state: &'static str,
+    rows: Vec<crate::whatsapp::outbox::Listed>,
+}
+
+impl OutboxPage {
+    fn title(&self) -> String {
+        let state = self.ctx.label("outbox", self.state);
+        self.ctx.tf(
+            "whatsapp.outbox_title",
+            &[("state", &state), ("number", &self.number.display_name)],
+        )
+    }
+}
+
+#[derive(Deserialize)]
+pub struct OutboxQuery {
+    #[serde(default)]
+    state: String,
+}
+
+/// The messages behind one of the number page's counts (failed, waiting, to check...),
+/// each with its reason and a way to its conversation.
+async fn get_outbox(
+    state: web::Data<AppState>,
+    Admin(a): Admin,
+    path: web::Path<i64>,
+    q: web::Query<OutboxQuery>,
+) -> AppResult<HttpResponse> {
+    use crate::whatsapp::outbox::{self, OutboxState};
+    let number = load_number(&state, path.into_inner()).await?;
+    let st = OutboxState::parse(&q.state).ok_or(AppError::BadRequest("whatsapp.outbox_state_unknown"))?;
+    let id = number.id;
+    let rows = state
+        .db
+        .read(move |c| Ok(outbox::list_in_state(c, id, st, 200)?))
+        .await?;
+    ok_page(&OutboxPage {
+        ctx: a.ctx,
+        number,
+        state: st.as_str(),
+        rows,
+    })
 }
 
 async fn get_number(state: web::Data<AppState>, Admin(a): Admin, path: web::Path<i64>) -> AppResult<HttpResponse> {
