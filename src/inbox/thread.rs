@@ -16,6 +16,8 @@ pub struct Media {
     pub state: String,
     pub mime: String,
     pub filename: String,
+    /// Failed downloads so far (a pending file past its first try says so).
+    pub attempts: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -218,7 +220,7 @@ pub fn list_messages(
                 -- Sent by the appliance itself (an opt-out confirmation): it says so.
                 coalesce(u.name, CASE WHEN o.origin = 'system' THEN 'Whacaster' END), q.body, q.kind, m.forwarded,
                 coalesce(f.id, g.id), coalesce(f.state, g.state), coalesce(f.mime_type, g.mime_type),
-                coalesce(f.filename, g.filename, ''), m.error_code
+                coalesce(f.filename, g.filename, ''), m.error_code, coalesce(f.attempts, g.attempts, 0)
          FROM messages m
          LEFT JOIN users u ON u.id = m.author_id
          LEFT JOIN outbox o ON o.id = m.outbox_id AND m.author_id IS NULL
@@ -257,6 +259,7 @@ pub fn list_messages(
                 Some(id) => Some(Media {
                     id,
                     state: r.get(15)?,
+                    attempts: r.get(19)?,
                     mime: r.get(16)?,
                     filename: r.get(17)?,
                 }),

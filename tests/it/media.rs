@@ -220,3 +220,44 @@ async fn outbound_media_is_checked_against_meta_limits_before_upload() {
     assert_eq!(up.path, "/v25.0/106540352242922/media");
     assert_eq!(up.authorization, "Bearer tok");
 }
+
+/// Issue 14.11: a file WhatsApp would not give us does not say "Downloading…" for a
+/// week: after the first failure the bubble says it failed and is retrying.
+#[tokio::test]
+async fn a_file_that_will_not_download_says_so_after_the_first_failure() {
+    let (app, admin, _graph) = setup().await;
+    // Meta does not know this media id (the fake Graph API answers 404 for it).
+    deliver_media(&app, "wamid.gone", "image", "404404", "image/jpeg", "00", None).await;
+    let mut attempts = 0;
+    for _ in 0..200 {
+        attempts = app
+            .state
+            .db
+            .read(|c| {
+                Ok(
+                    c.query_row("SELECT attempts FROM media_files WHERE media_id = '404404'", [], |r| {
+                        r.get::<_, i64>(0)
+                    })?,
+                )
+            })
+            .await
+            .unwrap_or(0);
+        if attempts > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(attempts > 0, "the fetcher tried");
+    let id: i64 = app
+        .state
+        .db
+        .read(|c| Ok(c.query_row("SELECT id FROM conversations LIMIT 1", [], |r| r.get(0))?))
+        .await
+        .unwrap();
+    let thread = admin.get(&format!("/inbox/{id}?fragment=thread")).await.body;
+    assert!(!thread.contains("Downloading the file"), "{thread}");
+    assert!(
+        thread.contains("trying again by itself") || thread.contains("could not be downloaded"),
+        "{thread}"
+    );
+}
