@@ -191,6 +191,7 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     crate::audit::routes::configure(cfg);
     crate::jobs::configure(cfg);
     crate::whatsapp::numbers::configure(cfg);
+    crate::whatsapp::templates::routes::configure(cfg);
     crate::whatsapp::webhook::configure(cfg);
     crate::api::routes::configure(cfg);
     crate::contacts::routes::configure(cfg);

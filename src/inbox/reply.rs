@@ -133,11 +133,14 @@ pub async fn send(
                     (m, shown, kind, Some(file.file_id))
                 }
                 Compose::Template { name, language, params } => {
-                    let Some((text, count)) =
-                        crate::whatsapp::templates::find_approved(c, &route.waba_id, &name, &language)?
-                    else {
+                    let Some(t) = crate::whatsapp::templates::find_by_key(c, &route.waba_id, &name, &language)? else {
                         return Ok(Err("inbox.template_unknown"));
                     };
+                    // Paused, disabled, rejected or pending: refused here, not by Meta.
+                    if let Err(why) = t.usable() {
+                        return Ok(Err(why.key()));
+                    }
+                    let (text, count) = (t.body_text, t.param_count);
                     if i64::try_from(params.len()) != Ok(count) || params.iter().any(|p| p.trim().is_empty()) {
                         return Ok(Err("inbox.template_params"));
                     }

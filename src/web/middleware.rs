@@ -185,6 +185,8 @@ fn is_unsafe(m: &Method) -> bool {
 
 /// Every flash key a redirect may carry (`?m=`); anything else is ignored.
 pub const FLASH_KEYS: &[&str] = &[
+    "templates.flash_submitted",
+    "templates.flash_deleted",
     "flash.signed_out",
     "flash.saved",
     "flash.setup_done",
