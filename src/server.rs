@@ -198,6 +198,7 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     crate::api::contacts::configure(cfg);
     crate::inbox::routes::configure(cfg);
     crate::api::conversations::configure(cfg);
+    crate::api::templates::configure(cfg);
 }
 
 /// The application with its middleware, as served; tests build exactly this.

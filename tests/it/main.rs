@@ -22,6 +22,7 @@ mod media;
 mod outbox;
 mod roles;
 mod store;
+mod templates;
 mod tls;
 mod web;
 mod whatsapp;
