@@ -775,3 +775,81 @@ async fn the_api_lists_makes_and_deletes_templates() {
     let (s, _) = api(&app, Method::DELETE, &path, &admin_key, None).await;
     assert_eq!(s, 404);
 }
+
+/// The live preview in a real browser, on a phone-sized screen: typing redraws the
+/// bubble, each variable gets its example field, and the preview sits below the form.
+#[tokio::test]
+async fn the_preview_follows_the_typing_on_a_phone() {
+    use fantoccini::Locator;
+    let Some((_driver, c)) = crate::browser::start_browser().await else {
+        return;
+    };
+    let (_graph, app, admin) = app().await;
+    app.create_user(&admin, "super@toko.id", "supervisor").await;
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(&format!("{}/login", app.base)).await.unwrap();
+    let type_in = |name: &'static str, value: &'static str| {
+        let c = c.clone();
+        async move {
+            c.find(Locator::Css(&format!("[name=\"{name}\"]")))
+                .await
+                .expect(name)
+                .send_keys(value)
+                .await
+                .expect("type");
+        }
+    };
+    type_in("email", "super@toko.id").await;
+    type_in("password", crate::common::PASSWORD).await;
+    c.find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("h1")).await.unwrap();
+    c.goto(&format!("{}/templates/new", app.base)).await.unwrap();
+    type_in("body", "Halo {{1}}, pesanan kamu siap.").await;
+    type_in("footer", "Toko Maju").await;
+    let example = c
+        .wait()
+        .for_element(Locator::Css("input[name=\"example_1\"]"))
+        .await
+        .expect("an example field for {{1}}");
+    example.send_keys("Budi").await.unwrap();
+    let body = c.find(Locator::Id("pv-body")).await.unwrap().text().await.unwrap();
+    assert_eq!(body, "Halo Budi, pesanan kamu siap.");
+    let footer = c.find(Locator::Id("pv-footer")).await.unwrap().text().await.unwrap();
+    assert_eq!(footer, "Toko Maju");
+    c.find(Locator::Css("select[name=button_type_0] option[value=quick_reply]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    type_in("button_text_0", "Terima kasih").await;
+    let buttons = c.find(Locator::Id("pv-buttons")).await.unwrap().text().await.unwrap();
+    assert_eq!(buttons, "Terima kasih");
+    let form = c
+        .find(Locator::Css("form[data-template-form]"))
+        .await
+        .unwrap()
+        .rectangle()
+        .await
+        .unwrap();
+    let preview = c
+        .find(Locator::Css(".template-preview"))
+        .await
+        .unwrap()
+        .rectangle()
+        .await
+        .unwrap();
+    assert!(
+        preview.1 >= form.1 + form.3,
+        "on a phone the preview is below the form: {form:?} {preview:?}"
+    );
+    assert!(form.2 <= 390.0, "the form fits the screen: {form:?}");
+    crate::browser::screenshot(&c, "20-template-new-phone").await;
+    c.set_window_size(1280, 900).await.unwrap();
+    crate::browser::screenshot(&c, "21-template-new").await;
+}
