@@ -47,19 +47,14 @@ pub async fn route(inbox: &Inbox, viewer: Viewer, id: i64) -> AppResult<Route> {
         .await?)
 }
 
-/// The template's body with `{{1}}`… replaced by the parameters (the preview, and the
-/// text the thread shows for a sent template).
+/// The template's body with its variables replaced by the parameters, in order (the
+/// preview, and the text the thread shows for a sent template). Numbered variables
+/// take the parameters by number, named ones in the order they first appear; an empty
+/// parameter leaves its variable showing.
 pub fn fill_template(body: &str, params: &[String]) -> String {
-    let mut out = body.to_string();
-    for (i, p) in params.iter().enumerate() {
-        let shown = if p.is_empty() {
-            format!("{{{{{}}}}}", i + 1)
-        } else {
-            p.clone()
-        };
-        out = out.replace(&format!("{{{{{}}}}}", i + 1), &shown);
-    }
-    out
+    let names = crate::whatsapp::templates::draft::param_order(body);
+    let values = names.into_iter().zip(params.iter().cloned()).collect();
+    crate::whatsapp::templates::draft::fill(body, &values)
 }
 
 /// The wamid of a message of this conversation (what "reply to" quotes).
@@ -140,6 +135,14 @@ pub async fn send(
                     if let Err(why) = t.usable() {
                         return Ok(Err(why.key()));
                     }
+                    if !t.body_only() {
+                        return Ok(Err("templates.inbox_cannot_fill"));
+                    }
+                    let param_names = if t.named_params {
+                        crate::whatsapp::templates::draft::param_order(&t.body_text)
+                    } else {
+                        Vec::new()
+                    };
                     let (text, count) = (t.body_text, t.param_count);
                     if i64::try_from(params.len()) != Ok(count) || params.iter().any(|p| p.trim().is_empty()) {
                         return Ok(Err("inbox.template_params"));
@@ -149,6 +152,7 @@ pub async fn send(
                         name,
                         language,
                         body_params: params,
+                        param_names,
                     };
                     (m, body, "template".to_string(), None)
                 }

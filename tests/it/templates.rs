@@ -431,6 +431,7 @@ async fn meta_allows_one_hundred_creations_an_hour() {
     assert_eq!(creations(&graph).len(), 1);
 }
 
+#[expect(clippy::needless_pass_by_value, reason = "the callers build the JSON in place")]
 fn template_news(field: &str, value: Value) -> Value {
     json!({"object": "whatsapp_business_account", "entry": [{"id": WABA, "time": 1_767_230_000, "changes": [
         {"field": field, "value": value}]}]})
@@ -607,6 +608,109 @@ async fn the_three_template_webhooks_change_the_stored_template() {
     for a in ["template.status", "template.quality", "template.category"] {
         assert!(audit.iter().any(|x| x == a), "{a} in {audit:?}");
     }
+}
+
+#[tokio::test]
+async fn an_approved_named_template_goes_out_from_the_inbox_with_its_names() {
+    let (graph, app, admin) = app().await;
+    let named = fields(&[
+        ("name", "welcome_named"),
+        ("body", "Halo {{first_name}}, pesanan {{order}} siap."),
+        ("example_first_name", "Siti"),
+        ("example_order", "#1"),
+    ]);
+    assert_eq!(submit(&admin, &named, None).await.status, 303);
+    // One with a link variable is approved too, but the inbox cannot fill its link.
+    let link = fields(&[
+        ("name", "track_link"),
+        ("button_type_0", "url"),
+        ("button_text_0", "Lacak"),
+        ("button_value_0", "https://toko.id/lacak/{{1}}"),
+        ("button_example_0", "A1"),
+    ]);
+    assert_eq!(submit(&admin, &link, None).await.status, 303);
+    for (meta_id, name) in [
+        ("1900000000000001", "welcome_named"),
+        ("1900000000000002", "track_link"),
+    ] {
+        graph.update_template(meta_id, |t| t["status"] = json!("APPROVED"));
+        deliver(
+            &app,
+            SECRET,
+            &template_news(
+                "message_template_status_update",
+                json!({"event": "APPROVED", "message_template_id": meta_id, "message_template_name": name,
+                       "message_template_language": "id"}),
+            ),
+        )
+        .await;
+    }
+    inbound_text(
+        &app,
+        SECRET,
+        PHONE,
+        "wamid.n1",
+        "62822",
+        "Dewi",
+        app.state.now(),
+        "halo",
+    )
+    .await;
+    let conv: i64 = app
+        .state
+        .db
+        .read(|c| Ok(c.query_row("SELECT id FROM conversations", [], |r| r.get(0))?))
+        .await
+        .unwrap();
+    let page = admin.get(&format!("/inbox/{conv}")).await.body;
+    assert!(
+        page.contains("welcome_named|id") && !page.contains("track_link|id"),
+        "{page}"
+    );
+    let r = admin
+        .post(
+            &format!("/inbox/{conv}/template"),
+            &[
+                ("template", "welcome_named|id"),
+                ("p1", "Dewi"),
+                ("p2", "#9"),
+                ("action", "preview"),
+            ],
+        )
+        .await;
+    assert!(
+        r.body.contains("Halo Dewi, pesanan #9 siap."),
+        "named preview filled in"
+    );
+    let r = admin
+        .post(
+            &format!("/inbox/{conv}/template"),
+            &[
+                ("template", "welcome_named|id"),
+                ("p1", "Dewi"),
+                ("p2", "#9"),
+                ("action", "send"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    graph
+        .wait_for("the named template", |s| {
+            s.iter().any(|x| {
+                x.body["template"]["name"] == "welcome_named"
+                    && x.body["template"]["components"][0]["parameters"]
+                        == json!([{"type": "text", "parameter_name": "first_name", "text": "Dewi"},
+                                  {"type": "text", "parameter_name": "order", "text": "#9"}])
+            })
+        })
+        .await;
+    let r = admin
+        .post(
+            &format!("/inbox/{conv}/template"),
+            &[("template", "track_link|id"), ("action", "send")],
+        )
+        .await;
+    assert_eq!(r.status, 422);
 }
 
 #[tokio::test]

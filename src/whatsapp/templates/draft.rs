@@ -353,6 +353,16 @@ pub fn distinct_names(text: &str) -> Vec<String> {
     names
 }
 
+/// The variables of a text in the order their values are given: numbered ones by
+/// number, named ones as they first appear (Meta's order for examples and sends).
+pub fn param_order(text: &str) -> Vec<String> {
+    let mut names = distinct_names(text);
+    if names.iter().all(|n| n.bytes().all(|b| b.is_ascii_digit())) {
+        names.sort_by_key(|n| n.parse::<u32>().unwrap_or(u32::MAX));
+    }
+    names
+}
+
 /// `text` with each `{{var}}` replaced by its example (kept as is when it has none).
 pub fn fill(text: &str, examples: &BTreeMap<String, String>) -> String {
     let mut out = String::with_capacity(text.len());
@@ -408,11 +418,7 @@ impl Draft {
 
     /// The examples for the body's variables, in the order they appear (Meta's order).
     fn body_examples(&self) -> Vec<(String, String)> {
-        let mut names = distinct_names(&self.body);
-        if !self.named() {
-            names.sort_by_key(|n| n.parse::<u32>().unwrap_or(u32::MAX));
-        }
-        names
+        param_order(&self.body)
             .into_iter()
             .map(|n| {
                 let e = self.examples.get(&n).map(|e| e.trim().to_string()).unwrap_or_default();

@@ -228,6 +228,17 @@ impl Template {
         self.as_draft().preview()
     }
 
+    /// Whether everything it needs at send time is body text: no header variable, no
+    /// media header, no link variable (what the inbox's picker can fill in today).
+    pub fn body_only(&self) -> bool {
+        let media = matches!(self.header_format.as_str(), "IMAGE" | "VIDEO" | "DOCUMENT" | "LOCATION");
+        let url_var = self
+            .buttons
+            .iter()
+            .any(|b| matches!(b, Button::Url { url, .. } if url.contains("{{")));
+        !media && !self.header_text.contains("{{") && !url_var
+    }
+
     /// The coming category change: (new category, when).
     pub fn coming_category(&self) -> Option<(String, i64)> {
         let (cat, at) = self.category_change.split_once('|')?;
