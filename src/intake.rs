@@ -323,17 +323,13 @@ fn apply_message(c: &Connection, m: &InboundMessage, at: i64, now: i64, fx: &mut
     let (Some(message_id), Some(contact)) = (inserted, contact_id) else {
         return Ok(());
     };
-    let preview = if m.body.is_empty() {
-        m.kind.as_str()
-    } else {
-        m.body.as_str()
-    };
+    let preview = crate::inbox::preview_of(&m.kind, &m.body);
     let activity = crate::inbox::Activity {
         phone_number_id: &m.phone_number_id,
         contact_id: contact,
         message_id,
         at,
-        preview,
+        preview: &preview,
         inbound: true,
     };
     let conversation = crate::inbox::touch_conversation(c, &activity, now)?;

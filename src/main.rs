@@ -67,6 +67,25 @@ enum UserCommand {
         #[arg(long)]
         email: String,
     },
+    /// Print a one-time link with which the user sets a new password (their sessions end).
+    ResetPassword {
+        #[arg(long)]
+        email: String,
+    },
+    /// Create a user with a password read from standard input (for scripted installs).
+    Create {
+        #[arg(long)]
+        email: String,
+        /// admin, supervisor or agent.
+        #[arg(long)]
+        role: String,
+        /// The person's name; the e-mail's local part when left out.
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -101,6 +120,12 @@ fn main() -> ExitCode {
         Command::User {
             command: UserCommand::ResetMfa { email },
         } => reset_mfa(&cfg, &email),
+        Command::User {
+            command: UserCommand::ResetPassword { email },
+        } => reset_password(&cfg, &email),
+        Command::User {
+            command: UserCommand::Create { email, role, name, .. },
+        } => create_user(&cfg, &email, &role, name.as_deref()),
         Command::ApiKey {
             command: ApiKeyCommand::Create { name, role },
         } => create_api_key(&cfg, &name, &role),
@@ -212,6 +237,67 @@ fn reset_mfa(cfg: &Config, email: &str) -> Result<(), String> {
         user.name, user.email
     );
     Ok(())
+}
+
+fn reset_password(cfg: &Config, email: &str) -> Result<(), String> {
+    let (db, _, _) = whacaster::server::open_store(cfg, false)?;
+    let now = Clock::default().unix();
+    let email = email.to_string();
+    let done = db.write_blocking(move |c| Ok(whacaster::auth::service::reset_password_by_email(c, &email, now)?));
+    db.close();
+    let (user, token) = done.map_err(|e| match whacaster::AppError::from(e) {
+        whacaster::AppError::NotFound => "no user with that e-mail address".to_string(),
+        whacaster::AppError::BadRequest(_) => "that user is deactivated: an admin activates them first".to_string(),
+        other => other.to_string(),
+    })?;
+    eprintln!(
+        "A one-time link for {} ({}) to set a new password, valid 7 days; their sessions have ended:",
+        user.name, user.email
+    );
+    println!("{}/invite/{token}", cfg.base_url());
+    Ok(())
+}
+
+/// `user create --password-stdin`: the password never appears in the process list or
+/// the shell history; it is held to the same policy as in the browser.
+fn create_user(cfg: &Config, email: &str, role: &str, name: Option<&str>) -> Result<(), String> {
+    let mut password = String::new();
+    std::io::stdin()
+        .read_line(&mut password)
+        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let password = zeroize::Zeroizing::new(password.trim_end_matches(['\n', '\r']).to_string());
+    let name = name
+        .map(str::to_string)
+        .unwrap_or_else(|| email.split('@').next().unwrap_or(email).to_string());
+    let (db, _, _) = whacaster::server::open_store(cfg, false)?;
+    let hasher = whacaster::auth::password::Hasher::new(&cfg.argon2)?;
+    let new = whacaster::auth::service::NewUser::new(email, &name, role, "password", &password);
+    let now = Clock::default().unix();
+    let outcome = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?
+        .block_on(whacaster::auth::service::create_user(
+            &db,
+            &hasher,
+            &whacaster::audit::Actor::cli(),
+            new,
+            now,
+        ));
+    db.close();
+    match outcome.map_err(|e| e.to_string())? {
+        whacaster::auth::service::NewUserOutcome::Created(id)
+        | whacaster::auth::service::NewUserOutcome::Invited { id, .. } => {
+            println!("created user {id} ({email}, {role})");
+            Ok(())
+        }
+        whacaster::auth::service::NewUserOutcome::Invalid(errors) => Err(errors
+            .0
+            .iter()
+            .map(|(field, key)| format!("--{}: {}", field, whacaster::i18n::t(whacaster::i18n::Locale::En, key)))
+            .collect::<Vec<_>>()
+            .join("; ")),
+    }
 }
 
 fn create_api_key(cfg: &Config, name: &str, role: &str) -> Result<(), String> {

@@ -345,6 +345,10 @@ impl DashboardPage {
 }
 
 pub async fn get_dashboard(state: web::Data<AppState>, a: Authed) -> AppResult<HttpResponse> {
+    // The dashboard is the owner's (security, the team); an agent's work is the inbox.
+    if !a.user.at_least(Role::Supervisor) {
+        return Ok(crate::web::see_other("/inbox"));
+    }
     let (ctx, user) = (a.ctx, a.user);
     let (now, idle) = (state.now(), state.config.session.idle_minutes * 60);
     let id = user.id;

@@ -82,6 +82,8 @@ pub struct User {
     pub mfa_enabled: bool,
     pub created_at: i64,
     pub last_login_at: Option<i64>,
+    /// Has no password yet: invited, the link not used.
+    pub invited: bool,
 }
 
 impl User {

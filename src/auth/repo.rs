@@ -3,7 +3,8 @@
 use super::{Client, Role, User};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-const USER_COLS: &str = "id, email, name, role, active, locale, totp_enabled, created_at, last_login_at";
+const USER_COLS: &str =
+    "id, email, name, role, active, locale, totp_enabled, created_at, last_login_at, password_hash IS NULL";
 
 fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
@@ -16,6 +17,7 @@ fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
         mfa_enabled: r.get(6)?,
         created_at: r.get(7)?,
         last_login_at: r.get(8)?,
+        invited: r.get(9)?,
     })
 }
 
@@ -48,7 +50,21 @@ pub fn find_user_for_login(conn: &Connection, email: &str) -> rusqlite::Result<O
     conn.query_row(
         &format!("SELECT {USER_COLS}, password_hash FROM users WHERE email = ?1"),
         [email],
-        |r| Ok((user_from_row(r)?, r.get(9)?)),
+        |r| Ok((user_from_row(r)?, r.get(10)?)),
+    )
+    .optional()
+}
+
+/// Who invited `user_id` (or sent the latest password link): the name of the admin in
+/// the audit line, `None` when it was the command line or nobody.
+pub fn find_inviter(conn: &Connection, user_id: i64) -> rusqlite::Result<Option<String>> {
+    let target = format!("user:{user_id}");
+    conn.query_row(
+        "SELECT u.name FROM audit_log a JOIN users u ON u.id = a.actor_id
+         WHERE a.action IN ('user.create', 'user.invite_link') AND (a.target = ?1 OR a.target LIKE ?1 || ' %')
+         ORDER BY a.id DESC LIMIT 1",
+        [target],
+        |r| r.get(0),
     )
     .optional()
 }

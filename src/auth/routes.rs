@@ -540,6 +540,8 @@ struct InvitePage {
     token: String,
     name: String,
     email: String,
+    /// The admin who sent the link, when one did.
+    inviter: Option<String>,
     errors: FormErrors,
 }
 
@@ -548,30 +550,43 @@ impl InvitePage {
         self.ctx
             .tf("invite.intro", &[("name", &self.name), ("email", &self.email)])
     }
+
+    /// "Budi Santoso invited you to the team of Toko Maju Jaya on Whacaster."
+    fn who(&self) -> String {
+        let business = self.ctx.business_name.clone().unwrap_or_default();
+        match &self.inviter {
+            Some(by) => self.ctx.tf("invite.by", &[("inviter", by), ("business", &business)]),
+            None => self.ctx.tf("invite.to", &[("business", &business)]),
+        }
+    }
 }
 
-async fn invited_user(state: &AppState, token: &str) -> AppResult<super::User> {
+/// The user a valid link is for, and who sent it.
+async fn invited_user(state: &AppState, token: &str) -> AppResult<(super::User, Option<String>)> {
     let hash = crate::crypto::sha256_hex(token.as_bytes());
     let now = state.now();
     state
         .db
         .read(move |c| match repo::find_invite(c, &hash, now)? {
-            Some(uid) => Ok(repo::find_user(c, uid)?),
+            Some(uid) => Ok(repo::find_user(c, uid)?.map(|u| (u, repo::find_inviter(c, uid)))),
             None => Ok(None),
         })
         .await?
-        .filter(|u| u.active)
+        .filter(|(u, _)| u.active)
+        .map(|(u, by)| Ok::<_, AppError>((u, by?)))
+        .transpose()?
         .ok_or(AppError::BadRequest("invite.invalid"))
 }
 
 async fn get_invite(state: web::Data<AppState>, ctx: RequestCtx, path: web::Path<String>) -> AppResult<HttpResponse> {
     let token = path.into_inner();
-    let user = invited_user(&state, &token).await?;
+    let (user, inviter) = invited_user(&state, &token).await?;
     ok_page(&InvitePage {
         ctx,
         token,
         name: user.name,
         email: user.email,
+        inviter,
         errors: FormErrors::default(),
     })
 }
@@ -589,7 +604,7 @@ async fn post_invite(
     form: web::Form<InviteForm>,
 ) -> AppResult<HttpResponse> {
     let token = path.into_inner();
-    let user = invited_user(&state, &token).await?;
+    let (user, inviter) = invited_user(&state, &token).await?;
     let mut errors = FormErrors::default();
     if let Some(p) = password::policy_problem(&form.password, &user.email) {
         errors.add("password", p);
@@ -602,6 +617,7 @@ async fn post_invite(
             token,
             name: user.name,
             email: user.email,
+            inviter,
             errors,
         });
     }

@@ -463,6 +463,29 @@ pub fn reset_mfa_by_email(c: &rusqlite::Connection, email: &str, now: i64) -> Ap
     Ok(user)
 }
 
+/// The way back for someone who forgot the password (the sole owner included): a new
+/// one-time link to set a password, as an invitation is; their sessions end now, the old
+/// password works until the link is used. MFA stays (`reset-mfa` is its own command).
+/// Returns the user and the link's token (shown once, on the server's console).
+pub fn reset_password_by_email(c: &rusqlite::Connection, email: &str, now: i64) -> AppResult<(User, String)> {
+    let user = repo::find_user_by_email(c, &normalize_email(email))?.ok_or(AppError::NotFound)?;
+    if !user.active {
+        return Err(AppError::BadRequest("users.deactivated"));
+    }
+    let token = crypto::random_token(32);
+    repo::insert_invite(c, &crypto::sha256_hex(token.as_bytes()), user.id, now + INVITE_SECS)?;
+    repo::delete_sessions_of_user(c, user.id, None)?;
+    audit::record(
+        c,
+        &Actor::cli(),
+        "user.password_reset_link",
+        &format!("user:{}", user.id),
+        "",
+        now,
+    )?;
+    Ok((user, token))
+}
+
 /// Invitation links stay valid this long.
 pub const INVITE_SECS: i64 = 7 * 86_400;
 

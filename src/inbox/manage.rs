@@ -89,6 +89,33 @@ pub fn assign(
     Ok(true)
 }
 
+/// Whoever answers an unassigned conversation takes it, so a second agent does not
+/// answer the same customer too. Nothing changes when someone already has it.
+pub fn claim_on_reply(c: &Connection, id: i64, author: i64, now: i64) -> Result<(), AppError> {
+    if super::access::find_assignee(c, id)? != Some(None) {
+        return Ok(());
+    }
+    let Some(user) = crate::auth::repo::find_user(c, author)?.filter(|u| u.active) else {
+        return Ok(());
+    };
+    conversations::assign(c, id, Some(author), now)?;
+    conversations::add_event(c, id, "assigned", Some((user.id, &user.name)), &user.name, now)?;
+    let actor = Actor {
+        id: Some(user.id),
+        label: user.email.clone(),
+        ip: String::new(),
+    };
+    audit::record(
+        c,
+        &actor,
+        "conversation.assign",
+        &target(id),
+        &format!("to user:{author} (answered it)"),
+        now,
+    )?;
+    Ok(())
+}
+
 /// Sets the status; `snoozed` needs a time in the future.
 pub fn set_status(
     c: &Connection,
@@ -189,7 +216,7 @@ pub fn note(c: &Connection, viewer: &Viewer, who: &Who<'_>, id: i64, body: &str,
         return Err(AppError::BadRequest("inbox.empty"));
     }
     if body.chars().count() > MAX_NOTE {
-        return Err(AppError::BadRequest("inbox.too_long"));
+        return Err(AppError::BadRequest("inbox.note_too_long"));
     }
     let event = conversations::add_event(c, id, "note", who.user, body, now)?;
     audit::record(

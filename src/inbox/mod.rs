@@ -450,3 +450,40 @@ mod tests {
         assert_eq!(window_left(Some(i64::MAX - 5), i64::MIN), i64::MAX);
     }
 }
+
+/// The conversation list's one-line preview of a message: its text, marked by a sign for
+/// what it is when it is not plain text (a place's name must not read like the sender's
+/// name, nor a file name like a sentence). Signs, not words, so the stored preview reads
+/// the same in both languages.
+pub fn preview_of(kind: &str, body: &str) -> String {
+    let sign = match kind {
+        "text" => return body.to_string(),
+        "image" | "sticker" => "📷",
+        "video" => "🎬",
+        "audio" | "voice" => "🎤",
+        "document" => "📄",
+        "location" => "📍",
+        "contacts" => "👤",
+        "reaction" => "👍",
+        "button" | "interactive" => "↩",
+        "order" => "🛒",
+        _ => "•",
+    };
+    if body.is_empty() {
+        sign.to_string()
+    } else {
+        format!("{sign} {body}")
+    }
+}
+
+#[cfg(test)]
+mod preview_tests {
+    #[test]
+    fn a_place_or_a_file_is_marked_and_text_is_itself() {
+        assert_eq!(super::preview_of("text", "Rumah"), "Rumah");
+        assert_eq!(super::preview_of("location", "Rumah"), "📍 Rumah");
+        assert_eq!(super::preview_of("document", "nota.pdf"), "📄 nota.pdf");
+        assert_eq!(super::preview_of("image", ""), "📷");
+        assert_eq!(super::preview_of("something_new", ""), "•");
+    }
+}

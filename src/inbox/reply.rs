@@ -186,6 +186,9 @@ pub async fn send(
             if let Some(f) = file {
                 media::attach_to_message(c, f, message_id)?;
             }
+            if let Some(author) = author {
+                super::manage::claim_on_reply(c, id, author, now)?;
+            }
             Ok(Ok(message_id))
         })
         .await?;

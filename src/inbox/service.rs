@@ -44,9 +44,13 @@ pub fn list_page(
     page: i64,
 ) -> AppResult<ListData> {
     let viewer = Viewer::for_user(c, user)?;
+    let (unread_mine, unread_unassigned) = conversations::count_unread_tabs(c, &viewer)?;
     let tab = match tab {
         Some(Tab::All) if !viewer.sees_all => Tab::Mine,
         Some(t) => t,
+        // Unchosen: where a customer waits. Nothing new of mine but someone waiting
+        // unassigned: that tab, not an empty "Mine".
+        None if unread_mine == 0 && unread_unassigned > 0 => Tab::Unassigned,
         None => Tab::Mine,
     };
     filter.tab = Some(tab);
@@ -61,7 +65,6 @@ pub fn list_page(
     } else {
         None
     };
-    let (unread_mine, unread_unassigned) = conversations::count_unread_tabs(c, &viewer)?;
     Ok(ListData {
         tab,
         sees_all: viewer.sees_all,

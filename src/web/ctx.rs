@@ -23,6 +23,8 @@ pub struct RequestCtx {
     pub locale: Locale,
     pub csrf: String,
     pub path: String,
+    /// The query a language link keeps (see `lang_href`).
+    pub kept_query: String,
     pub flash: Option<&'static str>,
     pub session: Option<SessionInfo>,
     pub business_name: Option<String>,
@@ -39,6 +41,16 @@ impl RequestCtx {
 
     pub fn tf(&self, key: &str, args: &[(&str, &str)]) -> String {
         i18n::tf(self.locale, key, args)
+    }
+
+    /// The current page in language `code`: its query kept (a setup or invite token
+    /// survives the switch), `lang` replaced.
+    pub fn lang_href(&self, code: &str) -> String {
+        if self.kept_query.is_empty() {
+            format!("?lang={code}")
+        } else {
+            format!("?{}&lang={code}", self.kept_query)
+        }
     }
 
     pub fn lang(&self) -> &'static str {

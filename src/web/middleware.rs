@@ -124,6 +124,7 @@ pub async fn app_middleware(
             locale,
             csrf,
             path: path.clone(),
+            kept_query: kept_query(req.query_string()),
             flash,
             session,
             business_name: business.as_ref().map(|b| b.name.clone()),
@@ -557,6 +558,18 @@ fn render_error(res: ServiceResponse<BoxBody>, request_id: &str) -> ServiceRespo
     ServiceResponse::new(req, new)
 }
 
+/// The request's query without `lang` and `m` (the flash), re-encoded: what a language
+/// link must keep, so switching language on `/setup?token=…` keeps the token.
+fn kept_query(raw: &str) -> String {
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in url::form_urlencoded::parse(raw.as_bytes()) {
+        if k != "lang" && k != "m" {
+            out.append_pair(&k, &v);
+        }
+    }
+    out.finish()
+}
+
 fn minimal_ctx(request_id: &str) -> RequestCtx {
     RequestCtx {
         request_id: request_id.to_string(),
@@ -565,6 +578,7 @@ fn minimal_ctx(request_id: &str) -> RequestCtx {
         locale: Locale::En,
         csrf: String::new(),
         path: String::new(),
+        kept_query: String::new(),
         flash: None,
         session: None,
         business_name: None,

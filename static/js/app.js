@@ -135,7 +135,19 @@ document.addEventListener("click", function (ev) {
   var box = document.querySelector("[data-composer]");
   var suggest = document.querySelector("[data-canned-suggest]");
   var canned = Array.prototype.slice.call(document.querySelectorAll("[data-canned]"));
-  function insert(text) { box.value = text; if (suggest) suggest.hidden = true; box.focus(); }
+  // A "/shortcut" typed alone is replaced by its text; otherwise the text goes in at the
+  // cursor, keeping the draft around it.
+  function insert(text) {
+    if (/^\/\S*$/.test(box.value)) {
+      box.value = text;
+    } else {
+      var start = box.selectionStart, end = box.selectionEnd, v = box.value;
+      box.value = v.slice(0, start) + text + v.slice(end);
+      box.selectionStart = box.selectionEnd = start + text.length;
+    }
+    if (suggest) suggest.hidden = true;
+    box.focus();
+  }
   if (box && suggest && canned.length) {
     box.addEventListener("input", function () {
       var v = box.value;
@@ -198,4 +210,25 @@ document.addEventListener("click", function (ev) {
     };
     params.forEach(function (p) { p.addEventListener("input", render); });
   }
+})();
+
+// Counters for limited fields: "n of max characters", marked when over (the server
+// refuses and names the limit; nothing is cut silently). The wording comes from the
+// page (data-counter-text on <body>: "{n} of {max} characters").
+(function () {
+  var text = document.body.getAttribute("data-counter-text") || "{n} / {max}";
+  Array.prototype.forEach.call(document.querySelectorAll("[data-counter-for]"), function (out) {
+    var field = document.getElementById(out.getAttribute("data-counter-for"));
+    if (!field) return;
+    var max = parseInt(field.getAttribute("data-limit"), 10);
+    function show() {
+      var n = Array.from(field.value).length;
+      out.hidden = n < max * 0.8;
+      out.textContent = text.replace("{n}", n.toLocaleString()).replace("{max}", max.toLocaleString());
+      out.classList.toggle("over", n > max);
+      field.setAttribute("aria-invalid", n > max ? "true" : "false");
+    }
+    field.addEventListener("input", show);
+    show();
+  });
 })();

@@ -51,7 +51,7 @@
 
   function show(el, text) {
     el.textContent = text;
-    el.classList.toggle("hidden", text === "");
+    el.hidden = text === "";
   }
 
   function redraw() {
@@ -60,9 +60,9 @@
     var media = $("pv-media");
     if (["image", "video", "document"].indexOf(format) >= 0) {
       media.textContent = media.getAttribute("data-" + format);
-      media.classList.remove("hidden");
+      media.hidden = false;
     } else {
-      media.classList.add("hidden");
+      media.hidden = true;
     }
     var header = "";
     if (format === "text") {

@@ -107,7 +107,7 @@ async fn setup_login_enrol_totp_sign_out_sign_in_with_totp() {
     assert_eq!(home.location(), Some("/account/mfa"));
     assert_eq!(b.get("/admin/users").await.location(), Some("/account/mfa"));
     let (secret, _codes) = b.enrol_totp(&app).await;
-    assert_eq!(b.get("/").await.status, 200, "full access after enrolment");
+    assert_eq!(b.get("/account").await.status, 200, "full access after enrolment");
     assert!(audit_actions(&app).await.contains(&"mfa.enable".to_string()));
     b.logout().await;
     assert_eq!(b.get("/").await.location(), Some("/login"));
@@ -234,7 +234,11 @@ async fn mfa_policy_forces_enrolment_for_agents() {
     app.create_user(&admin, "agen@toko.id", "agent").await;
     let agent = app.browser();
     assert_eq!(agent.login("agen@toko.id", PASSWORD).await.location(), Some("/"));
-    assert_eq!(agent.get("/").await.status, 200, "agents are not forced by default");
+    assert_eq!(
+        agent.get("/account").await.status,
+        200,
+        "agents are not forced by default"
+    );
     agent.logout().await;
     let r = admin
         .submit(
@@ -251,9 +255,9 @@ async fn mfa_policy_forces_enrolment_for_agents() {
         "forced to enrol at next sign-in"
     );
     let page = agent.get("/account/mfa").await;
-    assert!(page.body.contains("requires two-step sign-in"));
+    assert!(page.body.contains("required for your role"));
     agent.enrol_totp(&app).await;
-    assert_eq!(agent.get("/").await.status, 200);
+    assert_eq!(agent.get("/account").await.status, 200);
     assert!(audit_actions(&app).await.contains(&"settings.mfa_policy".to_string()));
 }
 
@@ -323,7 +327,7 @@ async fn sessions_time_out_and_die_on_logout() {
     let agent = app.browser();
     let r = agent.login("agen@toko.id", PASSWORD).await;
     let token = cookie_value(&r, "__Host-wsid").unwrap();
-    assert_eq!(agent.get("/").await.status, 200);
+    assert_eq!(agent.get("/account").await.status, 200);
     // Idle: 30 minutes.
     app.clock.advance(31 * 60);
     assert_eq!(agent.get("/").await.location(), Some("/login"));
@@ -331,7 +335,7 @@ async fn sessions_time_out_and_die_on_logout() {
     agent.login("agen@toko.id", PASSWORD).await;
     for _ in 0..25 {
         app.clock.advance(29 * 60);
-        if agent.get("/").await.status != 200 {
+        if agent.get("/account").await.status != 200 {
             break;
         }
     }
@@ -415,7 +419,7 @@ async fn users_see_and_revoke_their_sessions_admins_see_all() {
     let r = laptop.post("/account/sessions/revoke-others", &[]).await;
     assert_eq!(r.status, 303);
     assert_eq!(phone.get("/").await.location(), Some("/login"));
-    assert_eq!(laptop.get("/").await.status, 200);
+    assert_eq!(laptop.get("/account").await.status, 200);
     // Someone else's session id is not yours to revoke.
     let r = laptop
         .submit("/account/sessions", "/account/sessions/1/revoke", &[])
@@ -443,13 +447,37 @@ async fn admin_resets_mfa_and_invites() {
     assert_eq!(r.status, 200);
     let i = r.body.find("/invite/").expect("invite link shown");
     let link: String = r.body[i..].split('<').next().unwrap().to_string();
+    let list = admin.get("/admin/users").await.body;
+    let row = list
+        .split("sari@toko.id")
+        .nth(1)
+        .unwrap()
+        .split("</tr>")
+        .next()
+        .unwrap();
+    assert!(row.contains("Invited"), "invited until the link is used: {row}");
     let sari = app.browser();
+    let page = sari.get(&link).await;
+    assert!(
+        page.body
+            .contains("Budi Santoso invited you to the team of Toko Maju Jaya"),
+        "the invite names who and which business"
+    );
     let r = sari
         .submit(&link, &link, &[("password", PASSWORD), ("confirm", PASSWORD)])
         .await;
     assert_eq!(r.status, 303);
     assert_eq!(sari.get(&link).await.status, 400, "the link works once");
     assert_eq!(sari.login("sari@toko.id", PASSWORD).await.location(), Some("/"));
+    let list = admin.get("/admin/users").await.body;
+    let row = list
+        .split("sari@toko.id")
+        .nth(1)
+        .unwrap()
+        .split("</tr>")
+        .next()
+        .unwrap();
+    assert!(row.contains("Active") && !row.contains("Invited"), "{row}");
     sari.enrol_totp(&app).await;
     // Admin resets Sari's MFA: her sessions end, she signs in with the password alone.
     let r = admin.submit("/admin/users/2", "/admin/users/2/reset-mfa", &[]).await;
@@ -497,7 +525,7 @@ async fn password_change_ends_other_sessions() {
         .await;
     assert_eq!(r.status, 303);
     assert_eq!(other.get("/").await.location(), Some("/login"));
-    assert_eq!(a.get("/").await.status, 200);
+    assert_eq!(a.get("/account").await.status, 200);
     let fresh = Browser::new(&app.base);
     assert_eq!(
         fresh.login("agen@toko.id", "a fresh long secret").await.location(),

@@ -185,6 +185,11 @@ async fn a_person_signs_in_and_sees_the_dashboard() {
 
     // Switch to Bahasa Indonesia: the whole interface follows.
     c.goto(&format!("{}/account", app.base)).await.unwrap();
+    let stray = c.find(Locator::Css("input[name=username]")).await.unwrap();
+    assert!(
+        !stray.is_displayed().await.unwrap(),
+        "the password manager's hidden e-mail field is not shown"
+    );
     c.find(Locator::Css("select[name=locale] option[value=id]"))
         .await
         .unwrap()
@@ -239,6 +244,7 @@ async fn wait_css(c: &fantoccini::Client, css: &str) -> fantoccini::elements::El
 }
 
 #[tokio::test]
+#[expect(clippy::too_many_lines, reason = "one agent's first conversation, told end to end")]
 async fn an_agent_answers_a_customer_live_in_the_inbox() {
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
     const PHONE: &str = "106540352242922";
@@ -314,6 +320,39 @@ async fn an_agent_answers_a_customer_live_in_the_inbox() {
         .await
         .unwrap();
     assert_eq!(text, serde_json::json!("Halo Wulan, terima kasih!"));
+    assert!(
+        !c.find(Locator::Css("[data-canned-suggest]"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap(),
+        "the suggestion box goes once used ([hidden] wins over the CSS)"
+    );
+    // From the list, a canned response goes in at the cursor and keeps the draft.
+    c.execute(
+        "var b = document.querySelector('[data-composer]'); b.value = 'Baik. Kak'; \
+         b.selectionStart = b.selectionEnd = 5; document.querySelector('details.canned').open = true;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    wait_css(&c, ".canned-list button").await.click().await.unwrap();
+    let text = c
+        .execute("return document.querySelector('[data-composer]').value;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        text,
+        serde_json::json!("Baik.Halo Wulan, terima kasih! Kak"),
+        "inserted at the cursor"
+    );
+    c.execute(
+        "document.querySelector('[data-composer]').value = 'Halo Wulan, terima kasih!';",
+        vec![],
+    )
+    .await
+    .unwrap();
     screenshot(&c, "22-conversation").await;
     c.find(Locator::Css(".compose-form button[type=submit]"))
         .await

@@ -260,3 +260,88 @@ async fn check_warns_loudly_about_plain_http_without_a_trusted_proxy() {
     let (_, out, _) = whacaster(&["check", "--config", cfg_file.to_str().unwrap()]);
     assert!(!out.contains("no trusted_proxies"), "{out}");
 }
+
+fn whacaster_stdin(args: &[&str], stdin: &str) -> (i32, String, String) {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_whacaster"))
+        .args(args)
+        .env("WHACASTER_LOG_LEVEL", "error")
+        .env_remove("WHACASTER_CONFIG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run whacaster");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Issue 14.12: the sole owner who forgot the password gets back in from the server's
+/// shell, and a scripted install creates its first admin without the browser.
+#[tokio::test]
+async fn a_forgotten_password_and_a_scripted_admin_from_the_command_line() {
+    let app = TestApp::start().await;
+    let d = app.data_dir();
+    let d = d.to_str().unwrap();
+    // Scripted: the first admin, password from standard input; a weak one is refused.
+    let (code, _, err) = whacaster_stdin(
+        &[
+            "user",
+            "create",
+            "--email",
+            "owner@toko.id",
+            "--role",
+            "admin",
+            "--password-stdin",
+            "--data-dir",
+            d,
+        ],
+        "short\n",
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("--password"), "names the problem: {err}");
+    let (code, out, err) = whacaster_stdin(
+        &[
+            "user",
+            "create",
+            "--email",
+            "owner@toko.id",
+            "--role",
+            "admin",
+            "--password-stdin",
+            "--data-dir",
+            d,
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        !out.contains(PASSWORD) && !err.contains(PASSWORD),
+        "the password is never echoed"
+    );
+    let b = app.browser();
+    assert_eq!(b.login("owner@toko.id", PASSWORD).await.location(), Some("/"));
+    assert_eq!(b.get("/").await.location(), Some("/account/mfa"), "an admin enrols MFA");
+    // Forgotten: a one-time link; the old session ends; the link sets a new password once.
+    let (code, out, err) = whacaster(&["user", "reset-password", "--email", "Owner@toko.id", "--data-dir", d]);
+    assert_eq!(code, 0, "{out}{err}");
+    let link = out.trim();
+    assert!(link.starts_with("https://127.0.0.1:8443/invite/"), "{link}");
+    assert_eq!(b.get("/").await.location(), Some("/login"), "their sessions ended");
+    let path = link.trim_start_matches("https://127.0.0.1:8443");
+    let new_password = "kopi-susu-gula-aren-2026";
+    let r = b
+        .submit(path, path, &[("password", new_password), ("confirm", new_password)])
+        .await;
+    assert_eq!(r.location(), Some("/login?m=flash.invite_accepted"));
+    assert_eq!(b.login("owner@toko.id", new_password).await.location(), Some("/"));
+    assert_eq!(b.get(path).await.status, 400, "the link works once");
+    let (code, _, err) = whacaster(&["user", "reset-password", "--email", "ghost@toko.id", "--data-dir", d]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no user"), "{err}");
+}

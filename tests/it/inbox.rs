@@ -395,8 +395,9 @@ async fn replies_follow_the_window_and_templates_take_over_when_it_closes() {
         thread.contains("Halo Dewi, pesanan #77 siap."),
         "the thread shows the filled template"
     );
-    // The API follows the same rule.
-    let key = api_key(&admin, "agent").await;
+    // The API follows the same rule (a supervisor's key: answering gave the owner the
+    // conversation, so an agent's key no longer sees it).
+    let key = api_key(&admin, "supervisor").await;
     let (s, e) = api(
         &app,
         "POST",
@@ -1129,4 +1130,112 @@ async fn contact_labels_phone_search_and_receipts_off() {
         graph.seen().iter().all(|s| s.body["status"] != "read"),
         "no blue ticks sent"
     );
+}
+
+/// Issue 14.14: a place's name in the list is marked as a place, not read as a name.
+#[tokio::test]
+async fn the_list_marks_a_location_preview_as_a_place() {
+    let graph = FakeGraph::start();
+    let (app, admin) = app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
+    let now = app.state.now();
+    let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "62812", "phone_number_id": PHONE},
+        "contacts": [{"profile": {"name": "Joni"}, "wa_id": "62871"}],
+        "messages": [{"from": "62871", "id": "wamid.loc1", "timestamp": now.to_string(), "type": "location",
+                      "location": {"latitude": -6.9, "longitude": 107.6, "name": "Rumah Bu Sari"}}]}}]}]});
+    crate::common::deliver(&app, SECRET, &body).await;
+    let list = admin.get("/inbox?tab=unassigned").await.body;
+    assert!(list.contains("📍 Rumah Bu Sari"), "{list}");
+}
+
+/// Issue 14.8: the inbox opens where a customer waits, whoever answers an unassigned
+/// conversation takes it, and an agent signs in to the inbox, not a security dashboard.
+#[tokio::test]
+async fn the_inbox_opens_where_a_customer_waits_and_answering_takes_it() {
+    let graph = FakeGraph::start();
+    let (app, admin) = app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
+    let agent = signed_in(&app, &admin, "agen@toko.id", "agent").await;
+    assert_eq!(
+        agent.get("/").await.location(),
+        Some("/inbox"),
+        "an agent lands on the work"
+    );
+    assert!(
+        !agent.get("/inbox").await.body.contains(">Dashboard<"),
+        "no dashboard link for agents"
+    );
+    assert_eq!(admin.get("/").await.status, 200, "the owner keeps the dashboard");
+    customer(&app, "wamid.w1", "62881", "Rina", "Kak, masih ada stok?").await;
+    let list = admin.get("/inbox").await.body;
+    assert!(
+        list.contains(r#"name="tab" value="unassigned""#),
+        "nothing of mine, someone waiting: the Unassigned tab"
+    );
+    assert!(list.contains("Rina"));
+    assert!(
+        admin
+            .get("/inbox?tab=mine")
+            .await
+            .body
+            .contains(r#"name="tab" value="mine""#),
+        "a chosen tab stays chosen"
+    );
+    let id = conversation_of(&app, "62881").await;
+    let page = format!("/inbox/{id}");
+    let r = agent
+        .submit(&page, &format!("{page}/reply"), &[("body", "Ada, Kak!")])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let agen = user_id(&app, "agen@toko.id").await;
+    let assignee = app
+        .state
+        .db
+        .read(move |c| Ok(whacaster::inbox::access::find_assignee(c, id)?))
+        .await
+        .unwrap();
+    assert_eq!(assignee, Some(Some(agen)), "the one who answered has it");
+    // Someone else's conversation stays theirs when a supervisor answers too.
+    let sup = signed_in(&app, &admin, "sup@toko.id", "supervisor").await;
+    let r = sup
+        .submit(&page, &format!("{page}/reply"), &[("body", "Dibantu ya")])
+        .await;
+    assert_eq!(r.status, 303);
+    let assignee = app
+        .state
+        .db
+        .read(move |c| Ok(whacaster::inbox::access::find_assignee(c, id)?))
+        .await
+        .unwrap();
+    assert_eq!(assignee, Some(Some(agen)), "not taken from whoever has it");
+}
+
+/// Issue 14.7: nothing is cut silently: a too-long reply keeps the draft and names the
+/// limit; the reply box and the label name have counters.
+#[tokio::test]
+async fn a_too_long_reply_names_the_limit_and_keeps_the_draft() {
+    let graph = FakeGraph::start();
+    let (app, admin) = app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
+    customer(&app, "wamid.l1", "62882", "Tono", "Halo").await;
+    let id = conversation_of(&app, "62882").await;
+    let page = format!("/inbox/{id}");
+    let html = admin.get(&page).await.body;
+    assert!(html.contains(r#"data-limit="4096""#) && html.contains(r#"data-counter-for="body""#));
+    assert!(
+        !html.contains(r#"maxlength="4096""#),
+        "the browser does not cut a paste silently"
+    );
+    let long = "a".repeat(4097);
+    let r = admin.submit(&page, &format!("{page}/reply"), &[("body", &long)]).await;
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("at most 4,096 characters"), "names the limit");
+    assert!(r.body.contains(&long), "the draft is kept");
+    let r = admin
+        .submit(
+            "/inbox/labels",
+            "/inbox/labels",
+            &[("name", &"x".repeat(41)), ("color", "green")],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("at most 40 characters"));
 }

@@ -449,3 +449,66 @@ async fn metrics_are_open_to_a_scraper_on_loopback_when_no_proxy_is_configured()
     assert_eq!(r.status, 200);
     assert!(r.body.contains("whacaster_http_requests_total"));
 }
+
+/// Issue 14.2: an Indonesian owner's first click is the language link on the setup
+/// page; it must keep the setup token, and so must a failed submit.
+#[tokio::test]
+async fn the_setup_pages_language_link_and_a_failed_submit_keep_the_token() {
+    let app = TestApp::start().await;
+    let url = app.setup_url.clone().unwrap();
+    let token = url.split("token=").nth(1).unwrap().to_string();
+    let b = app.browser();
+    let path = format!("/setup?token={token}");
+    let page = b.get(&path).await;
+    assert_eq!(page.status, 200);
+    let link = format!("href=\"?token={token}&#38;lang=id\"");
+    assert!(page.body.contains(&link), "the language link keeps the token: {link}");
+    let id = b.get(&format!("/setup?token={token}&lang=id")).await;
+    assert_eq!(
+        id.status, 200,
+        "the Indonesian page is the setup form, not 'link not valid'"
+    );
+    assert!(id.body.contains("name=\"business_name\"") && id.body.contains("lang=\"id\""));
+    // A submit that fails validation: the form's address still carries the token.
+    let failed = b
+        .submit(
+            &format!("/setup?token={token}&lang=id"),
+            &format!("/setup?token={token}&lang=id"),
+            &[("token", &token)],
+        )
+        .await;
+    assert_eq!(failed.status, 422);
+    assert!(
+        failed
+            .body
+            .contains(&format!("action=\"/setup?token={token}&amp;lang=id\"")),
+        "the failed form posts back to an address with the token"
+    );
+}
+
+/// Issue 14.14: words that fit who reads them.
+#[tokio::test]
+async fn pages_speak_to_the_person_reading_them() {
+    let app = TestApp::start().await;
+    let (admin, _) = app.admin("owner@toko.id").await;
+    app.create_user(&admin, "agen@toko.id", "agent").await;
+    let dash = admin.get("/").await.body;
+    assert!(!dash.contains("your active sessions"), "no '1 your active sessions'");
+    assert!(dash.contains("Active sessions (yours)"));
+    let other = admin.get("/admin/users/2").await.body;
+    assert!(
+        other.contains("Where they are signed in") && !other.contains("Where you are signed in"),
+        "another user's sessions are theirs"
+    );
+    let none = admin.get("/contacts?q=zzzzzz").await.body;
+    assert!(none.contains("No contact matches this search.") && !none.contains("No contacts yet"));
+    // A second admin, not enrolled yet: the policy is named, not "your administrator".
+    app.create_user(&admin, "admin2@toko.id", "admin").await;
+    let second = app.browser();
+    second.login("admin2@toko.id", PASSWORD).await;
+    let page = second.get("/account/mfa").await.body;
+    assert!(
+        page.contains("required for your role") && !page.contains("Your administrator requires"),
+        "not said to an administrator"
+    );
+}
