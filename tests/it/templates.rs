@@ -514,6 +514,21 @@ async fn the_three_template_webhooks_change_the_stored_template() {
         list.contains("Rejected") && list.contains("Two variables are adjacent"),
         "{list}"
     );
+    // The periodic sync agrees with Meta and keeps what the webhook said (same row, same words).
+    let r = admin
+        .submit("/admin/whatsapp/1", "/admin/whatsapp/1/templates/sync", &[])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(template_id(&app, "winter_sale").await, winter, "updated in place");
+    let page = admin.get(&format!("/templates/{winter}")).await.body;
+    assert!(
+        page.contains("Rejected") && page.contains("Put descriptive words between variables."),
+        "{page}"
+    );
+    assert!(
+        admin.get("/templates").await.body.contains("order_shipped"),
+        "and brings Meta's others"
+    );
     // Quality, named by name and language (Meta writes en-US style; here plain id).
     graph.update_template("1900000000000001", |t| t["quality_score"] = json!({"score": "YELLOW"}));
     deliver(
