@@ -1,14 +1,13 @@
 //! `/api/v1/templates`: the templates with their status (agents and up), make one
 //! (supervisors and admins, the same checks as the form: 422 with every problem), and
-//! delete one (admins; in Meta first). Roles as on the pages (`templates::routes`).
+//! delete one (admins; in Meta first). Roles as on the pages (`templates::service`).
 
 use super::ApiCaller;
 use crate::app::AppState;
 use crate::auth::Role;
 use crate::error::{AppError, AppResult};
 use crate::i18n::Locale;
-use crate::whatsapp::templates::routes::{CREATE_ROLE, DELETE_ROLE};
-use crate::whatsapp::templates::service::{self, Deleted, Sample, Submitted};
+use crate::whatsapp::templates::service::{self, CREATE_ROLE, DELETE_ROLE, Deleted, Sample, Submitted};
 use crate::whatsapp::templates::{Draft, Problem, Template};
 use actix_web::{HttpResponse, web};
 use base64::Engine;

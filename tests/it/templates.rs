@@ -417,6 +417,14 @@ async fn meta_allows_one_hundred_creations_an_hour() {
         "{}",
         r.body
     );
+    let at = r.body.split("try again at ").nth(1).unwrap();
+    assert!(
+        at.as_bytes()[..5]
+            .iter()
+            .enumerate()
+            .all(|(i, b)| if i == 2 { *b == b':' } else { b.is_ascii_digit() }),
+        "a time of day (HH:MM): {at:.20}"
+    );
     assert!(creations(&graph).is_empty());
     // An hour on, the oldest have aged out.
     app.state

@@ -273,7 +273,14 @@ impl Problem {
 
     /// The message in a language (times in the business's time zone).
     pub fn message(&self, locale: crate::i18n::Locale, tz: Option<chrono_tz::Tz>) -> String {
-        let time = self.at.map(|t| crate::clock::format_unix(t, tz)).unwrap_or_default();
+        // Within the next hour: the time of day is enough (and the zone), not the date.
+        let time = self
+            .at
+            .map(|t| {
+                let full = crate::clock::format_unix(t, tz);
+                full.split_once(' ').map_or(full.clone(), |(_, rest)| rest.to_string())
+            })
+            .unwrap_or_default();
         let mut args: Vec<(&str, &str)> = self.args.iter().map(|(k, v)| (*k, v.as_str())).collect();
         args.push(("time", &time));
         crate::i18n::tf(locale, self.key, &args)

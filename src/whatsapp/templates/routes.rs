@@ -2,16 +2,13 @@
 //! (everyone), the form that makes one (supervisors and admins) and deleting one with a
 //! confirmation step (admins).
 //!
-//! Roles: making a template is content work like canned responses, which supervisors
-//! already own, and Meta reviews every template before it can be sent, so supervisors
-//! may create. Deleting is not undoable (Meta blocks the name for 30 days, and anything
-//! that sends it breaks), so only admins delete.
+//! Roles (`service::CREATE_ROLE`, `service::DELETE_ROLE`): supervisors and admins make
+//! templates, only admins delete them; why is written there.
 
 use super::draft::{Button, Category, Draft, Header, LANGUAGES, Preview, distinct_names};
-use super::service::{self, Deleted, Sample, Submitted};
+use super::service::{self, CREATE_ROLE, DELETE_ROLE, Deleted, Sample, Submitted};
 use super::{Template, Unusable};
 use crate::app::AppState;
-use crate::auth::Role;
 use crate::error::AppResult;
 use crate::web::{Admin, Authed, RequestCtx, invalid_page, ok_page, see_other_flash};
 use actix_web::{HttpResponse, web};
@@ -30,10 +27,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(post_delete)),
         );
 }
-
-/// Who may make templates (see the module's note).
-pub const CREATE_ROLE: Role = Role::Supervisor;
-pub const DELETE_ROLE: Role = Role::Admin;
 
 #[derive(askama::Template)]
 #[template(path = "templates/list.html")]

@@ -6,10 +6,19 @@
 use super::draft::{CREATIONS_PER_HOUR, Draft, Problem};
 use super::{Status, Template};
 use crate::audit::{self, Actor};
+use crate::auth::Role;
 use crate::error::{AppError, AppResult};
 use crate::store::Db;
 use crate::whatsapp::graph::{GraphClient, GraphError};
 use crate::whatsapp::numbers::repo;
+
+/// Who may make templates: supervisors and admins. Making one is content work like the
+/// canned responses supervisors already own, and Meta reviews every template before it
+/// can be sent.
+pub const CREATE_ROLE: Role = Role::Supervisor;
+/// Who may delete them: admins only. Deleting cannot be undone (Meta blocks the name
+/// for 30 days, and whatever sends the template breaks).
+pub const DELETE_ROLE: Role = Role::Admin;
 
 /// A media header's sample file, as uploaded.
 pub struct Sample {
