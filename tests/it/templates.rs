@@ -979,4 +979,33 @@ async fn the_preview_follows_the_typing_on_a_phone() {
     crate::browser::screenshot(&c, "20-template-new-phone").await;
     c.set_window_size(1280, 900).await.unwrap();
     crate::browser::screenshot(&c, "21-template-new").await;
+    // The list and a template's page read on a phone too.
+    assert_eq!(
+        submit(&admin, &fields(&[("footer", "Toko Maju")]), None).await.status,
+        303
+    );
+    let id = template_id(&app, "order_update").await;
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(&format!("{}/templates", app.base)).await.unwrap();
+    let table = c.find(Locator::Css("table")).await.unwrap().text().await.unwrap();
+    assert!(table.contains("order_update") && table.contains("In review"), "{table}");
+    let fits = |c: fantoccini::Client| async move {
+        c.execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth",
+            vec![],
+        )
+        .await
+        .unwrap()
+    };
+    assert_eq!(
+        fits(c.clone()).await,
+        json!(true),
+        "the list page does not scroll sideways (its table does)"
+    );
+    crate::browser::screenshot(&c, "22-templates-phone").await;
+    c.goto(&format!("{}/templates/{id}", app.base)).await.unwrap();
+    let body = c.find(Locator::Id("pv-body")).await.unwrap().text().await.unwrap();
+    assert_eq!(body, "Halo Budi, pesanan #77 sudah dikirim.");
+    assert_eq!(fits(c.clone()).await, json!(true), "the template's page fits the phone");
+    crate::browser::screenshot(&c, "23-template-phone").await;
 }
