@@ -193,6 +193,7 @@ impl AppState {
             clock: self.clock.clone(),
             deliveries: self.deliveries_bell.clone(),
             media: self.media.bell.clone(),
+            outbox: self.outbox_bell.clone(),
             live: self.live.clone(),
         }
     }

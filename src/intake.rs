@@ -1,5 +1,6 @@
 //! The inbound pipeline, one straight line: due deliveries -> `whatsapp::inbound::parse`
-//! -> contacts -> inbox (messages, statuses, conversations, round-robin) and account
+//! -> contacts -> consent (stop/start keywords, Meta's Stop/Resume, 131050 refusals)
+//! -> inbox (messages, statuses, conversations, round-robin) and account
 //! news -> after the commit, live news to the agents' browsers and a ring for the media
 //! fetcher. A batch of deliveries is one write transaction, so many deliveries share
 //! one fsync; should one of them fail, the batch is applied again with a savepoint per
@@ -8,13 +9,16 @@
 //! processed after the restart.
 
 use crate::clock::Clock;
+use crate::contacts::consent::{Source, State};
+use crate::contacts::optout::{self, Hit, Keywords};
 use crate::error::AppError;
 use crate::inbox::live::{Hub, Kind};
 use crate::store::Db;
 use crate::wake::Doorbell;
 use crate::whatsapp::deliveries::{self, Delivery, Retry};
-use crate::whatsapp::inbound::{self, Event, InboundMessage, StatusUpdate};
+use crate::whatsapp::inbound::{self, Event, InboundMessage, Preference, PreferenceChange, StatusUpdate};
 use crate::whatsapp::numbers::repo::{NewsEntry, record_news};
+use crate::whatsapp::outbound::OutMessage;
 use crate::whatsapp::outbox;
 use rusqlite::Connection;
 use std::time::Duration;
@@ -33,6 +37,8 @@ pub struct Intake {
     pub deliveries: Doorbell,
     /// Rung when a received file was queued for download.
     pub media: Doorbell,
+    /// Rung when the intake queued a message (an opt-out confirmation).
+    pub outbox: Doorbell,
     pub live: Hub,
 }
 
@@ -81,6 +87,9 @@ impl Intake {
             // Media URLs live 5 minutes: fetch as soon as the message is in.
             self.media.ring();
         }
+        if applied.outbox {
+            self.outbox.ring();
+        }
         self.live.send(applied.updates);
         Ok(applied.round)
     }
@@ -122,9 +131,9 @@ struct Ready {
 
 impl Ready {
     /// Applies its events and marks it done.
-    fn apply(&self, c: &Connection, now: i64, fx: &mut Effects) -> Result<(), AppError> {
+    fn apply(&self, c: &Connection, keywords: &Keywords, now: i64, fx: &mut Effects) -> Result<(), AppError> {
         for event in &self.events {
-            apply_event(c, event, self.received_at, now, fx)?;
+            apply_event(c, keywords, event, self.received_at, now, fx)?;
         }
         Ok(deliveries::mark_done(c, self.id)?)
     }
@@ -133,6 +142,7 @@ impl Ready {
 struct Applied {
     round: Round,
     media: bool,
+    outbox: bool,
     updates: Vec<crate::inbox::live::Update>,
 }
 
@@ -141,11 +151,15 @@ struct Applied {
 struct Effects {
     touched: Vec<(i64, Kind)>,
     media: bool,
+    /// A message was queued (an opt-out confirmation).
+    outbox: bool,
 }
 
 fn apply_batch(c: &Connection, batch: Vec<Parsed>, now: i64, listening: bool) -> Result<Applied, AppError> {
     let mut round = Round::default();
     let connected = crate::whatsapp::numbers::repo::list_phone_number_ids(c)?;
+    // Once per batch, not per message: most messages are no keyword at all.
+    let keywords = Keywords::load(c)?;
     let mut ready: Vec<Ready> = Vec::with_capacity(batch.len());
     for p in batch {
         match p.events {
@@ -185,7 +199,7 @@ fn apply_batch(c: &Connection, batch: Vec<Parsed>, now: i64, listening: bool) ->
     let together = in_savepoint(c, |c| {
         let mut all = Effects::default();
         for d in &ready {
-            d.apply(c, now, &mut all)?;
+            d.apply(c, &keywords, now, &mut all)?;
         }
         Ok(all)
     });
@@ -198,10 +212,11 @@ fn apply_batch(c: &Connection, batch: Vec<Parsed>, now: i64, listening: bool) ->
             let mut kept = Effects::default();
             for d in &ready {
                 let mut one = Effects::default();
-                match in_savepoint(c, |c| d.apply(c, now, &mut one)) {
+                match in_savepoint(c, |c| d.apply(c, &keywords, now, &mut one)) {
                     Ok(()) => {
                         round.processed += 1;
                         kept.media |= one.media;
+                        kept.outbox |= one.outbox;
                         kept.touched.extend(one.touched);
                     }
                     Err(msg) => {
@@ -214,7 +229,7 @@ fn apply_batch(c: &Connection, batch: Vec<Parsed>, now: i64, listening: bool) ->
             kept
         }
     };
-    let (media, mut touched) = (fx.media, fx.touched);
+    let (media, outbox, mut touched) = (fx.media, fx.outbox, fx.touched);
     // Many statuses of one campaign touch the same few conversations: one update each.
     let mut seen = std::collections::HashSet::new();
     touched.retain(|t| seen.insert(*t));
@@ -223,7 +238,12 @@ fn apply_batch(c: &Connection, batch: Vec<Parsed>, now: i64, listening: bool) ->
     } else {
         Vec::new()
     };
-    Ok(Applied { round, media, updates })
+    Ok(Applied {
+        round,
+        media,
+        outbox,
+        updates,
+    })
 }
 
 /// Runs `f` in its own savepoint: kept when it succeeds, undone (and its error returned
@@ -245,9 +265,17 @@ fn in_savepoint<T>(c: &Connection, f: impl FnOnce(&Connection) -> Result<T, AppE
     }
 }
 
-fn apply_event(c: &Connection, event: &Event, received: i64, now: i64, fx: &mut Effects) -> Result<(), AppError> {
+fn apply_event(
+    c: &Connection,
+    keywords: &Keywords,
+    event: &Event,
+    received: i64,
+    now: i64,
+    fx: &mut Effects,
+) -> Result<(), AppError> {
     match event {
-        Event::Message(m) => apply_message(c, m, bounded_time(m.timestamp, received), now, fx),
+        Event::Message(m) => apply_message(c, keywords, m, bounded_time(m.timestamp, received), now, fx),
+        Event::Preference(p) => apply_preference(c, p, bounded_time(p.timestamp, received), now, fx),
         Event::Status(s) => apply_status(c, s, s.timestamp.clamp(0, received.saturating_add(300)), now, fx),
         Event::Account(a) => {
             let news = NewsEntry {
@@ -279,7 +307,14 @@ fn apply_event(c: &Connection, event: &Event, received: i64, now: i64, fx: &mut 
     }
 }
 
-fn apply_message(c: &Connection, m: &InboundMessage, at: i64, now: i64, fx: &mut Effects) -> Result<(), AppError> {
+fn apply_message(
+    c: &Connection,
+    keywords: &Keywords,
+    m: &InboundMessage,
+    at: i64,
+    now: i64,
+    fx: &mut Effects,
+) -> Result<(), AppError> {
     let who = crate::contacts::Identity {
         wa_id: m.from.wa_id.as_deref(),
         bsuid: m.from.bsuid.as_deref(),
@@ -287,6 +322,9 @@ fn apply_message(c: &Connection, m: &InboundMessage, at: i64, now: i64, fx: &mut
         username: m.from.username.as_deref(),
     };
     let contact_id = crate::contacts::upsert(c, &who, now)?;
+    // Matching is pure and cheap; the consent work waits until the message is known to
+    // be new (the inbox dedupes on the wamid) and has its conversation.
+    let keyword = keyword_of(m, keywords);
     if let Some(file) = m.detail.media() {
         let incoming = crate::whatsapp::media::Incoming {
             media_id: &file.media_id,
@@ -335,6 +373,170 @@ fn apply_message(c: &Connection, m: &InboundMessage, at: i64, now: i64, fx: &mut
     let conversation = crate::inbox::touch_conversation(c, &activity, now)?;
     crate::inbox::manage::auto_assign_if_due(c, conversation, now)?;
     fx.touched.push((conversation, Kind::Inbound));
+    if let Some(hit) = keyword {
+        apply_keyword(c, &hit, m, contact, conversation, at, now, fx)?;
+    }
+    Ok(())
+}
+
+/// The stop or start keyword a message is, if it is one: a text, or a template's
+/// quick-reply button (its payload, else its text).
+fn keyword_of(m: &InboundMessage, keywords: &Keywords) -> Option<Hit> {
+    match m.kind.as_str() {
+        "text" => keywords.find(&m.body),
+        "button" => {
+            let payload = match &m.detail {
+                inbound::MessageDetail::Button { payload: Some(p) } => keywords.find(p),
+                _ => None,
+            };
+            payload.or_else(|| keywords.find(&m.body))
+        }
+        _ => None,
+    }
+}
+
+/// A keyword changes the marketing state (logged, with the message as evidence), the
+/// conversation says so, and, when the state changed, the business confirms it in the
+/// person's language: queued in this same transaction, so a crash neither loses the
+/// confirmation nor sends it twice, and a second STOP sends nothing.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the message, its contact and conversation, and the round"
+)]
+fn apply_keyword(
+    c: &Connection,
+    hit: &Hit,
+    m: &InboundMessage,
+    contact: i64,
+    conversation: i64,
+    at: i64,
+    now: i64,
+    fx: &mut Effects,
+) -> Result<(), AppError> {
+    let state = hit.state();
+    if !optout::record_marketing(c, contact, state, Source::Keyword, at, &m.body, &m.wamid, now)? {
+        return Ok(());
+    }
+    let body = optout::event_body(Source::Keyword, state, hit.keyword());
+    crate::inbox::conversations::add_event(c, conversation, "consent", None, &body, now)?;
+    fx.touched.push((conversation, Kind::Changed));
+    // A delivery Meta retried for a day may arrive after the window closed: no
+    // free-form text then (Meta would refuse it with 131047).
+    if crate::inbox::window_left(Some(at), now) == 0 {
+        return Ok(());
+    }
+    let Some(route) = crate::inbox::conversations::find_route(c, conversation)? else {
+        return Ok(());
+    };
+    let business = crate::settings::find_business(c)?.unwrap_or_default();
+    let locale = optout::contact_locale(m.from.wa_id.as_deref(), m.from.bsuid.as_deref(), business.locale());
+    let text = optout::confirmation(c, state, locale, &business.name)?;
+    let msg = OutMessage::Text {
+        body: text.clone(),
+        preview_url: false,
+        reply_to: None,
+    };
+    let outbox_id = outbox::enqueue(
+        c,
+        route.number_id,
+        &route.recipient,
+        Some(contact),
+        &msg,
+        outbox::Origin::System,
+        now,
+    )?;
+    let reply = crate::inbox::NewOutbound {
+        phone_number_id: &route.phone_number_id,
+        contact_id: Some(contact),
+        kind: "text",
+        body: &text,
+        outbox_id,
+        author_id: None,
+        reply_to: None,
+        wamid: None,
+        at: now,
+    };
+    crate::inbox::insert_outbound(c, &reply)?;
+    fx.outbox = true;
+    Ok(())
+}
+
+/// Meta's `user_preferences`: the person pressed Stop or Resume for marketing in
+/// WhatsApp. The contact is created when new, so that a later import cannot opt in
+/// someone who already said no.
+fn apply_preference(c: &Connection, p: &PreferenceChange, at: i64, now: i64, fx: &mut Effects) -> Result<(), AppError> {
+    let who = crate::contacts::Identity {
+        wa_id: p.user.wa_id.as_deref(),
+        bsuid: p.user.bsuid.as_deref(),
+        profile_name: None,
+        username: None,
+    };
+    let Some(contact) = crate::contacts::upsert(c, &who, now)? else {
+        return Ok(());
+    };
+    let state = match p.choice {
+        Preference::Stop => State::OptedOut,
+        Preference::Resume => State::OptedIn,
+    };
+    let evidence = format!(
+        "user_preferences {} at {}",
+        p.user.wa_id.as_deref().or(p.user.bsuid.as_deref()).unwrap_or(""),
+        p.timestamp
+    );
+    if !optout::record_marketing(
+        c,
+        contact,
+        state,
+        Source::MetaPreferences,
+        at,
+        &p.detail,
+        &evidence,
+        now,
+    )? {
+        return Ok(());
+    }
+    if let Some(conversation) = crate::inbox::conversations::find_for_contact(c, &p.phone_number_id, contact)? {
+        let body = optout::event_body(Source::MetaPreferences, state, "");
+        crate::inbox::conversations::add_event(c, conversation, "consent", None, &body, now)?;
+        fx.touched.push((conversation, Kind::Changed));
+    }
+    Ok(())
+}
+
+/// A send failed with 131050: the person stopped marketing messages in WhatsApp, so
+/// they are opted out of marketing here too (until they say otherwise).
+fn apply_refusal(c: &Connection, s: &StatusUpdate, at: i64, now: i64, fx: &mut Effects) -> Result<(), AppError> {
+    let Some(error) = s.error.as_ref().filter(|e| e.code == optout::STOPPED_MARKETING) else {
+        return Ok(());
+    };
+    if s.status != "failed" {
+        return Ok(());
+    }
+    let contact = match crate::inbox::contact_of_wamid(c, &s.wamid)? {
+        Some(k) => Some(k),
+        None => {
+            let who = crate::contacts::Identity {
+                wa_id: s.recipient.wa_id.as_deref(),
+                bsuid: s.recipient.bsuid.as_deref(),
+                profile_name: None,
+                username: None,
+            };
+            crate::contacts::find_id(c, &who)?
+        }
+    };
+    let Some(contact) = contact else {
+        return Ok(());
+    };
+    let evidence = format!("{} error {}", s.wamid, error.code);
+    let wording = format!("{} {}", error.title, error.details);
+    if !optout::record_refusal(c, contact, &evidence, wording.trim(), at, now)? {
+        return Ok(());
+    }
+    if let Some(conversation) = crate::inbox::conversations::find_by_wamid(c, &s.wamid)? {
+        let body = optout::event_body(Source::MetaRefusal, State::OptedOut, "");
+        crate::inbox::conversations::add_event(c, conversation, "consent", None, &body, now)?;
+        fx.touched.push((conversation, Kind::Changed));
+    }
     Ok(())
 }
 
@@ -366,6 +568,7 @@ fn settle_held(c: &Connection, s: &StatusUpdate, at: i64, now: i64, fx: &mut Eff
 
 fn apply_status(c: &Connection, s: &StatusUpdate, at: i64, now: i64, fx: &mut Effects) -> Result<(), AppError> {
     settle_held(c, s, at, now, fx)?;
+    apply_refusal(c, s, at, now, fx)?;
     let error = s.error.as_ref().map(|e| (e.code, e.title.as_str(), e.details.as_str()));
     let change = crate::inbox::StatusChange {
         wamid: &s.wamid,

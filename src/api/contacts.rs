@@ -1,13 +1,15 @@
-//! `/api/v1/contacts`: list and search, one contact, create and change, with the same
-//! checks and audit lines as the contact pages (`contacts::service`).
+//! `/api/v1/contacts`: list, search and filter by consent, one contact, create and
+//! change, record consent, with the same checks and audit lines as the contact pages
+//! (`contacts::service`).
 
 use super::ApiCaller;
 use crate::app::AppState;
 use crate::auth::Role;
 use crate::contacts::Contact;
+use crate::contacts::consent::{Source, State};
 use crate::contacts::routes::region;
-use crate::contacts::service::{self, ContactInput, ContactPatch};
-use crate::error::AppResult;
+use crate::contacts::service::{self, ConsentInput, ConsentRecorded, ContactInput, ContactPatch};
+use crate::error::{AppError, AppResult};
 use crate::inbox::access::Viewer;
 use crate::web::FormErrors;
 use actix_web::{HttpResponse, web};
@@ -23,7 +25,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/api/v1/contacts/{id}")
             .route(web::get().to(get_contact))
             .route(web::patch().to(patch_contact)),
-    );
+    )
+    .service(web::resource("/api/v1/contacts/{id}/consent").route(web::post().to(post_consent)));
 }
 
 #[derive(Deserialize)]
@@ -31,6 +34,8 @@ pub struct ListQuery {
     q: Option<String>,
     cursor: Option<i64>,
     limit: Option<i64>,
+    /// Marketing consent: `opted_in`, `opted_out` or `unknown`.
+    consent: Option<String>,
 }
 
 fn field_errors(ctx_locale: crate::i18n::Locale, errors: &FormErrors) -> HttpResponse {
@@ -56,12 +61,23 @@ async fn get_contacts(
     caller.require(Role::Agent)?;
     let q = q.into_inner();
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    let marketing = match q.consent.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(State::parse(s).ok_or(AppError::BadRequest("consent.record.bad_filter"))?),
+    };
     let (after, term, role) = (q.cursor.unwrap_or(0), q.q, caller.key.role);
     let found = state
         .db
         .read(move |c| {
             let scope = Viewer::for_role(c, role)?.contact_scope();
-            Ok(crate::contacts::search(c, &scope, term.as_deref(), after, limit + 1)?)
+            Ok(crate::contacts::search_by_consent(
+                c,
+                &scope,
+                term.as_deref(),
+                marketing,
+                after,
+                limit + 1,
+            )?)
         })
         .await?;
     let more = found.len() as i64 > limit;
@@ -118,4 +134,49 @@ async fn patch_contact(
         Ok(contact) => Ok(HttpResponse::Ok().json(contact)),
         Err(errors) => Ok(field_errors(crate::i18n::Locale::En, &errors)),
     }
+}
+
+/// `POST /api/v1/contacts/{id}/consent`: records consent from the API (`Source::Api`):
+/// 200 with the contact (and whether it changed), 422 for bad input, 409 when the contact
+/// opted out (only the person can lift that).
+async fn post_consent(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<i64>,
+    body: web::Json<ConsentInput>,
+) -> AppResult<HttpResponse> {
+    caller.require(Role::Agent)?;
+    let id = path.into_inner();
+    let (actor, now, mut input, role) = (caller.actor(), state.now(), body.into_inner(), caller.key.role);
+    if input.evidence.trim().is_empty() {
+        // The key is the evidence when the client names none.
+        input.evidence = format!("api key {}", caller.key.prefix);
+    }
+    let recorded = state
+        .db
+        .write(move |c| {
+            let scope = Viewer::for_role(c, role)?.contact_scope();
+            Ok(service::record_consent(
+                c,
+                &scope,
+                &actor,
+                id,
+                &input,
+                Source::Api,
+                now,
+            )?)
+        })
+        .await?;
+    let en = crate::i18n::Locale::En;
+    Ok(match recorded {
+        ConsentRecorded::Changed(contact) => {
+            HttpResponse::Ok().json(serde_json::json!({"changed": true, "contact": contact}))
+        }
+        ConsentRecorded::Unchanged(contact) => {
+            HttpResponse::Ok().json(serde_json::json!({"changed": false, "contact": contact}))
+        }
+        ConsentRecorded::OptOutWins => HttpResponse::Conflict().json(serde_json::json!({"error": {
+            "code": "opted_out", "message": crate::i18n::t(en, "consent.record.api_opt_out_wins")}})),
+        ConsentRecorded::Invalid(errors) => field_errors(en, &errors),
+    })
 }

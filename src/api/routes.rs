@@ -73,7 +73,15 @@ pub fn openapi() -> serde_json::Value {
                     "profile_name": {"type": "string"}, "phone": {"type": ["string", "null"], "description": "E.164"},
                     "bsuid": {"type": ["string", "null"]}, "username": {"type": ["string", "null"]},
                     "attributes": {"type": "object", "additionalProperties": {"type": "string"}},
-                    "created_at": {"type": "integer"}, "last_seen_at": {"type": ["integer", "null"]}}},
+                    "created_at": {"type": "integer"}, "last_seen_at": {"type": ["integer", "null"]},
+                    "consent": {"type": "object", "description": "Consent per purpose", "properties": {
+                        "marketing": {"$ref": "#/components/schemas/ConsentState"}, "utility": {"$ref": "#/components/schemas/ConsentState"}}}}},
+                "ConsentState": {"type": "string", "enum": ["unknown", "opted_in", "opted_out"]},
+                "ConsentInput": {"type": "object", "required": ["purpose", "state", "wording"], "properties": {
+                    "purpose": {"type": "string", "enum": ["marketing", "utility"]},
+                    "state": {"type": "string", "enum": ["opted_in", "opted_out"]},
+                    "wording": {"type": "string", "description": "The exact wording the person agreed to, or a reference to it"},
+                    "evidence": {"type": "string", "description": "Where the proof is (form id, call reference); the key by default"}}},
                 "ContactInput": {"type": "object", "properties": {"name": {"type": "string"},
                     "phone": {"type": "string", "description": "E.164, or local to the business's country"},
                     "attributes": {"type": "object", "additionalProperties": {"type": "string"}}}},
@@ -85,6 +93,7 @@ pub fn openapi() -> serde_json::Value {
             "/contacts": {
                 "get": {"summary": "List or search contacts (role agent or higher)", "parameters": [
                     {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "name, phone or BSUID"},
+                    {"name": "consent", "in": "query", "schema": {"$ref": "#/components/schemas/ConsentState"}, "description": "marketing consent (400 for another value)"},
                     {"name": "cursor", "in": "query", "schema": {"type": "integer"}},
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}}],
                     "responses": {"200": {"description": "A page of contacts", "content": {"application/json": {"schema": {"type": "object", "properties": {
@@ -101,6 +110,14 @@ pub fn openapi() -> serde_json::Value {
                 "patch": {"summary": "Change name, phone or attributes (only the fields given)", "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ContactInput"}}}},
                     "responses": {"200": {"description": "The contact", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Contact"}}}},
                         "401": error, "404": error, "422": error, "429": error}}
+            },
+            "/contacts/{id}/consent": {
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+                "post": {"summary": "Record consent given or withdrawn (logged with the key as who). The API never lifts an opt-out: 409.",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ConsentInput"}}}},
+                    "responses": {"200": {"description": "Recorded (changed: false when it already was so)", "content": {"application/json": {"schema": {"type": "object", "properties": {
+                        "changed": {"type": "boolean"}, "contact": {"$ref": "#/components/schemas/Contact"}}}}}},
+                        "401": error, "403": error, "404": error, "409": error, "422": error, "429": error}}
             },
             "/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI 3.1"}}}},
             "/numbers": {"get": {

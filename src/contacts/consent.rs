@@ -53,6 +53,14 @@ impl Purpose {
         }
     }
 
+    /// The catalogue key of its name (`consent.marketing`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Purpose::Marketing => "consent.marketing",
+            Purpose::Utility => "consent.utility",
+        }
+    }
+
     fn column(self) -> &'static str {
         match self {
             Purpose::Marketing => "consent_marketing",
@@ -263,6 +271,14 @@ pub fn record(c: &Connection, change: &Change<'_>, actor: &Actor, now: i64) -> r
         now,
     )?;
     Ok(Outcome::Changed { from })
+}
+
+/// When the newest recorded change of `purpose` happened (by the person's clock:
+/// `occurred_at`); `None` before the first. A late or replayed event older than this
+/// (Meta retries for days, out of order) must not undo what the person said since.
+pub fn last_change_at(c: &Connection, contact: i64, purpose: Purpose) -> rusqlite::Result<Option<i64>> {
+    c.prepare_cached("SELECT max(occurred_at) FROM consent_log WHERE contact_id = ?1 AND purpose = ?2")?
+        .query_row(params![contact, purpose.as_str()], |r| r.get(0))
 }
 
 /// One line of a contact's consent log.

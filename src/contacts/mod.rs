@@ -58,7 +58,28 @@ pub fn upsert(conn: &Connection, who: &Identity<'_>, now: i64) -> rusqlite::Resu
     Ok(Some(id))
 }
 
+/// The contact known by `who` (BSUID first, then phone), without creating one.
+pub fn find_id(conn: &Connection, who: &Identity<'_>) -> rusqlite::Result<Option<i64>> {
+    if let Some(b) = who.bsuid {
+        let found = conn
+            .prepare_cached("SELECT id FROM contacts WHERE bsuid = ?1")?
+            .query_row([b], |r| r.get::<_, i64>(0))
+            .optional()?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    match who.wa_id {
+        Some(w) => conn
+            .prepare_cached("SELECT id FROM contacts WHERE wa_id = ?1")?
+            .query_row([w], |r| r.get::<_, i64>(0))
+            .optional(),
+        None => Ok(None),
+    }
+}
+
 pub mod consent;
+pub mod optout;
 #[expect(
     clippy::cast_possible_truncation,
     clippy::cast_possible_wrap,
@@ -81,6 +102,15 @@ pub struct Contact {
     pub attributes: std::collections::BTreeMap<String, String>,
     pub created_at: i64,
     pub last_seen_at: Option<i64>,
+    /// The consent state per purpose (`consent::record` changes it).
+    pub consent: ConsentStates,
+}
+
+/// A contact's consent, per purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ConsentStates {
+    pub marketing: consent::State,
+    pub utility: consent::State,
 }
 
 impl Contact {
@@ -100,7 +130,8 @@ impl Contact {
 }
 
 const COLS: &str =
-    "id, coalesce(name, ''), profile_name, phone_e164, bsuid, username, attributes, created_at, last_seen_at";
+    "id, coalesce(name, ''), profile_name, phone_e164, bsuid, username, attributes, created_at, last_seen_at,
+                    consent_marketing, consent_utility";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Contact> {
     let attrs: String = r.get(6)?;
@@ -114,6 +145,10 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Contact> {
         attributes: serde_json::from_str(&attrs).unwrap_or_default(),
         created_at: r.get(7)?,
         last_seen_at: r.get(8)?,
+        consent: ConsentStates {
+            marketing: r.get(9)?,
+            utility: r.get(10)?,
+        },
     })
 }
 
@@ -165,6 +200,18 @@ pub fn search(
     after: i64,
     limit: i64,
 ) -> rusqlite::Result<Vec<Contact>> {
+    search_by_consent(conn, scope, q, None, after, limit)
+}
+
+/// Like [`search`], only contacts whose marketing consent is `marketing` (when given).
+pub fn search_by_consent(
+    conn: &Connection,
+    scope: &Scope,
+    q: Option<&str>,
+    marketing: Option<consent::State>,
+    after: i64,
+    limit: i64,
+) -> rusqlite::Result<Vec<Contact>> {
     let q = q.map(str::trim).filter(|q| !q.is_empty());
     let indexed = q.and_then(fts_query);
     let short = if indexed.is_none() { q.map(str::to_string) } else { None };
@@ -173,6 +220,7 @@ pub fn search(
          WHERE id > ?
            AND (? IS NULL OR id IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ?))
            AND (? IS NULL OR name LIKE '%' || ? || '%' OR profile_name LIKE '%' || ? || '%')
+           AND (? IS NULL OR consent_marketing = ?)
            AND {}
          ORDER BY id LIMIT ?",
         scope.sql
@@ -186,6 +234,9 @@ pub fn search(
         short.clone(),
         short,
     ];
+    let marketing = Value::from(marketing.map(|m| m.as_str().to_string()));
+    args.push(marketing.clone());
+    args.push(marketing);
     scope.bind(&mut args);
     args.push(Value::Integer(limit));
     let rows = stmt.query_map(params_from_iter(args), from_row)?;

@@ -1,14 +1,18 @@
-//! Contact pages (list, search, add, view, edit; delete for admins, audited) and
-//! starting a conversation with a contact. The API's contact routes are in `api::contacts`.
+//! Contact pages (list, search, filter by consent, add, view, edit; delete for admins,
+//! audited), a contact's consent log and the agent's "as told by the person" change,
+//! the admins' opt-out keyword settings, and starting a conversation with a contact.
+//! The API's contact routes are in `api::contacts`.
 
-use super::service::{self, ContactInput};
+use super::consent::{self, Source, State};
+use super::optout::{self, OptOutSettings, SettingsInput};
+use super::service::{self, ConsentInput, ConsentRecorded, ContactInput};
 use super::{Contact, default_region};
 use crate::app::AppState;
 use crate::audit;
 use crate::auth::Role;
 use crate::error::{AppError, AppResult};
 use crate::inbox::access::Viewer;
-use crate::web::{Authed, FormErrors, RequestCtx, invalid_page, ok_page, see_other_flash};
+use crate::web::{Admin, Authed, FormErrors, RequestCtx, invalid_page, ok_page, see_other_flash};
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
@@ -25,6 +29,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(post_contact)),
     )
     .service(web::resource("/contacts/{id}/delete").route(web::post().to(post_delete)))
+    .service(web::resource("/contacts/{id}/consent").route(web::post().to(post_consent)))
+    .service(
+        web::resource("/admin/consent")
+            .route(web::get().to(get_opt_out))
+            .route(web::post().to(post_opt_out)),
+    )
     .service(web::resource("/contacts/{id}/conversation").route(web::post().to(post_conversation)));
 }
 
@@ -44,6 +54,8 @@ struct ListPage {
     ctx: RequestCtx,
     contacts: Vec<Contact>,
     q: String,
+    /// The marketing consent filter (`opted_in`, `opted_out`, `unknown`, or empty).
+    consent: String,
     next: Option<i64>,
     form: ContactInput,
     errors: FormErrors,
@@ -53,13 +65,25 @@ struct ListPage {
 pub struct ListQuery {
     q: Option<String>,
     after: Option<i64>,
+    consent: Option<String>,
 }
 
+impl ListPage {
+    /// The "more" link: the next page of the same search and filter.
+    #[expect(clippy::trivially_copy_pass_by_ref, reason = "the template passes a reference")]
+    fn next_href(&self, after: &i64) -> String {
+        let q: String = url::form_urlencoded::byte_serialize(self.q.as_bytes()).collect();
+        format!("/contacts?after={after}&q={q}&consent={}", self.consent)
+    }
+}
+
+#[expect(clippy::too_many_arguments, reason = "the page's search, filter, cursor and form")]
 async fn list_page(
     state: &AppState,
     ctx: RequestCtx,
     user: crate::auth::User,
     q: String,
+    marketing: Option<State>,
     after: i64,
     form: ContactInput,
     errors: FormErrors,
@@ -69,7 +93,14 @@ async fn list_page(
         .db
         .read(move |c| {
             let scope = Viewer::for_user(c, &user)?.contact_scope();
-            Ok(super::search(c, &scope, Some(&q2), after, PAGE + 1)?)
+            Ok(super::search_by_consent(
+                c,
+                &scope,
+                Some(&q2),
+                marketing,
+                after,
+                PAGE + 1,
+            )?)
         })
         .await?;
     let next = (contacts.len() as i64 > PAGE)
@@ -80,6 +111,7 @@ async fn list_page(
         ctx,
         contacts,
         q,
+        consent: marketing.map(|m| m.as_str().to_string()).unwrap_or_default(),
         next,
         form,
         errors,
@@ -88,12 +120,14 @@ async fn list_page(
 
 async fn get_contacts(state: web::Data<AppState>, a: Authed, q: web::Query<ListQuery>) -> AppResult<HttpResponse> {
     let q = q.into_inner();
+    let marketing = q.consent.as_deref().and_then(State::parse);
     ok_page(
         &list_page(
             &state,
             a.ctx,
             a.user,
             q.q.unwrap_or_default(),
+            marketing,
             q.after.unwrap_or(0),
             ContactInput::default(),
             FormErrors::default(),
@@ -115,7 +149,7 @@ async fn post_contacts(
         .await?;
     match created {
         Ok(contact) => Ok(see_other_flash(&format!("/contacts/{}", contact.id), "flash.saved")),
-        Err(errors) => invalid_page(&list_page(&state, a.ctx, a.user, String::new(), 0, form, errors).await?),
+        Err(errors) => invalid_page(&list_page(&state, a.ctx, a.user, String::new(), None, 0, form, errors).await?),
     }
 }
 
@@ -130,6 +164,17 @@ struct ContactPage {
     conversations: Vec<crate::inbox::conversations::Row>,
     labels: Vec<crate::inbox::conversations::LabelTag>,
     numbers: Vec<(String, String)>,
+    /// The consent log, newest first.
+    log: Vec<consent::Entry>,
+    consent_form: ConsentInput,
+    consent_errors: FormErrors,
+}
+
+impl ContactPage {
+    #[expect(clippy::unused_self, reason = "the template calls it as a method")]
+    fn states(&self) -> [State; 2] {
+        [State::OptedIn, State::OptedOut]
+    }
 }
 
 /// The contact's labels, its conversations the user may see, and the numbers a new
@@ -159,20 +204,24 @@ async fn extras(state: &AppState, a: &Authed, id: i64) -> AppResult<Extras> {
         .await?)
 }
 
-/// The contact (404 unless the user may see it) and its message count.
-async fn load(state: &AppState, user: &crate::auth::User, id: i64) -> AppResult<(Contact, i64)> {
+/// The contact (404 unless the user may see it), its message count and consent log.
+async fn load(state: &AppState, user: &crate::auth::User, id: i64) -> AppResult<(Contact, i64, Vec<consent::Entry>)> {
     let user = user.clone();
     Ok(state
         .db
         .read(move |c| {
             let contact = service::get(c, &Viewer::for_user(c, &user)?.contact_scope(), id)?;
-            Ok((contact, crate::inbox::count_messages_of_contact(c, id)?))
+            Ok((
+                contact,
+                crate::inbox::count_messages_of_contact(c, id)?,
+                consent::log(c, id)?,
+            ))
         })
         .await?)
 }
 
 async fn get_contact(state: web::Data<AppState>, a: Authed, path: web::Path<i64>) -> AppResult<HttpResponse> {
-    let (contact, messages) = load(&state, &a.user, path.into_inner()).await?;
+    let (contact, messages, log) = load(&state, &a.user, path.into_inner()).await?;
     let (conversations, labels, numbers) = extras(&state, &a, contact.id).await?;
     let form = ContactInput {
         name: contact.name.clone(),
@@ -189,6 +238,9 @@ async fn get_contact(state: web::Data<AppState>, a: Authed, path: web::Path<i64>
         conversations,
         labels,
         numbers,
+        log,
+        consent_form: ConsentInput::default(),
+        consent_errors: FormErrors::default(),
     })
 }
 
@@ -211,7 +263,7 @@ async fn post_contact(
     match updated {
         Ok(_) => Ok(see_other_flash(&format!("/contacts/{id}"), "flash.saved")),
         Err(errors) => {
-            let (contact, messages) = load(&state, &a.user, id).await?;
+            let (contact, messages, log) = load(&state, &a.user, id).await?;
             let (conversations, labels, numbers) = extras(&state, &a, id).await?;
             invalid_page(&ContactPage {
                 ctx: a.ctx,
@@ -222,6 +274,9 @@ async fn post_contact(
                 conversations,
                 labels,
                 numbers,
+                log,
+                consent_form: ConsentInput::default(),
+                consent_errors: FormErrors::default(),
             })
         }
     }
@@ -270,4 +325,114 @@ async fn post_delete(state: web::Data<AppState>, a: Authed, path: web::Path<i64>
         })
         .await?;
     Ok(see_other_flash("/contacts", "flash.contact_deleted"))
+}
+
+/// An agent (or anyone above) records a consent change the person told them (on the
+/// phone, at the counter), with the wording or a reference as proof.
+async fn post_consent(
+    state: web::Data<AppState>,
+    a: Authed,
+    path: web::Path<i64>,
+    form: web::Form<ConsentInput>,
+) -> AppResult<HttpResponse> {
+    a.require(Role::Agent)?;
+    let id = path.into_inner();
+    let form = form.into_inner();
+    let (actor, now, input, user) = (a.actor(), state.now(), form.clone(), a.user.clone());
+    let recorded = state
+        .db
+        .write(move |c| {
+            let scope = Viewer::for_user(c, &user)?.contact_scope();
+            Ok(service::record_consent(
+                c,
+                &scope,
+                &actor,
+                id,
+                &input,
+                Source::Agent,
+                now,
+            )?)
+        })
+        .await?;
+    match recorded {
+        ConsentRecorded::Changed(_) | ConsentRecorded::Unchanged(_) => {
+            Ok(see_other_flash(&format!("/contacts/{id}"), "flash.saved"))
+        }
+        // An agent records the person's own word, which may lift an opt-out: not reached.
+        ConsentRecorded::OptOutWins => Err(AppError::BadRequest("consent.record.api_opt_out_wins")),
+        ConsentRecorded::Invalid(consent_errors) => {
+            let (contact, messages, log) = load(&state, &a.user, id).await?;
+            let (conversations, labels, numbers) = extras(&state, &a, id).await?;
+            let form_input = ContactInput {
+                name: contact.name.clone(),
+                phone: contact.phone.clone().unwrap_or_default(),
+                attributes_text: service::attributes_text(&contact),
+                attributes: None,
+            };
+            invalid_page(&ContactPage {
+                ctx: a.ctx,
+                contact,
+                form: form_input,
+                errors: FormErrors::default(),
+                messages,
+                conversations,
+                labels,
+                numbers,
+                log,
+                consent_form: form,
+                consent_errors,
+            })
+        }
+    }
+}
+
+// ---- opt-out keywords (admins) -------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "admin/consent.html")]
+struct OptOutPage {
+    ctx: RequestCtx,
+    form: SettingsInput,
+    errors: FormErrors,
+}
+
+fn form_of(s: &OptOutSettings) -> SettingsInput {
+    SettingsInput {
+        stop: s.stop.join("\n"),
+        start: s.start.join("\n"),
+        confirm_stop_en: s.confirm_stop_en.clone(),
+        confirm_stop_id: s.confirm_stop_id.clone(),
+        confirm_start_en: s.confirm_start_en.clone(),
+        confirm_start_id: s.confirm_start_id.clone(),
+    }
+}
+
+async fn get_opt_out(state: web::Data<AppState>, Admin(a): Admin) -> AppResult<HttpResponse> {
+    let s = state.db.read(|c| Ok(optout::settings(c)?)).await?;
+    ok_page(&OptOutPage {
+        ctx: a.ctx,
+        form: form_of(&s),
+        errors: FormErrors::default(),
+    })
+}
+
+async fn post_opt_out(
+    state: web::Data<AppState>,
+    Admin(a): Admin,
+    form: web::Form<SettingsInput>,
+) -> AppResult<HttpResponse> {
+    let form = form.into_inner();
+    let s = match optout::validate(&form) {
+        Ok(s) => s,
+        Err(errors) => {
+            return invalid_page(&OptOutPage {
+                ctx: a.ctx,
+                form,
+                errors,
+            });
+        }
+    };
+    let (actor, now) = (a.actor(), state.now());
+    state.db.write(move |c| Ok(optout::save(c, &actor, &s, now)?)).await?;
+    Ok(see_other_flash("/admin/consent", "flash.saved"))
 }

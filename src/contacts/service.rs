@@ -187,3 +187,77 @@ fn phone_taken() -> FormErrors {
     e.add("phone", "contacts.phone_taken");
     e
 }
+
+/// A consent change as an agent (the contact page) or an API client records it.
+#[derive(Deserialize, Default, Clone, Debug)]
+pub struct ConsentInput {
+    #[serde(default)]
+    pub purpose: String,
+    #[serde(default)]
+    pub state: String,
+    /// What the person said or agreed to, or where it is written: required, it is the proof.
+    #[serde(default)]
+    pub wording: String,
+    #[serde(default)]
+    pub evidence: String,
+}
+
+/// What recording a consent change did.
+pub enum ConsentRecorded {
+    Changed(Contact),
+    /// Already in that state: nothing written.
+    Unchanged(Contact),
+    /// The contact opted out, and this source may not lift it.
+    OptOutWins,
+    Invalid(FormErrors),
+}
+
+/// Longest wording or evidence kept.
+const MAX_PROOF: usize = 1000;
+
+/// Records a consent change for a contact in `scope` (404 otherwise) from `source`
+/// (`Agent` for the page, `Api` for the API), through `consent::record`: logged and
+/// audited, nothing written when nothing changes, an opt-out kept when the source may
+/// not lift it.
+pub fn record_consent(
+    c: &Connection,
+    scope: &Scope,
+    actor: &Actor,
+    id: i64,
+    input: &ConsentInput,
+    source: super::consent::Source,
+    now: i64,
+) -> AppResult<ConsentRecorded> {
+    use super::consent::{self, Change, Outcome, Purpose, State};
+    get(c, scope, id)?;
+    let mut errors = FormErrors::default();
+    let purpose = Purpose::parse(&input.purpose);
+    let state = State::parse(&input.state).filter(|s| *s != State::Unknown);
+    if purpose.is_none() || state.is_none() {
+        errors.add("state", "consent.record.invalid");
+    }
+    let (wording, evidence) = (input.wording.trim(), input.evidence.trim());
+    if wording.is_empty() || wording.chars().count() > MAX_PROOF || evidence.chars().count() > MAX_PROOF {
+        errors.add("wording", "consent.record.wording_required");
+    }
+    let (Some(purpose), Some(state), true) = (purpose, state, errors.is_empty()) else {
+        return Ok(ConsentRecorded::Invalid(errors));
+    };
+    let change = Change {
+        contact: id,
+        purpose,
+        state,
+        source,
+        occurred_at: None,
+        wording,
+        evidence,
+    };
+    let outcome = consent::record(c, &change, actor, now)?;
+    let contact = super::find(c, id)?.ok_or(AppError::NotFound)?;
+    Ok(match outcome {
+        Outcome::Changed { .. } => ConsentRecorded::Changed(contact),
+        Outcome::Unchanged => ConsentRecorded::Unchanged(contact),
+        Outcome::OptOutWins => ConsentRecorded::OptOutWins,
+        Outcome::NoSuchContact => return Err(AppError::NotFound),
+    })
+}

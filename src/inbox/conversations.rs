@@ -120,6 +120,8 @@ pub struct Row {
     pub preview: String,
     pub unread: i64,
     pub labels: Vec<LabelTag>,
+    /// A reply since the customer last wrote did not go out (failed, held or retrying).
+    pub trouble: bool,
 }
 
 impl Row {
@@ -137,7 +139,9 @@ const ROW_SELECT: &str = "SELECT c.id, c.contact_id,
         coalesce(nullif(k.name, ''), nullif(k.profile_name, ''), k.phone_e164, k.bsuid, ''),
         k.phone_e164, c.phone_number_id, coalesce(n.display_name, c.phone_number_id), c.status, c.snoozed_until,
         c.assignee_id, u.name, c.last_message_at, c.last_inbound_at, c.preview,
-        coalesce(c.last_inbound_id, 0), coalesce(r.last_read_id, 0)
+        coalesce(c.last_inbound_id, 0), coalesce(r.last_read_id, 0),
+        EXISTS (SELECT 1 FROM messages f WHERE f.conversation_id = c.id AND f.id > coalesce(c.last_inbound_id, 0)
+                AND f.direction = 'out' AND f.status IN ('failed', 'held', 'retrying'))
     FROM conversations c
     JOIN contacts k ON k.id = c.contact_id
     LEFT JOIN wa_numbers n ON n.phone_number_id = c.phone_number_id
@@ -162,6 +166,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Row, i64, i64)> {
             preview: r.get(12)?,
             unread: 0,
             labels: Vec::new(),
+            trouble: r.get(15)?,
         },
         r.get(13)?,
         r.get(14)?,
@@ -415,6 +420,13 @@ pub fn find_by_wamid(c: &Connection, wamid: &str) -> rusqlite::Result<Option<i64
     })
     .optional()
     .map(Option::flatten)
+}
+
+/// The conversation of a contact on a number, when there is one.
+pub fn find_for_contact(c: &Connection, phone_number_id: &str, contact_id: i64) -> rusqlite::Result<Option<i64>> {
+    c.prepare_cached("SELECT id FROM conversations WHERE phone_number_id = ?1 AND contact_id = ?2")?
+        .query_row(params![phone_number_id, contact_id], |r| r.get(0))
+        .optional()
 }
 
 /// Where a reply goes: (number's row id, recipient, contact id, last inbound time).

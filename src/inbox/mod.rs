@@ -139,9 +139,51 @@ pub fn insert_outbound(conn: &Connection, m: &NewOutbound<'_>) -> rusqlite::Resu
 /// no message yet (see [`insert_outbound`]).
 pub fn link_wamid(conn: &Connection, outbox_id: i64, wamid: &str) -> rusqlite::Result<bool> {
     Ok(conn.execute(
-        "UPDATE messages SET wamid = ?2 WHERE outbox_id = ?1",
+        "UPDATE messages SET wamid = ?2,
+                status = CASE WHEN status = 'retrying' THEN 'pending' ELSE status END,
+                error_code = CASE WHEN status = 'retrying' THEN NULL ELSE error_code END,
+                error_title = CASE WHEN status = 'retrying' THEN NULL ELSE error_title END
+         WHERE outbox_id = ?1",
         params![outbox_id, wamid],
     )? > 0)
+}
+
+/// The outbox will try a message again after `code` (`None`: Meta did not answer): the
+/// bubble says "trying again" instead of a quiet "queued".
+pub fn mark_retrying(
+    conn: &Connection,
+    outbox_id: i64,
+    code: Option<i64>,
+    reason: &str,
+    at: i64,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE messages SET status = 'retrying', status_at = ?2, error_code = ?3, error_title = ?4
+         WHERE outbox_id = ?1 AND wamid IS NULL AND coalesce(status, 'pending') IN ('pending', 'retrying')",
+        params![outbox_id, at, code, reason],
+    )
+}
+
+/// An outbound message of conversation `id` whose send failed for good and never got a
+/// wamid: (kind, outbox id).
+pub fn find_failed_reply(conn: &Connection, id: i64, message_id: i64) -> rusqlite::Result<Option<(String, i64)>> {
+    conn.query_row(
+        "SELECT kind, outbox_id FROM messages
+         WHERE id = ?1 AND conversation_id = ?2 AND direction = 'out' AND status = 'failed'
+           AND wamid IS NULL AND outbox_id IS NOT NULL",
+        params![message_id, id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+}
+
+/// A failed reply is to be tried again: the bubble goes back to "queued".
+pub fn mark_requeued(conn: &Connection, message_id: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE messages SET status = 'pending', status_at = NULL, error_code = NULL, error_title = NULL, error_details = NULL
+         WHERE id = ?1",
+        [message_id],
+    )
 }
 
 /// The outbox gave up on a message (`failed`, with the reason) or holds it after a
@@ -165,6 +207,25 @@ pub fn mark_unsent(
 pub fn conversation_of_outbox(conn: &Connection, outbox_id: i64) -> rusqlite::Result<Option<i64>> {
     conn.query_row(
         "SELECT conversation_id FROM messages WHERE outbox_id = ?1",
+        [outbox_id],
+        |r| r.get::<_, Option<i64>>(0),
+    )
+    .optional()
+    .map(Option::flatten)
+}
+
+/// The contact a message was sent to or came from, by its wamid.
+pub fn contact_of_wamid(conn: &Connection, wamid: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT contact_id FROM messages WHERE wamid = ?1")?
+        .query_row([wamid], |r| r.get::<_, Option<i64>>(0))
+        .optional()
+        .map(Option::flatten)
+}
+
+/// The contact of an outbox row's message, if it has one.
+pub fn contact_of_outbox(conn: &Connection, outbox_id: i64) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(
+        "SELECT contact_id FROM messages WHERE outbox_id = ?1",
         [outbox_id],
         |r| r.get::<_, Option<i64>>(0),
     )

@@ -59,7 +59,15 @@ pub fn record_outcome(c: &Connection, o: &Outcome<'_>) -> Result<Option<i64>, Ap
             super::conversations::find_by_wamid(c, wamid)?
         }
         Outcome::Sent { wamid: None, .. } => None,
-        Outcome::Retrying { outbox_id } => super::conversation_of_outbox(c, outbox_id)?,
+        Outcome::Retrying {
+            outbox_id,
+            code,
+            reason,
+            at,
+        } => {
+            super::mark_retrying(c, outbox_id, code, reason, at)?;
+            super::conversation_of_outbox(c, outbox_id)?
+        }
         Outcome::Unsent {
             outbox_id,
             held,
@@ -69,8 +77,36 @@ pub fn record_outcome(c: &Connection, o: &Outcome<'_>) -> Result<Option<i64>, Ap
         } => {
             let status = if held { "held" } else { "failed" };
             super::mark_unsent(c, outbox_id, status, code, reason, at)?;
-            super::conversation_of_outbox(c, outbox_id)?
+            let conversation = super::conversation_of_outbox(c, outbox_id)?;
+            if code == Some(crate::contacts::optout::STOPPED_MARKETING) {
+                record_refusal(c, outbox_id, conversation, reason, at)?;
+            }
+            conversation
         }
     };
     Ok(conversation)
+}
+
+/// Meta refused the send with 131050 at once (it usually says so later, in a status:
+/// see `intake`): the person stopped marketing messages, and is opted out of marketing.
+fn record_refusal(
+    c: &Connection,
+    outbox_id: i64,
+    conversation: Option<i64>,
+    reason: &str,
+    at: i64,
+) -> Result<(), AppError> {
+    use crate::contacts::consent::{Source, State};
+    use crate::contacts::optout;
+    let Some(contact) = super::contact_of_outbox(c, outbox_id)? else {
+        return Ok(());
+    };
+    let evidence = format!("outbox {outbox_id} error {}", optout::STOPPED_MARKETING);
+    if optout::record_refusal(c, contact, &evidence, reason, at, at)? {
+        if let Some(conv) = conversation {
+            let body = optout::event_body(Source::MetaRefusal, State::OptedOut, "");
+            super::conversations::add_event(c, conv, "consent", None, &body, at)?;
+        }
+    }
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! Answering a conversation (from the inbox or the API): free text and files only while
 //! the 24-hour customer-service window is open, an approved template at any time. The
 //! reply becomes a `pending` message in the thread at once and a row in the one outbox;
+//! a template is sent only when the contact's consent allows its purpose;
 //! the dispatcher sends it and the ticks follow Meta's status webhooks.
 
 use super::Inbox;
@@ -147,6 +148,12 @@ pub async fn send(
                     if i64::try_from(params.len()) != Ok(count) || params.iter().any(|p| p.trim().is_empty()) {
                         return Ok(Err("inbox.template_params"));
                     }
+                    // The one consent rule: a marketing template needs an opt-in and
+                    // never goes to someone who opted out; utility goes unless refused.
+                    let purpose = crate::contacts::consent::Purpose::of_template_category(&t.category);
+                    if let Err(refusal) = crate::contacts::consent::may_send(c, route.contact_id, purpose)? {
+                        return Ok(Err(refusal.key()));
+                    }
                     let body = fill_template(&text, &params);
                     let m = OutMessage::Template {
                         name,
@@ -280,4 +287,51 @@ mod tests {
         );
         assert_eq!(fill_template(body, &[String::new()]), body);
     }
+}
+
+/// "Try again" on a reply that failed for good: the same outbox row is queued again (so
+/// the thread keeps one bubble, and a held or sent one can never go twice). Text and
+/// files need the window still open. `Ok(Err(key))` names why not.
+pub async fn retry(
+    inbox: &Inbox,
+    viewer: Viewer,
+    id: i64,
+    message_id: i64,
+    actor: crate::audit::Actor,
+) -> AppResult<Result<(), &'static str>> {
+    let now = inbox.clock.unix();
+    let result = inbox
+        .db
+        .write(move |c| {
+            viewer.check(c, id)?;
+            let route = conversations::find_route(c, id)?.ok_or(AppError::NotFound)?;
+            let Some((kind, outbox_id)) = super::find_failed_reply(c, id, message_id)? else {
+                return Ok(Err("inbox.retry_not_failed"));
+            };
+            if kind != "template" && super::window_left(route.last_inbound_at, now) <= 0 {
+                return Ok(Err("inbox.window_closed"));
+            }
+            if !crate::whatsapp::outbox::requeue_failed(c, outbox_id, now)? {
+                return Ok(Err("inbox.retry_not_failed"));
+            }
+            super::mark_requeued(c, message_id)?;
+            crate::audit::record(
+                c,
+                &actor,
+                "message.retry",
+                &format!("conversation:{id}"),
+                &format!("message:{message_id} outbox:{outbox_id}"),
+                now,
+            )?;
+            Ok(Ok(()))
+        })
+        .await?;
+    if result.is_ok() {
+        inbox.outbox.ring();
+        inbox
+            .live
+            .publish(&inbox.db, vec![(id, super::live::Kind::Changed)])
+            .await;
+    }
+    Ok(result)
 }

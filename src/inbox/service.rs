@@ -97,6 +97,8 @@ pub struct ConversationData {
     pub labels: Vec<LabelTag>,
     /// The message being answered, when it can be quoted (it has a wamid).
     pub reply_to: Option<thread::Message>,
+    /// The contact's marketing consent (the header's badge).
+    pub marketing: crate::contacts::consent::State,
 }
 
 /// The user opens a conversation (the page, or its live refresh): everything up to the
@@ -160,7 +162,14 @@ pub async fn open_page(
                 Some(m) => thread::find_message(c, id, m)?.filter(|x| x.wamid.is_some()),
                 None => None,
             };
+            let marketing = crate::contacts::consent::state(
+                c,
+                thread.conv.contact_id,
+                crate::contacts::consent::Purpose::Marketing,
+            )?
+            .unwrap_or(crate::contacts::consent::State::Unknown);
             Ok(ConversationData {
+                marketing,
                 contact_labels: catalog::list_contact_labels(c, thread.conv.contact_id)?,
                 thread,
                 templates,

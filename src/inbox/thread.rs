@@ -31,6 +31,8 @@ pub struct Message {
     pub sent_at: i64,
     pub status: Option<String>,
     pub error: Option<String>,
+    /// Meta's error code of a send that did not go out (`None`: no answer, or no error).
+    pub error_code: Option<i64>,
     pub author: Option<String>,
     pub quote: Option<String>,
     pub forwarded: bool,
@@ -48,9 +50,20 @@ impl Message {
         match self.status.as_deref() {
             _ if !self.outbound() => "",
             Some("played") => "read",
-            Some(s @ ("sent" | "delivered" | "read" | "failed" | "held")) => s,
+            Some(s @ ("sent" | "delivered" | "read" | "failed" | "held" | "retrying")) => s,
             _ => "pending",
         }
+    }
+
+    /// Why a reply did not go out, in the reader's words (message key); `None` when it
+    /// went, or is held (the tick says what a held message is).
+    pub fn trouble(&self) -> Option<&'static str> {
+        matches!(self.tick(), "failed" | "retrying").then(|| crate::whatsapp::graph::plain_reason(self.error_code))
+    }
+
+    /// A failed reply can be tried again (a held one may have gone out: never blindly).
+    pub fn retryable(&self) -> bool {
+        self.tick() == "failed" && self.wamid.is_none()
     }
 
     /// Location: (latitude, longitude, name) when the coordinates are known.
@@ -145,12 +158,34 @@ impl Event {
             _ => self.body.clone(),
         };
         match (self.kind.as_str(), what.is_empty()) {
+            ("consent", _) => describe_consent(locale, &self.body),
             ("assigned", true) => i18n::tf(locale, "inbox.ev_unassigned", &[("who", &who)]),
             ("assigned", false) if self.actor.is_empty() => {
                 i18n::tf(locale, "inbox.ev_auto_assigned", &[("to", &what)])
             }
             (kind, _) => i18n::tf(locale, &format!("inbox.ev_{kind}"), &[("who", &who), ("what", &what)]),
         }
+    }
+}
+
+/// A consent event (`source:state:detail`, see `contacts::optout::event_body`) as a
+/// sentence: "Opted out of marketing by keyword STOP".
+fn describe_consent(locale: Locale, body: &str) -> String {
+    let mut parts = body.splitn(3, ':');
+    let (source, state, detail) = (
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+    );
+    let key = format!("consent.event.{source}_{state}");
+    if i18n::has_key(&key) {
+        i18n::tf(locale, &key, &[("what", detail)])
+    } else {
+        format!(
+            "{}: {}",
+            i18n::t(locale, "consent.marketing"),
+            i18n::label(locale, "consent.state", state)
+        )
     }
 }
 
@@ -179,11 +214,14 @@ pub fn list_messages(
 ) -> rusqlite::Result<Vec<Message>> {
     let mut stmt = c.prepare_cached(
         "SELECT m.id, m.direction, m.kind, m.body, m.detail, m.understood, m.wamid, m.sent_at, m.status,
-                coalesce(m.error_title || ': ' || m.error_details, m.error_title), u.name, q.body, q.kind, m.forwarded,
+                coalesce(m.error_title || ': ' || m.error_details, m.error_title),
+                -- Sent by the appliance itself (an opt-out confirmation): it says so.
+                coalesce(u.name, CASE WHEN o.origin = 'system' THEN 'Whacaster' END), q.body, q.kind, m.forwarded,
                 coalesce(f.id, g.id), coalesce(f.state, g.state), coalesce(f.mime_type, g.mime_type),
-                coalesce(f.filename, g.filename, '')
+                coalesce(f.filename, g.filename, ''), m.error_code
          FROM messages m
          LEFT JOIN users u ON u.id = m.author_id
+         LEFT JOIN outbox o ON o.id = m.outbox_id AND m.author_id IS NULL
          LEFT JOIN messages q ON q.wamid = m.reply_to
          LEFT JOIN media_files f ON f.wamid = m.wamid
          LEFT JOIN media_files g ON g.message_id = m.id
@@ -206,6 +244,7 @@ pub fn list_messages(
             sent_at: r.get(7)?,
             status: r.get(8)?,
             error: r.get(9)?,
+            error_code: r.get(18)?,
             author: r.get(10)?,
             quote: match (quote, quote_kind) {
                 (Some(q), _) if !q.is_empty() => Some(q),

@@ -76,6 +76,8 @@ pub struct ConversationPage {
     pub form_error: Option<&'static str>,
     pub draft: String,
     pub note_draft: String,
+    /// The contact's marketing consent, for the header's badge.
+    pub marketing: crate::contacts::consent::State,
 }
 
 /// What the composer had when a form comes back with a problem.
@@ -130,6 +132,7 @@ impl ConversationPage {
             form_error: draft.error,
             draft: draft.text,
             note_draft: draft.note,
+            marketing: data.marketing,
         }
     }
 

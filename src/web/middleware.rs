@@ -188,6 +188,7 @@ fn is_unsafe(m: &Method) -> bool {
 pub const FLASH_KEYS: &[&str] = &[
     "templates.flash_submitted",
     "templates.flash_deleted",
+    "flash.retry_queued",
     "flash.signed_out",
     "flash.saved",
     "flash.setup_done",

@@ -31,6 +31,29 @@ pub fn classify(code: i64) -> ErrorClass {
     }
 }
 
+/// What went wrong with a send, in words a shop's agent understands: the message key
+/// (`whatsapp.why.*` in the catalogues) for Meta's error `code`, `None` when Meta never
+/// answered (no connection, a timeout). Meta's own text stays beside it for whoever
+/// has to dig further.
+pub fn plain_reason(code: Option<i64>) -> &'static str {
+    match code {
+        None => "whatsapp.why.unreachable",
+        Some(190 | 0) => "whatsapp.why.token",
+        Some(10 | 200 | 294) => "whatsapp.why.permission",
+        Some(131_047) => "whatsapp.why.window_closed",
+        Some(131_026) => "whatsapp.why.not_on_whatsapp",
+        Some(131_050) => "whatsapp.why.stopped_marketing",
+        Some(131_049) => "whatsapp.why.marketing_limit",
+        Some(130_429 | 131_056 | 80_007 | 4) => "whatsapp.why.too_fast",
+        Some(133_010) => "whatsapp.why.not_registered",
+        Some(368 | 131_031) => "whatsapp.why.restricted",
+        Some(131_042) => "whatsapp.why.payment",
+        Some(132_000..=132_999) => "whatsapp.why.template",
+        Some(131_051 | 131_052 | 131_053) => "whatsapp.why.media",
+        Some(_) => "whatsapp.why.other",
+    }
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum GraphError {
     /// Meta answered with an error object.

@@ -21,6 +21,9 @@ pub enum Event {
         phone_number_id: String,
         error: ApiError,
     },
+    /// The person stopped or resumed marketing messages with WhatsApp's own control
+    /// (`user_preferences`).
+    Preference(PreferenceChange),
 }
 
 impl Event {
@@ -30,6 +33,7 @@ impl Event {
             Event::Message(m) => Some(&m.phone_number_id),
             Event::Status(s) => Some(&s.phone_number_id),
             Event::Error { phone_number_id, .. } => Some(phone_number_id),
+            Event::Preference(p) => Some(p.phone_number_id.as_str()).filter(|n| !n.is_empty()),
             Event::Account(_) => None,
         }
     }
@@ -85,6 +89,26 @@ pub struct StatusUpdate {
     /// What we sent along with the message (`biz_opaque_callback_data`): names the
     /// outbox row, so a send interrupted by a crash can be settled from its status.
     pub callback: Option<String>,
+}
+
+/// What the person chose in WhatsApp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preference {
+    Stop,
+    Resume,
+}
+
+/// A `user_preferences` entry for marketing messages, in Whacaster's terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreferenceChange {
+    /// `metadata.phone_number_id` (empty when Meta names none).
+    pub phone_number_id: String,
+    /// Keyed by phone and BSUID: Meta warns the two may not match.
+    pub user: Sender,
+    pub choice: Preference,
+    pub timestamp: i64,
+    /// Meta's sentence ("User requested to stop marketing messages").
+    pub detail: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -180,6 +204,8 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, String> {
             let value = change.get("value").unwrap_or(&Value::Null);
             if field == "messages" {
                 messages_value(value, &mut events)?;
+            } else if field == "user_preferences" {
+                preferences_value(&waba_id, value, &mut events);
             } else {
                 events.push(Event::Account(account_news(&waba_id, &field, value)));
             }
@@ -508,6 +534,56 @@ fn status(phone_number_id: &str, st: &Value) -> Result<StatusUpdate, String> {
     })
 }
 
+/// `user_preferences`: marketing Stop/Resume become preference events; anything else
+/// Meta may add there (another category, another value) is kept as account news.
+fn preferences_value(waba_id: &str, value: &Value, out: &mut Vec<Event>) {
+    let phone_number_id = value
+        .get("metadata")
+        .map(|m| s_or(m, "phone_number_id"))
+        .unwrap_or_default();
+    let before = out.len();
+    for p in arr(value, "user_preferences") {
+        let choice = match s_or(p, "value").to_ascii_lowercase().as_str() {
+            "stop" => Some(Preference::Stop),
+            "resume" => Some(Preference::Resume),
+            _ => None,
+        };
+        let user = Sender {
+            wa_id: s(p, "wa_id")
+                .filter(|w| !w.is_empty() && w.len() <= MAX_WA_ID && w.bytes().all(|b| b.is_ascii_digit())),
+            bsuid: s(p, "user_id").filter(|u| !u.is_empty()),
+            profile_name: None,
+            username: None,
+        };
+        let marketing = s_or(p, "category") == "marketing_messages";
+        match choice {
+            Some(choice) if marketing && (user.wa_id.is_some() || user.bsuid.is_some()) => {
+                out.push(Event::Preference(PreferenceChange {
+                    phone_number_id: phone_number_id.clone(),
+                    user,
+                    choice,
+                    timestamp: int(p, "timestamp"),
+                    detail: s_or(p, "detail"),
+                }));
+            }
+            _ => out.push(Event::Account(AccountNews {
+                waba_id: waba_id.to_string(),
+                field: "user_preferences".into(),
+                event: s(p, "value").unwrap_or_else(|| "user_preferences".into()),
+                summary: [s_or(p, "category"), s_or(p, "detail")]
+                    .into_iter()
+                    .filter(|x| !x.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" · "),
+                template: None,
+            })),
+        }
+    }
+    if out.len() == before {
+        out.push(Event::Account(account_news(waba_id, "user_preferences", value)));
+    }
+}
+
 fn account_news(waba_id: &str, field: &str, v: &Value) -> AccountNews {
     let event = s(v, "event").unwrap_or_else(|| field.to_string());
     let mut parts = Vec::new();
@@ -659,6 +735,8 @@ mod fuzz {
         "edit",
         "revoke",
         "original_message_id",
+        "user_preferences",
+        "detail",
     ];
 
     fn meta_json() -> impl Strategy<Value = Value> {
@@ -677,6 +755,9 @@ mod fuzz {
                 "read",
                 "1e400",
                 "62811",
+                "user_preferences",
+                "marketing_messages",
+                "stop",
                 ""
             ])
             .prop_map(|s| Value::String(s.to_string())),
@@ -1313,5 +1394,40 @@ mod tests {
         assert!(refused(status_without_id).contains("a status without the id"));
         // Fifteen digits is the longest E.164 number, and still a phone.
         assert!(parse_value(&with(json!({"id": "wamid.x", "from": "123456789012345"}))).len() == 1);
+    }
+
+    // CAMPAIGNS-BOT.md B.9 (Meta's example, resume), and a stop with a BSUID.
+    #[test]
+    fn user_preferences_become_marketing_stop_and_resume() {
+        let v = json!({ "object": "whatsapp_business_account",
+          "entry": [{ "id": "102290129340398", "changes": [{ "field": "user_preferences", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "15550783881", "phone_number_id": "106540352242922" },
+            "contacts": [{ "wa_id": "16505551234" }],
+            "user_preferences": [{
+              "wa_id": "16505551234", "detail": "User requested to resume marketing messages",
+              "category": "marketing_messages", "value": "resume", "timestamp": 1_731_705_721 },
+              { "wa_id": "16505551234", "user_id": "US.123", "detail": "User requested to stop marketing messages",
+              "category": "marketing_messages", "value": "stop", "timestamp": "1731705722" },
+              { "wa_id": "16505551234", "category": "something_new", "value": "stop", "timestamp": 1 }] } }] }] });
+        let events = parse_value(&v);
+        let [
+            Event::Preference(resume),
+            Event::Preference(stop),
+            Event::Account(other),
+        ] = events.as_slice()
+        else {
+            panic!("{events:?}")
+        };
+        assert_eq!(resume.choice, Preference::Resume);
+        assert_eq!(resume.phone_number_id, "106540352242922");
+        assert_eq!(resume.user.wa_id.as_deref(), Some("16505551234"));
+        assert_eq!(resume.timestamp, 1_731_705_721);
+        assert_eq!(
+            (stop.choice, stop.user.bsuid.as_deref(), stop.timestamp),
+            (Preference::Stop, Some("US.123"), 1_731_705_722)
+        );
+        assert_eq!(other.field, "user_preferences", "another category is news, not consent");
+        assert_eq!(events[0].phone_number_id(), Some("106540352242922"));
     }
 }

@@ -55,6 +55,18 @@ impl Origin {
     }
 }
 
+/// A send that failed for good goes back in the queue, as if new (someone pressed
+/// "Try again"). Only a `failed` row: one that may have gone out (`needs_review`) or did
+/// is never sent again this way. False when the row is not failed.
+pub fn requeue_failed(c: &Connection, id: i64, now: i64) -> rusqlite::Result<bool> {
+    Ok(c.execute(
+        "UPDATE outbox SET state = 'queued', attempts = 0, next_attempt_at = ?2, error_code = NULL,
+                error_class = NULL, error_message = NULL, updated_at = ?2
+         WHERE id = ?1 AND state = 'failed'",
+        params![id, now],
+    )? > 0)
+}
+
 /// Queues a message; the dispatcher sends it. Returns the outbox id.
 pub fn enqueue(
     c: &Connection,
@@ -97,8 +109,13 @@ pub enum Outcome<'a> {
         summary: &'a str,
         at: i64,
     },
-    /// It will be tried again.
-    Retrying { outbox_id: i64 },
+    /// It will be tried again; `code` is Meta's error (`None`: no answer), `reason` its text.
+    Retrying {
+        outbox_id: i64,
+        code: Option<i64>,
+        reason: &'a str,
+        at: i64,
+    },
     /// Given up for good (`held: false`, with the reason), or held for review because a
     /// crash left it maybe sent (`held: true`).
     Unsent {
@@ -581,7 +598,15 @@ fn handle_error(
             super::numbers::repo::pause(c, number_id, &message, now)?;
         }
     }
-    outcomes.record(c, &Outcome::Retrying { outbox_id: id })
+    outcomes.record(
+        c,
+        &Outcome::Retrying {
+            outbox_id: id,
+            code,
+            reason: &message,
+            at: now,
+        },
+    )
 }
 
 /// Where an outbox row stands (the `state` column).

@@ -1239,3 +1239,105 @@ async fn a_too_long_reply_names_the_limit_and_keeps_the_draft() {
     assert_eq!(r.status, 422);
     assert!(r.body.contains("at most 40 characters"));
 }
+
+/// Issue 14.3: a reply that cannot go out says so in the reader's language, shows it is
+/// retrying, marks the conversation in the list, and can be tried again, once.
+#[tokio::test]
+async fn a_failed_reply_says_why_and_can_be_tried_again() {
+    use crate::fake_graph::{Fault, meta_error};
+    let graph = FakeGraph::start();
+    let (app, admin) = app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
+    customer(&app, "wamid.f1", "62883", "Dewi", "Pesanan saya?").await;
+    let id = conversation_of(&app, "62883").await;
+    let page = format!("/inbox/{id}");
+    // Meta asks to slow down, again and again: "trying again", with the plain reason.
+    graph.inject(Fault {
+        path: "/messages".into(),
+        body_contains: Some("pelan".into()),
+        status: 400,
+        answer: meta_error(130_429, "Rate limit hit", ""),
+        times: None,
+        delay_ms: 0,
+    });
+    admin
+        .submit(&page, &format!("{page}/reply"), &[("body", "pelan-pelan")])
+        .await;
+    let mut thread = String::new();
+    for _ in 0..200 {
+        thread = admin.get(&format!("{page}?fragment=thread")).await.body;
+        if thread.contains("tick-retrying") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(thread.contains("Not sent yet: trying again"), "{thread}");
+    assert!(thread.contains("Too many messages too fast"));
+    assert!(!thread.contains("/retry\""), "no Try again while it retries by itself");
+    // A number that is not on WhatsApp: failed, in plain words, both languages.
+    graph.inject(Fault {
+        path: "/messages".into(),
+        body_contains: Some("sekali".into()),
+        status: 400,
+        answer: meta_error(131_026, "Message undeliverable", ""),
+        times: Some(1),
+        delay_ms: 0,
+    });
+    admin
+        .submit(&page, &format!("{page}/reply"), &[("body", "sekali lagi")])
+        .await;
+    for _ in 0..200 {
+        thread = admin.get(&format!("{page}?fragment=thread")).await.body;
+        if thread.contains("tick-failed") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(thread.contains("could not be reached on WhatsApp"), "{thread}");
+    assert!(!thread.contains("gave up after"), "no developer text up front");
+    assert!(
+        thread.contains("Details from Meta"),
+        "Meta's text stays behind a disclosure"
+    );
+    let list = admin.get("/inbox?tab=all").await.body;
+    assert!(list.contains("class=\"trouble\""), "the list marks the conversation");
+    admin
+        .submit("/account", "/account", &[("name", "Budi Santoso"), ("locale", "id")])
+        .await;
+    let id_thread = admin.get(&format!("{page}?fragment=thread")).await.body;
+    assert!(
+        id_thread.contains("tidak dapat dihubungi di WhatsApp"),
+        "in Indonesian: {id_thread}"
+    );
+    // Try again: the same bubble is queued again and goes out (the fault was once).
+    let message: i64 = app
+        .state
+        .db
+        .read(|c| Ok(c.query_row("SELECT id FROM messages WHERE body = 'sekali lagi'", [], |r| r.get(0))?))
+        .await
+        .unwrap();
+    let retry = format!("{page}/messages/{message}/retry");
+    let r = admin.submit(&page, &retry, &[]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    graph
+        .wait_for("the second try", |s| {
+            s.iter().filter(|x| x.body["text"]["body"] == "sekali lagi").count() == 2
+        })
+        .await;
+    let wamid = crate::common::wamid_of(&app, "sekali lagi").await;
+    assert!(!wamid.is_empty());
+    let r = admin.submit(&page, &retry, &[]).await;
+    assert_eq!(r.status, 422, "a sent message is never tried again");
+    let bubbles: i64 = app
+        .state
+        .db
+        .read(|c| {
+            Ok(
+                c.query_row("SELECT count(*) FROM messages WHERE body = 'sekali lagi'", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(bubbles, 1, "one bubble, not two");
+}

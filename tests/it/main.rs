@@ -11,6 +11,7 @@ mod auth;
 mod browser;
 mod cli;
 mod common;
+mod consent;
 mod contacts;
 mod conversations;
 mod fake_graph;

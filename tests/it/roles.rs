@@ -259,6 +259,15 @@ const TABLE: &[Row] = &[
     ("POST", "/contacts/{id}/delete", "/contacts/999/delete", Admin, &[]),
     (
         "POST",
+        "/contacts/{id}/consent",
+        "/contacts/999/consent",
+        User,
+        &[("purpose", "marketing"), ("state", "opted_in"), ("wording", "x")],
+    ),
+    ("GET", "/admin/consent", "/admin/consent", Admin, &[]),
+    ("POST", "/admin/consent", "/admin/consent", Admin, &[("stop", "STOP")]),
+    (
+        "POST",
         "/contacts/{id}/conversation",
         "/contacts/999/conversation",
         User,
@@ -266,6 +275,13 @@ const TABLE: &[Row] = &[
     ),
     ("GET", "/api/v1/contacts", "/api/v1/contacts", ApiKey, &[]),
     ("GET", "/api/v1/contacts/{id}", "/api/v1/contacts/1", ApiKey, &[]),
+    (
+        "POST",
+        "/api/v1/contacts/{id}/consent",
+        "/api/v1/contacts/1/consent",
+        ApiKey,
+        &[],
+    ),
     // API routes take keys, not sessions: without a key everyone gets 401 (tests/it/api.rs).
     ("GET", "/api/v1/numbers", "/api/v1/numbers", ApiKey, &[]),
     // Meta's endpoint: public, protected by the verify token and the signature instead.
@@ -313,6 +329,13 @@ const TABLE: &[Row] = &[
     ("GET", "/inbox/{id}", "/inbox/999", User, &[]),
     ("POST", "/inbox/{id}/reply", "/inbox/999/reply", User, &[("body", "x")]),
     ("POST", "/inbox/{id}/attach", "/inbox/999/attach", User, &[]),
+    (
+        "POST",
+        "/inbox/{id}/messages/{message}/retry",
+        "/inbox/999/messages/1/retry",
+        User,
+        &[],
+    ),
     (
         "POST",
         "/inbox/{id}/template",

@@ -311,7 +311,9 @@ async fn test_connection_and_subscribe_through_the_graph_api() {
     );
     let r = admin.submit("/admin/whatsapp/1", "/admin/whatsapp/1/test", &[]).await;
     assert!(
-        r.body.contains("#190") && r.body.contains("create a new permanent token"),
+        r.body.contains("#190")
+            && r.body.contains("create a new permanent token")
+            && r.body.contains("WhatsApp refused the access token: it has expired"),
         "{}",
         r.body
     );

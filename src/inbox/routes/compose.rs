@@ -169,3 +169,23 @@ pub(super) async fn post_note(
         Err(e) => Err(e),
     }
 }
+
+/// "Try again" on a reply that failed: queued again, or the page says why not.
+pub(super) async fn post_retry(
+    state: web::Data<AppState>,
+    a: Authed,
+    path: web::Path<(i64, i64)>,
+) -> AppResult<HttpResponse> {
+    let (id, message_id) = path.into_inner();
+    let viewer = viewer(&state, &a).await?;
+    match reply::retry(&state.inbox, viewer, id, message_id, a.actor()).await? {
+        Ok(()) => Ok(crate::web::see_other_flash(&back(id), "flash.retry_queued")),
+        Err(key) => {
+            let draft = Draft {
+                error: Some(key),
+                ..Draft::default()
+            };
+            crate::web::invalid_page(&conversation_page(&state, a, id, None, draft).await?)
+        }
+    }
+}

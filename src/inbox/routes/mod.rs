@@ -14,7 +14,7 @@ mod settings;
 
 use actix_web::web;
 use catalog::{get_canned, get_labels, post_canned, post_canned_delete, post_label_delete, post_labels};
-use compose::{post_attach, post_note, post_reply, post_template};
+use compose::{post_attach, post_note, post_reply, post_retry, post_template};
 use conversation::{get_conversation, post_assign, post_conversation_label, post_status};
 use list::{get_inbox, post_availability};
 use settings::{get_settings, post_settings};
@@ -50,6 +50,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/inbox/{id}").route(web::get().to(get_conversation)))
         .service(web::resource("/inbox/{id}/reply").route(web::post().to(post_reply)))
         .service(web::resource("/inbox/{id}/attach").route(web::post().to(post_attach)))
+        .service(web::resource("/inbox/{id}/messages/{message}/retry").route(web::post().to(post_retry)))
         .service(web::resource("/inbox/{id}/template").route(web::post().to(post_template)))
         .service(web::resource("/inbox/{id}/note").route(web::post().to(post_note)))
         .service(web::resource("/inbox/{id}/assign").route(web::post().to(post_assign)))

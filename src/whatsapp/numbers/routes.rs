@@ -203,6 +203,8 @@ pub enum GraphResult {
     Subscribed,
     Failed {
         code: Option<i64>,
+        /// What went wrong in plain words (`whatsapp.why.*`); Meta's text is `message`.
+        why: &'static str,
         message: String,
         hint: &'static str,
     },
@@ -222,6 +224,7 @@ impl GraphResult {
         };
         GraphResult::Failed {
             code,
+            why: crate::whatsapp::graph::plain_reason(code),
             message: e.to_string(),
             hint,
         }
@@ -465,6 +468,7 @@ async fn post_subscribe(state: web::Data<AppState>, Admin(a): Admin, path: web::
         Ok(true) => GraphResult::Subscribed,
         Ok(false) => GraphResult::Failed {
             code: None,
+            why: "whatsapp.why.other",
             message: "success: false".into(),
             hint: "whatsapp.hint_check_ids",
         },
@@ -554,6 +558,7 @@ async fn post_sync_templates(
         Err(message) => {
             let result = GraphResult::Failed {
                 code: None,
+                why: "whatsapp.why.other",
                 message,
                 hint: "whatsapp.hint_check_ids",
             };

@@ -323,6 +323,12 @@ pub fn find_by_key(c: &Connection, waba_id: &str, name: &str, language: &str) ->
     .optional()
 }
 
+/// The category (MARKETING, UTILITY, AUTHENTICATION) of a WABA's template; `None`
+/// when there is no such template.
+pub fn find_category(c: &Connection, waba_id: &str, name: &str, language: &str) -> rusqlite::Result<Option<String>> {
+    Ok(find_by_key(c, waba_id, name, language)?.map(|t| t.category))
+}
+
 /// The templates of a WABA that may be sent now (what agents pick from).
 pub fn list_usable(c: &Connection, waba_id: &str) -> rusqlite::Result<Vec<Template>> {
     Ok(list_for_waba(c, waba_id)?
