@@ -274,21 +274,6 @@ pub fn queue_read_receipt(c: &Connection, conversation_id: i64, wamid: &str, now
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn template_preview_fills_positional_parameters() {
-        let body = "Halo {{1}}, pesanan {{2}} siap.";
-        assert_eq!(
-            fill_template(body, &["Budi".into(), "#12".into()]),
-            "Halo Budi, pesanan #12 siap."
-        );
-        assert_eq!(fill_template(body, &[String::new()]), body);
-    }
-}
-
 /// "Try again" on a reply that failed for good: the same outbox row is queued again (so
 /// the thread keeps one bubble, and a held or sent one can never go twice). Text and
 /// files need the window still open. `Ok(Err(key))` names why not.
@@ -334,4 +319,19 @@ pub async fn retry(
             .await;
     }
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_preview_fills_positional_parameters() {
+        let body = "Halo {{1}}, pesanan {{2}} siap.";
+        assert_eq!(
+            fill_template(body, &["Budi".into(), "#12".into()]),
+            "Halo Budi, pesanan #12 siap."
+        );
+        assert_eq!(fill_template(body, &[String::new()]), body);
+    }
 }

@@ -49,7 +49,7 @@ pub fn plain_reason(code: Option<i64>) -> &'static str {
         Some(368 | 131_031) => "whatsapp.why.restricted",
         Some(131_042) => "whatsapp.why.payment",
         Some(132_000..=132_999) => "whatsapp.why.template",
-        Some(131_051 | 131_052 | 131_053) => "whatsapp.why.media",
+        Some(131_051..=131_053) => "whatsapp.why.media",
         Some(_) => "whatsapp.why.other",
     }
 }
