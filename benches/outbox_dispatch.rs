@@ -85,6 +85,7 @@ fn main() {
                     name: "promo".into(),
                     language: "id".into(),
                     body_params: vec![format!("{i}")],
+                    param_names: Vec::new(),
                 };
                 whacaster::whatsapp::outbox::enqueue(
                     c,

@@ -286,9 +286,9 @@ fn apply_event(
                 summary: &a.summary,
             };
             record_news(c, &news, now)?;
-            // Template status news also keeps the synced template list current.
-            if let (Some(name), Some(lang)) = (&a.template_name, &a.template_language) {
-                crate::whatsapp::templates::set_status(c, &a.waba_id, name, lang, &a.event)?;
+            // Template status, quality and category news keep the stored template current.
+            if let Some(change) = &a.template {
+                crate::whatsapp::templates::apply_news(c, &a.waba_id, change, now)?;
             }
             Ok(())
         }

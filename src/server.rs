@@ -191,12 +191,14 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     crate::audit::routes::configure(cfg);
     crate::jobs::configure(cfg);
     crate::whatsapp::numbers::configure(cfg);
+    crate::whatsapp::templates::routes::configure(cfg);
     crate::whatsapp::webhook::configure(cfg);
     crate::api::routes::configure(cfg);
     crate::contacts::routes::configure(cfg);
     crate::api::contacts::configure(cfg);
     crate::inbox::routes::configure(cfg);
     crate::api::conversations::configure(cfg);
+    crate::api::templates::configure(cfg);
 }
 
 /// The application with its middleware, as served; tests build exactly this.

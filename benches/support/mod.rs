@@ -55,6 +55,7 @@ pub fn connect_number(c: &rusqlite::Connection, state: &AppState, app_secret: &s
         app_secret,
         verify_token: "verify",
         mps,
+        meta_app_id: "",
     };
     let id = whacaster::whatsapp::numbers::repo::insert_number(c, &n, 0).expect("number");
     state.webhook_keys.reload(c).expect("keys");

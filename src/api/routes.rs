@@ -137,6 +137,8 @@ pub fn openapi() -> serde_json::Value {
     for (section, extra) in [
         ("paths", super::conversations::openapi_paths(&error)),
         ("schemas", super::conversations::openapi_schemas()),
+        ("paths", super::templates::openapi_paths(&error)),
+        ("schemas", super::templates::openapi_schemas()),
     ] {
         let target = if section == "paths" {
             &mut doc["paths"]

@@ -48,19 +48,14 @@ pub async fn route(inbox: &Inbox, viewer: Viewer, id: i64) -> AppResult<Route> {
         .await?)
 }
 
-/// The template's body with `{{1}}`… replaced by the parameters (the preview, and the
-/// text the thread shows for a sent template).
+/// The template's body with its variables replaced by the parameters, in order (the
+/// preview, and the text the thread shows for a sent template). Numbered variables
+/// take the parameters by number, named ones in the order they first appear; an empty
+/// parameter leaves its variable showing.
 pub fn fill_template(body: &str, params: &[String]) -> String {
-    let mut out = body.to_string();
-    for (i, p) in params.iter().enumerate() {
-        let shown = if p.is_empty() {
-            format!("{{{{{}}}}}", i + 1)
-        } else {
-            p.clone()
-        };
-        out = out.replace(&format!("{{{{{}}}}}", i + 1), &shown);
-    }
-    out
+    let names = crate::whatsapp::templates::draft::param_order(body);
+    let values = names.into_iter().zip(params.iter().cloned()).collect();
+    crate::whatsapp::templates::draft::fill(body, &values)
 }
 
 /// The wamid of a message of this conversation (what "reply to" quotes).
@@ -134,19 +129,28 @@ pub async fn send(
                     (m, shown, kind, Some(file.file_id))
                 }
                 Compose::Template { name, language, params } => {
-                    let Some((text, count)) =
-                        crate::whatsapp::templates::find_approved(c, &route.waba_id, &name, &language)?
-                    else {
+                    let Some(t) = crate::whatsapp::templates::find_by_key(c, &route.waba_id, &name, &language)? else {
                         return Ok(Err("inbox.template_unknown"));
                     };
+                    // Paused, disabled, rejected or pending: refused here, not by Meta.
+                    if let Err(why) = t.usable() {
+                        return Ok(Err(why.key()));
+                    }
+                    if !t.body_only() {
+                        return Ok(Err("templates.inbox_cannot_fill"));
+                    }
+                    let param_names = if t.named_params {
+                        crate::whatsapp::templates::draft::param_order(&t.body_text)
+                    } else {
+                        Vec::new()
+                    };
+                    let (text, count) = (t.body_text, t.param_count);
                     if i64::try_from(params.len()) != Ok(count) || params.iter().any(|p| p.trim().is_empty()) {
                         return Ok(Err("inbox.template_params"));
                     }
                     // The one consent rule: a marketing template needs an opt-in and
                     // never goes to someone who opted out; utility goes unless refused.
-                    let category = crate::whatsapp::templates::find_category(c, &route.waba_id, &name, &language)?
-                        .unwrap_or_default();
-                    let purpose = crate::contacts::consent::Purpose::of_template_category(&category);
+                    let purpose = crate::contacts::consent::Purpose::of_template_category(&t.category);
                     if let Err(refusal) = crate::contacts::consent::may_send(c, route.contact_id, purpose)? {
                         return Ok(Err(refusal.key()));
                     }
@@ -155,6 +159,7 @@ pub async fn send(
                         name,
                         language,
                         body_params: params,
+                        param_names,
                     };
                     (m, body, "template".to_string(), None)
                 }

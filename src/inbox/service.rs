@@ -90,7 +90,7 @@ pub struct Thread {
 pub struct ConversationData {
     pub thread: Thread,
     pub contact_labels: Vec<LabelTag>,
-    /// The approved templates of the conversation's account.
+    /// The templates of the conversation's account that may be sent now (`templates::usable`).
     pub templates: Vec<Template>,
     pub canned: Vec<Canned>,
     pub agents: Vec<Agent>,
@@ -159,7 +159,11 @@ pub async fn open_page(
         .read(move |c| {
             let thread = thread(c, &viewer, id, before)?;
             let templates = match conversations::find_route(c, id)? {
-                Some(r) => crate::whatsapp::templates::list_approved(c, &r.waba_id)?,
+                // What may be sent now, and what the picker can fill in (body variables).
+                Some(r) => crate::whatsapp::templates::list_usable(c, &r.waba_id)?
+                    .into_iter()
+                    .filter(Template::body_only)
+                    .collect(),
                 None => Vec::new(),
             };
             let reply_to = match reply_to {

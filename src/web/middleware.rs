@@ -186,6 +186,8 @@ fn is_unsafe(m: &Method) -> bool {
 
 /// Every flash key a redirect may carry (`?m=`); anything else is ignored.
 pub const FLASH_KEYS: &[&str] = &[
+    "templates.flash_submitted",
+    "templates.flash_deleted",
     "flash.retry_queued",
     "flash.signed_out",
     "flash.saved",

@@ -2,6 +2,7 @@
 //! the error table in the Cloud API reference (branch on `code`, never on titles or
 //! HTTP status), so every caller (connection test, outbox, campaigns) reacts the same.
 
+use super::templates::{Button, Examples};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -90,6 +91,9 @@ struct ErrorBody {
     code: i64,
     #[serde(default)]
     error_user_title: Option<String>,
+    /// Meta's sentence for people (e.g. why a template was refused).
+    #[serde(default)]
+    error_user_msg: Option<String>,
     #[serde(default)]
     error_data: Option<ErrorData>,
 }
@@ -134,6 +138,22 @@ pub struct TemplateInfo {
     pub footer_text: String,
     /// Variables in the body (`{{1}}`… or `{{name}}`).
     pub param_count: usize,
+    /// `TEXT`, `IMAGE`, `VIDEO`, `DOCUMENT`, or empty.
+    pub header_format: String,
+    pub buttons: Vec<Button>,
+    pub examples: Examples,
+    /// Meta's reason code when rejected (`NONE` otherwise).
+    pub rejected_reason: String,
+}
+
+/// What Meta answered to a template submitted for review.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct CreatedTemplate {
+    pub id: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub category: String,
 }
 
 /// Counts distinct `{{…}}` variables in a template text.
@@ -162,22 +182,81 @@ fn template_from_json(t: &serde_json::Value) -> TemplateInfo {
         status: text(t, "status"),
         category: text(t, "category"),
         quality: t.get("quality_score").map(|q| text(q, "score")).unwrap_or_default(),
-        named_params: text(t, "parameter_format") == "NAMED",
+        named_params: text(t, "parameter_format").eq_ignore_ascii_case("NAMED"),
         header_text: String::new(),
         body_text: String::new(),
         footer_text: String::new(),
         param_count: 0,
+        header_format: String::new(),
+        buttons: Vec::new(),
+        examples: Examples::default(),
+        rejected_reason: text(t, "rejected_reason"),
     };
-    for c in t
-        .get("components")
-        .and_then(|c| c.as_array())
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
-    {
-        match text(c, "type").as_str() {
-            "HEADER" if text(c, "format") == "TEXT" => info.header_text = text(c, "text"),
-            "BODY" => info.body_text = text(c, "text"),
-            "FOOTER" => info.footer_text = text(c, "text"),
+    let list = |v: &serde_json::Value, k: &str| v.get(k).and_then(|c| c.as_array()).cloned().unwrap_or_default();
+    for c in list(t, "components") {
+        match text(&c, "type").to_ascii_uppercase().as_str() {
+            "HEADER" => {
+                info.header_format = text(&c, "format").to_ascii_uppercase();
+                if info.header_format == "TEXT" {
+                    info.header_text = text(&c, "text");
+                    let example = c.get("example");
+                    info.examples.header = example
+                        .and_then(|e| e.get("header_text"))
+                        .and_then(|h| h.get(0))
+                        .and_then(|h| h.as_str())
+                        .or_else(|| {
+                            example
+                                .and_then(|e| e.get("header_text_named_params"))
+                                .and_then(|h| h.get(0))
+                                .and_then(|h| h.get("example"))
+                                .and_then(|h| h.as_str())
+                        })
+                        .unwrap_or("")
+                        .to_string();
+                }
+            }
+            "BODY" => {
+                info.body_text = text(&c, "text");
+                let example = c.get("example");
+                let names = super::templates::draft::distinct_names(&info.body_text);
+                if let Some(values) = example
+                    .and_then(|e| e.get("body_text"))
+                    .and_then(|b| b.get(0))
+                    .and_then(|b| b.as_array())
+                {
+                    for (i, v) in values.iter().enumerate() {
+                        if let Some(v) = v.as_str() {
+                            info.examples.body.insert((i + 1).to_string(), v.to_string());
+                        }
+                    }
+                }
+                for p in example.map(|e| list(e, "body_text_named_params")).unwrap_or_default() {
+                    info.examples.body.insert(text(&p, "param_name"), text(&p, "example"));
+                }
+                info.examples.body.retain(|k, _| names.contains(k));
+            }
+            "FOOTER" => info.footer_text = text(&c, "text"),
+            "BUTTONS" => {
+                for b in list(&c, "buttons") {
+                    let button = match text(&b, "type").to_ascii_uppercase().as_str() {
+                        "URL" => Button::Url {
+                            text: text(&b, "text"),
+                            url: text(&b, "url"),
+                            example: String::new(),
+                        },
+                        "PHONE_NUMBER" => Button::Phone {
+                            text: text(&b, "text"),
+                            phone: text(&b, "phone_number"),
+                        },
+                        "COPY_CODE" => Button::CopyCode {
+                            example: text(&b, "example"),
+                        },
+                        // Quick replies, and OTP, flow, catalogue… buttons shown as what they say.
+                        _ => Button::QuickReply { text: text(&b, "text") },
+                    };
+                    info.buttons.push(button);
+                }
+            }
             _ => {}
         }
     }
@@ -225,10 +304,16 @@ impl GraphClient {
             Ok(env) => {
                 let e = env.error;
                 let title = e.error_user_title.unwrap_or(e.message);
+                let details = e
+                    .error_data
+                    .map(|d| d.details)
+                    .filter(|d| !d.is_empty())
+                    .or(e.error_user_msg)
+                    .unwrap_or_default();
                 Err(GraphError::Api {
                     code: e.code,
                     title,
-                    details: e.error_data.map(|d| d.details).unwrap_or_default(),
+                    details,
                     http_status: status,
                 })
             }
@@ -278,7 +363,8 @@ impl GraphClient {
             let mut q = vec![
                 (
                     "fields",
-                    "id,name,language,status,category,parameter_format,components,quality_score".to_string(),
+                    "id,name,language,status,category,parameter_format,components,quality_score,rejected_reason"
+                        .to_string(),
                 ),
                 ("limit", "100".to_string()),
             ];
@@ -399,6 +485,88 @@ impl GraphClient {
             .call(self.http.post(url).bearer_auth(token).multipart(form))
             .await?;
         Ok(up.id)
+    }
+
+    /// `POST /{waba-id}/message_templates`: submits a template for review.
+    pub async fn create_template(
+        &self,
+        waba_id: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> Result<CreatedTemplate, GraphError> {
+        let url = format!("{}/{waba_id}/message_templates", self.base);
+        self.call(self.http.post(url).bearer_auth(token).json(body)).await
+    }
+
+    /// `DELETE /{waba-id}/message_templates?name=…&hsm_id=…`: one template (that
+    /// language only, thanks to its id).
+    pub async fn delete_template(
+        &self,
+        waba_id: &str,
+        token: &str,
+        name: &str,
+        meta_id: &str,
+    ) -> Result<(), GraphError> {
+        #[derive(Deserialize)]
+        struct Success {
+            #[serde(default)]
+            success: bool,
+        }
+        let url = format!("{}/{waba_id}/message_templates", self.base);
+        let mut q = vec![("name", name)];
+        if !meta_id.is_empty() {
+            q.push(("hsm_id", meta_id));
+        }
+        let s: Success = self.call(self.http.delete(url).bearer_auth(token).query(&q)).await?;
+        if s.success {
+            Ok(())
+        } else {
+            Err(GraphError::Transport("Meta answered success: false".into()))
+        }
+    }
+
+    /// The Resumable Upload API, for a media header's sample: a session on the Meta app
+    /// (`POST /{app-id}/uploads`), then the bytes in one piece (`POST /upload:<id>`,
+    /// `file_offset: 0`, `Authorization: OAuth`). Returns the handle (`h`) that goes in
+    /// the template's `header_handle`.
+    pub async fn upload_sample(
+        &self,
+        app_id: &str,
+        token: &str,
+        file_name: &str,
+        mime: &str,
+        bytes: Vec<u8>,
+    ) -> Result<String, GraphError> {
+        #[derive(Deserialize)]
+        struct Session {
+            id: String,
+        }
+        #[derive(Deserialize)]
+        struct Handle {
+            h: String,
+        }
+        let length = bytes.len().to_string();
+        let session: Session = self
+            .call(
+                self.http
+                    .post(format!("{}/{app_id}/uploads", self.base))
+                    .bearer_auth(token)
+                    .query(&[("file_name", file_name), ("file_length", &length), ("file_type", mime)]),
+            )
+            .await?;
+        if !session.id.starts_with("upload:") || session.id.contains('/') {
+            return Err(GraphError::Transport("unexpected upload session id".into()));
+        }
+        let handle: Handle = self
+            .call(
+                self.http
+                    .post(format!("{}/{}", self.base, session.id))
+                    .header("Authorization", format!("OAuth {token}"))
+                    .header("file_offset", "0")
+                    .body(bytes),
+            )
+            .await?;
+        Ok(handle.h)
     }
 
     /// `POST /{waba-id}/subscribed_apps`: without it Meta sends no webhooks for the WABA.

@@ -5,6 +5,8 @@
 
 pub use super::detail::MessageDetail;
 use super::detail::{Card, CardPhone, InteractiveReply, Location, MediaFile, OrderItem};
+use super::templates::Quality;
+pub use super::templates::{TemplateChange, TemplateNews};
 use serde_json::{Map, Value};
 
 /// One thing that happened, in Whacaster's terms.
@@ -128,9 +130,8 @@ pub struct AccountNews {
     pub event: String,
     /// One line for people: template name and language, reason, limits.
     pub summary: String,
-    /// For template status updates: which template.
-    pub template_name: Option<String>,
-    pub template_language: Option<String>,
+    /// For the three template webhooks: which template, and what changed.
+    pub template: Option<TemplateChange>,
 }
 
 /// A string at `key`, accepting numbers too (Meta mixes them).
@@ -574,8 +575,7 @@ fn preferences_value(waba_id: &str, value: &Value, out: &mut Vec<Event>) {
                     .filter(|x| !x.is_empty())
                     .collect::<Vec<_>>()
                     .join(" · "),
-                template_name: None,
-                template_language: None,
+                template: None,
             })),
         }
     }
@@ -592,6 +592,7 @@ fn account_news(waba_id: &str, field: &str, v: &Value) -> AccountNews {
         "message_template_language",
         "reason",
         "new_quality_score",
+        "new_category",
         "display_phone_number",
         "max_daily_conversations_per_business",
         "current_limit",
@@ -615,9 +616,55 @@ fn account_news(waba_id: &str, field: &str, v: &Value) -> AccountNews {
         field: field.to_string(),
         event,
         summary: parts.join(" · "),
-        template_name: s(v, "message_template_name"),
-        template_language: s(v, "message_template_language"),
+        template: template_change(field, v),
     }
+}
+
+/// The template webhooks (`message_template_status_update`, `…_quality_update`,
+/// `template_category_update`) in Whacaster's terms. Meta writes the id as a number and
+/// the language with a hyphen (`en-US`) there; the API writes `en_US`.
+fn template_change(field: &str, v: &Value) -> Option<TemplateChange> {
+    let news = match field {
+        "message_template_status_update" => {
+            let detail = v
+                .get("rejection_info")
+                .map(|r| {
+                    [s_or(r, "reason"), s_or(r, "recommendation")]
+                        .into_iter()
+                        .filter(|x| !x.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default();
+            TemplateNews::Status {
+                event: s_or(v, "event").to_ascii_uppercase(),
+                reason: s_or(v, "reason"),
+                detail,
+                category: s_or(v, "message_template_category"),
+            }
+        }
+        "message_template_quality_update" => TemplateNews::Quality {
+            previous: Quality::parse(&s_or(v, "previous_quality_score")),
+            new: Quality::parse(&s_or(v, "new_quality_score")),
+        },
+        "template_category_update" => {
+            let previous = s_or(v, "previous_category");
+            let at = int(v, "category_update_timestamp");
+            TemplateNews::Category {
+                new: s_or(v, "new_category"),
+                coming_at: (previous.is_empty() && at > 0).then_some(at),
+                previous,
+            }
+        }
+        _ => return None,
+    };
+    let change = TemplateChange {
+        meta_id: s_or(v, "message_template_id"),
+        name: s_or(v, "message_template_name"),
+        language: s_or(v, "message_template_language").replace('-', "_"),
+        news,
+    };
+    (!change.meta_id.is_empty() || !change.name.is_empty()).then_some(change)
 }
 
 #[cfg(test)]
@@ -1238,7 +1285,22 @@ mod tests {
             (news.field.as_str(), news.event.as_str()),
             ("message_template_status_update", "REJECTED")
         );
-        assert_eq!(news.template_name.as_deref(), Some("winter_sale"));
+        let change = news.template.clone().unwrap();
+        assert_eq!(
+            (change.meta_id.as_str(), change.name.as_str(), change.language.as_str()),
+            ("1700000000000002", "winter_sale", "en")
+        );
+        assert_eq!(
+            change.news,
+            TemplateNews::Status {
+                event: "REJECTED".into(),
+                reason: "INVALID_FORMAT".into(),
+                detail:
+                    "Two variables are adjacent with no text between them. Put descriptive words between variables."
+                        .into(),
+                category: "MARKETING".into()
+            }
+        );
         assert_eq!(
             news.summary,
             "winter_sale · en · INVALID_FORMAT · Two variables are adjacent with no text between them."
@@ -1252,6 +1314,51 @@ mod tests {
             panic!("{restricted:?}")
         };
         assert_eq!(news.summary, "RESTRICTED_BIZ_INITIATED_MESSAGING until 1764500000");
+    }
+
+    #[test]
+    fn quality_and_category_webhooks_name_their_template() {
+        let one = |field: &str, value: Value| {
+            let events = parse_value(
+                &json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
+                {"field": field, "value": value}]}]}),
+            );
+            match events.as_slice() {
+                [Event::Account(a)] => a.template.clone().unwrap(),
+                other => panic!("{other:?}"),
+            }
+        };
+        let q = one(
+            "message_template_quality_update",
+            json!({"previous_quality_score": "GREEN", "new_quality_score": "YELLOW", "message_template_id": 17,
+                   "message_template_name": "promo", "message_template_language": "en-US"}),
+        );
+        assert_eq!((q.meta_id.as_str(), q.language.as_str()), ("17", "en_US"));
+        assert_eq!(
+            q.news,
+            TemplateNews::Quality {
+                previous: Quality::Green,
+                new: Quality::Yellow
+            }
+        );
+        let coming = one(
+            "template_category_update",
+            json!({"message_template_id": 17, "message_template_name": "promo", "message_template_language": "id",
+                   "correct_category": "MARKETING", "new_category": "MARKETING", "category_update_timestamp": 1767000000}),
+        );
+        assert!(matches!(
+            coming.news,
+            TemplateNews::Category {
+                coming_at: Some(1_767_000_000),
+                ..
+            }
+        ));
+        let done = one(
+            "template_category_update",
+            json!({"message_template_id": 17, "message_template_name": "promo", "message_template_language": "id",
+                   "previous_category": "UTILITY", "new_category": "MARKETING"}),
+        );
+        assert!(matches!(done.news, TemplateNews::Category { coming_at: None, ref new, .. } if new == "MARKETING"));
     }
 
     #[test]

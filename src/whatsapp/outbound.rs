@@ -20,11 +20,14 @@ pub enum OutMessage {
         filename: Option<String>,
         reply_to: Option<String>,
     },
-    /// Positional body parameters of an approved template.
+    /// Body parameters of an approved template, in order; for a template with named
+    /// variables, `param_names` names each (empty: positional).
     Template {
         name: String,
         language: String,
         body_params: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        param_names: Vec<String>,
     },
     /// Up to three reply buttons: (id, title).
     Buttons {
@@ -130,10 +133,18 @@ pub fn to_meta(recipient: &str, msg: &OutMessage, callback: Option<&str>) -> Val
             name,
             language,
             body_params,
+            param_names,
         } => {
             let mut t = json!({"name": name, "language": {"code": language}});
             if !body_params.is_empty() {
-                let params: Vec<Value> = body_params.iter().map(|p| json!({"type": "text", "text": p})).collect();
+                let params: Vec<Value> = body_params
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| match param_names.get(i) {
+                        Some(n) => json!({"type": "text", "parameter_name": n, "text": p}),
+                        None => json!({"type": "text", "text": p}),
+                    })
+                    .collect();
                 t["components"] = json!([{"type": "body", "parameters": params}]);
             }
             ("template", t, None)
@@ -226,10 +237,25 @@ mod tests {
                 name: "order_shipped".into(),
                 language: "id".into(),
                 body_params: vec!["Ana".into()],
+                param_names: Vec::new(),
             },
             None,
         );
         assert_eq!(tpl["template"]["components"][0]["parameters"][0]["text"], "Ana");
+        let named = to_meta(
+            "+62811",
+            &OutMessage::Template {
+                name: "welcome".into(),
+                language: "id".into(),
+                body_params: vec!["Ana".into()],
+                param_names: vec!["first_name".into()],
+            },
+            None,
+        );
+        assert_eq!(
+            named["template"]["components"][0]["parameters"][0],
+            json!({"type": "text", "parameter_name": "first_name", "text": "Ana"})
+        );
         let audio = to_meta(
             "+62811",
             &OutMessage::Media {

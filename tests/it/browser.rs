@@ -6,7 +6,7 @@ use crate::common::{PASSWORD, TestApp};
 use fantoccini::{ClientBuilder, Locator};
 use std::process::{Child, Command, Stdio};
 
-struct Driver(Child);
+pub struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
@@ -23,7 +23,7 @@ fn chromedriver() -> Option<String> {
         .map(ToString::to_string)
 }
 
-async fn start_browser() -> Option<(Driver, fantoccini::Client)> {
+pub async fn start_browser() -> Option<(Driver, fantoccini::Client)> {
     let Some(driver) = chromedriver() else {
         eprintln!("SKIPPED browser test: chromedriver not installed (apt-get install chromium chromium-driver)");
         return None;
@@ -67,7 +67,7 @@ async fn start_browser() -> Option<(Driver, fantoccini::Client)> {
     panic!("chromedriver is installed but no browser session could be started");
 }
 
-async fn screenshot(c: &fantoccini::Client, name: &str) {
+pub async fn screenshot(c: &fantoccini::Client, name: &str) {
     if let Ok(dir) = std::env::var("SCREENSHOT_DIR") {
         let png = c.screenshot().await.expect("screenshot");
         std::fs::create_dir_all(&dir).unwrap();

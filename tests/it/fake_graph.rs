@@ -12,6 +12,11 @@ pub struct Seen {
     pub authorization: String,
     pub body: serde_json::Value,
     pub at: std::time::Instant,
+    pub query: String,
+    /// The body as received (uploads are not JSON).
+    pub raw: Vec<u8>,
+    /// The `file_offset` header (the Resumable Upload API's second call).
+    pub file_offset: Option<String>,
 }
 
 #[derive(Clone)]
@@ -34,6 +39,9 @@ struct Shared {
     /// media id -> (bytes, mime type)
     media: std::collections::HashMap<String, (Vec<u8>, String)>,
     base: String,
+    /// Templates created through `POST /{waba}/message_templates`, as Meta lists them.
+    created: Vec<serde_json::Value>,
+    upload_sessions: u64,
 }
 
 pub struct FakeGraph {
@@ -65,6 +73,13 @@ async fn answer(req: HttpRequest, bytes: web::Bytes, shared: web::Data<Arc<Mutex
                 .to_string(),
             body: body.clone(),
             at: std::time::Instant::now(),
+            query: req.query_string().to_string(),
+            raw: bytes.to_vec(),
+            file_offset: req
+                .headers()
+                .get("file_offset")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
         });
         let found = s.faults.iter_mut().find(|f| {
             path.contains(f.path.as_str())
@@ -130,16 +145,63 @@ async fn answer(req: HttpRequest, bytes: web::Bytes, shared: web::Data<Arc<Mutex
                      "components": [{"type": "BODY", "text": "Diskon {{1}} untuk {{2}}!"}]}
                 ], "paging": {"cursors": {"before": "p2", "after": "end"}}}))
             } else {
-                HttpResponse::Ok().json(serde_json::json!({"data": [
-                    {"id": "1", "name": "order_shipped", "language": "id", "status": "APPROVED", "category": "UTILITY",
+                let created = shared.lock().unwrap().created.clone();
+                let mut data = vec![
+                    serde_json::json!({"id": "1", "name": "order_shipped", "language": "id", "status": "APPROVED", "category": "UTILITY",
                      "quality_score": {"score": "GREEN"},
                      "components": [{"type": "HEADER", "format": "TEXT", "text": "Pesanan"},
                                     {"type": "BODY", "text": "Halo {{1}}, pesanan {{2}} sudah dikirim."},
-                                    {"type": "FOOTER", "text": "Toko Maju"}]},
-                    {"id": "2", "name": "order_shipped", "language": "en", "status": "APPROVED", "category": "UTILITY",
-                     "components": [{"type": "BODY", "text": "Hi {{1}}, order {{2}} has shipped."}]}
-                ], "paging": {"cursors": {"before": "p1", "after": "p2"}, "next": "https://graph.facebook.com/next"}}))
+                                    {"type": "FOOTER", "text": "Toko Maju"}]}),
+                    serde_json::json!({"id": "2", "name": "order_shipped", "language": "en", "status": "APPROVED", "category": "UTILITY",
+                     "components": [{"type": "BODY", "text": "Hi {{1}}, order {{2}} has shipped."}]}),
+                ];
+                data.extend(created);
+                HttpResponse::Ok().json(serde_json::json!({"data": data,
+                    "paging": {"cursors": {"before": "p1", "after": "p2"}, "next": "https://graph.facebook.com/next"}}))
             }
+        }
+        ("POST", [_version, _waba, "message_templates"]) => {
+            let mut s = shared.lock().unwrap();
+            let id = (1_900_000_000_000_001_u64 + s.created.len() as u64).to_string();
+            let mut listed = body.clone();
+            listed["id"] = serde_json::json!(id);
+            listed["status"] = serde_json::json!("PENDING");
+            listed["parameter_format"] =
+                serde_json::json!(body["parameter_format"].as_str().unwrap_or("").to_uppercase());
+            s.created.push(listed);
+            HttpResponse::Ok().json(serde_json::json!({"id": id, "status": "PENDING", "category": body["category"]}))
+        }
+        ("DELETE", [_version, _waba, "message_templates"]) => {
+            let hsm = url::form_urlencoded::parse(req.query_string().as_bytes())
+                .find(|(k, _)| k == "hsm_id")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            shared.lock().unwrap().created.retain(|t| t["id"] != hsm.as_str());
+            HttpResponse::Ok().json(serde_json::json!({"success": true}))
+        }
+        ("POST", [_version, _app, "uploads"]) => {
+            let n = {
+                let mut s = shared.lock().unwrap();
+                s.upload_sessions += 1;
+                s.upload_sessions
+            };
+            HttpResponse::Ok().json(serde_json::json!({"id": format!("upload:MTphdHRhY2htZW50{n}")}))
+        }
+        ("POST", [_version, session]) if session.starts_with("upload:") => {
+            let auth = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            let offset = req.headers().get("file_offset").and_then(|v| v.to_str().ok());
+            if !auth.starts_with("OAuth ") || offset != Some("0") {
+                return HttpResponse::BadRequest().json(meta_error(
+                    100,
+                    "Invalid parameter",
+                    "OAuth and file_offset: 0 needed",
+                ));
+            }
+            HttpResponse::Ok().json(serde_json::json!({"h": format!("4::aGFuZGxl:{}", bytes.len())}))
         }
         ("POST", [_version, _waba, "subscribed_apps"]) => HttpResponse::Ok().json(serde_json::json!({"success": true})),
         ("POST", [_version, _phone, "messages"]) => {
@@ -216,6 +278,15 @@ impl FakeGraph {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         panic!("the fake Graph API never saw {what}");
+    }
+
+    /// Changes a template created through the fake (as Meta's review would), so that a
+    /// sync agrees with the webhooks a test delivers.
+    pub fn update_template(&self, meta_id: &str, f: impl Fn(&mut serde_json::Value)) {
+        let mut s = self.shared.lock().unwrap();
+        for t in s.created.iter_mut().filter(|t| t["id"] == meta_id) {
+            f(t);
+        }
     }
 
     pub fn seen(&self) -> Vec<Seen> {

@@ -23,6 +23,7 @@ mod media;
 mod outbox;
 mod roles;
 mod store;
+mod templates;
 mod tls;
 mod web;
 mod whatsapp;

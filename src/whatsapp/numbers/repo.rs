@@ -15,10 +15,12 @@ pub struct Number {
     pub created_at: i64,
     /// Why sending is paused (Meta said the token or account is not usable).
     pub paused_reason: Option<String>,
+    /// The Meta app's id: the Resumable Upload API (media header samples) needs it.
+    pub meta_app_id: String,
 }
 
-const COLS: &str =
-    "id, display_name, phone_number_id, waba_id, business_manager_id, verify_token, mps, created_at, paused_reason";
+const COLS: &str = "id, display_name, phone_number_id, waba_id, business_manager_id, verify_token, mps, created_at,
+    paused_reason, meta_app_id";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Number> {
     Ok(Number {
@@ -31,6 +33,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Number> {
         mps: r.get(6)?,
         created_at: r.get(7)?,
         paused_reason: r.get(8)?,
+        meta_app_id: r.get(9)?,
     })
 }
 
@@ -43,13 +46,14 @@ pub struct NewNumber<'a> {
     pub app_secret: &'a str,
     pub verify_token: &'a str,
     pub mps: i64,
+    pub meta_app_id: &'a str,
 }
 
 pub fn insert_number(conn: &Connection, n: &NewNumber<'_>, now: i64) -> rusqlite::Result<i64> {
     conn.execute(
         "INSERT INTO wa_numbers (display_name, phone_number_id, waba_id, business_manager_id, access_token,
-                                 app_secret, verify_token, mps, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+                                 app_secret, verify_token, mps, created_at, updated_at, meta_app_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
         params![
             n.display_name,
             n.phone_number_id,
@@ -59,7 +63,8 @@ pub fn insert_number(conn: &Connection, n: &NewNumber<'_>, now: i64) -> rusqlite
             n.app_secret,
             n.verify_token,
             n.mps,
-            now
+            now,
+            n.meta_app_id
         ],
     )?;
     Ok(conn.last_insert_rowid())
@@ -72,7 +77,7 @@ pub fn update_number(conn: &Connection, id: i64, n: &NewNumber<'_>, now: i64) ->
                 access_token = CASE WHEN ?6 = '' THEN access_token ELSE ?6 END,
                 paused_reason = CASE WHEN ?6 = '' THEN paused_reason ELSE NULL END,
                 app_secret = CASE WHEN ?7 = '' THEN app_secret ELSE ?7 END,
-                mps = ?8, updated_at = ?9
+                mps = ?8, updated_at = ?9, meta_app_id = ?10
          WHERE id = ?1",
         params![
             id,
@@ -83,7 +88,8 @@ pub fn update_number(conn: &Connection, id: i64, n: &NewNumber<'_>, now: i64) ->
             n.access_token,
             n.app_secret,
             n.mps,
-            now
+            now,
+            n.meta_app_id
         ],
     )
 }
@@ -101,21 +107,48 @@ pub struct Credentials {
     pub phone_number_id: String,
     pub waba_id: String,
     pub access_token: crate::crypto::Secret,
+    /// Empty when not set on the number's page.
+    pub meta_app_id: String,
+}
+
+fn credentials_row(r: &Row<'_>) -> rusqlite::Result<Credentials> {
+    Ok(Credentials {
+        phone_number_id: r.get(0)?,
+        waba_id: r.get(1)?,
+        access_token: r.get(2)?,
+        meta_app_id: r.get(3)?,
+    })
 }
 
 pub fn find_credentials(conn: &Connection, id: i64) -> rusqlite::Result<Option<Credentials>> {
     conn.query_row(
-        "SELECT phone_number_id, waba_id, access_token FROM wa_numbers WHERE id = ?1",
+        "SELECT phone_number_id, waba_id, access_token, meta_app_id FROM wa_numbers WHERE id = ?1",
         [id],
-        |r| {
-            Ok(Credentials {
-                phone_number_id: r.get(0)?,
-                waba_id: r.get(1)?,
-                access_token: r.get(2)?,
-            })
-        },
+        credentials_row,
     )
     .optional()
+}
+
+/// Credentials for account-level calls (templates) on a WABA: the first of its numbers
+/// that has a Meta app id, else its first number.
+pub fn find_credentials_for_waba(conn: &Connection, waba_id: &str) -> rusqlite::Result<Option<Credentials>> {
+    conn.query_row(
+        "SELECT phone_number_id, waba_id, access_token, meta_app_id FROM wa_numbers WHERE waba_id = ?1
+         ORDER BY meta_app_id = '', id LIMIT 1",
+        [waba_id],
+        credentials_row,
+    )
+    .optional()
+}
+
+/// The WhatsApp Business Accounts, each by its first number: (number id, display name, WABA id).
+pub fn list_accounts(conn: &Connection) -> rusqlite::Result<Vec<(i64, String, String)>> {
+    conn.prepare(
+        "SELECT n.id, n.display_name, n.waba_id FROM wa_numbers n
+         WHERE n.id = (SELECT min(m.id) FROM wa_numbers m WHERE m.waba_id = n.waba_id) ORDER BY n.display_name",
+    )?
+    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+    .collect()
 }
 
 /// A piece of news from Meta about an account (template status, quality, limits).

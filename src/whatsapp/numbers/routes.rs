@@ -48,6 +48,9 @@ pub struct NumberForm {
     app_secret: String,
     #[serde(default)]
     mps: String,
+    /// Needed for media headers in templates made here (Resumable Upload API).
+    #[serde(default)]
+    meta_app_id: String,
 }
 
 impl NumberForm {
@@ -60,6 +63,7 @@ impl NumberForm {
             access_token: String::new(),
             app_secret: String::new(),
             mps: n.mps.to_string(),
+            meta_app_id: n.meta_app_id.clone(),
         }
     }
 
@@ -71,6 +75,7 @@ impl NumberForm {
             &mut self.phone_number_id,
             &mut self.waba_id,
             &mut self.business_manager_id,
+            &mut self.meta_app_id,
         ] {
             *s = s.trim().to_string();
         }
@@ -88,6 +93,9 @@ impl NumberForm {
         }
         if !meta_id(&self.business_manager_id) {
             errors.add("business_manager_id", "whatsapp.id_invalid");
+        }
+        if !self.meta_app_id.is_empty() && !meta_id(&self.meta_app_id) {
+            errors.add("meta_app_id", "whatsapp.id_invalid");
         }
         let secret_ok = |s: &str| s.len() <= 1024 && !s.contains(char::is_whitespace);
         if (adding && self.access_token.is_empty()) || !secret_ok(&self.access_token) {
@@ -113,6 +121,7 @@ impl NumberForm {
             app_secret: &self.app_secret,
             verify_token,
             mps,
+            meta_app_id: &self.meta_app_id,
         }
     }
 
