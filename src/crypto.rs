@@ -115,19 +115,36 @@ impl DbKey {
         Self::parse(&text, path)
     }
 
-    /// Writes the key to a new file with mode 0600; fails if the file exists.
+    /// Writes the key to a new file with mode 0600; fails if the file exists. Written
+    /// whole to a temporary file first and then linked into place, so a crash (kill -9,
+    /// power) never leaves an empty or half-written `db.key` behind to refuse the next
+    /// start.
     pub fn write_new(&self, path: &Path) -> Result<(), String> {
+        let tmp = PathBuf::from(format!("{}.new", path.display()));
+        drop(std::fs::remove_file(&tmp));
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(path)
-            .map_err(|e| format!("cannot create key file {}: {e}", path.display()))?;
+            .open(&tmp)
+            .map_err(|e| format!("cannot create key file {}: {e}", tmp.display()))?;
         let mut text = self.hex();
         text.push('\n');
         f.write_all(text.as_bytes())
             .and_then(|()| f.sync_all())
-            .map_err(|e| format!("cannot write key file {}: {e}", path.display()))
+            .map_err(|e| format!("cannot write key file {}: {e}", tmp.display()))?;
+        drop(f);
+        // A hard link does not replace an existing file: a key never overwrites a key.
+        let linked =
+            std::fs::hard_link(&tmp, path).map_err(|e| format!("cannot create key file {}: {e}", path.display()));
+        drop(std::fs::remove_file(&tmp));
+        linked?;
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| format!("cannot sync {}: {e}", dir.display()))?;
+        }
+        Ok(())
     }
 
     /// A key for one purpose, derived from the database key (HMAC-SHA256), so that
@@ -260,6 +277,21 @@ pub fn open(key: &[u8; 32], sealed: &[u8]) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_key_file_is_whole_or_absent_and_never_replaces_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("db.key");
+        // A leftover of a crash mid-write does not stand in the way, and is gone after.
+        std::fs::write(dir.path().join("db.key.new"), b"").unwrap();
+        let k = DbKey::generate();
+        k.write_new(&p).unwrap();
+        assert_eq!(DbKey::read(&p).unwrap().hex(), k.hex());
+        assert!(!dir.path().join("db.key.new").exists());
+        assert_eq!(loose_permissions(&p).unwrap(), 0);
+        assert!(DbKey::generate().write_new(&p).is_err(), "never over an existing key");
+        assert_eq!(DbKey::read(&p).unwrap().hex(), k.hex());
+    }
 
     #[test]
     fn key_file_round_trip_and_bad_input() {
