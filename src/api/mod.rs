@@ -6,6 +6,7 @@ pub mod contacts;
 pub mod conversations;
 pub mod keys;
 pub mod routes;
+pub mod segments;
 
 use crate::app::AppState;
 use crate::auth::Role;

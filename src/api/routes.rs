@@ -120,6 +120,8 @@ pub fn openapi() -> serde_json::Value {
     for (section, extra) in [
         ("paths", super::conversations::openapi_paths(&error)),
         ("schemas", super::conversations::openapi_schemas()),
+        ("paths", super::segments::openapi_paths(&error)),
+        ("schemas", super::segments::openapi_schemas()),
     ] {
         let target = if section == "paths" {
             &mut doc["paths"]

@@ -65,6 +65,8 @@ pub fn upsert(conn: &Connection, who: &Identity<'_>, now: i64) -> rusqlite::Resu
 )]
 pub mod consent;
 pub mod routes;
+pub mod segments;
+pub mod segments_routes;
 pub mod service;
 
 /// A contact as pages and the API show it.

@@ -21,6 +21,7 @@ mod inbox;
 mod media;
 mod outbox;
 mod roles;
+mod segments;
 mod store;
 mod tls;
 mod web;
