@@ -53,11 +53,13 @@ fn invalid(errors: &FormErrors) -> HttpResponse {
 
 /// The body as a segment, or a 422 that says what does not fit (serde names the field:
 /// "unknown field `labels`", "unknown variant `maybe`", "invalid type: string").
-fn parse(bytes: &[u8]) -> Result<SegmentInput, HttpResponse> {
+fn parse(bytes: &[u8]) -> Result<SegmentInput, Box<HttpResponse>> {
     serde_json::from_slice(bytes).map_err(|e| {
         let message = format!("The body is not a segment: {e}");
-        HttpResponse::UnprocessableEntity()
-            .json(json!({"error": {"code": "invalid", "message": message, "fields": {"body": message}}}))
+        Box::new(
+            HttpResponse::UnprocessableEntity()
+                .json(json!({"error": {"code": "invalid", "message": message, "fields": {"body": message}}})),
+        )
     })
 }
 
@@ -96,7 +98,7 @@ async fn post_segments(state: web::Data<AppState>, caller: ApiCaller, bytes: web
     caller.require(Role::Supervisor)?;
     let input = match parse(&bytes) {
         Ok(i) => i,
-        Err(resp) => return Ok(resp),
+        Err(resp) => return Ok(*resp),
     };
     save(&state, &caller, None, input).await
 }
@@ -110,7 +112,7 @@ async fn put_segment(
     caller.require(Role::Supervisor)?;
     let input = match parse(&bytes) {
         Ok(i) => i,
-        Err(resp) => return Ok(resp),
+        Err(resp) => return Ok(*resp),
     };
     save(&state, &caller, Some(SegmentId(path.into_inner())), input).await
 }

@@ -676,8 +676,8 @@ mod tests {
         }
     }
 
-    fn recency(when: Recency, days: Option<i64>) -> Option<LastInbound> {
-        Some(LastInbound { when, days })
+    fn recency(when: Recency, days: Option<i64>) -> LastInbound {
+        LastInbound { when, days }
     }
 
     fn ids(c: &Connection, f: &Filter) -> Vec<i64> {
@@ -744,9 +744,9 @@ mod tests {
         assert_eq!(f(|f| f.attributes = vec![rule("tier", AttrOp::IsSet, "")]), [1]);
         assert_eq!(f(|f| f.consent_marketing = Some(State::OptedIn)), [1]);
         assert_eq!(f(|f| f.consent_marketing = Some(State::Unknown)), [3]);
-        assert_eq!(f(|f| f.last_inbound = recency(Recency::Within, Some(30))), [1]);
-        assert_eq!(f(|f| f.last_inbound = recency(Recency::NotWithin, Some(30))), [2]);
-        assert_eq!(f(|f| f.last_inbound = recency(Recency::Never, None)), [3]);
+        assert_eq!(f(|f| f.last_inbound = Some(recency(Recency::Within, Some(30)))), [1]);
+        assert_eq!(f(|f| f.last_inbound = Some(recency(Recency::NotWithin, Some(30)))), [2]);
+        assert_eq!(f(|f| f.last_inbound = Some(recency(Recency::Never, None))), [3]);
         assert_eq!(f(|f| f.number = Some("222".into())), [2]);
         // 1_800_000_000 is 2027-01-15 in Jakarta; contact 2 was added on 2027-01-05.
         assert_eq!(f(|f| f.created_from = Some("2027-01-05".into())), [2, 3]);

@@ -376,6 +376,7 @@ impl FormPage {
     }
 
     /// The three label lists: (field suffix, heading key).
+    #[expect(clippy::unused_self, reason = "askama calls it as a method of the page")]
     fn lists(&self) -> [(&'static str, &'static str); 3] {
         [
             ("any", "segments.labels_any"),
@@ -384,14 +385,17 @@ impl FormPage {
         ]
     }
 
+    #[expect(clippy::unused_self, reason = "askama calls it as a method of the page")]
     fn ops(&self) -> Vec<&'static str> {
         AttrOp::ALL.iter().map(|o| o.as_str()).collect()
     }
 
+    #[expect(clippy::unused_self, reason = "askama calls it as a method of the page")]
     fn recencies(&self) -> Vec<&'static str> {
         Recency::ALL.iter().map(|r| r.as_str()).collect()
     }
 
+    #[expect(clippy::unused_self, reason = "askama calls it as a method of the page")]
     fn states(&self) -> Vec<&'static str> {
         [State::OptedIn, State::OptedOut, State::Unknown]
             .iter()
