@@ -560,3 +560,93 @@ async fn the_segments_api() {
         .unwrap();
     assert_eq!(audited, 3);
 }
+
+/// A supervisor builds a segment in a real browser on a phone-sized screen, in Bahasa
+/// Indonesia: ticks a label, picks "in the last 30 days", previews (no script involved:
+/// a plain form post), then saves. The page never scrolls sideways.
+#[tokio::test]
+async fn a_supervisor_builds_a_segment_on_a_phone() {
+    use crate::browser::{fill, screenshot, start_browser, wait_css};
+    use fantoccini::Locator;
+    let Some((_driver, c)) = start_browser().await else {
+        return;
+    };
+    let (app, admin, _graph) = seeded().await;
+    app.create_user(&admin, "spv@toko.id", "supervisor").await;
+    app.state
+        .db
+        .write(|c| Ok(c.execute("UPDATE users SET locale = 'id' WHERE email = 'spv@toko.id'", [])?))
+        .await
+        .unwrap();
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(&format!("{}/login?lang=id", app.base)).await.unwrap();
+    fill(&c, "email", "spv@toko.id").await;
+    fill(&c, "password", PASSWORD).await;
+    c.find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_css(&c, "nav.sidebar").await;
+    c.goto(&format!("{}/segments/new?lang=id", app.base)).await.unwrap();
+    wait_css(&c, "input[name=name]").await;
+    c.set_window_size(390, 2600).await.unwrap();
+    screenshot(&c, "29-segment-form-phone").await;
+    c.set_window_size(390, 844).await.unwrap();
+    fill(&c, "name", "VIP aktif").await;
+    c.find(Locator::Css("input[name=labels_any][value=VIP]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("select[name=last_inbound] option[value=within]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    fill(&c, "days", "30").await;
+    c.find(Locator::Css("button[value=preview]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let count = wait_css(&c, "#segment-count").await.text().await.unwrap();
+    assert_eq!(count, "1", "Ani only");
+    let page = c.source().await.unwrap();
+    assert!(page.contains("Pratinjau") && page.contains("Menghubungi kami dalam 30 hari terakhir"));
+    screenshot(&c, "30-segment-preview-phone").await;
+    let culprits = c
+        .execute(
+            "return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).slice(0, 8).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right) + ' ' + (e.getAttribute('name') || ''));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let wide = c
+        .execute(
+            "return document.documentElement.scrollWidth > window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        wide,
+        serde_json::json!(false),
+        "no sideways scrolling on a phone: {culprits}"
+    );
+    c.find(Locator::Css("button[value=save]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_css(&c, ".criteria").await;
+    assert!(c.current_url().await.unwrap().path().starts_with("/segments/"));
+    assert_eq!(wait_css(&c, "#segment-count").await.text().await.unwrap(), "1");
+    screenshot(&c, "31-segment-phone").await;
+    c.close().await.unwrap();
+}
