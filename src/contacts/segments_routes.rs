@@ -427,7 +427,15 @@ async fn form_page(
     errors: FormErrors,
     preview: Option<(i64, Vec<Member>, Vec<String>)>,
 ) -> AppResult<FormPage> {
-    let (labels, numbers, keys) = choices(state).await?;
+    let (mut labels, numbers, keys) = choices(state).await?;
+    // A label the segment names but that was deleted since stays visible (ticked), so
+    // saving says so instead of quietly dropping it.
+    for name in form.labels_any.iter().chain(&form.labels_all).chain(&form.labels_none) {
+        let name = name.trim();
+        if !name.is_empty() && !labels.iter().any(|l| l.eq_ignore_ascii_case(name)) {
+            labels.push(name.to_string());
+        }
+    }
     Ok(FormPage {
         ctx,
         id,

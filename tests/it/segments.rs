@@ -291,7 +291,7 @@ async fn each_criterion_narrows_the_live_count_and_the_sample() {
 
 #[tokio::test]
 async fn bad_filters_are_refused_with_a_message_naming_the_problem() {
-    let (_app, admin, _graph) = seeded().await;
+    let (app, admin, _graph) = seeded().await;
     // Bad filters are refused with a message that names the problem.
     for (fields, message) in [
         (vec![("name", "  ")], "Give the segment a name"),
@@ -336,6 +336,32 @@ async fn bad_filters_are_refused_with_a_message_naming_the_problem() {
             }
         }
     }
+    // A label deleted after saving: the segment matches no one, and its form shows the
+    // label ticked so that saving says what is wrong instead of dropping it quietly.
+    let r = admin
+        .submit(
+            "/segments/new",
+            "/segments",
+            &[("action", "save"), ("name", "Grosir"), ("labels_any", "Grosir")],
+        )
+        .await;
+    let page = r.location().unwrap().split('?').next().unwrap().to_string();
+    assert_eq!(count_in(&admin.get(&page).await.body), 1);
+    let grosir = label_id(&app, "Grosir").await;
+    let r = admin
+        .submit("/inbox/labels", &format!("/inbox/labels/{grosir}/delete"), &[])
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(count_in(&admin.get(&page).await.body), 0);
+    let edit = admin.get(&format!("{page}/edit")).await.body;
+    assert!(edit.contains("name=\"labels_any\" value=\"Grosir\" checked"), "{edit}");
+    let r = admin
+        .post(
+            &format!("{page}/edit"),
+            &[("action", "save"), ("name", "Grosir"), ("labels_any", "Grosir")],
+        )
+        .await;
+    assert!(r.status == 422 && r.body.contains("no label with this name"));
 }
 
 #[tokio::test]
