@@ -10,10 +10,11 @@ CREATE TABLE segments (
     updated_at INTEGER NOT NULL
 );
 
--- A segment's "last inbound message" and "number they wrote to" criteria ask, per
--- contact, for its inbound messages only: these keep both an index seek (a live count
--- over 100k contacts must not scan the messages).
-CREATE INDEX messages_inbound_at ON messages(contact_id, sent_at) WHERE direction = 'in';
+-- A segment's "last inbound message" and "number they wrote to" criteria read inbound
+-- messages only, and a live count over 100k contacts must not scan the messages:
+-- who wrote since a time (time first: "the last 30 days" reads 30 days of messages),
+-- and whether a contact ever wrote, or wrote to a number (contact first, one seek).
+CREATE INDEX messages_inbound_recent ON messages(sent_at, contact_id) WHERE direction = 'in';
 CREATE INDEX messages_inbound_number ON messages(contact_id, phone_number_id) WHERE direction = 'in';
 
 -- A label criterion starts from the label: contacts by label (conversations by label

@@ -217,17 +217,18 @@ fn label_condition(name: &str, w: &mut Where) -> String {
         .to_string()
 }
 
-/// An inbound message from the contact, optionally since a time: a seek on the index
-/// `messages_inbound_at`.
-fn wrote(since: Option<i64>, w: &mut Where) -> String {
-    match since {
-        Some(t) => {
-            w.args.push(Value::Integer(t));
-            "EXISTS (SELECT 1 FROM messages m WHERE m.contact_id = contacts.id AND m.direction = 'in' AND m.sent_at >= ?)"
-                .to_string()
-        }
-        None => "EXISTS (SELECT 1 FROM messages m WHERE m.contact_id = contacts.id AND m.direction = 'in')".to_string(),
-    }
+/// The contact wrote to the business at all: a seek per contact on the index
+/// `messages_inbound_number` (contact first).
+const WROTE_EVER: &str = "EXISTS (SELECT 1 FROM messages m WHERE m.contact_id = contacts.id AND m.direction = 'in')";
+
+/// The contact wrote since `t`: the set of recent writers is read once from the index
+/// `messages_inbound_recent` (time first), so "the last 30 days" reads 30 days of
+/// messages, not every contact's history. (`IS NOT NULL` keeps `NOT IN` meaningful.)
+fn wrote_since(t: i64, w: &mut Where) -> String {
+    w.args.push(Value::Integer(t));
+    "contacts.id IN (SELECT m.contact_id FROM messages m
+                      WHERE m.direction = 'in' AND m.sent_at >= ? AND m.contact_id IS NOT NULL)"
+        .to_string()
 }
 
 /// THE translation of a filter into SQL: fixed fragments joined with AND, every value
@@ -278,16 +279,12 @@ pub fn where_clause(f: &Filter, at: &Moment) -> Where {
     if let Some(li) = f.last_inbound {
         let cutoff = at.now - li.days.unwrap_or(0).clamp(0, MAX_DAYS) * 86_400;
         match li.when {
-            Recency::Within => parts.push(wrote(Some(cutoff), &mut w)),
+            Recency::Within => parts.push(wrote_since(cutoff, &mut w)),
             Recency::NotWithin => {
-                let ever = wrote(None, &mut w);
-                let lately = wrote(Some(cutoff), &mut w);
-                parts.push(format!("{ever} AND NOT {lately}"));
+                let lately = wrote_since(cutoff, &mut w);
+                parts.push(format!("{WROTE_EVER} AND NOT {lately}"));
             }
-            Recency::Never => {
-                let ever = wrote(None, &mut w);
-                parts.push(format!("NOT {ever}"));
-            }
+            Recency::Never => parts.push(format!("NOT {WROTE_EVER}")),
         }
     }
     for (day, op) in [(&f.created_from, ">="), (&f.created_before, "<")] {
@@ -892,7 +889,8 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         let plan = plan.join("\n");
-        assert!(plan.contains("messages_inbound_at"), "{plan}");
+        println!("{plan}");
+        assert!(plan.contains("messages_inbound_recent"), "{plan}");
         assert!(plan.contains("messages_inbound_number"), "{plan}");
         assert!(!plan.contains("SCAN m"), "no scan of the messages: {plan}");
         assert!(
@@ -906,7 +904,11 @@ mod tests {
     #[test]
     #[ignore = "a measurement, run by hand"]
     fn count_of_100k_contacts() {
-        let mut c = db();
+        // An encrypted file, as in production (SQLCipher decrypts each page it reads).
+        let dir = tempfile::tempdir().unwrap();
+        let (path, key) = (dir.path().join("bench.db"), crate::crypto::DbKey::generate());
+        let mut c = crate::store::open_connection(&path, &key).unwrap();
+        crate::store::migrate(&mut c).unwrap();
         let tx = c.transaction().unwrap();
         tx.execute("INSERT INTO labels (id, name, created_at) VALUES (1, 'VIP', 0)", [])
             .unwrap();
@@ -935,6 +937,9 @@ mod tests {
             }
         }
         tx.commit().unwrap();
+        drop(c);
+        // A fresh connection, like one from the pool: its page cache starts cold.
+        let c = crate::store::open_connection(&path, &key).unwrap();
         let cases = [
             ("everyone", Filter::default()),
             (
@@ -967,9 +972,11 @@ mod tests {
             ),
         ];
         for (what, f) in cases {
-            let t = std::time::Instant::now();
-            let n = count(&c, &f, &AT).unwrap();
-            println!("{what}: {n} contacts counted in {:?}", t.elapsed());
+            for run in ["first", "again"] {
+                let t = std::time::Instant::now();
+                let n = count(&c, &f, &AT).unwrap();
+                println!("{what} ({run}): {n} contacts counted in {:?}", t.elapsed());
+            }
         }
     }
 }
