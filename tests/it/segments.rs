@@ -121,7 +121,7 @@ fn jakarta_day(ts: i64) -> String {
 
 /// Four customers: Citra and Dewi added by hand ten days ago (custom fields, never
 /// wrote); Ani wrote to the first number 5 days ago (opted in, label VIP on her
-/// conversation); Budi wrote to the second number 40 days ago (opted out, labels VIP
+/// conversation); Budi wrote to the second number 20 days ago (opted out, labels VIP
 /// and Grosir on himself).
 async fn seeded() -> (TestApp, Browser, FakeGraph) {
     let graph = FakeGraph::start();
@@ -166,7 +166,7 @@ async fn seeded() -> (TestApp, Browser, FakeGraph) {
         "wamid.b1",
         "6281222220002",
         "Budi",
-        now - 40 * DAY,
+        now - 20 * DAY,
         "pesan",
     )
     .await;
@@ -255,10 +255,10 @@ async fn each_criterion_narrows_the_live_count_and_the_sample() {
     check(&[("consent_marketing", "opted_out")], &["Budi"]).await;
     check(&[("consent_marketing", "unknown")], &["Citra", "Dewi"]).await;
     // The last inbound message.
-    let body = check(&[("last_inbound", "within"), ("days", "30")], &["Ani"]).await;
-    assert!(body.contains("Wrote to us in the last 30 days"));
-    check(&[("last_inbound", "within"), ("days", "60")], &["Ani", "Budi"]).await;
-    check(&[("last_inbound", "not_within"), ("days", "30")], &["Budi"]).await;
+    let body = check(&[("last_inbound", "within"), ("days", "10")], &["Ani"]).await;
+    assert!(body.contains("Wrote to us in the last 10 days"));
+    check(&[("last_inbound", "within"), ("days", "30")], &["Ani", "Budi"]).await;
+    check(&[("last_inbound", "not_within"), ("days", "10")], &["Budi"]).await;
     check(&[("last_inbound", "never")], &["Citra", "Dewi"]).await;
     // Created date, in the business's time zone: Citra and Dewi ten days before.
     let today = jakarta_day(app.state.now());
@@ -375,9 +375,9 @@ async fn segments_are_saved_shown_edited_and_deleted_with_audit_lines() {
             "/segments",
             &[
                 ("action", "save"),
-                ("name", "Aktif 30 hari"),
+                ("name", "Aktif 10 hari"),
                 ("last_inbound", "within"),
-                ("days", "30"),
+                ("days", "10"),
             ],
         )
         .await;
@@ -385,20 +385,25 @@ async fn segments_are_saved_shown_edited_and_deleted_with_audit_lines() {
     let page = r.location().unwrap().split('?').next().unwrap().to_string();
     let id: i64 = page.trim_start_matches("/segments/").parse().unwrap();
     let body = admin.get(&page).await.body;
-    assert_eq!(count_in(&body), 1);
-    assert!(body.contains("Wrote to us in the last 30 days") && body.contains(">Ani</a>"));
+    assert_eq!(
+        count_in(&body),
+        1,
+        "{}",
+        body.split("class=\"sample\"").nth(1).unwrap_or("")
+    );
+    assert!(body.contains("Wrote to us in the last 10 days") && body.contains(">Ani</a>"));
     assert!(body.contains("Opted in"), "the sample shows consent");
     let dup = admin
         .submit(
             "/segments/new",
             "/segments",
-            &[("action", "save"), ("name", "aktif 30 HARI")],
+            &[("action", "save"), ("name", "aktif 10 HARI")],
         )
         .await;
     assert!(dup.status == 422 && dup.body.contains("already exists"));
     // The list shows it with its count; the count is live.
     let list = admin.get("/segments").await.body;
-    assert!(list.contains("Aktif 30 hari") && list.contains("<td class=\"segment-count\">1</td>"));
+    assert!(list.contains("Aktif 10 hari") && list.contains("<td class=\"segment-count\">1</td>"));
     inbound_text(
         &app,
         SECRET,
@@ -413,23 +418,23 @@ async fn segments_are_saved_shown_edited_and_deleted_with_audit_lines() {
     assert_eq!(count_in(&admin.get(&page).await.body), 2, "Citra wrote: she is in now");
     // Edit: the form is filled in; preview there, then save.
     let edit = admin.get(&format!("/segments/{id}/edit")).await.body;
-    assert!(edit.contains("value=\"Aktif 30 hari\"") && edit.contains("value=\"30\""));
+    assert!(edit.contains("value=\"Aktif 10 hari\"") && edit.contains("value=\"10\""));
     let action = format!("/segments/{id}/edit");
     let fields = [
-        ("name", "Aktif 60 hari"),
+        ("name", "Aktif 30 hari"),
         ("last_inbound", "within"),
-        ("days", "60"),
+        ("days", "30"),
         ("consent_marketing", "opted_out"),
     ];
     let mut with = vec![("action", "preview")];
     with.extend_from_slice(&fields);
     let r = admin.post(&action, &with).await;
-    assert_eq!(count_in(&r.body), 1, "Budi: within 60 days and opted out");
+    assert_eq!(count_in(&r.body), 1, "Budi: within 30 days and opted out");
     with[0] = ("action", "save");
     let r = admin.post(&action, &with).await;
     assert_eq!(r.status, 303, "{}", r.body);
     let body = admin.get(&page).await.body;
-    assert!(body.contains("Aktif 60 hari") && body.contains(">Budi</a>") && !body.contains(">Ani</a>"));
+    assert!(body.contains("Aktif 30 hari") && body.contains(">Budi</a>") && !body.contains(">Ani</a>"));
     // Agents may not see segments (they would count contacts outside their view).
     app.create_user(&admin, "agen@toko.id", "agent").await;
     let agent = app.browser();
@@ -472,9 +477,9 @@ async fn segments_are_saved_shown_edited_and_deleted_with_audit_lines() {
         .await
         .unwrap();
     assert_eq!(actions.len(), 3, "{actions:?}");
-    assert!(actions[0].starts_with("segment.create Aktif 30 hari:") && actions[0].contains("\"days\":30"));
-    assert!(actions[1].starts_with("segment.update Aktif 60 hari:") && actions[1].contains("opted_out"));
-    assert_eq!(actions[2], "segment.delete Aktif 60 hari");
+    assert!(actions[0].starts_with("segment.create Aktif 10 hari:") && actions[0].contains("\"days\":10"));
+    assert!(actions[1].starts_with("segment.update Aktif 30 hari:") && actions[1].contains("opted_out"));
+    assert_eq!(actions[2], "segment.delete Aktif 30 hari");
 }
 
 #[tokio::test]
@@ -588,7 +593,7 @@ async fn the_segments_api() {
 }
 
 /// A supervisor builds a segment in a real browser on a phone-sized screen, in Bahasa
-/// Indonesia: ticks a label, picks "in the last 30 days", previews (no script involved:
+/// Indonesia: ticks a label, picks "in the last 10 days", previews (no script involved:
 /// a plain form post), then saves. The page never scrolls sideways.
 #[tokio::test]
 async fn a_supervisor_builds_a_segment_on_a_phone() {
@@ -633,7 +638,7 @@ async fn a_supervisor_builds_a_segment_on_a_phone() {
         .click()
         .await
         .unwrap();
-    fill(&c, "days", "30").await;
+    fill(&c, "days", "10").await;
     c.find(Locator::Css("button[value=preview]"))
         .await
         .unwrap()
@@ -643,7 +648,7 @@ async fn a_supervisor_builds_a_segment_on_a_phone() {
     let count = wait_css(&c, "#segment-count").await.text().await.unwrap();
     assert_eq!(count, "1", "Ani only");
     let page = c.source().await.unwrap();
-    assert!(page.contains("Pratinjau") && page.contains("Menghubungi kami dalam 30 hari terakhir"));
+    assert!(page.contains("Pratinjau") && page.contains("Menghubungi kami dalam 10 hari terakhir"));
     screenshot(&c, "30-segment-preview-phone").await;
     let culprits = c
         .execute(
