@@ -195,7 +195,9 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     crate::whatsapp::webhook::configure(cfg);
     crate::api::routes::configure(cfg);
     crate::contacts::routes::configure(cfg);
+    crate::contacts::segments_routes::configure(cfg);
     crate::api::contacts::configure(cfg);
+    crate::api::segments::configure(cfg);
     crate::inbox::routes::configure(cfg);
     crate::api::conversations::configure(cfg);
     crate::api::templates::configure(cfg);

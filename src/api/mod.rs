@@ -7,6 +7,7 @@ pub mod conversations;
 pub mod keys;
 pub mod routes;
 pub mod templates;
+pub mod segments;
 
 use crate::app::AppState;
 use crate::auth::Role;

@@ -139,6 +139,8 @@ pub fn openapi() -> serde_json::Value {
         ("schemas", super::conversations::openapi_schemas()),
         ("paths", super::templates::openapi_paths(&error)),
         ("schemas", super::templates::openapi_schemas()),
+        ("paths", super::segments::openapi_paths(&error)),
+        ("schemas", super::segments::openapi_schemas()),
     ] {
         let target = if section == "paths" {
             &mut doc["paths"]

@@ -86,6 +86,8 @@ pub mod optout;
     reason = "being split on another branch (issue 9); the split fixes these, then this goes"
 )]
 pub mod routes;
+pub mod segments;
+pub mod segments_routes;
 pub mod service;
 
 /// A contact as pages and the API show it.

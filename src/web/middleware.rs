@@ -206,6 +206,7 @@ pub const FLASH_KEYS: &[&str] = &[
     "flash.number_deleted",
     "flash.templates_synced",
     "flash.contact_deleted",
+    "segments.deleted",
 ];
 
 /// The CSRF token for a browser (its CSRF cookie) and, once signed in, its session:

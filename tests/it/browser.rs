@@ -6,7 +6,7 @@ use crate::common::{PASSWORD, TestApp};
 use fantoccini::{ClientBuilder, Locator};
 use std::process::{Child, Command, Stdio};
 
-pub struct Driver(Child);
+pub(crate) struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
@@ -23,7 +23,7 @@ fn chromedriver() -> Option<String> {
         .map(ToString::to_string)
 }
 
-pub async fn start_browser() -> Option<(Driver, fantoccini::Client)> {
+pub(crate) async fn start_browser() -> Option<(Driver, fantoccini::Client)> {
     let Some(driver) = chromedriver() else {
         eprintln!("SKIPPED browser test: chromedriver not installed (apt-get install chromium chromium-driver)");
         return None;
@@ -67,7 +67,7 @@ pub async fn start_browser() -> Option<(Driver, fantoccini::Client)> {
     panic!("chromedriver is installed but no browser session could be started");
 }
 
-pub async fn screenshot(c: &fantoccini::Client, name: &str) {
+pub(crate) async fn screenshot(c: &fantoccini::Client, name: &str) {
     if let Ok(dir) = std::env::var("SCREENSHOT_DIR") {
         let png = c.screenshot().await.expect("screenshot");
         std::fs::create_dir_all(&dir).unwrap();
@@ -75,7 +75,7 @@ pub async fn screenshot(c: &fantoccini::Client, name: &str) {
     }
 }
 
-async fn fill(c: &fantoccini::Client, name: &str, value: &str) {
+pub(crate) async fn fill(c: &fantoccini::Client, name: &str, value: &str) {
     c.find(Locator::Css(&format!("[name=\"{name}\"]")))
         .await
         .expect(name)
@@ -235,7 +235,7 @@ async fn a_person_signs_in_and_sees_the_dashboard() {
 }
 
 /// Waits (up to 10 s) until the page has an element matching `css`.
-async fn wait_css(c: &fantoccini::Client, css: &str) -> fantoccini::elements::Element {
+pub(crate) async fn wait_css(c: &fantoccini::Client, css: &str) -> fantoccini::elements::Element {
     c.wait()
         .at_most(std::time::Duration::from_secs(10))
         .for_element(Locator::Css(css))

@@ -22,6 +22,7 @@ mod inbox;
 mod media;
 mod outbox;
 mod roles;
+mod segments;
 mod store;
 mod templates;
 mod tls;

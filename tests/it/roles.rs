@@ -289,6 +289,21 @@ const TABLE: &[Row] = &[
         ApiKey,
         &[],
     ),
+    ("GET", "/segments", "/segments", Supervisor, &[]),
+    ("POST", "/segments", "/segments", Supervisor, &[("action", "preview")]),
+    ("GET", "/segments/new", "/segments/new", Supervisor, &[]),
+    ("GET", "/segments/{id}", "/segments/999", Supervisor, &[]),
+    ("GET", "/segments/{id}/edit", "/segments/999/edit", Supervisor, &[]),
+    (
+        "POST",
+        "/segments/{id}/edit",
+        "/segments/999/edit",
+        Supervisor,
+        &[("action", "preview")],
+    ),
+    ("POST", "/segments/{id}/delete", "/segments/999/delete", Supervisor, &[]),
+    ("GET", "/api/v1/segments", "/api/v1/segments", ApiKey, &[]),
+    ("GET", "/api/v1/segments/{id}", "/api/v1/segments/1", ApiKey, &[]),
     // API routes take keys, not sessions: without a key everyone gets 401 (tests/it/api.rs).
     ("GET", "/api/v1/numbers", "/api/v1/numbers", ApiKey, &[]),
     // Meta's endpoint: public, protected by the verify token and the signature instead.
