@@ -14,6 +14,8 @@ use askama::Template;
 use serde::Deserialize;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Before `/contacts/{id}`, which would take `/contacts/import` for a contact id.
+    super::import::routes::configure(cfg);
     cfg.service(
         web::resource("/contacts")
             .route(web::get().to(get_contacts))
