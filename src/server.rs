@@ -195,6 +195,8 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     crate::whatsapp::webhook::configure(cfg);
     crate::api::routes::configure(cfg);
     crate::contacts::routes::configure(cfg);
+    // Before `api::contacts`, whose `/api/v1/contacts/{id}` would take `import`.
+    crate::api::imports::configure(cfg);
     crate::api::contacts::configure(cfg);
     crate::inbox::routes::configure(cfg);
     crate::api::conversations::configure(cfg);

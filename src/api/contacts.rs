@@ -29,6 +29,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Deserialize)]
 pub struct ListQuery {
     q: Option<String>,
+    /// Only contacts with this label (by name).
+    label: Option<String>,
     cursor: Option<i64>,
     limit: Option<i64>,
 }
@@ -56,12 +58,19 @@ async fn get_contacts(
     caller.require(Role::Agent)?;
     let q = q.into_inner();
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
-    let (after, term, role) = (q.cursor.unwrap_or(0), q.q, caller.key.role);
+    let (after, term, label, role) = (q.cursor.unwrap_or(0), q.q, q.label, caller.key.role);
     let found = state
         .db
         .read(move |c| {
             let scope = Viewer::for_role(c, role)?.contact_scope();
-            Ok(crate::contacts::search(c, &scope, term.as_deref(), after, limit + 1)?)
+            Ok(crate::contacts::search(
+                c,
+                &scope,
+                term.as_deref(),
+                label.as_deref(),
+                after,
+                limit + 1,
+            )?)
         })
         .await?;
     let more = found.len() as i64 > limit;

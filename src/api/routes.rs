@@ -119,6 +119,7 @@ pub fn openapi() -> serde_json::Value {
     });
     for (section, extra) in [
         ("paths", super::conversations::openapi_paths(&error)),
+        ("paths", super::imports::openapi_paths(&error)),
         ("schemas", super::conversations::openapi_schemas()),
     ] {
         let target = if section == "paths" {

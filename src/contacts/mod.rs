@@ -157,15 +157,18 @@ impl Scope {
     }
 }
 
-/// Contacts matching `q` (name, WhatsApp name, phone, BSUID), after `after` by id: the
-/// trigram index for 3 characters or more, names by prefix-free LIKE below that.
+/// Contacts matching `q` (name, WhatsApp name, phone, BSUID) and carrying `label` (by
+/// name), after `after` by id: the trigram index for 3 characters or more, names by
+/// prefix-free LIKE below that.
 pub fn search(
     conn: &Connection,
     scope: &Scope,
     q: Option<&str>,
+    label: Option<&str>,
     after: i64,
     limit: i64,
 ) -> rusqlite::Result<Vec<Contact>> {
+    let label = label.map(str::trim).filter(|l| !l.is_empty()).map(str::to_string);
     let q = q.map(str::trim).filter(|q| !q.is_empty());
     let indexed = q.and_then(fts_query);
     let short = if indexed.is_none() { q.map(str::to_string) } else { None };
@@ -174,6 +177,8 @@ pub fn search(
          WHERE id > ?
            AND (? IS NULL OR id IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ?))
            AND (? IS NULL OR name LIKE '%' || ? || '%' OR profile_name LIKE '%' || ? || '%')
+           AND (? IS NULL OR id IN (SELECT cl.contact_id FROM contact_labels cl JOIN labels l ON l.id = cl.label_id
+                                    WHERE l.name = ?))
            AND {}
          ORDER BY id LIMIT ?",
         scope.sql
@@ -186,6 +191,8 @@ pub fn search(
         short.clone(),
         short.clone(),
         short,
+        Value::from(label.clone()),
+        Value::from(label),
     ];
     scope.bind(&mut args);
     args.push(Value::Integer(limit));

@@ -46,6 +46,9 @@ struct ListPage {
     ctx: RequestCtx,
     contacts: Vec<Contact>,
     q: String,
+    /// The label filter (a label name), and the labels to choose from.
+    label: String,
+    labels: Vec<crate::inbox::conversations::LabelTag>,
     next: Option<i64>,
     form: ContactInput,
     errors: FormErrors,
@@ -54,6 +57,7 @@ struct ListPage {
 #[derive(Deserialize)]
 pub struct ListQuery {
     q: Option<String>,
+    label: Option<String>,
     after: Option<i64>,
 }
 
@@ -61,17 +65,20 @@ async fn list_page(
     state: &AppState,
     ctx: RequestCtx,
     user: crate::auth::User,
-    q: String,
+    (q, label): (String, String),
     after: i64,
     form: ContactInput,
     errors: FormErrors,
 ) -> AppResult<ListPage> {
-    let q2 = q.clone();
-    let contacts = state
+    let (q2, l2) = (q.clone(), label.clone());
+    let (contacts, labels) = state
         .db
         .read(move |c| {
             let scope = Viewer::for_user(c, &user)?.contact_scope();
-            Ok(super::search(c, &scope, Some(&q2), after, PAGE + 1)?)
+            Ok((
+                super::search(c, &scope, Some(&q2), Some(&l2), after, PAGE + 1)?,
+                crate::inbox::catalog::list_labels(c)?,
+            ))
         })
         .await?;
     let next = (contacts.len() as i64 > PAGE)
@@ -82,6 +89,8 @@ async fn list_page(
         ctx,
         contacts,
         q,
+        label,
+        labels,
         next,
         form,
         errors,
@@ -95,7 +104,7 @@ async fn get_contacts(state: web::Data<AppState>, a: Authed, q: web::Query<ListQ
             &state,
             a.ctx,
             a.user,
-            q.q.unwrap_or_default(),
+            (q.q.unwrap_or_default(), q.label.unwrap_or_default()),
             q.after.unwrap_or(0),
             ContactInput::default(),
             FormErrors::default(),
@@ -117,7 +126,9 @@ async fn post_contacts(
         .await?;
     match created {
         Ok(contact) => Ok(see_other_flash(&format!("/contacts/{}", contact.id), "flash.saved")),
-        Err(errors) => invalid_page(&list_page(&state, a.ctx, a.user, String::new(), 0, form, errors).await?),
+        Err(errors) => {
+            invalid_page(&list_page(&state, a.ctx, a.user, (String::new(), String::new()), 0, form, errors).await?)
+        }
     }
 }
 

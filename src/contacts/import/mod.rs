@@ -327,6 +327,7 @@ pub fn file_of(c: &Connection, id: i64) -> rusqlite::Result<Option<Vec<u8>>> {
 
 /// A new import of `file` in `state` (draft from the pages, queued from the API), after
 /// forgetting drafts nobody confirmed within a day.
+#[expect(clippy::too_many_arguments, reason = "the columns of the new row, each named")]
 pub fn insert(
     c: &Connection,
     actor: &Actor,

@@ -78,6 +78,41 @@ impl Importer {
         });
     }
 
+    /// Checks and stores an uploaded file as an import in `state` (a draft for the pages,
+    /// queued for the API); the reading happens off the async workers, the insert in the
+    /// writer. A queued import is not rung for: the caller runs it or rings.
+    pub async fn submit(&self, new: NewImport, state: State) -> Result<Submitted, DbError> {
+        let NewImport {
+            actor,
+            file_name,
+            file,
+            options,
+        } = new;
+        let (file, checked) = tokio::task::spawn_blocking(move || {
+            let checked = super::inspect(&file, &options).map(|(layout, total)| (options.problems(&layout), total));
+            (file, checked.map(|c| (c, options)))
+        })
+        .await
+        .map_err(|e| DbError::Task(e.to_string()))?;
+        let ((problems, total), options) = match checked {
+            Ok(c) => c,
+            Err(e) => return Ok(Submitted::File(e)),
+        };
+        if !problems.is_empty() && state != State::Draft {
+            return Ok(Submitted::Problems(problems));
+        }
+        let now = self.clock.unix();
+        let id = self
+            .db
+            .write(move |c| {
+                Ok(super::insert(
+                    c, &actor, &file_name, &file, &options, state, total, now,
+                )?)
+            })
+            .await?;
+        Ok(Submitted::Stored { id, total })
+    }
+
     /// Runs an import to its end, off the async workers; returns at once when this
     /// process is already running it.
     pub async fn run(&self, id: i64) -> Result<(), String> {
@@ -91,6 +126,27 @@ impl Importer {
         drop(claim);
         out
     }
+}
+
+/// A file someone uploaded, with the options chosen.
+pub struct NewImport {
+    pub actor: Actor,
+    pub file_name: String,
+    pub file: Vec<u8>,
+    pub options: Options,
+}
+
+/// What [`Importer::submit`] did.
+#[derive(Debug)]
+pub enum Submitted {
+    Stored {
+        id: i64,
+        total: i64,
+    },
+    /// The file cannot be read.
+    File(FileError),
+    /// The options do not fit the file (message keys).
+    Problems(Vec<&'static str>),
 }
 
 /// What the run needs of an import row.
