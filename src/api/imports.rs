@@ -121,9 +121,8 @@ async fn post_import(
         return Ok(too_large());
     }
     let q = q.into_inner();
-    let dry_run = match flag(q.dry_run.as_deref()) {
-        Ok(d) => d,
-        Err(()) => return Ok(problems(&["import.error.flag"])),
+    let Ok(dry_run) = flag(q.dry_run.as_deref()) else {
+        return Ok(problems(&["import.error.flag"]));
     };
     let options = match options(&state, &q) {
         Ok(o) => o,

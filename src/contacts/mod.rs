@@ -58,13 +58,13 @@ pub fn upsert(conn: &Connection, who: &Identity<'_>, now: i64) -> rusqlite::Resu
     Ok(Some(id))
 }
 
+pub mod consent;
+pub mod import;
 #[expect(
     clippy::cast_possible_truncation,
     clippy::cast_possible_wrap,
     reason = "being split on another branch (issue 9); the split fixes these, then this goes"
 )]
-pub mod consent;
-pub mod import;
 pub mod routes;
 pub mod service;
 

@@ -6,6 +6,7 @@
 
 use crate::common::{Browser, PASSWORD, TestApp, csrf_in};
 use serde_json::Value;
+use std::fmt::Write as _;
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -64,6 +65,7 @@ Cici;12345;;;\r\n\
 Dodi;;;Medan;\r\n";
 
 #[tokio::test]
+#[expect(clippy::too_many_lines, reason = "one app through the import's API cases, in order")]
 async fn csv_variants_reimport_and_opt_out_through_the_api() {
     let app = TestApp::start().await;
     let (admin, _) = app.admin("owner@toko.id").await;
@@ -223,7 +225,7 @@ async fn ten_thousand_rows_run_in_the_background_with_progress() {
     let sup = key(&admin, "supervisor").await;
     let mut csv = String::from("phone,name,kota\n");
     for i in 0..10_000 {
-        csv.push_str(&format!("0812{:08},Pelanggan {i},Bandung\n", 10_000_000 + i));
+        writeln!(csv, "0812{:08},Pelanggan {i},Bandung", 10_000_000 + i).unwrap();
     }
     let (s, started) = import(&app, &sup, "labels=Besar", csv.as_bytes()).await;
     assert_eq!(s, 202, "{started}");
@@ -387,7 +389,7 @@ async fn a_restart_resumes_after_the_last_committed_chunk() {
     // done without their contacts, so that the resumed run shows where it started).
     let mut csv = String::from("phone\n");
     for i in 0..2_500 {
-        csv.push_str(&format!("0812{:08}\n", 20_000_000 + i));
+        writeln!(csv, "0812{:08}", 20_000_000 + i).unwrap();
     }
     {
         let c = crate::common::open_stopped_db(&cfg);

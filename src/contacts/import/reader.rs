@@ -305,6 +305,10 @@ impl Rows {
             start += 1;
         }
         let end = start.min(bytes.len());
+        #[expect(
+            clippy::naive_bytecount,
+            reason = "each byte is counted once; a crate for it is not worth it"
+        )]
         let newlines = bytes[self.scan_pos..end].iter().filter(|b| **b == b'\n').count();
         self.scan_line += u64::try_from(newlines).unwrap_or(0);
         self.scan_pos = end;
