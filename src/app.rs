@@ -53,6 +53,8 @@ pub struct AppState {
     pub live: crate::inbox::live::Hub,
     /// The inbox's services' handles.
     pub inbox: crate::inbox::Inbox,
+    /// Contact imports: the background worker's handles.
+    pub importer: crate::contacts::import::Importer,
     /// Business name and default language, cached for every page.
     pub business: BusinessCache,
     /// The bearer token `/metrics` scrapers send, when configured.
@@ -134,7 +136,9 @@ impl AppState {
             outbox: outbox_bell.clone(),
             media: media.clone(),
         };
+        let importer = crate::contacts::import::Importer::new(db.clone(), clock.clone());
         Ok(AppState {
+            importer,
             config,
             db,
             clock,

@@ -146,6 +146,7 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, String> {
     state.intake().start();
     state.dispatcher().start();
     state.media.clone().start();
+    state.importer.start();
     if let (Some(t), crate::config::TlsMode::Files) = (&tls, cfg.tls.mode) {
         spawn_reload_on_sighup(Arc::clone(t), Arc::clone(&cfg), clock.clone());
     }
@@ -195,6 +196,8 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     crate::whatsapp::webhook::configure(cfg);
     crate::api::routes::configure(cfg);
     crate::contacts::routes::configure(cfg);
+    // Before `api::contacts`, whose `/api/v1/contacts/{id}` would take `import`.
+    crate::api::imports::configure(cfg);
     crate::contacts::segments_routes::configure(cfg);
     crate::api::contacts::configure(cfg);
     crate::api::segments::configure(cfg);

@@ -32,6 +32,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Deserialize)]
 pub struct ListQuery {
     q: Option<String>,
+    /// Only contacts with this label (by name).
+    label: Option<String>,
     cursor: Option<i64>,
     limit: Option<i64>,
     /// Marketing consent: `opted_in`, `opted_out` or `unknown`.
@@ -65,16 +67,20 @@ async fn get_contacts(
         None => None,
         Some(s) => Some(State::parse(s).ok_or(AppError::BadRequest("consent.record.bad_filter"))?),
     };
-    let (after, term, role) = (q.cursor.unwrap_or(0), q.q, caller.key.role);
+    let (after, term, label, role) = (q.cursor.unwrap_or(0), q.q, q.label, caller.key.role);
     let found = state
         .db
         .read(move |c| {
             let scope = Viewer::for_role(c, role)?.contact_scope();
-            Ok(crate::contacts::search_by_consent(
+            let filter = crate::contacts::ListFilter {
+                q: term.as_deref(),
+                label: label.as_deref(),
+                marketing,
+            };
+            Ok(crate::contacts::search(
                 c,
                 &scope,
-                term.as_deref(),
-                marketing,
+                &filter,
                 after,
                 limit + 1,
             )?)

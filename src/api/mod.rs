@@ -4,6 +4,7 @@
 
 pub mod contacts;
 pub mod conversations;
+pub mod imports;
 pub mod keys;
 pub mod routes;
 pub mod templates;

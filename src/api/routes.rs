@@ -136,6 +136,7 @@ pub fn openapi() -> serde_json::Value {
     });
     for (section, extra) in [
         ("paths", super::conversations::openapi_paths(&error)),
+        ("paths", super::imports::openapi_paths(&error)),
         ("schemas", super::conversations::openapi_schemas()),
         ("paths", super::templates::openapi_paths(&error)),
         ("schemas", super::templates::openapi_schemas()),

@@ -168,7 +168,8 @@ pub fn to_csv(entries: &[Entry]) -> Result<Vec<u8>, String> {
     w.into_inner().map_err(|e| e.to_string())
 }
 
-fn defuse_formula(cell: &str) -> String {
+/// A cell a spreadsheet would run as a formula, prefixed with `'` (CSV injection).
+pub fn defuse_formula(cell: &str) -> String {
     match cell.chars().next() {
         Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}"),
         _ => cell.to_string(),

@@ -221,6 +221,30 @@ pub fn states(c: &Connection, contact: i64) -> rusqlite::Result<Option<(State, S
 /// Records a change (consent log + audit line) unless it changes nothing or an opt-out
 /// wins. Call inside the transaction of whatever caused it.
 pub fn record(c: &Connection, change: &Change<'_>, actor: &Actor, now: i64) -> rusqlite::Result<Outcome> {
+    let outcome = record_in_bulk(c, change, actor, now)?;
+    if let Outcome::Changed { from } = outcome {
+        audit::record(
+            c,
+            actor,
+            "consent.changed",
+            &format!("contact:{}", change.contact),
+            &format!(
+                "{}: {} -> {} ({})",
+                change.purpose.as_str(),
+                from.as_str(),
+                change.state.as_str(),
+                change.source.as_str()
+            ),
+            now,
+        )?;
+    }
+    Ok(outcome)
+}
+
+/// [`record`] without the audit line, for a bulk run that writes one audit line for
+/// itself (an import of 100,000 rows is one line in the audit log, not 100,000); the
+/// consent log still gets every change, with its evidence.
+pub fn record_in_bulk(c: &Connection, change: &Change<'_>, actor: &Actor, now: i64) -> rusqlite::Result<Outcome> {
     if change.state == State::Unknown {
         return Ok(Outcome::Unchanged);
     }
@@ -256,20 +280,6 @@ pub fn record(c: &Connection, change: &Change<'_>, actor: &Actor, now: i64) -> r
         actor.id,
         actor.label,
     ])?;
-    audit::record(
-        c,
-        actor,
-        "consent.changed",
-        &format!("contact:{}", change.contact),
-        &format!(
-            "{}: {} -> {} ({})",
-            change.purpose.as_str(),
-            from.as_str(),
-            change.state.as_str(),
-            change.source.as_str()
-        ),
-        now,
-    )?;
     Ok(Outcome::Changed { from })
 }
 

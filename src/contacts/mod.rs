@@ -79,6 +79,7 @@ pub fn find_id(conn: &Connection, who: &Identity<'_>) -> rusqlite::Result<Option
 }
 
 pub mod consent;
+pub mod import;
 pub mod optout;
 #[expect(
     clippy::cast_possible_truncation,
@@ -193,28 +194,20 @@ impl Scope {
     }
 }
 
-/// Contacts matching `q` (name, WhatsApp name, phone, BSUID), after `after` by id: the
-/// trigram index for 3 characters or more, names by prefix-free LIKE below that.
-pub fn search(
-    conn: &Connection,
-    scope: &Scope,
-    q: Option<&str>,
-    after: i64,
-    limit: i64,
-) -> rusqlite::Result<Vec<Contact>> {
-    search_by_consent(conn, scope, q, None, after, limit)
+/// What the contact list and the API narrow by, all optional: a query (name, WhatsApp
+/// name, phone, BSUID), a label (by name), the marketing consent state.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListFilter<'a> {
+    pub q: Option<&'a str>,
+    pub label: Option<&'a str>,
+    pub marketing: Option<consent::State>,
 }
 
-/// Like [`search`], only contacts whose marketing consent is `marketing` (when given).
-pub fn search_by_consent(
-    conn: &Connection,
-    scope: &Scope,
-    q: Option<&str>,
-    marketing: Option<consent::State>,
-    after: i64,
-    limit: i64,
-) -> rusqlite::Result<Vec<Contact>> {
-    let q = q.map(str::trim).filter(|q| !q.is_empty());
+/// Contacts matching `f`, after `after` by id: the trigram index for a query of 3
+/// characters or more, names by prefix-free LIKE below that.
+pub fn search(conn: &Connection, scope: &Scope, f: &ListFilter<'_>, after: i64, limit: i64) -> rusqlite::Result<Vec<Contact>> {
+    let label = f.label.map(str::trim).filter(|l| !l.is_empty()).map(str::to_string);
+    let q = f.q.map(str::trim).filter(|q| !q.is_empty());
     let indexed = q.and_then(fts_query);
     let short = if indexed.is_none() { q.map(str::to_string) } else { None };
     let mut stmt = conn.prepare_cached(&format!(
@@ -222,12 +215,15 @@ pub fn search_by_consent(
          WHERE id > ?
            AND (? IS NULL OR id IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ?))
            AND (? IS NULL OR name LIKE '%' || ? || '%' OR profile_name LIKE '%' || ? || '%')
+           AND (? IS NULL OR id IN (SELECT cl.contact_id FROM contact_labels cl JOIN labels l ON l.id = cl.label_id
+                                    WHERE l.name = ?))
            AND (? IS NULL OR consent_marketing = ?)
            AND {}
          ORDER BY id LIMIT ?",
         scope.sql
     ))?;
     let (indexed, short) = (Value::from(indexed), Value::from(short));
+    let marketing = Value::from(f.marketing.map(|m| m.as_str().to_string()));
     let mut args = vec![
         Value::Integer(after),
         indexed.clone(),
@@ -235,10 +231,11 @@ pub fn search_by_consent(
         short.clone(),
         short.clone(),
         short,
+        Value::from(label.clone()),
+        Value::from(label),
+        marketing.clone(),
+        marketing,
     ];
-    let marketing = Value::from(marketing.map(|m| m.as_str().to_string()));
-    args.push(marketing.clone());
-    args.push(marketing);
     scope.bind(&mut args);
     args.push(Value::Integer(limit));
     let rows = stmt.query_map(params_from_iter(args), from_row)?;
@@ -276,10 +273,11 @@ pub fn create(
     now: i64,
 ) -> rusqlite::Result<i64> {
     let attrs = serde_json::to_string(attributes).unwrap_or_else(|_| "{}".into());
-    conn.execute(
+    // Cached: an import creates thousands in a row.
+    conn.prepare_cached(
         "INSERT INTO contacts (wa_id, name, phone_e164, attributes, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-        params![phone.trim_start_matches('+'), name, phone, attrs, now],
-    )?;
+    )?
+    .execute(params![phone.trim_start_matches('+'), name, phone, attrs, now])?;
     Ok(conn.last_insert_rowid())
 }
 

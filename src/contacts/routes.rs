@@ -18,6 +18,8 @@ use askama::Template;
 use serde::Deserialize;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Before `/contacts/{id}`, which would take `/contacts/import` for a contact id.
+    super::import::routes::configure(cfg);
     cfg.service(
         web::resource("/contacts")
             .route(web::get().to(get_contacts))
@@ -56,6 +58,9 @@ struct ListPage {
     q: String,
     /// The marketing consent filter (`opted_in`, `opted_out`, `unknown`, or empty).
     consent: String,
+    /// The label filter (a label name), and the labels to choose from.
+    label: String,
+    labels: Vec<crate::inbox::conversations::LabelTag>,
     next: Option<i64>,
     form: ContactInput,
     errors: FormErrors,
@@ -64,6 +69,7 @@ struct ListPage {
 #[derive(Deserialize)]
 pub struct ListQuery {
     q: Option<String>,
+    label: Option<String>,
     after: Option<i64>,
     consent: Option<String>,
 }
@@ -73,34 +79,43 @@ impl ListPage {
     #[expect(clippy::trivially_copy_pass_by_ref, reason = "the template passes a reference")]
     fn next_href(&self, after: &i64) -> String {
         let q: String = url::form_urlencoded::byte_serialize(self.q.as_bytes()).collect();
-        format!("/contacts?after={after}&q={q}&consent={}", self.consent)
+        let label: String = url::form_urlencoded::byte_serialize(self.label.as_bytes()).collect();
+        format!("/contacts?after={after}&q={q}&label={label}&consent={}", self.consent)
     }
 }
 
-#[expect(clippy::too_many_arguments, reason = "the page's search, filter, cursor and form")]
+/// What the list is narrowed by, as the page's query gave it.
+#[derive(Default)]
+struct Shown {
+    q: String,
+    label: String,
+    marketing: Option<State>,
+}
+
 async fn list_page(
     state: &AppState,
     ctx: RequestCtx,
     user: crate::auth::User,
-    q: String,
-    marketing: Option<State>,
+    shown: Shown,
     after: i64,
     form: ContactInput,
     errors: FormErrors,
 ) -> AppResult<ListPage> {
-    let q2 = q.clone();
-    let contacts = state
+    let Shown { q, label, marketing } = shown;
+    let (q2, l2) = (q.clone(), label.clone());
+    let (contacts, labels) = state
         .db
         .read(move |c| {
             let scope = Viewer::for_user(c, &user)?.contact_scope();
-            Ok(super::search_by_consent(
-                c,
-                &scope,
-                Some(&q2),
+            let filter = super::ListFilter {
+                q: Some(&q2),
+                label: Some(&l2),
                 marketing,
-                after,
-                PAGE + 1,
-            )?)
+            };
+            Ok((
+                super::search(c, &scope, &filter, after, PAGE + 1)?,
+                crate::inbox::catalog::list_labels(c)?,
+            ))
         })
         .await?;
     let next = (contacts.len() as i64 > PAGE)
@@ -112,6 +127,8 @@ async fn list_page(
         contacts,
         q,
         consent: marketing.map(|m| m.as_str().to_string()).unwrap_or_default(),
+        label,
+        labels,
         next,
         form,
         errors,
@@ -126,8 +143,11 @@ async fn get_contacts(state: web::Data<AppState>, a: Authed, q: web::Query<ListQ
             &state,
             a.ctx,
             a.user,
-            q.q.unwrap_or_default(),
-            marketing,
+            Shown {
+                q: q.q.unwrap_or_default(),
+                label: q.label.unwrap_or_default(),
+                marketing,
+            },
             q.after.unwrap_or(0),
             ContactInput::default(),
             FormErrors::default(),
@@ -149,7 +169,7 @@ async fn post_contacts(
         .await?;
     match created {
         Ok(contact) => Ok(see_other_flash(&format!("/contacts/{}", contact.id), "flash.saved")),
-        Err(errors) => invalid_page(&list_page(&state, a.ctx, a.user, String::new(), None, 0, form, errors).await?),
+        Err(errors) => invalid_page(&list_page(&state, a.ctx, a.user, Shown::default(), 0, form, errors).await?),
     }
 }
 

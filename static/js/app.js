@@ -232,3 +232,25 @@ document.addEventListener("click", function (ev) {
     show();
   });
 })();
+
+// ---- Contact import: the progress bar follows the run, then the report appears ----
+(function () {
+  var box = document.querySelector("[data-import-progress]");
+  if (!box) return;
+  var bar = box.querySelector("progress");
+  var done = box.querySelector("[data-progress-done]");
+  var total = box.querySelector("[data-progress-total]");
+  function poll() {
+    fetch(box.getAttribute("data-import-progress"), { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (p) {
+        if (!p) { setTimeout(poll, 5000); return; }
+        bar.max = p.total; bar.value = p.processed;
+        done.textContent = p.processed; total.textContent = p.total;
+        if (p.state === "done" || p.state === "failed") { window.location.reload(); return; }
+        setTimeout(poll, 1000);
+      })
+      .catch(function () { setTimeout(poll, 5000); });
+  }
+  setTimeout(poll, 1000);
+})();

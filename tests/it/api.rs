@@ -261,6 +261,7 @@ fn the_openapi_document_lists_every_route() {
         "src/api/contacts.rs",
         "src/api/templates.rs",
         "src/api/segments.rs",
+        "src/api/imports.rs",
     ]
     .map(|f| std::fs::read_to_string(f).unwrap())
     .join("\n");

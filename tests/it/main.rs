@@ -17,6 +17,7 @@ mod conversations;
 mod fake_graph;
 mod hardening;
 mod house;
+mod import;
 mod inbound;
 mod inbox;
 mod media;
