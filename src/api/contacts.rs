@@ -77,13 +77,7 @@ async fn get_contacts(
                 label: label.as_deref(),
                 marketing,
             };
-            Ok(crate::contacts::search(
-                c,
-                &scope,
-                &filter,
-                after,
-                limit + 1,
-            )?)
+            Ok(crate::contacts::search(c, &scope, &filter, after, limit + 1)?)
         })
         .await?;
     let more = found.len() as i64 > limit;

@@ -7,8 +7,8 @@ pub mod conversations;
 pub mod imports;
 pub mod keys;
 pub mod routes;
-pub mod templates;
 pub mod segments;
+pub mod templates;
 
 use crate::app::AppState;
 use crate::auth::Role;

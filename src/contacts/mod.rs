@@ -205,7 +205,13 @@ pub struct ListFilter<'a> {
 
 /// Contacts matching `f`, after `after` by id: the trigram index for a query of 3
 /// characters or more, names by prefix-free LIKE below that.
-pub fn search(conn: &Connection, scope: &Scope, f: &ListFilter<'_>, after: i64, limit: i64) -> rusqlite::Result<Vec<Contact>> {
+pub fn search(
+    conn: &Connection,
+    scope: &Scope,
+    f: &ListFilter<'_>,
+    after: i64,
+    limit: i64,
+) -> rusqlite::Result<Vec<Contact>> {
     let label = f.label.map(str::trim).filter(|l| !l.is_empty()).map(str::to_string);
     let q = f.q.map(str::trim).filter(|q| !q.is_empty());
     let indexed = q.and_then(fts_query);

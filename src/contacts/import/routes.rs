@@ -118,56 +118,22 @@ struct Uploaded {
     too_large: bool,
 }
 
-async fn read_form(mut payload: actix_multipart::Multipart, pace: crate::web::body::Pace) -> AppResult<Uploaded> {
-    use crate::web::body::{BodyError, next_chunk};
-    use futures_util::StreamExt;
-    let started = std::time::Instant::now();
-    let mut received = 0usize;
-    let mut out = Uploaded {
-        file: None,
-        fields: Vec::new(),
-        too_large: false,
-    };
-    loop {
-        let deadline = tokio::time::Instant::from_std(pace.deadline(started, received));
-        let Some(field) = tokio::time::timeout_at(deadline, payload.next())
-            .await
-            .map_err(|_| AppError::RequestTimeout)?
-        else {
-            break;
-        };
-        let mut field = field.map_err(|_| AppError::BadRequest("error.bad_request"))?;
-        let name = field.name().unwrap_or("").to_string();
-        let filename = field
-            .content_disposition()
-            .and_then(|d| d.get_filename())
-            .map(|f| f.chars().filter(|c| !c.is_control()).take(200).collect::<String>());
-        let limit = if name == "file" { super::MAX_BYTES } else { 8 * 1024 };
-        let mut buf = Vec::new();
-        while let Some(chunk) = next_chunk(&mut field, &pace, started, received)
-            .await
-            .map_err(|e| match e {
-                BodyError::TooSlow => AppError::RequestTimeout,
-                _ => AppError::BadRequest("error.bad_request"),
-            })?
-        {
-            received += chunk.len();
-            if buf.len() + chunk.len() > limit {
-                // Nothing more is read: the answer says why, and the connection closes.
-                out.too_large = true;
-                return Ok(out);
-            }
-            buf.extend_from_slice(&chunk);
-        }
-        if name == "file" {
-            if !buf.is_empty() {
-                out.file = Some((filename.unwrap_or_default(), buf));
-            }
-        } else {
-            out.fields.push((name, String::from_utf8_lossy(&buf).into_owned()));
-        }
+/// Read by the one multipart reader (`web::upload::read_fields`); a file over the limit
+/// is not an error page but the upload form again, saying so.
+async fn read_form(payload: actix_multipart::Multipart, pace: crate::web::body::Pace) -> AppResult<Uploaded> {
+    match crate::web::upload::read_fields(payload, pace, super::MAX_BYTES).await {
+        Ok(f) => Ok(Uploaded {
+            file: f.file.map(|(name, _, bytes)| (name, bytes)),
+            fields: f.values,
+            too_large: false,
+        }),
+        Err(AppError::BadRequest("media.too_big")) => Ok(Uploaded {
+            file: None,
+            fields: Vec::new(),
+            too_large: true,
+        }),
+        Err(e) => Err(e),
     }
-    Ok(out)
 }
 
 /// The message for a file that cannot be read, in the page's language.
