@@ -383,3 +383,98 @@ async fn an_agent_answers_a_customer_live_in_the_inbox() {
     c.set_window_size(1280, 900).await.unwrap();
     c.close().await.unwrap();
 }
+
+/// The audience pages (issue 10) as an owner sees them, at laptop and phone size, in
+/// both languages: each renders its heading, and nothing scrolls sideways on a phone.
+#[tokio::test]
+async fn the_audience_pages_render_in_both_languages_and_on_a_phone() {
+    let Some((_driver, c)) = start_browser().await else {
+        return;
+    };
+    let graph = crate::fake_graph::FakeGraph::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = crate::common::test_config(dir.path());
+    cfg.graph.base_url = graph.base.clone();
+    let app = TestApp::start_with(dir, cfg).await;
+    let (admin, secret) = app.admin("owner@toko.id").await;
+    let r = crate::common::connect_number(
+        &admin,
+        "106540352242922",
+        "0123456789abcdef0123456789abcdef",
+        "tok",
+        "80",
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    // The enrolment used this step's code; the browser signs in with the next one.
+    app.next_step();
+    c.goto(&format!("{}/login", app.base)).await.unwrap();
+    fill(&c, "email", "owner@toko.id").await;
+    fill(&c, "password", PASSWORD).await;
+    c.find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_css(&c, "input[name=code]").await;
+    fill(&c, "code", &app.code(&secret)).await;
+    c.find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_css(&c, "nav.sidebar").await;
+    let pages = [
+        ("/contacts", "40-contacts"),
+        ("/contacts/import", "41-import"),
+        ("/templates", "42-templates"),
+        ("/templates/new", "43-template-new"),
+        ("/segments", "44-segments"),
+        ("/segments/new", "45-segment-new"),
+        ("/admin/consent", "46-optout-keywords"),
+    ];
+    for (lang, width, height) in [("en", 1280, 900), ("id", 390, 844)] {
+        if lang == "id" {
+            // A signed-in person's language is their account's.
+            c.goto(&format!("{}/account", app.base)).await.unwrap();
+            c.find(Locator::Css("select[name=locale] option[value=id]"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            c.find(Locator::Css("form[action='/account'] button"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            wait_css(&c, ".flash").await;
+        }
+        c.set_window_size(width, height).await.unwrap();
+        for (path, name) in pages {
+            c.goto(&format!("{}{path}", app.base)).await.unwrap();
+            let h1 = wait_css(&c, "h1").await.text().await.unwrap();
+            assert!(!h1.is_empty(), "{path} has a heading");
+            let html = c.source().await.unwrap();
+            assert!(html.contains(&format!("lang=\"{lang}\"")), "{path} in {lang}");
+            let sideways = c
+                .execute(
+                    "return document.documentElement.scrollWidth > document.documentElement.clientWidth + 1;",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                sideways,
+                serde_json::json!(false),
+                "{path} at {width} px does not scroll sideways"
+            );
+            screenshot(&c, &format!("{name}-{lang}")).await;
+        }
+    }
+    c.set_window_size(1280, 900).await.unwrap();
+    c.close().await.unwrap();
+}
