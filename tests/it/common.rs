@@ -502,3 +502,38 @@ pub fn open_stopped_db(cfg: &Config) -> rusqlite::Connection {
     let key = whacaster::crypto::DbKey::read(&cfg.data_dir.join("db.key")).expect("key");
     whacaster::store::open_connection(&cfg.db_path(), &key).expect("database")
 }
+
+/// Makes an API key of `role` through the admin's page; returns its token.
+pub async fn api_key(admin: &Browser, role: &str) -> String {
+    let r = admin
+        .submit(
+            "/admin/api-keys",
+            "/admin/api-keys",
+            &[("name", "shop"), ("role", role)],
+        )
+        .await;
+    let i = r.body.find("id=\"api-token\">").expect("token shown") + "id=\"api-token\">".len();
+    r.body[i..].split('<').next().expect("the token").to_string()
+}
+
+/// One API call with a bearer token: (status, JSON body or null).
+pub async fn api(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .expect("client");
+    let mut req = client
+        .request(method.parse().expect("an HTTP method"), format!("{}{path}", app.base))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.expect("the API answers");
+    (r.status().as_u16(), r.json().await.unwrap_or(serde_json::Value::Null))
+}

@@ -4,9 +4,9 @@
 //! templates refused, the header badge, the contact page's log and form, the list
 //! filter, the API (and its 409), and the admins' keyword lists.
 
-use crate::common::{Browser, PASSWORD, TestApp, app_with_number, deliver, inbound_text, outbox_idle};
+use crate::common::{Browser, PASSWORD, TestApp, api, api_key, app_with_number, deliver, inbound_text, outbox_idle};
 use crate::fake_graph::FakeGraph;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 const PHONE: &str = "106540352242922";
@@ -93,29 +93,6 @@ async fn signed_in(app: &TestApp, admin: &Browser, email: &str, role: &str) -> B
     let b = app.browser();
     b.login(email, PASSWORD).await;
     b
-}
-
-async fn api_key(admin: &Browser, role: &str) -> String {
-    let r = admin
-        .submit("/admin/api-keys", "/admin/api-keys", &[("name", "crm"), ("role", role)])
-        .await;
-    let i = r.body.find("id=\"api-token\">").expect("token shown") + "id=\"api-token\">".len();
-    r.body[i..].split('<').next().unwrap().to_string()
-}
-
-async fn api(app: &TestApp, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-    let client = reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .build()
-        .unwrap();
-    let mut req = client
-        .request(method.parse().unwrap(), format!("{}{path}", app.base))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
 #[tokio::test]

@@ -1,23 +1,8 @@
 //! Contacts: pages and API; phones in E.164 from the business's country; names escaped;
 //! delete for admins only, audited.
 
-use crate::common::{PASSWORD, TestApp};
-use serde_json::{Value, json};
-
-async fn api(app: &TestApp, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-    let client = reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .build()
-        .unwrap();
-    let mut req = client
-        .request(method.parse().unwrap(), format!("{}{path}", app.base))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
+use crate::common::{PASSWORD, TestApp, api};
+use serde_json::json;
 
 #[tokio::test]
 async fn contacts_through_pages_and_api() {

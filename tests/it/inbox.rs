@@ -3,7 +3,7 @@
 //! replies through the outbox with ticks from status webhooks, round-robin assignment,
 //! labels, notes, canned responses and the audit trail.
 
-use crate::common::{Browser, PASSWORD, TestApp, app_with_number, inbound_text, status_update};
+use crate::common::{Browser, PASSWORD, TestApp, api, api_key, app_with_number, inbound_text, status_update};
 use crate::fake_graph::FakeGraph;
 use serde_json::{Value, json};
 
@@ -43,37 +43,6 @@ async fn signed_in(app: &TestApp, admin: &Browser, email: &str, role: &str) -> B
     let b = app.browser();
     b.login(email, PASSWORD).await;
     b
-}
-
-async fn api_key(admin: &Browser, role: &str) -> String {
-    let r = admin
-        .submit(
-            "/admin/api-keys",
-            "/admin/api-keys",
-            &[("name", "shop"), ("role", role)],
-        )
-        .await;
-    let i = r.body.find("id=\"api-token\">").expect("token shown") + "id=\"api-token\">".len();
-    r.body[i..].split('<').next().unwrap().to_string()
-}
-
-async fn api(app: &TestApp, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-    let client = reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .build()
-        .unwrap();
-    let url = format!("{}{path}", app.base);
-    let mut req = if method == "GET" {
-        client.get(url)
-    } else {
-        client.post(url)
-    };
-    req = req.bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
 /// Reads the SSE stream until `want` arrives; returns every conversation id seen before it.

@@ -4,38 +4,15 @@
 //! editing and deleting with audit lines; bad filters refused with a message naming
 //! the problem; agents refused; the API.
 
-use crate::common::{Browser, PASSWORD, TestApp, app_with_number, connect_number, inbound_text};
+use crate::common::{Browser, PASSWORD, TestApp, api, api_key, app_with_number, connect_number, inbound_text};
 use crate::fake_graph::FakeGraph;
-use serde_json::{Value, json};
+use serde_json::json;
 use whacaster::contacts::consent::{self, Change, Purpose, Source, State};
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 const PHONE: &str = "106540352242922";
 const PHONE2: &str = "106540352242923";
 const DAY: i64 = 86_400;
-
-async fn api(app: &TestApp, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-    let client = reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .build()
-        .unwrap();
-    let mut req = client
-        .request(method.parse().unwrap(), format!("{}{path}", app.base))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
-
-async fn api_key(admin: &Browser, role: &str) -> String {
-    let r = admin
-        .submit("/admin/api-keys", "/admin/api-keys", &[("name", role), ("role", role)])
-        .await;
-    let i = r.body.find("id=\"api-token\">").unwrap() + "id=\"api-token\">".len();
-    r.body[i..].split('<').next().unwrap().to_string()
-}
 
 async fn contact_id(app: &TestApp, phone: &str) -> i64 {
     let p = phone.to_string();
