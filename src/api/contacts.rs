@@ -40,19 +40,8 @@ pub struct ListQuery {
     consent: Option<String>,
 }
 
-fn field_errors(ctx_locale: crate::i18n::Locale, errors: &FormErrors) -> HttpResponse {
-    let fields: serde_json::Map<String, serde_json::Value> = errors
-        .0
-        .iter()
-        .map(|(f, k)| ((*f).to_string(), serde_json::json!(crate::i18n::t(ctx_locale, k))))
-        .collect();
-    let message = errors
-        .0
-        .first()
-        .map(|(_, k)| crate::i18n::t(ctx_locale, k))
-        .unwrap_or("");
-    HttpResponse::UnprocessableEntity()
-        .json(serde_json::json!({"error": {"code": "invalid", "message": message, "fields": fields}}))
+fn field_errors(errors: &FormErrors) -> HttpResponse {
+    super::invalid_fields(errors, str::to_string)
 }
 
 async fn get_contacts(
@@ -109,7 +98,7 @@ async fn post_contacts(
         .await?;
     match created {
         Ok(contact) => Ok(HttpResponse::Created().json(contact)),
-        Err(errors) => Ok(field_errors(crate::i18n::Locale::En, &errors)),
+        Err(errors) => Ok(field_errors(&errors)),
     }
 }
 
@@ -132,7 +121,7 @@ async fn patch_contact(
         .await?;
     match updated {
         Ok(contact) => Ok(HttpResponse::Ok().json(contact)),
-        Err(errors) => Ok(field_errors(crate::i18n::Locale::En, &errors)),
+        Err(errors) => Ok(field_errors(&errors)),
     }
 }
 
@@ -177,6 +166,6 @@ async fn post_consent(
         }
         ConsentRecorded::OptOutWins => HttpResponse::Conflict().json(serde_json::json!({"error": {
             "code": "opted_out", "message": crate::i18n::t(en, "consent.record.api_opt_out_wins")}})),
-        ConsentRecorded::Invalid(errors) => field_errors(en, &errors),
+        ConsentRecorded::Invalid(errors) => field_errors(&errors),
     })
 }

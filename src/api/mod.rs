@@ -104,3 +104,18 @@ impl FromRequest for ApiCaller {
         })
     }
 }
+
+/// The API's 422 for a form's errors: `{"error": {"code": "invalid", "message": <the
+/// first, in English>, "fields": {<field>: <message>}}}`. `field` names a form field as
+/// the API's body does (`name` may be `filter.name` there).
+pub fn invalid_fields(errors: &crate::error::FormErrors, field: impl Fn(&str) -> String) -> actix_web::HttpResponse {
+    let en = crate::i18n::Locale::En;
+    let fields: serde_json::Map<String, serde_json::Value> = errors
+        .0
+        .iter()
+        .map(|(f, k)| (field(f), serde_json::json!(crate::i18n::t(en, k))))
+        .collect();
+    let message = errors.0.first().map(|(_, k)| crate::i18n::t(en, k)).unwrap_or("");
+    actix_web::HttpResponse::UnprocessableEntity()
+        .json(serde_json::json!({"error": {"code": "invalid", "message": message, "fields": fields}}))
+}

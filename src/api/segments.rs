@@ -33,22 +33,13 @@ fn body(s: &Segment, count: i64) -> Value {
 
 /// 422 naming each bad field (`name`, `filter.number`, …) in words.
 fn invalid(errors: &FormErrors) -> HttpResponse {
-    let en = crate::i18n::Locale::En;
-    let field = |f: &str| {
+    super::invalid_fields(errors, |f| {
         if f == "name" {
             f.to_string()
         } else {
             format!("filter.{f}")
         }
-    };
-    let fields: serde_json::Map<String, Value> = errors
-        .0
-        .iter()
-        .map(|(f, k)| (field(f), json!(crate::i18n::t(en, k))))
-        .collect();
-    let message = errors.0.first().map(|(_, k)| crate::i18n::t(en, k)).unwrap_or("");
-    HttpResponse::UnprocessableEntity()
-        .json(json!({"error": {"code": "invalid", "message": message, "fields": fields}}))
+    })
 }
 
 /// The body as a segment, or a 422 that says what does not fit (serde names the field:
