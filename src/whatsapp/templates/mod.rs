@@ -579,78 +579,56 @@ pub fn replace_for_waba(
         let existing = find_target(c, waba_id, &t.meta_id, &t.name, &t.language)?.filter(|x| x.waba_id == waba_id);
         let buttons = to_json(&t.buttons);
         let examples = to_json(&t.examples);
-        let id = match existing {
-            Some(old) => {
-                c.execute(
-                    "UPDATE wa_templates SET meta_id = ?2, name = ?3, language = ?4, status = ?5, category = ?6,
-                            quality = ?7, named_params = ?8, header_format = ?9, header_text = ?10, body_text = ?11,
-                            footer_text = ?12, buttons = ?13,
-                            examples = CASE WHEN ?14 = ?15 THEN examples ELSE ?14 END,
-                            param_count = ?16,
-                            rejection_reason = CASE WHEN ?17 = '' THEN rejection_reason ELSE ?17 END,
-                            synced_at = ?18
-                     WHERE id = ?1",
-                    params![
-                        old.id,
-                        t.meta_id,
-                        t.name,
-                        t.language,
-                        status,
-                        t.category,
-                        Quality::parse(&t.quality).as_str(),
-                        t.named_params,
-                        t.header_format,
-                        t.header_text,
-                        t.body_text,
-                        t.footer_text,
-                        buttons,
-                        examples,
-                        to_json(&Examples::default()),
-                        i64::try_from(t.param_count).unwrap_or(0),
-                        reason,
-                        now
-                    ],
-                )?;
-                if old.status != status {
-                    audit::record(
-                        c,
-                        &Actor::system(),
-                        "template.status",
-                        &format!("template:{} {}/{}", old.id, t.name, t.language),
-                        &format!("{} -> {} (sync)", old.status.as_str(), status.as_str()),
-                        now,
-                    )?;
-                }
-                old.id
-            }
+        // A new one gets its row first; then one statement brings old and new in line.
+        let id = match &existing {
+            Some(old) => old.id,
             None => c.query_row(
-                "INSERT INTO wa_templates (waba_id, meta_id, name, language, status, category, quality, named_params,
-                        header_format, header_text, body_text, footer_text, buttons, examples, param_count,
-                        rejection_reason, synced_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
-                 RETURNING id",
-                params![
-                    waba_id,
-                    t.meta_id,
-                    t.name,
-                    t.language,
-                    status,
-                    t.category,
-                    Quality::parse(&t.quality).as_str(),
-                    t.named_params,
-                    t.header_format,
-                    t.header_text,
-                    t.body_text,
-                    t.footer_text,
-                    buttons,
-                    examples,
-                    i64::try_from(t.param_count).unwrap_or(0),
-                    reason,
-                    now
-                ],
+                "INSERT INTO wa_templates (waba_id, meta_id, name, language, status, category, synced_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+                params![waba_id, t.meta_id, t.name, t.language, status, t.category, now],
                 |r| r.get::<_, i64>(0),
             )?,
         };
+        c.execute(
+            "UPDATE wa_templates SET meta_id = ?2, name = ?3, language = ?4, status = ?5, category = ?6,
+                    quality = ?7, named_params = ?8, header_format = ?9, header_text = ?10, body_text = ?11,
+                    footer_text = ?12, buttons = ?13,
+                    examples = CASE WHEN ?14 = ?15 THEN examples ELSE ?14 END,
+                    param_count = ?16,
+                    rejection_reason = CASE WHEN ?17 = '' THEN rejection_reason ELSE ?17 END,
+                    synced_at = ?18
+             WHERE id = ?1",
+            params![
+                id,
+                t.meta_id,
+                t.name,
+                t.language,
+                status,
+                t.category,
+                Quality::parse(&t.quality).as_str(),
+                t.named_params,
+                t.header_format,
+                t.header_text,
+                t.body_text,
+                t.footer_text,
+                buttons,
+                examples,
+                to_json(&Examples::default()),
+                i64::try_from(t.param_count).unwrap_or(0),
+                reason,
+                now
+            ],
+        )?;
+        if let Some(old) = existing.filter(|old| old.status != status) {
+            audit::record(
+                c,
+                &Actor::system(),
+                "template.status",
+                &format!("template:{} {}/{}", old.id, t.name, t.language),
+                &format!("{} -> {} (sync)", old.status.as_str(), status.as_str()),
+                now,
+            )?;
+        }
         kept.push(id);
     }
     let kept_json = to_json(&kept);
