@@ -862,7 +862,7 @@ mod tests {
     }
 
     /// The count on a big book stays index work: no full scan of the messages, labels
-    /// looked up once. (Measured figures at 100k contacts: `count_of_100k_contacts`.)
+    /// looked up once. (Measured figures at 100k contacts: `cargo bench --bench segments`.)
     #[test]
     fn the_count_uses_the_indexes() {
         let c = db();
@@ -897,86 +897,5 @@ mod tests {
             !plan.contains("SCAN cl") && !plan.contains("SCAN vl"),
             "labels by index: {plan}"
         );
-    }
-
-    /// `cargo test --release count_of_100k_contacts -- --ignored --nocapture`: builds
-    /// 100,000 contacts with 300,000 inbound messages and prints how long counts take.
-    #[test]
-    #[ignore = "a measurement, run by hand"]
-    fn count_of_100k_contacts() {
-        // An encrypted file, as in production (SQLCipher decrypts each page it reads).
-        let dir = tempfile::tempdir().unwrap();
-        let (path, key) = (dir.path().join("bench.db"), crate::crypto::DbKey::generate());
-        let mut c = crate::store::open_connection(&path, &key).unwrap();
-        crate::store::migrate(&mut c).unwrap();
-        let tx = c.transaction().unwrap();
-        tx.execute("INSERT INTO labels (id, name, created_at) VALUES (1, 'VIP', 0)", [])
-            .unwrap();
-        for i in 1..=100_000_i64 {
-            let attrs = if i % 3 == 0 {
-                r#"{"kota":"Bandung"}"#
-            } else {
-                r#"{"kota":"Jakarta"}"#
-            };
-            contact(&tx, i, AT.now - (i % 400) * 86_400, attrs);
-            if i % 2 == 0 {
-                tx.execute("UPDATE contacts SET consent_marketing = 'opted_in' WHERE id = ?1", [i])
-                    .unwrap();
-            }
-            if i % 10 == 0 {
-                tx.execute("INSERT INTO contact_labels (contact_id, label_id) VALUES (?1, 1)", [i])
-                    .unwrap();
-            }
-            for k in 0..3 {
-                inbound(
-                    &tx,
-                    i,
-                    if k == 0 { "111" } else { "222" },
-                    AT.now - (i % 90 + k) * 86_400,
-                );
-            }
-        }
-        tx.commit().unwrap();
-        drop(c);
-        // A fresh connection, like one from the pool: its page cache starts cold.
-        let c = crate::store::open_connection(&path, &key).unwrap();
-        let cases = [
-            ("everyone", Filter::default()),
-            (
-                "wrote in 30 days",
-                Filter {
-                    last_inbound: Some(LastInbound {
-                        when: Recency::Within,
-                        days: Some(30),
-                    }),
-                    ..Filter::default()
-                },
-            ),
-            (
-                "opted in, label VIP, kota=Bandung, number 111, lapsed 30 days",
-                Filter {
-                    labels_any: vec!["VIP".into()],
-                    consent_marketing: Some(State::OptedIn),
-                    attributes: vec![AttributeRule {
-                        key: "kota".into(),
-                        op: AttrOp::Equals,
-                        value: "bandung".into(),
-                    }],
-                    number: Some("111".into()),
-                    last_inbound: Some(LastInbound {
-                        when: Recency::NotWithin,
-                        days: Some(30),
-                    }),
-                    ..Filter::default()
-                },
-            ),
-        ];
-        for (what, f) in cases {
-            for run in ["first", "again"] {
-                let t = std::time::Instant::now();
-                let n = count(&c, &f, &AT).unwrap();
-                println!("{what} ({run}): {n} contacts counted in {:?}", t.elapsed());
-            }
-        }
     }
 }
