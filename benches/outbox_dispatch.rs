@@ -86,6 +86,7 @@ fn main() {
                     language: "id".into(),
                     body_params: vec![format!("{i}")],
                     param_names: Vec::new(),
+                    header: None,
                 };
                 whacaster::whatsapp::outbox::enqueue(
                     c,

@@ -55,6 +55,8 @@ pub struct AppState {
     pub inbox: crate::inbox::Inbox,
     /// Contact imports: the background worker's handles.
     pub importer: crate::contacts::import::Importer,
+    /// Campaigns: the runner that plans scheduled ones and paces the sending.
+    pub campaigns: crate::campaigns::runner::Runner,
     /// Business name and default language, cached for every page.
     pub business: BusinessCache,
     /// The bearer token `/metrics` scrapers send, when configured.
@@ -137,8 +139,15 @@ impl AppState {
             media: media.clone(),
         };
         let importer = crate::contacts::import::Importer::new(db.clone(), clock.clone());
+        let campaigns = crate::campaigns::runner::Runner::new(
+            db.clone(),
+            clock.clone(),
+            crate::wake::Doorbell::default(),
+            outbox_bell.clone(),
+        );
         Ok(AppState {
             importer,
+            campaigns,
             config,
             db,
             clock,
@@ -202,8 +211,8 @@ impl AppState {
         }
     }
 
-    /// The outbox dispatcher over this state's handles, with the inbox listening to its
-    /// outcomes. `server` starts it once; tests run single rounds (`dispatch_round`),
+    /// The outbox dispatcher over this state's handles, with the inbox and campaigns
+    /// listening to its outcomes. `server` starts it once; tests run single rounds (`dispatch_round`),
     /// which share the running dispatcher's rate limiters.
     pub fn dispatcher(&self) -> crate::whatsapp::outbox::Dispatcher {
         crate::whatsapp::outbox::Dispatcher {
@@ -212,9 +221,12 @@ impl AppState {
             graph: self.graph.clone(),
             limits: Arc::clone(&self.outbox_limits),
             bell: self.outbox_bell.clone(),
-            outcomes: Arc::new(crate::inbox::outcomes::InboxOutcomes {
-                live: self.live.clone(),
-            }),
+            outcomes: Arc::new(crate::whatsapp::outbox::Listeners(vec![
+                Arc::new(crate::inbox::outcomes::InboxOutcomes {
+                    live: self.live.clone(),
+                }),
+                Arc::new(crate::campaigns::outcomes::CampaignOutcomes),
+            ])),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The inbound pipeline, one straight line: due deliveries -> `whatsapp::inbound::parse`
 //! -> contacts -> consent (stop/start keywords, Meta's Stop/Resume, 131050 refusals)
-//! -> inbox (messages, statuses, conversations, round-robin) and account
+//! -> inbox (messages, statuses, conversations, round-robin) -> campaigns (statuses
+//! and replies move the recipient ledger) and account
 //! news -> after the commit, live news to the agents' browsers and a ring for the media
 //! fetcher. A batch of deliveries is one write transaction, so many deliveries share
 //! one fsync; should one of them fail, the batch is applied again with a savepoint per
@@ -373,6 +374,7 @@ fn apply_message(
     let conversation = crate::inbox::touch_conversation(c, &activity, now)?;
     crate::inbox::manage::auto_assign_if_due(c, conversation, now)?;
     fx.touched.push((conversation, Kind::Inbound));
+    crate::campaigns::outcomes::note_reply(c, contact, at)?;
     if let Some(hit) = keyword {
         apply_keyword(c, &hit, m, contact, conversation, at, now, fx)?;
     }
@@ -558,6 +560,7 @@ fn settle_held(c: &Connection, s: &StatusUpdate, at: i64, now: i64, fx: &mut Eff
         summary: &settled.summary,
         at,
     };
+    crate::campaigns::outcomes::record(c, &sent)?;
     if let Some(conversation) = crate::inbox::outcomes::record_outcome(c, &sent)? {
         crate::inbox::conversations::add_event(c, conversation, "settled", None, "", now)?;
         fx.touched.push((conversation, Kind::Changed));
@@ -576,6 +579,13 @@ fn apply_status(c: &Connection, s: &StatusUpdate, at: i64, now: i64, fx: &mut Ef
         at,
         error,
     };
+    crate::campaigns::outcomes::apply_status(
+        c,
+        &s.wamid,
+        &s.status,
+        s.error.as_ref().map(|e| (e.code, e.details.as_str())),
+        at,
+    )?;
     if let Some(conversation) = crate::inbox::apply_status(c, &change)? {
         fx.touched.push((conversation, Kind::Changed));
     }

@@ -147,6 +147,7 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, String> {
     state.dispatcher().start();
     state.media.clone().start();
     state.importer.start();
+    state.campaigns.clone().start();
     if let (Some(t), crate::config::TlsMode::Files) = (&tls, cfg.tls.mode) {
         spawn_reload_on_sighup(Arc::clone(t), Arc::clone(&cfg), clock.clone());
     }

@@ -160,6 +160,7 @@ pub async fn send(
                         language,
                         body_params: params,
                         param_names,
+                        header: None,
                     };
                     (m, body, "template".to_string(), None)
                 }

@@ -28,6 +28,9 @@ pub enum OutMessage {
         body_params: Vec<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         param_names: Vec<String>,
+        /// The file of an IMAGE, VIDEO or DOCUMENT header.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        header: Option<HeaderMedia>,
     },
     /// Up to three reply buttons: (id, title).
     Buttons {
@@ -49,6 +52,14 @@ pub enum OutMessage {
     MarkRead {
         message_id: String,
     },
+}
+
+/// A template header's file: `kind` is image, video or document; `media` an uploaded
+/// media id, or an `https://` link Meta fetches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeaderMedia {
+    pub kind: String,
+    pub media: String,
 }
 
 impl OutMessage {
@@ -134,8 +145,18 @@ pub fn to_meta(recipient: &str, msg: &OutMessage, callback: Option<&str>) -> Val
             language,
             body_params,
             param_names,
+            header,
         } => {
             let mut t = json!({"name": name, "language": {"code": language}});
+            let mut components = Vec::new();
+            if let Some(h) = header {
+                let file = if h.media.starts_with("https://") {
+                    json!({"link": h.media})
+                } else {
+                    json!({"id": h.media})
+                };
+                components.push(json!({"type": "header", "parameters": [{"type": h.kind, h.kind.as_str(): file}]}));
+            }
             if !body_params.is_empty() {
                 let params: Vec<Value> = body_params
                     .iter()
@@ -145,7 +166,10 @@ pub fn to_meta(recipient: &str, msg: &OutMessage, callback: Option<&str>) -> Val
                         None => json!({"type": "text", "text": p}),
                     })
                     .collect();
-                t["components"] = json!([{"type": "body", "parameters": params}]);
+                components.push(json!({"type": "body", "parameters": params}));
+            }
+            if !components.is_empty() {
+                t["components"] = json!(components);
             }
             ("template", t, None)
         }
@@ -238,6 +262,7 @@ mod tests {
                 language: "id".into(),
                 body_params: vec!["Ana".into()],
                 param_names: Vec::new(),
+                header: None,
             },
             None,
         );
@@ -249,6 +274,7 @@ mod tests {
                 language: "id".into(),
                 body_params: vec!["Ana".into()],
                 param_names: vec!["first_name".into()],
+                header: None,
             },
             None,
         );

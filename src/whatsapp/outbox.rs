@@ -42,6 +42,8 @@ pub enum Origin {
     ReadReceipt,
     /// Whacaster itself, tools and benchmarks.
     System,
+    /// A broadcast campaign (its rows wait behind everyone else's).
+    Campaign,
 }
 
 impl Origin {
@@ -51,6 +53,7 @@ impl Origin {
             Origin::Api => "api",
             Origin::ReadReceipt => "read",
             Origin::System => "system",
+            Origin::Campaign => "campaign",
         }
     }
 }
@@ -77,21 +80,55 @@ pub fn enqueue(
     origin: Origin,
     now: i64,
 ) -> Result<i64, AppError> {
+    enqueue_tagged(c, number_id, recipient, contact_id, msg, origin, "", now)
+}
+
+/// [`enqueue`] with a tag the sender chooses (`campaign=3;recipient=77`): it rides in
+/// the callback data Meta echoes in the message's statuses (at most 200 characters,
+/// no `;attempt=`).
+#[expect(clippy::too_many_arguments, reason = "the row's columns")]
+pub fn enqueue_tagged(
+    c: &Connection,
+    number_id: i64,
+    recipient: &str,
+    contact_id: Option<i64>,
+    msg: &OutMessage,
+    origin: Origin,
+    tag: &str,
+    now: i64,
+) -> Result<i64, AppError> {
     let payload = serde_json::to_string(msg).map_err(AppError::internal)?;
-    c.execute(
-        "INSERT INTO outbox (number_id, recipient, contact_id, kind, payload, origin, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-        params![
-            number_id,
-            recipient,
-            contact_id,
-            msg.kind(),
-            payload,
-            origin.as_str(),
-            now
-        ],
-    )?;
+    c.prepare_cached(
+        "INSERT INTO outbox (number_id, recipient, contact_id, kind, payload, origin, tag, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+    )?
+    .execute(params![
+        number_id,
+        recipient,
+        contact_id,
+        msg.kind(),
+        payload,
+        origin.as_str(),
+        tag.chars().take(200).collect::<String>(),
+        now
+    ])?;
     Ok(c.last_insert_rowid())
+}
+
+/// Takes back messages not yet claimed by the dispatcher (still `queued`): they become
+/// `cancelled` and are never sent. Returns the ids cancelled. A campaign that pauses
+/// calls this for its rows; what is already `sending` finishes.
+pub fn cancel_queued(c: &Connection, ids: &[i64], now: i64) -> rusqlite::Result<Vec<i64>> {
+    let mut stmt = c.prepare_cached(
+        "UPDATE outbox SET state = 'cancelled', updated_at = ?2 WHERE id = ?1 AND state = 'queued' RETURNING id",
+    )?;
+    let mut done = Vec::new();
+    for &id in ids {
+        if let Some(x) = stmt.query_row(params![id, now], |r| r.get::<_, i64>(0)).optional()? {
+            done.push(x);
+        }
+    }
+    Ok(done)
 }
 
 /// What became of a queued message. The dispatcher reports it to whoever listens
@@ -134,6 +171,27 @@ pub type AfterCommit = Box<dyn FnOnce() + Send>;
 pub trait Outcomes: Send + Sync {
     /// Records `o` in the listener's own tables, inside the dispatcher's write.
     fn record(&self, c: &Connection, o: &Outcome<'_>) -> Result<Option<AfterCommit>, AppError>;
+}
+
+/// Several listeners (the inbox, campaigns), each told every outcome, in order.
+pub struct Listeners(pub Vec<Arc<dyn Outcomes>>);
+
+impl Outcomes for Listeners {
+    fn record(&self, c: &Connection, o: &Outcome<'_>) -> Result<Option<AfterCommit>, AppError> {
+        let mut after = Vec::new();
+        for l in &self.0 {
+            after.extend(l.record(c, o)?);
+        }
+        Ok(match after.len() {
+            0 => None,
+            1 => after.pop(),
+            _ => Some(Box::new(move || {
+                for f in after {
+                    f();
+                }
+            })),
+        })
+    }
 }
 
 /// Outcomes nobody listens to (tools and benchmarks that only send).
@@ -227,17 +285,23 @@ impl Dispatcher {
     }
 }
 
-/// What every send carries in `biz_opaque_callback_data`: the outbox row and the attempt.
-/// Meta echoes it in the message's status webhooks, so a send whose answer a crash lost
-/// can still be matched to its row.
-pub fn callback_data(outbox_id: i64, attempt: i64) -> String {
-    format!("whacaster:outbox={outbox_id};attempt={attempt}")
+/// What every send carries in `biz_opaque_callback_data`: the outbox row and the
+/// attempt, then the sender's tag (a campaign and its recipient). Meta echoes it in the
+/// message's status webhooks, so a send whose answer a crash lost can still be matched
+/// to its row.
+pub fn callback_data(outbox_id: i64, attempt: i64, tag: &str) -> String {
+    if tag.is_empty() {
+        format!("whacaster:outbox={outbox_id};attempt={attempt}")
+    } else {
+        format!("whacaster:outbox={outbox_id};attempt={attempt};{tag}")
+    }
 }
 
 /// The outbox row named by callback data we sent (anything else is someone else's).
 pub fn parse_callback_data(s: &str) -> Option<i64> {
     let rest = s.strip_prefix("whacaster:outbox=")?;
-    let (id, attempt) = rest.split_once(";attempt=")?;
+    let (id, rest) = rest.split_once(";attempt=")?;
+    let attempt = rest.split(';').next()?;
     attempt.parse::<i64>().ok()?;
     id.parse().ok()
 }
@@ -331,6 +395,9 @@ pub fn hold_interrupted(
 
 struct Due {
     id: i64,
+    origin: String,
+    tag: String,
+    throttled: i64,
     number_id: i64,
     recipient: String,
     contact_id: Option<i64>,
@@ -343,10 +410,11 @@ struct Due {
 
 fn list_due(c: &Connection, now: i64) -> rusqlite::Result<Vec<Due>> {
     let mut stmt = c.prepare(
-        "SELECT o.id, o.number_id, o.recipient, o.contact_id, o.payload, o.attempts, n.phone_number_id, n.access_token, n.mps
+        "SELECT o.id, o.number_id, o.recipient, o.contact_id, o.payload, o.attempts, n.phone_number_id, n.access_token, n.mps,
+                o.origin, o.tag, o.throttled
          FROM outbox o JOIN wa_numbers n ON n.id = o.number_id
          WHERE o.state = 'queued' AND o.next_attempt_at <= ?1 AND n.paused_reason IS NULL
-         ORDER BY o.id LIMIT ?2",
+         ORDER BY o.origin = 'campaign', o.id LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![now, BATCH], |r| {
         Ok(Due {
@@ -359,6 +427,9 @@ fn list_due(c: &Connection, now: i64) -> rusqlite::Result<Vec<Due>> {
             phone_number_id: r.get(6)?,
             token: r.get(7)?,
             mps: r.get(8)?,
+            origin: r.get(9)?,
+            tag: r.get(10)?,
+            throttled: r.get(11)?,
         })
     })?;
     rows.collect()
@@ -460,7 +531,9 @@ impl Dispatcher {
                 return;
             }
         };
-        let callback = msg.has_wamid().then(|| callback_data(row.id, row.attempts + 1));
+        let callback = msg
+            .has_wamid()
+            .then(|| callback_data(row.id, row.attempts + row.throttled + 1, &row.tag));
         let body = outbound::to_meta(&row.recipient, &msg, callback.as_deref());
         let result = self.graph.send(&row.phone_number_id, row.token.expose(), &body).await;
         let now = self.clock.unix();
@@ -489,19 +562,15 @@ impl Dispatcher {
                     .await
             }
             Err(e) => {
-                let (row_id, attempts, number_id) = (row.id, row.attempts, row.number_id);
+                let tried = Tried {
+                    id: row.id,
+                    number_id: row.number_id,
+                    attempts: row.attempts,
+                    throttled: row.throttled,
+                    campaign: row.origin == Origin::Campaign.as_str(),
+                };
                 self.db
-                    .write(move |c| {
-                        Ok(handle_error(
-                            c,
-                            outcomes.as_ref(),
-                            row_id,
-                            number_id,
-                            attempts,
-                            &e,
-                            now,
-                        )?)
-                    })
+                    .write(move |c| Ok(handle_error(c, outcomes.as_ref(), &tried, &e, now)?))
                     .await
             }
         };
@@ -557,16 +626,31 @@ fn retry_delay(code: Option<i64>, attempts: i64) -> i64 {
     }
 }
 
+/// The row a failed send was for.
+struct Tried {
+    id: i64,
+    number_id: i64,
+    attempts: i64,
+    throttled: i64,
+    /// A campaign's row: its ledger decides what "later" means.
+    campaign: bool,
+}
+
+/// Meta's throughput refusals: the number (130429) or the pair (131056) is sending too
+/// fast. They say nothing about the message, so they are not failed attempts.
+fn is_throughput(code: Option<i64>) -> bool {
+    matches!(code, Some(130_429 | 131_056))
+}
+
 /// What an error does to the row (and, for channel errors, to the number).
 fn handle_error(
     c: &Connection,
     outcomes: &dyn Outcomes,
-    id: i64,
-    number_id: i64,
-    attempts: i64,
+    row: &Tried,
     e: &GraphError,
     now: i64,
 ) -> Result<Option<AfterCommit>, AppError> {
+    let (id, attempts) = (row.id, row.attempts);
     let code = match e {
         GraphError::Api { code, .. } => Some(*code),
         GraphError::Transport(_) => None,
@@ -580,7 +664,30 @@ fn handle_error(
         )?;
         Ok(())
     };
+    if is_throughput(code) {
+        // Backs off like a retry, but never gives up because of it: the rate always
+        // comes back, and the message was never at fault.
+        c.execute(
+            "UPDATE outbox SET state = 'queued', throttled = throttled + 1, next_attempt_at = ?2, error_code = ?3,
+                    error_class = 'retry', error_message = ?4, updated_at = ?5 WHERE id = ?1",
+            params![id, now + retry_delay(code, row.throttled), code, message, now],
+        )?;
+        return outcomes.record(
+            c,
+            &Outcome::Retrying {
+                outbox_id: id,
+                code,
+                reason: &message,
+                at: now,
+            },
+        );
+    }
     match e.class() {
+        // A campaign's ledger defers the person (131049: a day at least) and sends a new
+        // row then; this row ends here with Meta's code.
+        ErrorClass::RetryLater if row.campaign => {
+            return fail(c, outcomes, id, code, "retry_later", &message, now);
+        }
         ErrorClass::Retry if attempts + 1 >= MAX_ATTEMPTS => {
             let reason = format!("gave up after {MAX_ATTEMPTS} attempts: {message}");
             return fail(c, outcomes, id, code, "retry", &reason, now);
@@ -595,7 +702,7 @@ fn handle_error(
                  WHERE id = ?1",
                 params![id, code, message, now],
             )?;
-            super::numbers::repo::pause(c, number_id, &message, now)?;
+            super::numbers::repo::pause(c, row.number_id, &message, now)?;
         }
     }
     outcomes.record(
@@ -733,7 +840,12 @@ mod tests {
 
     #[test]
     fn callback_data_names_its_row_and_nothing_else_does() {
-        assert_eq!(parse_callback_data(&callback_data(42, 3)), Some(42));
+        assert_eq!(parse_callback_data(&callback_data(42, 3, "")), Some(42));
+        assert_eq!(
+            parse_callback_data(&callback_data(42, 3, "campaign=7;recipient=9")),
+            Some(42),
+            "a sender's tag rides along"
+        );
         assert_eq!(parse_callback_data("campaign=42;row=17"), None, "someone else's data");
         assert_eq!(parse_callback_data("whacaster:outbox=x;attempt=1"), None);
         assert_eq!(parse_callback_data("whacaster:outbox=5"), None);

@@ -54,6 +54,7 @@ struct Row {
     error_code: Option<i64>,
     error_class: Option<String>,
     error_message: Option<String>,
+    throttled: i64,
 }
 
 async fn row(app: &TestApp, id: i64) -> Row {
@@ -61,7 +62,7 @@ async fn row(app: &TestApp, id: i64) -> Row {
         .db
         .read(move |c| {
             Ok(c.query_row(
-                "SELECT state, attempts, wamid, error_code, error_class, error_message FROM outbox WHERE id = ?1",
+                "SELECT state, attempts, wamid, error_code, error_class, error_message, throttled FROM outbox WHERE id = ?1",
                 [id],
                 |r| {
                     Ok(Row {
@@ -71,6 +72,7 @@ async fn row(app: &TestApp, id: i64) -> Row {
                         error_code: r.get(3)?,
                         error_class: r.get(4)?,
                         error_message: r.get(5)?,
+                        throttled: r.get(6)?,
                     })
                 },
             )?)
@@ -174,7 +176,8 @@ async fn each_error_class_does_what_it_says() {
         Some(131026)
     );
 
-    // Retry: throughput (130429) once, then it goes.
+    // Throughput (130429) once: backed off, then it goes. Not a failed attempt: the
+    // message was never at fault, so it cannot run out of attempts this way.
     graph.inject(Fault {
         path: "/messages".into(),
         body_contains: Some("busy".into()),
@@ -185,13 +188,17 @@ async fn each_error_class_does_what_it_says() {
     });
     // (The first backoff is one second of real time too, so the queued state between
     // the two tries may pass unseen on a busy machine: what proves the retry is one
-    // counted failure before the send.)
+    // counted refusal before the send.)
     let busy = enqueue(&app, "+62813", text("busy")).await;
-    until(&app, busy, |r| r.attempts == 1).await;
+    until(&app, busy, |r| r.throttled == 1).await;
     later(&app, 5);
     let r = until(&app, busy, |r| r.state == "sent").await;
     assert!(r.wamid.is_some());
-    assert_eq!(r.attempts, 1, "failed once with a retryable error, then sent");
+    assert_eq!(
+        (r.attempts, r.throttled),
+        (0, 1),
+        "refused once for the rate, not an attempt, then sent"
+    );
 
     // Retry: Meta's 5xx.
     graph.inject(Fault {
@@ -233,7 +240,10 @@ async fn each_error_class_does_what_it_says() {
     });
     let pair = enqueue(&app, "+62816", text("pertama")).await;
     let other = enqueue(&app, "+62817", text("lain")).await;
-    until(&app, pair, |r| r.attempts == 1 && r.state == "queued").await;
+    until(&app, pair, |r| {
+        r.throttled == 1 && r.attempts == 0 && r.state == "queued"
+    })
+    .await;
     until(&app, other, |r| r.state == "sent").await;
     later(&app, 2);
     until(&app, pair, |r| r.state == "sent").await;
@@ -337,7 +347,7 @@ async fn a_held_send_is_settled_by_its_status_webhook_after_the_restart() {
         .unwrap();
     assert_eq!(
         sent.body["biz_opaque_callback_data"],
-        whacaster::whatsapp::outbox::callback_data(first, 1)
+        whacaster::whatsapp::outbox::callback_data(first, 1, "")
     );
     let cfg = app.config.clone();
     let guard = app.stop().await;
@@ -371,7 +381,7 @@ async fn a_held_send_is_settled_by_its_status_webhook_after_the_restart() {
     let app = TestApp::start_with(guard, cfg).await;
     until(&app, id, |r| r.state == "needs_review").await;
     // Meta's status for it arrives, carrying what we sent along.
-    let callback = whacaster::whatsapp::outbox::callback_data(id, 1);
+    let callback = whacaster::whatsapp::outbox::callback_data(id, 1, "");
     let body = serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
         "messaging_product": "whatsapp", "metadata": {"display_phone_number": "62812", "phone_number_id": PHONE_ID},
         "statuses": [{"id": "wamid.settled", "status": "delivered", "timestamp": now.to_string(), "recipient_id": "62811",
@@ -402,7 +412,7 @@ async fn a_held_send_is_settled_by_its_status_webhook_after_the_restart() {
     let other = serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
         "messaging_product": "whatsapp", "metadata": {"display_phone_number": "62812", "phone_number_id": PHONE_ID},
         "statuses": [{"id": "wamid.other", "status": "sent", "timestamp": now.to_string(), "recipient_id": "62899",
-                      "biz_opaque_callback_data": whacaster::whatsapp::outbox::callback_data(first, 1)}]}}]}]});
+                      "biz_opaque_callback_data": whacaster::whatsapp::outbox::callback_data(first, 1, "")}]}}]}]});
     crate::common::deliver(&app, "secret", &other).await;
     assert_eq!(row(&app, first).await.wamid, first_wamid);
 }
