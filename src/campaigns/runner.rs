@@ -89,7 +89,8 @@ impl Runner {
                     let id = campaign.id;
                     let started = self.db.write(move |c| Ok(service::start_in(c, id, None, now)?)).await;
                     let why = match started.map_err(AppError::from) {
-                        Ok(Ok(_)) => continue,
+                        // Started by another round first: nothing to do.
+                        Ok(Ok(_) | Err("campaigns.error.already_started")) => continue,
                         Ok(Err(why)) => why,
                         // The audience cannot be read (a segment was deleted): the plan
                         // was undone; the campaign waits paused with the reason.
