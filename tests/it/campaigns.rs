@@ -688,3 +688,218 @@ async fn a_scheduled_campaign_starts_once_even_when_the_scheduler_fires_twice() 
     until(&app, id, "sent", |k| n(k, RecipientState::Sent) == 1).await;
     assert_eq!(sends_per_person(&graph).get("6281200000041"), Some(&1));
 }
+
+/// Starts the real binary on `data`, with the fake Graph API.
+fn spawn_server(data: &std::path::Path, graph: &FakeGraph) -> (std::process::Child, crate::common::Browser) {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_whacaster"))
+        .args([
+            "serve",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("WHACASTER_GRAPH__BASE_URL", &graph.base)
+        .env("WHACASTER_LOG_LEVEL", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, crate::common::Browser::new(&format!("https://127.0.0.1:{port}")))
+}
+
+async fn wait_up(b: &crate::common::Browser) {
+    for _ in 0..600 {
+        if b.client.get(format!("{}/healthz", b.base)).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the server did not come up");
+}
+
+fn template_sends(graph: &FakeGraph) -> usize {
+    sends_per_person(graph).values().sum()
+}
+
+/// kill -9 of the real process twice mid-campaign, restarted on the same data
+/// directory each time: every person is sent exactly once or held for review (and a
+/// held one was sent at most once); nobody is lost, nobody is messaged twice.
+#[tokio::test]
+async fn kill_nine_mid_campaign_sends_nobody_twice_and_loses_nobody() {
+    const PEOPLE: usize = 400;
+    let (app, graph) = setup("80").await;
+    let people: Vec<Person> = (0..PEOPLE)
+        .map(|i| {
+            let wa: &'static str = Box::leak(format!("6281300{i:06}").into_boxed_str());
+            p(wa, "Pelanggan", &["vip"])
+        })
+        .collect();
+    seed(&app, people).await;
+    let cfg = app.config.clone();
+    let guard = app.stop().await;
+    // Planned while no server runs, so the first sends come from the spawned binary.
+    {
+        let c = crate::common::open_stopped_db(&cfg);
+        let known = whacaster::contacts::segments::Known {
+            labels: vec!["vip".into()],
+            numbers: Vec::new(),
+        };
+        let now = i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+        )
+        .unwrap();
+        let k = service::create(&c, &known, &Actor::system(), &spec(&["vip"], &standard_vars()), now)
+            .unwrap()
+            .unwrap();
+        assert!(matches!(
+            service::start(&c, k.id, &Actor::system(), now).unwrap().unwrap(),
+            Started::Now { .. }
+        ));
+    }
+    for (round, kill_after) in [(0, 60), (1, 180)] {
+        let (mut child, b) = spawn_server(&cfg.data_dir, &graph);
+        wait_up(&b).await;
+        for _ in 0..2000 {
+            if template_sends(&graph) >= kill_after {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(template_sends(&graph) >= kill_after, "round {round} sent");
+        assert!(template_sends(&graph) < PEOPLE, "killed mid-campaign in round {round}");
+    }
+    // The last start runs to the end.
+    let (mut child, b) = spawn_server(&cfg.data_dir, &graph);
+    wait_up(&b).await;
+    let key = whacaster::crypto::DbKey::read(&cfg.data_dir.join("db.key")).unwrap();
+    let mut settled = false;
+    for _ in 0..600 {
+        let c = whacaster::store::open_connection(&cfg.db_path(), &key).unwrap();
+        let open: i64 = c
+            .query_row(
+                "SELECT count(*) FROM campaign_recipients WHERE state IN ('queued', 'sending', 'deferred')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if open == 0 {
+            settled = true;
+            break;
+        }
+        drop(c);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(settled, "every row settled");
+    let c = whacaster::store::open_connection(&cfg.db_path(), &key).unwrap();
+    let rows: Vec<(String, String)> = c
+        .prepare("SELECT recipient, state FROM campaign_recipients")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(rows.len(), PEOPLE, "one row per person");
+    let sends = sends_per_person(&graph);
+    let mut held = 0;
+    for (to, state) in &rows {
+        let n = sends.get(to).copied().unwrap_or(0);
+        match state.as_str() {
+            "sent" => assert_eq!(n, 1, "{to} sent exactly once"),
+            "needs_review" => {
+                held += 1;
+                assert!(n <= 1, "{to} held, sent at most once");
+            }
+            other => panic!("{to} ended {other}"),
+        }
+    }
+    assert!(sends.values().all(|n| *n == 1), "nobody twice");
+    eprintln!("kill -9 twice: {} sent once, {held} held for review", rows.len() - held);
+    drop(guard);
+}
+
+/// A crash between "request written" and "answer stored" holds the person for review;
+/// Meta's status (it carries our callback data) settles one, and "send again to
+/// these N" sends the other exactly once.
+#[tokio::test]
+async fn held_sends_are_settled_by_their_status_or_sent_again_by_a_person() {
+    let (app, graph) = setup("80").await;
+    seed(
+        &app,
+        vec![
+            p("6281200000051", "Fajar", &["vip"]),
+            p("6281200000052", "Gita", &["vip"]),
+        ],
+    )
+    .await;
+    let cfg = app.config.clone();
+    let guard = app.stop().await;
+    let (id, outbox_ids) = {
+        let c = crate::common::open_stopped_db(&cfg);
+        let known = whacaster::contacts::segments::Known {
+            labels: vec!["vip".into()],
+            numbers: Vec::new(),
+        };
+        let now = 1_796_086_800;
+        let k = service::create(&c, &known, &Actor::system(), &spec(&["vip"], &standard_vars()), now)
+            .unwrap()
+            .unwrap();
+        service::start(&c, k.id, &Actor::system(), now).unwrap().unwrap();
+        // Handed to the outbox and claimed, as if the process died during the request.
+        assert_eq!(campaigns::runner::hand_over(&c, k.id, 10, 20, now).unwrap(), Ok(2));
+        c.execute("UPDATE outbox SET state = 'sending'", []).unwrap();
+        let ids: Vec<i64> = c
+            .prepare("SELECT outbox_id FROM campaign_recipients ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        (k.id, ids)
+    };
+    let app = TestApp::start_with(guard, cfg).await;
+    until(&app, id, "both held", |k| n(k, RecipientState::NeedsReview) == 2).await;
+    // Meta's status for the first, with the callback data it was sent with.
+    let fajar = row(&app, id, "6281200000051").await;
+    let callback =
+        whacaster::whatsapp::outbox::callback_data(outbox_ids[0], 1, &format!("campaign={id};recipient={}", fajar.id));
+    let now = app.state.now();
+    let body = json!({"object": "whatsapp_business_account", "entry": [{"id": WABA, "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "62812", "phone_number_id": PHONE},
+        "statuses": [{"id": "wamid.late1", "status": "delivered", "timestamp": now.to_string(), "recipient_id": "6281200000051",
+                      "biz_opaque_callback_data": callback}]}}]}]});
+    deliver(&app, SECRET, &body).await;
+    let fajar = row(&app, id, "6281200000051").await;
+    assert_eq!(
+        fajar.state,
+        RecipientState::Delivered,
+        "settled by its status: {fajar:?}"
+    );
+    assert_eq!(fajar.wamid.as_deref(), Some("wamid.late1"));
+    // The other stays held until a person decides; then it is sent once.
+    assert_eq!(row(&app, id, "6281200000052").await.state, RecipientState::NeedsReview);
+    assert!(sends_per_person(&graph).is_empty(), "nothing re-sent by itself");
+    let n_again = app
+        .state
+        .db
+        .write(move |c| Ok(service::send_again_held(c, id, &Actor::system(), now)?))
+        .await
+        .unwrap();
+    assert_eq!(n_again, 1);
+    until(&app, id, "sent again", |k| n(k, RecipientState::Sent) == 1).await;
+    assert_eq!(
+        sends_per_person(&graph).into_iter().collect::<Vec<_>>(),
+        [("6281200000052".to_string(), 1)]
+    );
+}
