@@ -21,8 +21,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// How often the runner looks when nothing rings.
+/// How often the runner looks while a campaign runs, and when none does (a scheduled
+/// one starts within this; starting or resuming one rings at once).
 const TICK: Duration = Duration::from_millis(100);
+const IDLE: Duration = Duration::from_secs(1);
 /// At most this many seconds of sending wait in the outbox for one campaign.
 const WINDOW_SECONDS: i64 = 2;
 /// Unused sending time carried over (a burst after a slow tick), in seconds.
@@ -70,18 +72,27 @@ impl Runner {
     pub fn start(self) {
         tokio::spawn(async move {
             loop {
-                if let Err(e) = self.tick().await {
-                    tracing::error!(error = %e, "campaign round failed");
-                }
-                self.bell.wait(TICK).await;
+                let wait = match self.tick().await {
+                    Ok(Some(_)) => TICK,
+                    Ok(None) => IDLE,
+                    Err(e) => {
+                        tracing::error!(error = %e, "campaign round failed");
+                        IDLE
+                    }
+                };
+                self.bell.wait(wait).await;
             }
         });
     }
 
-    /// One round over the active campaigns. Returns how many rows were handed over.
-    pub async fn tick(&self) -> Result<usize, AppError> {
+    /// One round over the active campaigns. Returns how many rows were handed over
+    /// (`None`: no campaign is active).
+    pub async fn tick(&self) -> Result<Option<usize>, AppError> {
         let now = self.clock.unix();
         let active = self.db.read(move |c| Ok(super::list_active(c, now)?)).await?;
+        if active.is_empty() {
+            return Ok(None);
+        }
         let mut handed = 0;
         for campaign in active {
             match campaign.state {
@@ -115,7 +126,7 @@ impl Runner {
         if handed > 0 {
             self.outbox.ring();
         }
-        Ok(handed)
+        Ok(Some(handed))
     }
 
     /// Hands over what the campaign's pace allows now.
@@ -182,6 +193,11 @@ pub fn hand_over(
     let Some(template) = usable_template(c, &campaign, now)? else {
         return Ok(Ok(0));
     };
+    // Judged here too, not only when a failure arrives: the window may fill with
+    // failures before it holds the least number of sends worth judging.
+    if super::outcomes::judge_error_rate(c, id, now)? {
+        return Ok(Ok(0));
+    }
     // Deferred people whose time came are queued again (they keep their place by id).
     c.prepare_cached(
         "UPDATE campaign_recipients SET state = 'queued', updated_at = ?2

@@ -903,3 +903,104 @@ async fn held_sends_are_settled_by_their_status_or_sent_again_by_a_person() {
         [("6281200000052".to_string(), 1)]
     );
 }
+
+/// More than a tenth of the last sends failing pauses the campaign for a person to
+/// look; a follow-up to the failures takes only the retryable ones.
+#[tokio::test]
+async fn too_many_failures_pause_the_campaign_and_a_follow_up_takes_only_retryable_ones() {
+    let (app, graph) = setup("80").await;
+    let people: Vec<Person> = (0..100)
+        .map(|i| {
+            let wa: &'static str = Box::leak(format!("62812000060{i:02}").into_boxed_str());
+            p(wa, "Pelanggan", &["vip"])
+        })
+        .collect();
+    seed(&app, people).await;
+    // Six of the first people are not on WhatsApp (final).
+    for i in [1, 4, 7, 10, 13, 16] {
+        graph.inject(Fault {
+            path: "/messages".into(),
+            body_contains: Some(format!("62812000060{i:02}")),
+            status: 400,
+            answer: meta_error(131_026, "Message undeliverable", ""),
+            times: None,
+            delay_ms: 0,
+        });
+    }
+    let (id, _) = create_and_start(&app, spec(&["vip"], &standard_vars())).await;
+    for _ in 0..200 {
+        app.state.campaigns.tick().await.unwrap();
+        app.state.dispatcher().dispatch_round().await.unwrap();
+        if campaign(&app, id).await.state == CampaignState::Paused {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let k = campaign(&app, id).await;
+    assert_eq!(k.state, CampaignState::Paused, "{:?}", counts(&app, id).await);
+    assert_eq!(k.paused_reason.as_deref(), Some("campaigns.paused.errors"));
+    let c = counts(&app, id).await;
+    assert_eq!(n(&c, RecipientState::Sending), 0, "{c:?}");
+    assert!(n(&c, RecipientState::Queued) > 0, "paused before the end: {c:?}");
+    // Resume and let it finish (the failures are known now: a person looked).
+    let now = app.state.now();
+    app.state
+        .db
+        .write(move |c| {
+            let mut s = campaigns::settings(c)?;
+            s.error_pause_percent = 50;
+            campaigns::set_settings(c, &s)?;
+            Ok(service::resume(c, id, &Actor::system(), now)?)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    until(&app, id, "all settled", |k| {
+        n(k, RecipientState::Sent) + n(k, RecipientState::Failed) == 100
+    })
+    .await;
+    // Mark two sends failed later by Meta with a retryable code (131000, something went
+    // wrong): those are the ones a follow-up to failures takes; 131026 is not retried.
+    for to in ["6281200006000", "6281200006002"] {
+        let wamid = row(&app, id, to).await.wamid.unwrap();
+        let body = json!({"object": "whatsapp_business_account", "entry": [{"id": WABA, "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp", "metadata": {"display_phone_number": "62812", "phone_number_id": PHONE},
+            "statuses": [{"id": wamid, "status": "failed", "timestamp": now.to_string(), "recipient_id": to,
+                          "errors": [{"code": 131_000, "title": "Something went wrong", "message": "", "error_data": {"details": ""}}]}]}}]}]});
+        deliver(&app, SECRET, &body).await;
+    }
+    assert_eq!(row(&app, id, "6281200006000").await.error_code, Some(131_000));
+    graph.clear_faults();
+    let follow = app
+        .state
+        .db
+        .write(move |c| {
+            Ok(service::follow_up(
+                c,
+                id,
+                campaigns::FollowUp::Failed,
+                &Actor::system(),
+                now,
+            )?)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let started = app
+        .state
+        .db
+        .write(move |c| Ok(service::start(c, follow, &Actor::system(), now)?))
+        .await
+        .unwrap()
+        .unwrap();
+    let Started::Now { counts: planned } = started else {
+        panic!("now")
+    };
+    assert_eq!(planned.audience, 2, "only the retryable failures: {planned:?}");
+    until(&app, follow, "follow-up sent", |k| n(k, RecipientState::Sent) == 2).await;
+    let f = campaign(&app, follow).await;
+    assert_eq!(
+        (f.parent_id, f.follow_up),
+        (Some(id), Some(campaigns::FollowUp::Failed))
+    );
+}
