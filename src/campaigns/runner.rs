@@ -204,21 +204,10 @@ pub fn hand_over(
          WHERE campaign_id = ?1 AND state = 'deferred' AND next_at <= ?2",
     )?
     .execute(params![id, now])?;
-    let tz = crate::settings::find_business(c)?
-        .and_then(|b| b.tz())
-        .unwrap_or(chrono_tz::UTC);
-    if !is_open(now, tz, campaign.hours) {
-        return Ok(Err(Waiting::Hours));
-    }
-    let mut take = allowance;
-    if let Some(limit) = super::messaging_limit(c, campaign.number_id)?.filter(|l| *l > 0) {
-        let used = super::portfolio_sends_since(c, campaign.number_id, now - 86_400)?;
-        take = take.min(limit - used);
-        if take <= 0 {
-            finish_if_done(c, &campaign, now)?;
-            return Ok(Err(Waiting::DailyLimit));
-        }
-    }
+    let mut take = match budget(c, &campaign, allowance, now)? {
+        Ok(n) => n,
+        Err(waiting) => return Ok(Err(waiting)),
+    };
     let in_outbox: i64 = c
         .prepare_cached("SELECT count(*) FROM campaign_recipients WHERE campaign_id = ?1 AND state = 'sending'")?
         .query_row([id], |r| r.get(0))?;
@@ -251,19 +240,22 @@ pub fn hand_over(
     for (row, contact, recipient, params) in rows {
         // Consent is asked again at the person's turn: an opt-out may have come since
         // the plan. A refusal is a skipped row with its reason, never a silent drop.
-        if let Some(k) = contact {
-            if let Err(refusal) = consent::may_send(c, k, purpose)? {
-                let reason = match refusal {
-                    consent::Refusal::OptedOut => "opted_out",
-                    consent::Refusal::NoOptIn => "no_opt_in",
-                    consent::Refusal::NoSuchContact => "invalid_number",
-                };
-                c.prepare_cached(
-                    "UPDATE campaign_recipients SET state = 'skipped', reason = ?2, updated_at = ?3 WHERE id = ?1",
-                )?
-                .execute(params![row, reason, now])?;
-                continue;
-            }
+        // A contact deleted since the plan (an erasure request, say) is not messaged.
+        let refusal = match contact {
+            Some(k) => consent::may_send(c, k, purpose)?.err(),
+            None => Some(consent::Refusal::NoSuchContact),
+        };
+        if let Some(refusal) = refusal {
+            let reason = match refusal {
+                consent::Refusal::OptedOut => "opted_out",
+                consent::Refusal::NoOptIn => "no_opt_in",
+                consent::Refusal::NoSuchContact => "contact_gone",
+            };
+            c.prepare_cached(
+                "UPDATE campaign_recipients SET state = 'skipped', reason = ?2, updated_at = ?3 WHERE id = ?1",
+            )?
+            .execute(params![row, reason, now])?;
+            continue;
         }
         let body_params: Vec<String> = serde_json::from_str(&params).map_err(AppError::internal)?;
         let msg = OutMessage::Template {
@@ -291,6 +283,26 @@ pub fn hand_over(
         handed += 1;
     }
     Ok(Ok(handed))
+}
+
+/// How many may go now within the sending hours and the portfolio's daily limit.
+fn budget(c: &Connection, campaign: &Campaign, allowance: i64, now: i64) -> Result<Result<i64, Waiting>, AppError> {
+    let tz = crate::settings::find_business(c)?
+        .and_then(|b| b.tz())
+        .unwrap_or(chrono_tz::UTC);
+    if !is_open(now, tz, campaign.hours) {
+        return Ok(Err(Waiting::Hours));
+    }
+    let Some(limit) = super::messaging_limit(c, campaign.number_id)?.filter(|l| *l > 0) else {
+        return Ok(Ok(allowance));
+    };
+    let used = super::portfolio_sends_since(c, campaign.number_id, now - 86_400)?;
+    let take = allowance.min(limit - used);
+    if take <= 0 {
+        finish_if_done(c, campaign, now)?;
+        return Ok(Err(Waiting::DailyLimit));
+    }
+    Ok(Ok(take))
 }
 
 /// The campaign's template, when the number and the template may send; otherwise the

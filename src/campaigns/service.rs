@@ -191,6 +191,8 @@ fn check_template(t: &Template, spec: &Spec, errors: &mut FormErrors) -> BTreeMa
     let mut variables = BTreeMap::new();
     if let Err(why) = t.usable() {
         errors.add("template", why.key());
+    } else if !t.body_and_media_only() {
+        errors.add("template", "campaigns.error.template_cannot_fill");
     }
     for n in plan::variable_names(t) {
         let Some(v) = spec.variables.get(&n) else {
@@ -452,6 +454,9 @@ fn start_problem(c: &Connection, campaign: &Campaign) -> rusqlite::Result<Option
     };
     if let Err(why) = t.usable() {
         return Ok(Some(why.key()));
+    }
+    if !t.body_and_media_only() {
+        return Ok(Some("campaigns.error.template_cannot_fill"));
     }
     if has_media_header(&t) && campaign.header_media.is_empty() {
         return Ok(Some("campaigns.error.header_media_required"));
