@@ -426,6 +426,57 @@ async fn a_campaign_is_drafted_checked_started_paused_resumed_and_sent_once_to_e
     let (s, _) = api(&app, "GET", &format!("/api/v1/campaigns/{follow}"), &key, None).await;
     assert_eq!(s, 404);
 
+    // A row a crash left maybe-sent (as the outbox's restart leaves it: needs_review),
+    // sent again when a person says so: once more to that one, the campaign finishes again.
+    let held = app
+        .state
+        .db
+        .write(move |c| {
+            Ok(c.execute(
+                "UPDATE campaign_recipients SET state = 'needs_review', reason = 'interrupted'
+                 WHERE campaign_id = ?1 AND recipient = '6281200000004'",
+                [id],
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(held, 1);
+    let (s, e) = api(
+        &app,
+        "POST",
+        &format!("/api/v1/campaigns/{id}/send-again"),
+        &agent,
+        None,
+    )
+    .await;
+    assert_eq!(s, 403, "{e}");
+    let (s, again) = api(&app, "POST", &format!("/api/v1/campaigns/{id}/send-again"), &key, None).await;
+    assert_eq!(s, 200, "{again}");
+    assert_eq!(
+        (again["queued_again"].as_i64(), again["state"].as_str()),
+        (Some(1), Some("running")),
+        "{again}"
+    );
+    for _ in 0..200 {
+        last = round(&app, &key, id).await;
+        if last["state"] == "finished" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        (last["state"].as_str(), last["counts"]["sent"].as_i64()),
+        (Some("finished"), Some(3)),
+        "{last}"
+    );
+    let seen = sends(&graph);
+    assert_eq!(seen["6281200000004"].len(), 2, "sent again to the held one: {seen:?}");
+    assert_eq!(
+        (seen["6281200000001"].len(), seen["6281200000005"].len()),
+        (1, 1),
+        "and no one else"
+    );
+
     // Every change is audited with the key as who (read from the log: the admin's
     // session ended while the clock moved on).
     let audit: Vec<String> = app
@@ -447,6 +498,7 @@ async fn a_campaign_is_drafted_checked_started_paused_resumed_and_sent_once_to_e
         "campaign.cancel",
         "campaign.follow_up",
         "campaign.delete",
+        "campaign.send_again",
     ] {
         assert!(
             audit
