@@ -154,9 +154,9 @@ impl Runner {
             let whole = p.credit.floor() as i64;
             whole
         };
-        if allowance <= 0 {
-            return Ok(0);
-        }
+        // Even with nothing owed, the round runs the campaign's checks (a template Meta
+        // paused, a broken number, the error rate, the end): a write that changes
+        // nothing costs no disk sync.
         let now = self.clock.unix();
         let window = (rate * WINDOW_SECONDS).max(20);
         let fed = self
@@ -213,6 +213,9 @@ pub fn hand_over(
         .query_row([id], |r| r.get(0))?;
     take = take.min(window - in_outbox);
     if take <= 0 {
+        if in_outbox == 0 {
+            finish_if_done(c, &campaign, now)?;
+        }
         return Ok(Ok(0));
     }
     let rows: Vec<(i64, Option<i64>, String, String)> = c

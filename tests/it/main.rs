@@ -10,6 +10,7 @@ mod api;
 mod auth;
 mod browser;
 mod campaigns;
+mod campaigns_api;
 mod cli;
 mod common;
 mod consent;
