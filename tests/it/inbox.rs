@@ -675,7 +675,12 @@ async fn an_agent_starts_a_conversation_from_a_contact_with_a_template() {
     assert_eq!(r.status, 303);
     let conv = r.location().unwrap().to_string();
     let page = agent.get(&conv).await.body;
-    assert!(page.contains("window is closed") || page.contains("customer-service window is closed"));
+    // Someone who never wrote is told so (not "the window closed"), with why a
+    // template is the only way to start.
+    assert!(
+        page.contains("This person has not written to this number yet") && !page.contains("window is closed"),
+        "{page}"
+    );
     let r = agent
         .post(
             &format!("{conv}/template"),
