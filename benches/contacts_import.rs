@@ -86,7 +86,24 @@ fn main() {
             panic!("the file was refused");
         };
         let stored = t.elapsed();
-        rt.block_on(state.importer.run(id)).unwrap();
+        // Beside the import, an empty write every 10 ms: how long any other write (a
+        // webhook's) waits for the one writer while a chunk holds it.
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let waits = std::thread::scope(|s| {
+            let probe = s.spawn(|| {
+                let mut waits = Vec::new();
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    let w = Instant::now();
+                    state.db.write_blocking(|_| Ok(())).unwrap();
+                    waits.push(w.elapsed().as_secs_f64() * 1e3);
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                waits
+            });
+            rt.block_on(state.importer.run(id)).unwrap();
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            probe.join().unwrap()
+        });
         let took = t.elapsed();
         let (hwm1, rss1) = memory();
         let imp = state
@@ -105,6 +122,16 @@ fn main() {
             took.as_secs_f64(),
             stored.as_secs_f64(),
             total as f64 / took.as_secs_f64()
+        );
+        let mut sorted = waits.clone();
+        sorted.sort_by(f64::total_cmp);
+        let at = |pct: usize| sorted[(sorted.len() - 1) * pct / 100];
+        println!(
+            "    a write beside it waited p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} writes)",
+            at(50),
+            at(99),
+            at(100),
+            sorted.len()
         );
         println!(
             "    RSS {:.1} MB -> {:.1} MB (growth {:.1} MB); peak (VmHWM) {:.1} MB -> {:.1} MB, peak growth over the start RSS {:.1} MB",

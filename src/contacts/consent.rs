@@ -283,6 +283,46 @@ pub fn record_in_bulk(c: &Connection, change: &Change<'_>, actor: &Actor, now: i
     Ok(Outcome::Changed { from })
 }
 
+/// The consent log lines of contacts created in this transaction with `change.state`
+/// already in their row (`contacts::create_many`: an import writes the state with the
+/// INSERT instead of an UPDATE after it): the lines [`record_in_bulk`] would write for
+/// them, from `unknown`, fifty per statement (a statement journal per line cost an
+/// import more than the lines). Nothing is checked against the rows: call it only for
+/// the contacts just created.
+pub fn log_many_at_creation(c: &Connection, changes: &[Change<'_>], actor: &Actor, now: i64) -> rusqlite::Result<()> {
+    let changes: Vec<&Change<'_>> = changes.iter().filter(|ch| ch.state != State::Unknown).collect();
+    for batch in changes.chunks(50) {
+        let values = vec!["(?, ?, ?, 'unknown', ?, ?, ?, ?, ?, ?, ?)"; batch.len()].join(", ");
+        let mut stmt = c.prepare_cached(&format!(
+            "INSERT INTO consent_log (contact_id, purpose, state, previous, source, occurred_at, recorded_at,
+                                      wording, evidence, actor_id, actor)
+             VALUES {values}"
+        ))?;
+        let occurred: Vec<(i64, &str)> = batch
+            .iter()
+            .map(|ch| (ch.occurred_at.unwrap_or(now), ch.purpose.as_str()))
+            .collect();
+        let mut args: Vec<&dyn ToSql> = Vec::with_capacity(batch.len() * 10);
+        for (ch, (at, purpose)) in batch.iter().zip(&occurred) {
+            let row: [&dyn ToSql; 10] = [
+                &ch.contact,
+                purpose,
+                &ch.state,
+                &ch.source,
+                at,
+                &now,
+                &ch.wording,
+                &ch.evidence,
+                &actor.id,
+                &actor.label,
+            ];
+            args.extend(row);
+        }
+        stmt.execute(args.as_slice())?;
+    }
+    Ok(())
+}
+
 /// When the newest recorded change of `purpose` happened (by the person's clock:
 /// `occurred_at`); `None` before the first. A late or replayed event older than this
 /// (Meta retries for days, out of order) must not undo what the person said since.

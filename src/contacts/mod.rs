@@ -279,12 +279,93 @@ pub fn create(
     now: i64,
 ) -> rusqlite::Result<i64> {
     let attrs = serde_json::to_string(attributes).unwrap_or_else(|_| "{}".into());
-    // Cached: an import creates thousands in a row.
     conn.prepare_cached(
         "INSERT INTO contacts (wa_id, name, phone_e164, attributes, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
     )?
     .execute(params![phone.trim_start_matches('+'), name, phone, attrs, now])?;
     Ok(conn.last_insert_rowid())
+}
+
+/// A contact a bulk import creates (see [`create_many`]).
+#[derive(Debug, Clone)]
+pub struct NewContact {
+    pub name: String,
+    /// E.164; the WhatsApp id is its digits.
+    pub phone: String,
+    /// The custom fields as JSON.
+    pub attributes: String,
+    pub marketing: consent::State,
+}
+
+/// Rows per INSERT of [`create_many`] (7 parameters each, far under SQLite's limit).
+const CREATE_BATCH: usize = 100;
+
+/// Creates contacts as [`create`] does, with their marketing consent state in the same
+/// INSERT (no UPDATE after it; the caller logs it with [`consent::log_many_at_creation`]),
+/// a hundred per statement: every
+/// statement that may fail opens a statement journal that copies each page it touches,
+/// so an import of one statement per contact spent more on journals than on contacts.
+/// Answers their ids, in the order given. The numbers must be new (the caller looked).
+pub fn create_many(conn: &Connection, contacts: &[NewContact], now: i64) -> rusqlite::Result<Vec<i64>> {
+    let mut ids = Vec::with_capacity(contacts.len());
+    for batch in contacts.chunks(CREATE_BATCH) {
+        let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; batch.len()].join(", ");
+        let mut stmt = conn.prepare_cached(&format!(
+            "INSERT INTO contacts (wa_id, name, phone_e164, attributes, consent_marketing, created_at, updated_at)
+             VALUES {values} RETURNING id, phone_e164"
+        ))?;
+        let wa_ids: Vec<&str> = batch.iter().map(|n| n.phone.trim_start_matches('+')).collect();
+        let mut args: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(batch.len() * 7);
+        for (n, wa_id) in batch.iter().zip(&wa_ids) {
+            let row: [&dyn rusqlite::ToSql; 7] = [wa_id, &n.name, &n.phone, &n.attributes, &n.marketing, &now, &now];
+            args.extend(row);
+        }
+        // RETURNING gives no order: each id is matched back by its (unique) number.
+        let mut by_phone = std::collections::HashMap::with_capacity(batch.len());
+        let mut rows = stmt.query(args.as_slice())?;
+        while let Some(r) = rows.next()? {
+            by_phone.insert(r.get::<_, String>(1)?, r.get::<_, i64>(0)?);
+        }
+        for n in batch {
+            ids.push(*by_phone.get(&n.phone).ok_or(rusqlite::Error::QueryReturnedNoRows)?);
+        }
+    }
+    Ok(ids)
+}
+
+/// Runs `f`, a bulk write that creates contacts, with the per-row search-index trigger
+/// paused (migration 0021), then indexes every contact made meanwhile with one
+/// statement: FTS5 writes a segment at every statement savepoint, so indexing row by row
+/// costs more than the rows. Call inside one write job, not nested; `f` must not change
+/// or delete the contacts it creates (the index learns them only at the end). The pause
+/// is lifted and the index filled whether `f` succeeds or not, so the connection (the
+/// shared writer) is left as it was even if the caller kept the savepoint after an error;
+/// and a failed job's rollback undoes the pause with the rest.
+pub fn with_search_index_batched<T, E: From<rusqlite::Error>>(
+    conn: &Connection,
+    f: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
+    let before: i64 = conn
+        .prepare_cached("SELECT coalesce(max(id), 0) FROM contacts")?
+        .query_row([], |r| r.get(0))?;
+    conn.prepare_cached("INSERT INTO contacts_fts_paused (id) VALUES (1)")?
+        .execute([])?;
+    let out = f();
+    let resumed = conn
+        .prepare_cached("DELETE FROM contacts_fts_paused")
+        .and_then(|mut s| s.execute([]))
+        .and_then(|_| {
+            // New rowids are above the largest one (no AUTOINCREMENT gaps below it), and
+            // nothing else writes while this job runs: every contact above it is new.
+            conn.prepare_cached(
+                "INSERT INTO contacts_fts (rowid, name, profile_name, phone_e164, bsuid)
+                 SELECT id, name, profile_name, phone_e164, bsuid FROM contacts WHERE id > ?1",
+            )?
+            .execute([before])
+        });
+    let value = out?;
+    resumed?;
+    Ok(value)
 }
 
 pub fn update(

@@ -439,3 +439,118 @@ async fn a_restart_resumes_after_the_last_committed_chunk() {
         0
     );
 }
+
+/// The import fills the contacts' search index a chunk at a time (the per-row trigger
+/// is paused inside each chunk's write): every imported contact is found by name and by
+/// number, the index matches the table exactly, and a contact made afterwards by any
+/// other path is indexed by the trigger again.
+#[tokio::test]
+async fn imported_contacts_are_found_by_search_and_the_index_stays_whole() {
+    use crate::common::api;
+    let app = TestApp::start().await;
+    let (admin, _) = app.admin("owner@toko.id").await;
+    let sup = key(&admin, "supervisor").await;
+    // 2,500 rows: three chunks, the last one short; the first row's number is known.
+    let mut csv = String::from("phone;nama;whatsapp_opted\n0812 3456 7890;Ani Lama;\n");
+    for i in 1..2_500 {
+        writeln!(csv, "0812{:08};Pelanggan Nomor {i};ya", 30_000_000 + i).unwrap();
+    }
+    // Ani is there before the import (with her index row); the file renames her.
+    let (s, _) = api(
+        &app,
+        "POST",
+        "/api/v1/contacts",
+        &sup,
+        Some(serde_json::json!({"name": "Ani", "phone": "0812 3456 7890"})),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let (s, report) = import(
+        &app,
+        &sup,
+        "update=true&labels=Pameran&consent_source=Formulir",
+        csv.as_bytes(),
+    )
+    .await;
+    assert_eq!(s, 200, "{report}");
+    assert_eq!(
+        (report["created"].as_i64(), report["updated"].as_i64()),
+        (Some(2_499), Some(1)),
+        "{report}"
+    );
+    let found = |q: &'static str| {
+        let (app, sup) = (&app, &sup);
+        async move {
+            let (s, list) = api(app, "GET", &format!("/api/v1/contacts?q={q}"), sup, None).await;
+            assert_eq!(s, 200, "{list}");
+            list["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["name"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    // By name and by number, in the first, a middle and the last chunk.
+    assert_eq!(found("Nomor%201").await.len(), 50, "a page of the matches");
+    assert_eq!(found("Nomor%202499").await, ["Pelanggan Nomor 2499"]);
+    assert_eq!(found("0812%203000%201500").await, ["Pelanggan Nomor 1500"]);
+    assert_eq!(found("81230000999").await, ["Pelanggan Nomor 999"]);
+    // The contact updated by the import is found by its new name, not its old one.
+    assert_eq!(found("Ani%20Lama").await, ["Ani Lama"]);
+    assert_eq!(found("3456%207890").await, ["Ani Lama"]);
+    // The index holds exactly the table (FTS5's own check against the content table),
+    // and the pause is gone.
+    app.state
+        .db
+        .write(|c| {
+            c.execute(
+                "INSERT INTO contacts_fts(contacts_fts, rank) VALUES ('integrity-check', 1)",
+                [],
+            )?;
+            Ok(())
+        })
+        .await
+        .expect("the search index matches the contacts");
+    assert_eq!(count(&app, "SELECT count(*) FROM contacts_fts_paused").await, 0);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM consent_log WHERE previous = 'unknown' AND state = 'opted_in'"
+        )
+        .await,
+        2_499,
+        "a consent line for every imported opt-in"
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM contacts WHERE consent_marketing = 'opted_in'"
+        )
+        .await,
+        2_499
+    );
+    assert_eq!(count(&app, "SELECT count(*) FROM contact_labels").await, 2_500);
+    // After the import, the trigger indexes new contacts again.
+    let (s, _) = api(
+        &app,
+        "POST",
+        "/api/v1/contacts",
+        &sup,
+        Some(serde_json::json!({"name": "Sesudah Impor", "phone": "0813 1111 2222"})),
+    )
+    .await;
+    assert_eq!(s, 201);
+    assert_eq!(found("Sesudah").await, ["Sesudah Impor"]);
+    // The same file again changes nothing, the index included.
+    let (s, again) = import(
+        &app,
+        &sup,
+        "update=true&labels=Pameran&consent_source=Formulir",
+        csv.as_bytes(),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(again["unchanged"], 2_500, "{again}");
+    assert_eq!(count(&app, "SELECT count(*) FROM contacts_fts_docsize").await, 2_501);
+}

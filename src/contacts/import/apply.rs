@@ -6,8 +6,9 @@
 use super::reader::Row;
 use super::{Options, Skip};
 use crate::audit::Actor;
+use crate::contacts::NewContact;
 use crate::contacts::consent::{self, Change, Purpose, Source, State};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, ToSql, params};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
@@ -118,6 +119,9 @@ pub struct Planner<'a> {
     actor: &'a Actor,
     now: i64,
     labels: HashMap<String, Option<i64>>,
+    /// Contacts the rows create, written by [`Planner::flush`].
+    pending: Vec<NewContact>,
+    pending_extra: Vec<PendingExtra>,
 }
 
 impl<'a> Planner<'a> {
@@ -128,6 +132,8 @@ impl<'a> Planner<'a> {
             actor,
             now,
             labels: HashMap::new(),
+            pending: Vec::new(),
+            pending_extra: Vec::new(),
         }
     }
 
@@ -196,20 +202,31 @@ impl<'a> Planner<'a> {
         let labels = labels_of(row, self.options);
         let existing = find_by_phone(c, &row.phone)?;
         let (id, outcome, marketing_before) = match existing {
+            None if write => {
+                // Written with the chunk's other new contacts by `flush`.
+                let mut label_ids = Vec::with_capacity(labels.len());
+                for name in &labels {
+                    label_ids.extend(self.label(c, name, true)?);
+                }
+                self.pending.push(NewContact {
+                    name: row.name.clone(),
+                    phone: row.phone.clone(),
+                    attributes: serde_json::to_string(&row.attributes).unwrap_or_else(|_| "{}".into()),
+                    marketing: if claim { State::OptedIn } else { State::Unknown },
+                });
+                self.pending_extra.push(PendingExtra {
+                    labels: label_ids,
+                    consent: claim.then(|| PendingConsent {
+                        occurred_at: row.consent_at,
+                        wording: wording.to_string(),
+                        evidence: format!("sha256:{} line {}", self.sha256, row.line),
+                    }),
+                });
+                return Ok((Outcome::Created, claim));
+            }
             None => {
-                let id = if write {
-                    Some(crate::contacts::create(
-                        c,
-                        &row.name,
-                        &row.phone,
-                        &row.attributes,
-                        self.now,
-                    )?)
-                } else {
-                    None
-                };
-                self.add_labels(c, id, &labels, write)?;
-                (id, Outcome::Created, State::Unknown)
+                self.add_labels(c, None, &labels, false)?;
+                return Ok((Outcome::Created, claim));
             }
             Some(e) if !self.options.update => {
                 return Ok((Outcome::Unchanged, e.marketing == State::OptedIn));
@@ -260,4 +277,55 @@ impl<'a> Planner<'a> {
         }
         Ok((outcome, claim || marketing_before == State::OptedIn))
     }
+
+    /// Writes the contacts the rows so far create, with their labels and consent log
+    /// lines, many per statement (one statement per row spent more on statement
+    /// journals than on the rows). The chunk calls it after its last row, in the same
+    /// transaction: until then those contacts are not in the store.
+    pub fn flush(&mut self, c: &Connection) -> rusqlite::Result<()> {
+        let contacts = std::mem::take(&mut self.pending);
+        let extra = std::mem::take(&mut self.pending_extra);
+        let ids = crate::contacts::create_many(c, &contacts, self.now)?;
+        let pairs: Vec<(i64, i64)> = ids
+            .iter()
+            .zip(&extra)
+            .flat_map(|(id, e)| e.labels.iter().map(move |l| (*id, *l)))
+            .collect();
+        for batch in pairs.chunks(250) {
+            let values = vec!["(?, ?)"; batch.len()].join(", ");
+            let args: Vec<&dyn ToSql> = batch.iter().flat_map(|(a, b)| -> [&dyn ToSql; 2] { [a, b] }).collect();
+            c.prepare_cached(&format!(
+                "INSERT OR IGNORE INTO contact_labels (contact_id, label_id) VALUES {values}"
+            ))?
+            .execute(args.as_slice())?;
+        }
+        let changes: Vec<Change<'_>> = ids
+            .iter()
+            .zip(&extra)
+            .filter_map(|(id, e)| {
+                e.consent.as_ref().map(|p| Change {
+                    contact: *id,
+                    purpose: Purpose::Marketing,
+                    state: State::OptedIn,
+                    source: Source::Import,
+                    occurred_at: p.occurred_at,
+                    wording: &p.wording,
+                    evidence: &p.evidence,
+                })
+            })
+            .collect();
+        consent::log_many_at_creation(c, &changes, self.actor, self.now)
+    }
+}
+
+/// What a contact to create carries besides its row: its label ids and its consent.
+struct PendingExtra {
+    labels: Vec<i64>,
+    consent: Option<PendingConsent>,
+}
+
+struct PendingConsent {
+    occurred_at: Option<i64>,
+    wording: String,
+    evidence: String,
 }

@@ -4,6 +4,7 @@
 //! names matched loosely. Each data row becomes a [`Row`] with its physical line.
 
 use super::{Options, Skip};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 
 /// What a column holds, from its header.
@@ -86,25 +87,26 @@ impl FileError {
     }
 }
 
-/// The text of a file, and which encoding it was in.
-pub struct Decoded {
-    pub text: String,
+/// The text of a file, and which encoding it was in: UTF-8 is the file's own bytes
+/// (borrowed, not copied: a file of 100,000 rows is held once), Windows-1252 a decoded copy.
+pub struct Decoded<'a> {
+    pub text: Cow<'a, str>,
     /// `utf-8`, or `windows-1252` when the bytes were not UTF-8.
     pub encoding: &'static str,
 }
 
 /// The file's text: UTF-8 (BOM dropped), else decoded as Windows-1252, the code page an
 /// Excel of Indonesian or English Windows saves "CSV (Comma delimited)" in.
-pub fn decode(bytes: &[u8]) -> Result<Decoded, FileError> {
+pub fn decode(bytes: &[u8]) -> Result<Decoded<'_>, FileError> {
     if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
         return Err(FileError::Utf16);
     }
     let bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
     let (text, encoding) = match std::str::from_utf8(bytes) {
-        Ok(s) => (s.to_string(), "utf-8"),
+        Ok(s) => (Cow::Borrowed(s), "utf-8"),
         Err(_) => {
             let (s, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes);
-            (s.into_owned(), "windows-1252")
+            (s, "windows-1252")
         }
     };
     if text.trim().is_empty() {
@@ -189,12 +191,14 @@ pub struct Row {
 
 /// Rows of a file one after the other; remembers the numbers it has seen, so the second
 /// row with a number is reported as a duplicate (the first one wins).
-pub struct Rows {
-    reader: csv::Reader<std::io::Cursor<Vec<u8>>>,
+pub struct Rows<'a> {
+    reader: csv::Reader<std::io::Cursor<Cow<'a, [u8]>>>,
     pub layout: Layout,
     fields: Vec<Option<String>>,
     region: String,
-    seen: HashSet<String>,
+    /// The numbers seen, as their digits (E.164 has at most 15: 8 bytes each instead of
+    /// a string, for the 100,000 numbers of a big file).
+    seen: HashSet<u64>,
     record: csv::StringRecord,
     /// Lines before the header (Excel's `sep=;`).
     offset: u64,
@@ -207,9 +211,9 @@ pub struct Rows {
 const MAX_NAME: usize = 100;
 const MAX_VALUE: usize = 500;
 
-impl Rows {
+impl<'a> Rows<'a> {
     /// Opens a decoded file: finds the delimiter and reads the header.
-    pub fn open(decoded: Decoded, options: &Options) -> Result<Rows, FileError> {
+    pub fn open(decoded: Decoded<'a>, options: &Options) -> Result<Rows<'a>, FileError> {
         let mut text = decoded.text;
         let mut offset = 0;
         let first = text.lines().next().unwrap_or("").trim().to_string();
@@ -217,7 +221,13 @@ impl Rows {
         if let Some(sep) = first.strip_prefix("sep=").or_else(|| first.strip_prefix("SEP=")) {
             delimiter = sep.bytes().next().filter(|b| matches!(b, b',' | b';' | b'\t' | b'|'));
             let cut = text.find('\n').map_or(text.len(), |i| i + 1);
-            text.drain(..cut);
+            text = match text {
+                Cow::Borrowed(t) => Cow::Borrowed(&t[cut..]),
+                Cow::Owned(mut t) => {
+                    t.drain(..cut);
+                    Cow::Owned(t)
+                }
+            };
             offset = 1;
         }
         let header_line = text.lines().next().unwrap_or("");
@@ -226,7 +236,10 @@ impl Rows {
             .delimiter(delimiter)
             .has_headers(false)
             .flexible(true)
-            .from_reader(std::io::Cursor::new(text.into_bytes()));
+            .from_reader(std::io::Cursor::new(match text {
+                Cow::Borrowed(t) => Cow::Borrowed(t.as_bytes()),
+                Cow::Owned(t) => Cow::Owned(t.into_bytes()),
+            }));
         let mut header = csv::StringRecord::new();
         match reader.read_record(&mut header) {
             Ok(true) => {}
@@ -378,7 +391,7 @@ impl Rows {
             match crate::contacts::normalize_phone(&row.phone_raw, &self.region) {
                 Ok(e164) => {
                     // Only a row that would be applied claims its number.
-                    if skip.is_none() && !self.seen.insert(e164.clone()) {
+                    if skip.is_none() && !self.seen.insert(number_key(&e164)) {
                         skip = Some(Skip::DuplicateInFile);
                     }
                     row.phone = e164;
@@ -389,6 +402,13 @@ impl Rows {
         row.skip = skip;
         row
     }
+}
+
+/// A number in E.164 as the integer its digits make (`+6281234567890` is
+/// 6281234567890): one number, one key, since E.164 numbers never start with 0 and have
+/// at most 15 digits. Numbers that passed the phone check always fit.
+fn number_key(e164: &str) -> u64 {
+    e164.trim_start_matches('+').parse().unwrap_or(u64::MAX)
 }
 
 /// Labels in one cell, split on `,` `;` or `|`.

@@ -160,23 +160,26 @@ struct Job {
 }
 
 fn load(c: &Connection, id: i64) -> rusqlite::Result<Option<Job>> {
+    let Some(file) = super::read_file(c, id)? else {
+        return Ok(None);
+    };
     c.query_row(
-        "SELECT state, file, sha256, options, actor_id, actor, actor_ip, processed FROM imports WHERE id = ?1",
+        "SELECT state, sha256, options, actor_id, actor, actor_ip, processed FROM imports WHERE id = ?1",
         [id],
         |r| {
             let state: String = r.get(0)?;
-            let options: String = r.get(3)?;
+            let options: String = r.get(2)?;
             Ok(Job {
                 state: State::parse(&state).unwrap_or(State::Failed),
-                file: r.get(1)?,
-                sha256: r.get(2)?,
+                file,
+                sha256: r.get(1)?,
                 options: serde_json::from_str(&options).unwrap_or_default(),
                 actor: Actor {
-                    id: r.get(4)?,
-                    label: r.get(5)?,
-                    ip: r.get(6)?,
+                    id: r.get(3)?,
+                    label: r.get(4)?,
+                    ip: r.get(5)?,
                 },
-                processed: r.get(7)?,
+                processed: r.get(6)?,
             })
         },
     )
@@ -197,7 +200,7 @@ fn fail(db: &Db, id: i64, error: String, now: i64) -> Result<(), String> {
 }
 
 /// Parses the rows after `skip` already applied ones in chunks, and sends them on.
-fn produce(mut rows: reader::Rows, skip: i64, tx: &std::sync::mpsc::SyncSender<Result<Vec<Row>, FileError>>) {
+fn produce(mut rows: reader::Rows<'_>, skip: i64, tx: &std::sync::mpsc::SyncSender<Result<Vec<Row>, FileError>>) {
     let mut skipped = 0;
     let mut chunk = Vec::with_capacity(CHUNK_ROWS);
     while let Some(row) = rows.next_row() {
@@ -240,21 +243,28 @@ fn apply_chunk(c: &Connection, id: i64, expected: i64, job: &Shared, rows: &[Row
     }
     let mut planner = apply::Planner::new(&job.options, &job.sha256, &job.actor, now);
     let mut counts = Counts::default();
-    for row in rows {
-        let (outcome, marketing) = planner.row(c, row, true)?;
-        counts.add(outcome, marketing);
-        if let apply::Outcome::Skipped(why) = outcome {
-            c.prepare_cached(
-                "INSERT OR IGNORE INTO import_skips (import_id, line, phone, reason) VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![
-                id,
-                i64::try_from(row.line).unwrap_or(i64::MAX),
-                row.phone_raw,
-                why.as_str()
-            ])?;
+    // The chunk's new contacts are written together after its last row (`flush`), and
+    // join the search index in one statement after them. A row never touches a contact
+    // an earlier row of the file made (a number comes once: the reader skips its
+    // duplicates), as both require.
+    crate::contacts::with_search_index_batched(c, || -> Result<(), DbError> {
+        for row in rows {
+            let (outcome, marketing) = planner.row(c, row, true)?;
+            counts.add(outcome, marketing);
+            if let apply::Outcome::Skipped(why) = outcome {
+                c.prepare_cached(
+                    "INSERT OR IGNORE INTO import_skips (import_id, line, phone, reason) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![
+                    id,
+                    i64::try_from(row.line).unwrap_or(i64::MAX),
+                    row.phone_raw,
+                    why.as_str()
+                ])?;
+            }
         }
-    }
+        Ok(planner.flush(c)?)
+    })?;
     c.prepare_cached(
         "UPDATE imports SET processed = processed + ?2, created = created + ?3, updated = updated + ?4,
                 unchanged = unchanged + ?5, skipped = skipped + ?6, no_consent = no_consent + ?7, updated_at = ?8
@@ -299,7 +309,9 @@ pub fn run_blocking(db: &Db, clock: &Clock, id: i64) -> Result<(), String> {
         Ok(())
     })
     .map_err(|e| e.to_string())?;
-    let rows = match reader::decode(&job.file).and_then(|d| reader::Rows::open(d, &job.options)) {
+    // The file is held once for the run: the rows are read from its bytes, not a copy.
+    let file = job.file;
+    let rows = match reader::decode(&file).and_then(|d| reader::Rows::open(d, &job.options)) {
         Ok(r) => r,
         Err(e) => return fail(db, id, e.key().to_string(), now),
     };
@@ -308,7 +320,6 @@ pub fn run_blocking(db: &Db, clock: &Clock, id: i64) -> Result<(), String> {
         sha256: job.sha256,
         actor: job.actor,
     });
-    drop(job.file);
     let mut processed = job.processed;
     let (tx, rx) = std::sync::mpsc::sync_channel(2);
     let outcome: Result<(), String> = std::thread::scope(|s| {
@@ -325,6 +336,7 @@ pub fn run_blocking(db: &Db, clock: &Clock, id: i64) -> Result<(), String> {
         }
         Ok(())
     });
+    drop(file);
     let now = clock.unix();
     if let Err(e) = outcome {
         return fail(db, id, e, now);
