@@ -9,6 +9,7 @@ mod acme;
 mod api;
 mod auth;
 mod browser;
+mod campaigns_pages;
 mod cli;
 mod common;
 mod consent;
