@@ -706,7 +706,9 @@ pub struct Chart {
 }
 
 const CHART_W: i64 = 600;
+/// The baseline of the bars, and the room above the tallest (for the scale's label).
 const CHART_H: i64 = 150;
+const CHART_TOP: i64 = 26;
 
 fn chart(ctx: &RequestCtx, per_minute: &[(i64, i64)]) -> Chart {
     let tz = tz_of(ctx);
@@ -722,12 +724,13 @@ fn chart(ctx: &RequestCtx, per_minute: &[(i64, i64)]) -> Chart {
     // Minutes laid out in time when the span is short; one after another otherwise.
     let span = (last - first) / 60 + 1;
     let by_time = span <= 240;
+    // At least 30 slots: a short campaign's few bars stay bars, not a wall.
     let slots = if by_time {
         span
     } else {
         i64::try_from(per_minute.len()).unwrap_or(1)
     }
-    .max(1);
+    .max(30);
     let slot = (CHART_W * 100) / slots;
     let bars = per_minute
         .iter()
@@ -735,7 +738,11 @@ fn chart(ctx: &RequestCtx, per_minute: &[(i64, i64)]) -> Chart {
         .map(|(i, (t, n))| {
             let i = i64::try_from(i).unwrap_or(0);
             let at = if by_time { (t - first) / 60 } else { i };
-            let h = if peak > 0 { n * CHART_H * 100 / peak } else { 0 };
+            let h = if peak > 0 {
+                n * (CHART_H - CHART_TOP) * 100 / peak
+            } else {
+                0
+            };
             let two = |v: i64| format!("{}.{:02}", v / 100, v % 100);
             Bar {
                 x: two(at * slot),
@@ -801,6 +808,10 @@ struct CampaignPage {
     parent: Option<(CampaignId, String)>,
     follow_ups: Vec<(CampaignId, String, CampaignState)>,
     at: Option<String>,
+    /// When it was planned (started).
+    started_at: Option<String>,
+    /// Why a running campaign sends nothing now (outside its hours, the limit used up).
+    waiting: Option<String>,
     hours: Option<String>,
     tz: String,
 }
@@ -825,8 +836,23 @@ impl CampaignPage {
         FollowUp::ALL.iter().map(|k| k.as_str()).collect()
     }
 
+    /// A phone number with its plus; a BSUID as it is.
+    #[expect(clippy::unused_self, reason = "askama calls it as a method of the page")]
+    fn address(&self, a: &str) -> String {
+        address(a)
+    }
+
     fn is(&self, s: &str) -> bool {
         self.c.state.as_str() == s
+    }
+}
+
+/// A phone number with its plus; a BSUID as it is.
+fn address(a: &str) -> String {
+    if !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()) {
+        format!("+{a}")
+    } else {
+        a.to_string()
     }
 }
 
@@ -936,6 +962,20 @@ fn live_view(
     }
 }
 
+/// Why a running campaign sends nothing now: outside its hours, or the limit used up.
+fn waiting_note(ctx: &RequestCtx, c: &Campaign, live: Option<&LiveView>, now: i64) -> Option<String> {
+    let tz = tz_of(ctx);
+    let v = live.filter(|v| c.state == CampaignState::Running && v.remaining.people > 0)?;
+    match c.hours {
+        Some(h) if !super::estimate::is_open(now, tz, Some(h)) => Some(ctx.tf(
+            "campaigns.ui_page.waiting_hours",
+            &[("from", &service::clock(h.0)), ("zone", tz.name())],
+        )),
+        _ if v.remaining.left_now == Some(0) => Some(ctx.t("campaigns.ui_page.waiting_limit").to_string()),
+        _ => None,
+    }
+}
+
 async fn campaign_page(
     state: &AppState,
     a: Authed,
@@ -1017,9 +1057,12 @@ async fn campaign_page(
         .remaining
         .map(|remaining| live_view(ctx, l.c.state, &l.counts, &l.per_minute, &l.reasons, remaining));
     let tz = tz_of(ctx);
+    let waiting = waiting_note(ctx, &l.c, live.as_ref(), now);
     Ok(CampaignPage {
         can_act: a.user.at_least(Role::Supervisor),
         notice,
+        waiting,
+        started_at: l.c.planned_at.map(|t| ctx.time(&t)),
         at: l.c.send_at.map(|t| ctx.time(&t)),
         hours: l
             .c
@@ -1292,6 +1335,11 @@ impl RecipientsPage {
             (None, None) => String::new(),
             (reason, code) => reason_words(&self.ctx, reason.as_deref(), code),
         }
+    }
+
+    #[expect(clippy::unused_self, reason = "askama calls it as a method of the page")]
+    fn address(&self, a: &str) -> String {
+        address(a)
     }
 
     fn csv_href(&self) -> String {

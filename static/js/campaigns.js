@@ -25,7 +25,11 @@
       var m = box.querySelector('[data-meter="' + k + '"]');
       if (m) { m.max = Math.max(p.planned, 1); m.value = p.funnel[k]; }
     });
-    Object.keys(p.counts).forEach(function (k) { set('[data-count="' + k + '"]', p.counts[k]); });
+    Object.keys(p.counts).forEach(function (k) {
+      set('[data-count="' + k + '"]', p.counts[k]);
+      var chip = box.querySelector('[data-count="' + k + '"]');
+      if (chip && chip.parentNode.classList) chip.parentNode.classList.toggle("zero", p.counts[k] === 0);
+    });
     if (note) note.hidden = false;
   }
 

@@ -322,7 +322,7 @@ async fn a_supervisor_composes_checks_starts_and_watches_a_campaign() {
     assert_eq!(count_of(&page.body, "sent"), 2);
     assert_eq!(count_of(&page.body, "skipped"), 2);
     assert!(page.body.contains("<svg class=\"rate-chart\""));
-    assert!(page.body.contains("2 messages over"), "the chart's summary");
+    assert!(page.body.contains("Sent: 2, between"), "the chart's summary");
     assert!(page.body.contains("id=\"reasons\""));
     assert!(!page.body.contains(&format!("action=\"/campaigns/{id}/pause\"")));
     assert_eq!(progress(&agent, id).await["sent"], 2);
@@ -496,7 +496,7 @@ async fn a_waiting_campaign_is_paused_resumed_and_cancelled() {
     assert!(page.body.contains(&format!("action=\"{page_path}/resume\"")));
     let r = sup.post(&format!("{page_path}/resume"), &[]).await;
     assert!(r.location().unwrap().ends_with("m=campaigns.ui_flash.resumed"));
-    assert!(sup.get(&page_path).await.body.contains(">Sending</span>"));
+    assert!(sup.get(&page_path).await.body.contains(">Running</span>"));
     let r = sup.post(&format!("{page_path}/cancel"), &[("confirm", "yes")]).await;
     assert!(r.location().unwrap().ends_with("m=campaigns.ui_flash.cancelled"));
     let page = sup.get(&page_path).await;
@@ -508,4 +508,160 @@ async fn a_waiting_campaign_is_paused_resumed_and_cancelled() {
             .any(|s| s.path.ends_with("/messages") && s.body["type"] == "template"),
         "outside the sending hours nothing was sent"
     );
+}
+
+/// The campaign pages in a real browser: English at laptop size, Indonesian on a
+/// 390 px phone, each with its heading and nothing scrolling sideways.
+#[expect(clippy::too_many_lines, reason = "one walk through the pages, told in order")]
+#[tokio::test]
+async fn the_campaign_pages_render_in_both_languages_and_on_a_phone() {
+    use crate::browser::{fill, screenshot, start_browser, wait_css};
+    use fantoccini::Locator;
+    let Some((_driver, c)) = start_browser().await else {
+        return;
+    };
+    let (app, _admin, graph) = seeded().await;
+    let sup = app.browser();
+    sup.login("super@toko.id", PASSWORD).await;
+    // One that sent (finished), one waiting for its sending hours (running), one draft.
+    let sent = make_draft(&sup).await;
+    let r = sup
+        .submit(&format!("/campaigns/{sent}"), &format!("/campaigns/{sent}/start"), &[])
+        .await;
+    assert_eq!(r.status, 303);
+    graph
+        .wait_for("the first campaign's messages", |seen| {
+            seen.iter()
+                .filter(|s| s.path.ends_with("/messages") && s.body["type"] == "template")
+                .count()
+                >= 2
+        })
+        .await;
+    let hm = |t: i64| {
+        use chrono::TimeZone;
+        chrono_tz::Asia::Jakarta
+            .timestamp_opt(t, 0)
+            .unwrap()
+            .format("%H:%M")
+            .to_string()
+    };
+    let now = app.state.now();
+    let (from, to) = (hm(now + 2 * 3600), hm(now + 3 * 3600));
+    let fields: Vec<(&str, &str)> = draft_fields(true)
+        .into_iter()
+        .map(|(k, v)| match k {
+            "hours_from" => (k, from.as_str()),
+            "hours_to" => (k, to.as_str()),
+            "name" => (k, "Promo akhir tahun untuk pelanggan setia kami di seluruh Indonesia"),
+            _ => (k, v),
+        })
+        .collect();
+    let r = sup.submit("/campaigns/new", "/campaigns", &fields).await;
+    let running: i64 = r
+        .location()
+        .unwrap()
+        .trim_start_matches("/campaigns/")
+        .split('?')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let r = sup
+        .submit(
+            &format!("/campaigns/{running}"),
+            &format!("/campaigns/{running}/start"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    let draft = make_draft(&sup).await;
+    // The first campaign's counts settle before the pages are looked at.
+    for _ in 0..200 {
+        if progress(&sup, sent).await["sent"] == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    c.goto(&format!("{}/login", app.base)).await.unwrap();
+    fill(&c, "email", "super@toko.id").await;
+    fill(&c, "password", PASSWORD).await;
+    c.find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_css(&c, "nav.sidebar").await;
+    let pages = [
+        ("/campaigns".to_string(), "60-campaigns"),
+        ("/campaigns/new".to_string(), "61-campaign-new"),
+        (format!("/campaigns/{draft}"), "62-campaign-preflight"),
+        (format!("/campaigns/{running}"), "63-campaign-running"),
+        (format!("/campaigns/{sent}"), "64-campaign-sent"),
+        (format!("/campaigns/{sent}/recipients"), "65-campaign-recipients"),
+    ];
+    for (lang, width, height) in [("en", 1280, 900), ("id", 390, 844)] {
+        if lang == "id" {
+            c.goto(&format!("{}/account", app.base)).await.unwrap();
+            c.find(Locator::Css("select[name=locale] option[value=id]"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            c.find(Locator::Css("form[action='/account'] button"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            wait_css(&c, ".flash").await;
+        }
+        c.set_window_size(width, height).await.unwrap();
+        for (path, name) in &pages {
+            c.goto(&format!("{}{path}", app.base)).await.unwrap();
+            let h1 = wait_css(&c, "h1").await.text().await.unwrap();
+            assert!(!h1.is_empty(), "{path} has a heading");
+            let html = c.source().await.unwrap();
+            assert!(html.contains(&format!("lang=\"{lang}\"")), "{path} in {lang}");
+            assert!(!html.contains("[?]"), "{path} in {lang} misses a translation");
+            let sideways = c
+                .execute(
+                    "return document.documentElement.scrollWidth > document.documentElement.clientWidth + 1;",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                sideways,
+                serde_json::json!(false),
+                "{path} at {width} px does not scroll sideways"
+            );
+            screenshot(&c, &format!("{name}-{lang}")).await;
+            // The rest of a long page, a screen at a time (to look at, not asserted).
+            if std::env::var("SCREENSHOT_DIR").is_ok() {
+                for part in 1..6 {
+                    let more = c
+                        .execute(
+                            "var y = arguments[0] * window.innerHeight * 0.8; \
+                             if (y >= document.documentElement.scrollHeight - window.innerHeight * 0.2) return false; \
+                             window.scrollTo(0, y); return true;",
+                            vec![serde_json::json!(part)],
+                        )
+                        .await
+                        .unwrap();
+                    if more != serde_json::json!(true) {
+                        break;
+                    }
+                    screenshot(&c, &format!("{name}-{lang}-{part}")).await;
+                }
+            }
+        }
+    }
+    // The live counts: the poll keeps the page as it is while nothing changes.
+    c.goto(&format!("{}/campaigns/{running}", app.base)).await.unwrap();
+    wait_css(&c, "[data-live-note]:not([hidden])").await;
+    c.set_window_size(1280, 900).await.unwrap();
+    c.close().await.unwrap();
 }
