@@ -1658,6 +1658,41 @@ mod tests {
     }
 
     #[test]
+    fn the_csv_defuses_formulas_and_says_reasons_in_words() {
+        let r = Recipient {
+            id: 1,
+            contact_id: Some(1),
+            recipient: "6281234567890".into(),
+            name: "=HYPERLINK(\"http://x\")".into(),
+            params: vec![],
+            state: RecipientState::Failed,
+            reason: None,
+            error_code: Some(131_026),
+            detail: "+1 bad".into(),
+            wamid: None,
+            defers: 0,
+            next_at: 0,
+            sent_at: None,
+            replied_at: None,
+            updated_at: 0,
+        };
+        let out = String::from_utf8(csv_chunk(&[r], true, crate::i18n::Locale::En, None).unwrap()).unwrap();
+        let mut lines = out.lines();
+        assert_eq!(
+            lines.next(),
+            Some("name,address,state,reason,meta_code,detail,sent_at,replied_at")
+        );
+        let row = lines.next().unwrap();
+        assert!(
+            row.starts_with("\"'=HYPERLINK(\"\"http://x\"\")\",6281234567890,failed,"),
+            "{row}"
+        );
+        assert!(row.contains(",131026,'+1 bad,"), "{row}");
+        let words = crate::i18n::t(crate::i18n::Locale::En, "whatsapp.why.not_on_whatsapp");
+        assert!(row.contains(words) || row.contains(&format!("\"{words}\"")), "{row}");
+    }
+
+    #[test]
     fn progress_counts_planned_handled_and_the_funnel() {
         use RecipientState as R;
         let counts: BTreeMap<R, i64> = [

@@ -435,8 +435,31 @@ async fn a_schedule_and_a_draft_are_cancelled_and_deleted_after_a_confirm_step()
             .any(|s| s.path.ends_with("/messages") && s.body["type"] == "template"),
         "a cancelled schedule sends nothing"
     );
-    // A draft is deleted after its own confirm step.
+    // A draft opens in the form as saved, and saves its changes.
     let id = make_draft(&sup).await;
+    let edit = sup.get(&format!("/campaigns/{id}/edit")).await;
+    assert_eq!(edit.status, 200);
+    assert!(edit.body.contains("value=\"A-100\""), "the text variable is kept");
+    assert!(edit.body.contains("value=\"first_name\" selected"));
+    let fields: Vec<(&str, &str)> = draft_fields(true)
+        .into_iter()
+        .map(|(k, v)| {
+            if k == "name" {
+                (k, "Pesanan Desember (2)")
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    let r = sup.post(&format!("/campaigns/{id}/edit"), &fields).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(
+        sup.get(&format!("/campaigns/{id}"))
+            .await
+            .body
+            .contains("Pesanan Desember (2)")
+    );
+    // A draft is deleted after its own confirm step.
     let r = sup.post(&format!("/campaigns/{id}/delete"), &[]).await;
     assert!(r.body.contains("Yes, delete the draft"));
     let r = sup
