@@ -459,6 +459,30 @@ async fn a_schedule_and_a_draft_are_cancelled_and_deleted_after_a_confirm_step()
             .body
             .contains("Pesanan Desember (2)")
     );
+    // A template Meta paused: the pre-flight names the problem and Start refuses.
+    app.state
+        .db
+        .write(|c| {
+            Ok(c.execute(
+                "UPDATE wa_templates SET status = 'PAUSED' WHERE name = 'order_shipped' AND language = 'en'",
+                [],
+            )?)
+        })
+        .await
+        .unwrap();
+    let page = sup.get(&format!("/campaigns/{id}")).await;
+    assert!(page.body.contains("id=\"problem\""), "{}", page.body);
+    assert!(page.body.contains("Meta paused it because of low quality"));
+    assert!(!page.body.contains(&format!("action=\"/campaigns/{id}/start\"")));
+    let r = sup.post(&format!("/campaigns/{id}/start"), &[]).await;
+    assert_eq!(r.status, 409);
+    assert!(r.body.contains("Meta paused it because of low quality"));
+    // The form keeps the paused template listed, named as paused, and refuses to save it.
+    let edit = sup.get(&format!("/campaigns/{id}/edit")).await;
+    assert!(edit.body.contains("order_shipped (en) – Paused"), "{}", edit.body);
+    let r = sup.post(&format!("/campaigns/{id}/edit"), &fields).await;
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("id=\"template-error\""));
     // A draft is deleted after its own confirm step.
     let r = sup.post(&format!("/campaigns/{id}/delete"), &[]).await;
     assert!(r.body.contains("Yes, delete the draft"));
@@ -682,9 +706,43 @@ async fn the_campaign_pages_render_in_both_languages_and_on_a_phone() {
             }
         }
     }
-    // The live counts: the poll keeps the page as it is while nothing changes.
+    // The live counts: a row settling shows on the open page without a reload.
     c.goto(&format!("{}/campaigns/{running}", app.base)).await.unwrap();
     wait_css(&c, "[data-live-note]:not([hidden])").await;
+    c.execute("window.notReloaded = true;", vec![]).await.unwrap();
+    let now = app.state.now();
+    app.state
+        .db
+        .write(move |db| {
+            Ok(db.execute(
+                "UPDATE campaign_recipients SET state = 'sent', sent_at = ?2
+                 WHERE id = (SELECT min(id) FROM campaign_recipients WHERE campaign_id = ?1 AND state = 'queued')",
+                [running, now],
+            )?)
+        })
+        .await
+        .unwrap();
+    let mut shown = String::new();
+    for _ in 0..100 {
+        shown = c
+            .find(Locator::Css("[data-count=sent]"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if shown == "1" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(shown, "1", "the sent count follows the ledger");
+    assert_eq!(
+        c.execute("return window.notReloaded === true;", vec![]).await.unwrap(),
+        serde_json::json!(true),
+        "without a reload"
+    );
+    screenshot(&c, "66-campaign-live-id").await;
     c.set_window_size(1280, 900).await.unwrap();
     c.close().await.unwrap();
 }
