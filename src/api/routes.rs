@@ -142,6 +142,8 @@ pub fn openapi() -> serde_json::Value {
         ("schemas", super::templates::openapi_schemas()),
         ("paths", super::segments::openapi_paths(&error)),
         ("schemas", super::segments::openapi_schemas()),
+        ("paths", super::campaigns::openapi_paths(&error)),
+        ("schemas", super::campaigns::openapi_schemas()),
     ] {
         let target = if section == "paths" {
             &mut doc["paths"]

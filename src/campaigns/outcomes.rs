@@ -133,16 +133,17 @@ fn fail_or_defer(c: &Connection, row: &Row, code: Option<i64>, detail: &str, at:
          WHERE id = ?1",
     )?
     .execute(params![row.id, code, detail, at])?;
-    judge_error_rate(c, row.campaign, at)
+    judge_error_rate(c, row.campaign, at)?;
+    Ok(())
 }
 
 /// More than the set share of the last 200 sends failed: the campaign pauses for a
 /// person to look (a refusal because the person stopped marketing is their choice, not
 /// an error, and does not count).
-fn judge_error_rate(c: &Connection, campaign: CampaignId, at: i64) -> Result<(), AppError> {
+pub(super) fn judge_error_rate(c: &Connection, campaign: CampaignId, at: i64) -> Result<bool, AppError> {
     let percent = super::settings(c)?.error_pause_percent;
     if !(1..100).contains(&percent) {
-        return Ok(());
+        return Ok(false);
     }
     let (total, failed): (i64, i64) = c
         .prepare_cached(
@@ -153,9 +154,16 @@ fn judge_error_rate(c: &Connection, campaign: CampaignId, at: i64) -> Result<(),
         .query_row(params![campaign, ERROR_WINDOW], |r| Ok((r.get(0)?, r.get(1)?)))?;
     if total >= ERROR_MIN_SENDS && failed * 100 > percent * total {
         let detail = format!("{failed}/{total}");
-        service::pause_in(c, campaign, "campaigns.paused.errors", &detail, None, at)?;
+        return Ok(service::pause_in(
+            c,
+            campaign,
+            "campaigns.paused.errors",
+            &detail,
+            None,
+            at,
+        )?);
     }
-    Ok(())
+    Ok(false)
 }
 
 /// A status from Meta for a campaign's message (nothing when the wamid is not one).

@@ -21,12 +21,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// How often the runner looks when nothing rings.
+/// How often the runner looks while a campaign runs, and when none does (a scheduled
+/// one starts within this; starting or resuming one rings at once).
 const TICK: Duration = Duration::from_millis(100);
+const IDLE: Duration = Duration::from_secs(1);
 /// At most this many seconds of sending wait in the outbox for one campaign.
 const WINDOW_SECONDS: i64 = 2;
-/// Unused sending time carried over (a burst after a slow tick), in seconds.
-const MAX_CREDIT_SECONDS: f64 = 0.5;
+/// Sending time owed after a slow round (a busy machine) is made up, up to this many
+/// seconds of it: the rate holds per 10-second window. The catch-up never passes the
+/// number's own rate (the outbox's token bucket) and so never Meta's limit.
+const MAX_CREDIT_SECONDS: f64 = 2.0;
 
 /// What the runner needs.
 #[derive(Clone)]
@@ -70,18 +74,27 @@ impl Runner {
     pub fn start(self) {
         tokio::spawn(async move {
             loop {
-                if let Err(e) = self.tick().await {
-                    tracing::error!(error = %e, "campaign round failed");
-                }
-                self.bell.wait(TICK).await;
+                let wait = match self.tick().await {
+                    Ok(Some(_)) => TICK,
+                    Ok(None) => IDLE,
+                    Err(e) => {
+                        tracing::error!(error = %e, "campaign round failed");
+                        IDLE
+                    }
+                };
+                self.bell.wait(wait).await;
             }
         });
     }
 
-    /// One round over the active campaigns. Returns how many rows were handed over.
-    pub async fn tick(&self) -> Result<usize, AppError> {
+    /// One round over the active campaigns. Returns how many rows were handed over
+    /// (`None`: no campaign is active).
+    pub async fn tick(&self) -> Result<Option<usize>, AppError> {
         let now = self.clock.unix();
         let active = self.db.read(move |c| Ok(super::list_active(c, now)?)).await?;
+        if active.is_empty() {
+            return Ok(None);
+        }
         let mut handed = 0;
         for campaign in active {
             match campaign.state {
@@ -89,7 +102,8 @@ impl Runner {
                     let id = campaign.id;
                     let started = self.db.write(move |c| Ok(service::start_in(c, id, None, now)?)).await;
                     let why = match started.map_err(AppError::from) {
-                        Ok(Ok(_)) => continue,
+                        // Started by another round first: nothing to do.
+                        Ok(Ok(_) | Err("campaigns.error.already_started")) => continue,
                         Ok(Err(why)) => why,
                         // The audience cannot be read (a segment was deleted): the plan
                         // was undone; the campaign waits paused with the reason.
@@ -114,7 +128,7 @@ impl Runner {
         if handed > 0 {
             self.outbox.ring();
         }
-        Ok(handed)
+        Ok(Some(handed))
     }
 
     /// Hands over what the campaign's pace allows now.
@@ -142,9 +156,9 @@ impl Runner {
             let whole = p.credit.floor() as i64;
             whole
         };
-        if allowance <= 0 {
-            return Ok(0);
-        }
+        // Even with nothing owed, the round runs the campaign's checks (a template Meta
+        // paused, a broken number, the error rate, the end): a write that changes
+        // nothing costs no disk sync.
         let now = self.clock.unix();
         let window = (rate * WINDOW_SECONDS).max(20);
         let fed = self
@@ -181,32 +195,29 @@ pub fn hand_over(
     let Some(template) = usable_template(c, &campaign, now)? else {
         return Ok(Ok(0));
     };
+    // Judged here too, not only when a failure arrives: the window may fill with
+    // failures before it holds the least number of sends worth judging.
+    if super::outcomes::judge_error_rate(c, id, now)? {
+        return Ok(Ok(0));
+    }
     // Deferred people whose time came are queued again (they keep their place by id).
     c.prepare_cached(
         "UPDATE campaign_recipients SET state = 'queued', updated_at = ?2
          WHERE campaign_id = ?1 AND state = 'deferred' AND next_at <= ?2",
     )?
     .execute(params![id, now])?;
-    let tz = crate::settings::find_business(c)?
-        .and_then(|b| b.tz())
-        .unwrap_or(chrono_tz::UTC);
-    if !is_open(now, tz, campaign.hours) {
-        return Ok(Err(Waiting::Hours));
-    }
-    let mut take = allowance;
-    if let Some(limit) = super::messaging_limit(c, campaign.number_id)?.filter(|l| *l > 0) {
-        let used = super::portfolio_sends_since(c, campaign.number_id, now - 86_400)?;
-        take = take.min(limit - used);
-        if take <= 0 {
-            finish_if_done(c, &campaign, now)?;
-            return Ok(Err(Waiting::DailyLimit));
-        }
-    }
+    let mut take = match budget(c, &campaign, allowance, now)? {
+        Ok(n) => n,
+        Err(waiting) => return Ok(Err(waiting)),
+    };
     let in_outbox: i64 = c
         .prepare_cached("SELECT count(*) FROM campaign_recipients WHERE campaign_id = ?1 AND state = 'sending'")?
         .query_row([id], |r| r.get(0))?;
     take = take.min(window - in_outbox);
     if take <= 0 {
+        if in_outbox == 0 {
+            finish_if_done(c, &campaign, now)?;
+        }
         return Ok(Ok(0));
     }
     let rows: Vec<(i64, Option<i64>, String, String)> = c
@@ -234,19 +245,22 @@ pub fn hand_over(
     for (row, contact, recipient, params) in rows {
         // Consent is asked again at the person's turn: an opt-out may have come since
         // the plan. A refusal is a skipped row with its reason, never a silent drop.
-        if let Some(k) = contact {
-            if let Err(refusal) = consent::may_send(c, k, purpose)? {
-                let reason = match refusal {
-                    consent::Refusal::OptedOut => "opted_out",
-                    consent::Refusal::NoOptIn => "no_opt_in",
-                    consent::Refusal::NoSuchContact => "invalid_number",
-                };
-                c.prepare_cached(
-                    "UPDATE campaign_recipients SET state = 'skipped', reason = ?2, updated_at = ?3 WHERE id = ?1",
-                )?
-                .execute(params![row, reason, now])?;
-                continue;
-            }
+        // A contact deleted since the plan (an erasure request, say) is not messaged.
+        let refusal = match contact {
+            Some(k) => consent::may_send(c, k, purpose)?.err(),
+            None => Some(consent::Refusal::NoSuchContact),
+        };
+        if let Some(refusal) = refusal {
+            let reason = match refusal {
+                consent::Refusal::OptedOut => "opted_out",
+                consent::Refusal::NoOptIn => "no_opt_in",
+                consent::Refusal::NoSuchContact => "contact_gone",
+            };
+            c.prepare_cached(
+                "UPDATE campaign_recipients SET state = 'skipped', reason = ?2, updated_at = ?3 WHERE id = ?1",
+            )?
+            .execute(params![row, reason, now])?;
+            continue;
         }
         let body_params: Vec<String> = serde_json::from_str(&params).map_err(AppError::internal)?;
         let msg = OutMessage::Template {
@@ -274,6 +288,26 @@ pub fn hand_over(
         handed += 1;
     }
     Ok(Ok(handed))
+}
+
+/// How many may go now within the sending hours and the portfolio's daily limit.
+fn budget(c: &Connection, campaign: &Campaign, allowance: i64, now: i64) -> Result<Result<i64, Waiting>, AppError> {
+    let tz = crate::settings::find_business(c)?
+        .and_then(|b| b.tz())
+        .unwrap_or(chrono_tz::UTC);
+    if !is_open(now, tz, campaign.hours) {
+        return Ok(Err(Waiting::Hours));
+    }
+    let Some(limit) = super::messaging_limit(c, campaign.number_id)?.filter(|l| *l > 0) else {
+        return Ok(Ok(allowance));
+    };
+    let used = super::portfolio_sends_since(c, campaign.number_id, now - 86_400)?;
+    let take = allowance.min(limit - used);
+    if take <= 0 {
+        finish_if_done(c, campaign, now)?;
+        return Ok(Err(Waiting::DailyLimit));
+    }
+    Ok(Ok(take))
 }
 
 /// The campaign's template, when the number and the template may send; otherwise the

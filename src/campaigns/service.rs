@@ -191,6 +191,8 @@ fn check_template(t: &Template, spec: &Spec, errors: &mut FormErrors) -> BTreeMa
     let mut variables = BTreeMap::new();
     if let Err(why) = t.usable() {
         errors.add("template", why.key());
+    } else if !t.body_and_media_only() {
+        errors.add("template", "campaigns.error.template_cannot_fill");
     }
     for n in plan::variable_names(t) {
         let Some(v) = spec.variables.get(&n) else {
@@ -453,6 +455,9 @@ fn start_problem(c: &Connection, campaign: &Campaign) -> rusqlite::Result<Option
     if let Err(why) = t.usable() {
         return Ok(Some(why.key()));
     }
+    if !t.body_and_media_only() {
+        return Ok(Some("campaigns.error.template_cannot_fill"));
+    }
     if has_media_header(&t) && campaign.header_media.is_empty() {
         return Ok(Some("campaigns.error.header_media_required"));
     }
@@ -663,6 +668,17 @@ pub fn cancel(c: &Connection, id: CampaignId, actor: &Actor, now: i64) -> rusqli
 /// "Send again to these N": the people a crash left maybe-messaged, after a person
 /// checked, are queued again (a finished campaign runs again for them). Returns N.
 pub fn send_again_held(c: &Connection, id: CampaignId, actor: &Actor, now: i64) -> rusqlite::Result<usize> {
+    // Only a campaign that runs, is paused or finished sends again (a cancelled one
+    // never would, and its rows would wait for ever).
+    let live = super::find(c, id)?.is_some_and(|k| {
+        matches!(
+            k.state,
+            CampaignState::Running | CampaignState::Paused | CampaignState::Finished
+        )
+    });
+    if !live {
+        return Ok(0);
+    }
     let n = c.execute(
         "UPDATE campaign_recipients SET state = 'queued', outbox_id = NULL, reason = NULL, detail = '', updated_at = ?2
          WHERE campaign_id = ?1 AND state = 'needs_review'",

@@ -224,8 +224,11 @@ pub fn contact_of_wamid(conn: &Connection, wamid: &str) -> rusqlite::Result<Opti
 
 /// The contact of an outbox row's message, if it has one.
 pub fn contact_of_outbox(conn: &Connection, outbox_id: i64) -> rusqlite::Result<Option<i64>> {
+    // A campaign's send has no message row until Meta accepts it: the outbox row names
+    // the contact then.
     conn.query_row(
-        "SELECT contact_id FROM messages WHERE outbox_id = ?1",
+        "SELECT coalesce((SELECT contact_id FROM messages WHERE outbox_id = ?1),
+                         (SELECT contact_id FROM outbox WHERE id = ?1))",
         [outbox_id],
         |r| r.get::<_, Option<i64>>(0),
     )

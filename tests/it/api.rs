@@ -262,6 +262,7 @@ fn the_openapi_document_lists_every_route() {
         "src/api/templates.rs",
         "src/api/segments.rs",
         "src/api/imports.rs",
+        "src/api/campaigns.rs",
     ]
     .map(|f| std::fs::read_to_string(f).unwrap())
     .join("\n");

@@ -9,6 +9,8 @@ mod acme;
 mod api;
 mod auth;
 mod browser;
+mod campaigns;
+mod campaigns_api;
 mod campaigns_pages;
 mod cli;
 mod common;

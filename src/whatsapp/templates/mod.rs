@@ -231,12 +231,18 @@ impl Template {
     /// Whether everything it needs at send time is body text: no header variable, no
     /// media header, no link variable (what the inbox's picker can fill in today).
     pub fn body_only(&self) -> bool {
-        let media = matches!(self.header_format.as_str(), "IMAGE" | "VIDEO" | "DOCUMENT" | "LOCATION");
+        let media = matches!(self.header_format.as_str(), "IMAGE" | "VIDEO" | "DOCUMENT");
+        !media && self.body_and_media_only()
+    }
+
+    /// Whether body text and a header file are all it needs at send time (what a
+    /// campaign fills in): no header variable, no location header, no link variable.
+    pub fn body_and_media_only(&self) -> bool {
         let url_var = self
             .buttons
             .iter()
             .any(|b| matches!(b, Button::Url { url, .. } if url.contains("{{")));
-        !media && !self.header_text.contains("{{") && !url_var
+        self.header_format != "LOCATION" && !self.header_text.contains("{{") && !url_var
     }
 
     /// The coming category change: (new category, when).
