@@ -23,6 +23,7 @@
 pub mod estimate;
 pub mod outcomes;
 pub mod plan;
+pub mod routes;
 pub mod runner;
 pub mod service;
 
@@ -624,4 +625,82 @@ pub fn settings(c: &Connection) -> rusqlite::Result<Settings> {
 pub fn set_settings(c: &Connection, s: &Settings) -> rusqlite::Result<()> {
     crate::settings::set_setting(c, "campaigns.frequency_cap_hours", &s.frequency_cap_hours.to_string())?;
     crate::settings::set_setting(c, "campaigns.error_pause_percent", &s.error_pause_percent.to_string())
+}
+
+// ---- for the pages (added by the campaign pages) ------------------------------------
+
+/// What one message costs, as an admin typed it (the usage ledger has no prices yet):
+/// decimal text per purpose, and the currency's name. Empty: not set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Prices {
+    pub marketing: String,
+    pub utility: String,
+    pub currency: String,
+}
+
+impl Prices {
+    /// The price of one message of `purpose` (`marketing` or `utility`), when set.
+    pub fn of(&self, purpose: &str) -> Option<&str> {
+        let p = if purpose == "marketing" {
+            &self.marketing
+        } else {
+            &self.utility
+        };
+        Some(p.as_str()).filter(|p| !p.is_empty())
+    }
+}
+
+pub fn prices(c: &Connection) -> rusqlite::Result<Prices> {
+    let get = |k: &str| -> rusqlite::Result<String> { Ok(crate::settings::get_setting(c, k)?.unwrap_or_default()) };
+    Ok(Prices {
+        marketing: get("campaigns.price.marketing")?,
+        utility: get("campaigns.price.utility")?,
+        currency: get("campaigns.price.currency")?,
+    })
+}
+
+pub fn set_prices(c: &Connection, p: &Prices) -> rusqlite::Result<()> {
+    crate::settings::set_setting(c, "campaigns.price.marketing", &p.marketing)?;
+    crate::settings::set_setting(c, "campaigns.price.utility", &p.utility)?;
+    crate::settings::set_setting(c, "campaigns.price.currency", &p.currency)
+}
+
+/// The campaign settings page's save: the settings and the prices, with the audit line.
+pub fn save_settings(
+    c: &Connection,
+    actor: &crate::audit::Actor,
+    s: &Settings,
+    p: &Prices,
+    now: i64,
+) -> rusqlite::Result<()> {
+    set_settings(c, s)?;
+    set_prices(c, p)?;
+    let details = format!(
+        "frequency_cap_hours={} error_pause_percent={} price_marketing={} price_utility={} currency={}",
+        s.frequency_cap_hours, s.error_pause_percent, p.marketing, p.utility, p.currency
+    );
+    crate::audit::record(c, actor, "campaigns.settings", "campaigns", &details, now)
+}
+
+/// The number page's daily limit select, with the audit line; false: no such number.
+pub fn save_messaging_limit(
+    c: &Connection,
+    actor: &crate::audit::Actor,
+    number_id: i64,
+    limit: Option<i64>,
+    now: i64,
+) -> rusqlite::Result<bool> {
+    if !set_messaging_limit(c, number_id, limit)? {
+        return Ok(false);
+    }
+    let value = limit.map_or_else(|| "unknown".to_string(), |l| l.to_string());
+    crate::audit::record(
+        c,
+        actor,
+        "whatsapp.messaging_limit",
+        &format!("number:{number_id}"),
+        &value,
+        now,
+    )?;
+    Ok(true)
 }

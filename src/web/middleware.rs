@@ -207,6 +207,15 @@ pub const FLASH_KEYS: &[&str] = &[
     "flash.templates_synced",
     "flash.contact_deleted",
     "segments.deleted",
+    "campaigns.ui_flash.started",
+    "campaigns.ui_flash.scheduled",
+    "campaigns.ui_flash.paused",
+    "campaigns.ui_flash.resumed",
+    "campaigns.ui_flash.cancelled",
+    "campaigns.ui_flash.deleted",
+    "campaigns.ui_flash.queued_again",
+    "campaigns.ui_flash.follow_up",
+    "campaigns.ui_flash.limit_saved",
 ];
 
 /// The CSRF token for a browser (its CSRF cookie) and, once signed in, its session:

@@ -11,6 +11,7 @@ mod auth;
 mod browser;
 mod campaigns;
 mod campaigns_api;
+mod campaigns_pages;
 mod cli;
 mod common;
 mod consent;

@@ -17,10 +17,13 @@ pub struct Number {
     pub paused_reason: Option<String>,
     /// The Meta app's id: the Resumable Upload API (media header samples) needs it.
     pub meta_app_id: String,
+    /// The portfolio's daily messaging limit as set on the number page (`None`: not
+    /// known; -1: unlimited).
+    pub messaging_limit: Option<i64>,
 }
 
 const COLS: &str = "id, display_name, phone_number_id, waba_id, business_manager_id, verify_token, mps, created_at,
-    paused_reason, meta_app_id";
+    paused_reason, meta_app_id, messaging_limit";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Number> {
     Ok(Number {
@@ -34,6 +37,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Number> {
         created_at: r.get(7)?,
         paused_reason: r.get(8)?,
         meta_app_id: r.get(9)?,
+        messaging_limit: r.get(10)?,
     })
 }
 
