@@ -181,7 +181,7 @@ async fn get_recipients(
     path: web::Path<i64>,
     q: web::Query<RecipientsQuery>,
 ) -> AppResult<HttpResponse> {
-    caller.require(Role::Agent)?;
+    caller.require(Role::Supervisor)?;
     let id = CampaignId(path.into_inner());
     let q = q.into_inner();
     let wanted = match q.state.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -294,7 +294,7 @@ async fn post_preflight(
     caller: ApiCaller,
     path: web::Path<i64>,
 ) -> AppResult<HttpResponse> {
-    caller.require(Role::Agent)?;
+    caller.require(Role::Supervisor)?;
     let (id, now) = (CampaignId(path.into_inner()), state.now());
     let found = state
         .db

@@ -1357,7 +1357,9 @@ async fn get_recipients(
     path: web::Path<i64>,
     q: web::Query<RecipientsQuery>,
 ) -> AppResult<HttpResponse> {
-    a.require(Role::Agent)?;
+    // Names and numbers of every recipient: a supervisor's view, like segments (an
+    // agent sees only the contacts of its own conversations; counts stay visible).
+    a.require(Role::Supervisor)?;
     let id = CampaignId(path.into_inner());
     let filter = state_filter(&q.state)?;
     let after = q.after.unwrap_or(0).max(0);
@@ -1436,7 +1438,9 @@ async fn get_csv(
     path: web::Path<i64>,
     q: web::Query<RecipientsQuery>,
 ) -> AppResult<HttpResponse> {
-    a.require(Role::Agent)?;
+    // Names and numbers of every recipient: a supervisor's view, like segments (an
+    // agent sees only the contacts of its own conversations; counts stay visible).
+    a.require(Role::Supervisor)?;
     let id = CampaignId(path.into_inner());
     let filter = state_filter(&q.state)?;
     find_campaign(&state, id).await?;

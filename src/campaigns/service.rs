@@ -115,6 +115,18 @@ fn has_media_header(t: &Template) -> bool {
 
 /// Checks a spec field by field; what to store, or the errors (`campaigns.error.*`).
 pub fn check(c: &Connection, known: &Known, spec: &Spec, now: i64) -> rusqlite::Result<Result<Fields, FormErrors>> {
+    check_as(c, known, spec, now, true)
+}
+
+/// [`check`], for a follow-up too (`own_audience` false: its people come from the
+/// campaign it follows, so it needs no labels or segments of its own).
+fn check_as(
+    c: &Connection,
+    known: &Known,
+    spec: &Spec,
+    now: i64,
+    own_audience: bool,
+) -> rusqlite::Result<Result<Fields, FormErrors>> {
     let mut errors = FormErrors::default();
     let name = spec.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 100 {
@@ -136,7 +148,7 @@ pub fn check(c: &Connection, known: &Known, spec: &Spec, now: i64) -> rusqlite::
         None => {}
         Some(t) => variables = check_template(t, spec, &mut errors),
     }
-    let audience = check_audience(c, known, &spec.audience, &mut errors)?;
+    let audience = check_audience(c, known, &spec.audience, own_audience, &mut errors)?;
     let tz = business_tz(c)?;
     let send_at = match spec.schedule.at.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
@@ -232,7 +244,13 @@ fn check_template(t: &Template, spec: &Spec, errors: &mut FormErrors) -> BTreeMa
 
 /// The audience with label names spelt as the labels are and segment ids sorted;
 /// unknown ones and an empty audience are errors.
-fn check_audience(c: &Connection, known: &Known, a: &Audience, errors: &mut FormErrors) -> rusqlite::Result<Audience> {
+fn check_audience(
+    c: &Connection,
+    known: &Known,
+    a: &Audience,
+    needed: bool,
+    errors: &mut FormErrors,
+) -> rusqlite::Result<Audience> {
     let mut audience = a.clone();
     let mut unknown_label = false;
     for list in [&mut audience.labels, &mut audience.exclude_labels] {
@@ -263,7 +281,7 @@ fn check_audience(c: &Connection, known: &Known, a: &Audience, errors: &mut Form
             }
         }
     }
-    if audience.is_empty() && !errors.has("audience") {
+    if needed && audience.is_empty() && !errors.has("audience") {
         errors.add("audience", "campaigns.error.audience_required");
     }
     Ok(audience)
@@ -312,7 +330,7 @@ pub fn update(
     if existing.state != CampaignState::Draft {
         return Ok(None);
     }
-    let mut fields = match check(c, known, spec, now)? {
+    let mut fields = match check_as(c, known, spec, now, existing.follow_up.is_none())? {
         Ok(f) => f,
         Err(e) => return Ok(Some(Err(e))),
     };

@@ -263,14 +263,13 @@ async fn a_campaign_is_drafted_checked_started_paused_resumed_and_sent_once_to_e
     );
     let (s, e) = api(&app, "POST", &format!("/api/v1/campaigns/{other}/cancel"), &key, None).await;
     assert_eq!((s, code(&e)), (409, "campaigns.api.over"), "{e}");
-    let (s, rows) = api(
-        &app,
-        "GET",
-        &format!("/api/v1/campaigns/{other}/recipients?state=cancelled"),
-        &agent,
-        None,
-    )
-    .await;
+    let path = format!("/api/v1/campaigns/{other}/recipients?state=cancelled");
+    assert_eq!(
+        api(&app, "GET", &path, &agent, None).await.0,
+        403,
+        "recipients are a supervisor's"
+    );
+    let (s, rows) = api(&app, "GET", &path, &key, None).await;
     assert_eq!(s, 200, "{rows}");
     assert_eq!(rows["data"].as_array().unwrap().len(), 3);
     assert!(
@@ -316,7 +315,7 @@ async fn a_campaign_is_drafted_checked_started_paused_resumed_and_sent_once_to_e
         &app,
         "GET",
         &format!("/api/v1/campaigns/{id}/recipients?state=skipped"),
-        &agent,
+        &key,
         None,
     )
     .await;
@@ -337,7 +336,7 @@ async fn a_campaign_is_drafted_checked_started_paused_resumed_and_sent_once_to_e
         &app,
         "GET",
         &format!("/api/v1/campaigns/{id}/recipients?state=sent&limit=2"),
-        &agent,
+        &key,
         None,
     )
     .await;
@@ -348,7 +347,7 @@ async fn a_campaign_is_drafted_checked_started_paused_resumed_and_sent_once_to_e
         &app,
         "GET",
         &format!("/api/v1/campaigns/{id}/recipients?state=sent&after={after}"),
-        &agent,
+        &key,
         None,
     )
     .await;
@@ -361,7 +360,7 @@ async fn a_campaign_is_drafted_checked_started_paused_resumed_and_sent_once_to_e
         &app,
         "GET",
         &format!("/api/v1/campaigns/{id}/recipients?state=maybe"),
-        &agent,
+        &key,
         None,
     )
     .await;

@@ -327,8 +327,12 @@ async fn a_supervisor_composes_checks_starts_and_watches_a_campaign() {
     assert!(!page.body.contains(&format!("action=\"/campaigns/{id}/pause\"")));
     assert_eq!(progress(&agent, id).await["sent"], 2);
 
+    // Names and numbers of every recipient are a supervisor's: an agent sees counts.
+    assert_eq!(agent.get(&format!("/campaigns/{id}/recipients.csv")).await.status, 403);
+    assert_eq!(agent.get(&format!("/campaigns/{id}/recipients")).await.status, 403);
+    assert!(!page.body.contains(&format!("/campaigns/{id}/recipients.csv")));
     // The CSV lists every recipient once, with the state.
-    let csv = agent.get(&format!("/campaigns/{id}/recipients.csv")).await;
+    let csv = sup.get(&format!("/campaigns/{id}/recipients.csv")).await;
     assert_eq!(csv.status, 200);
     assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
     let mut rdr = csv::Reader::from_reader(csv.body.as_bytes());
@@ -352,14 +356,11 @@ async fn a_supervisor_composes_checks_starts_and_watches_a_campaign() {
             ("6281222230004".into(), "sent".into(), String::new()),
         ]
     );
-    let skipped = agent.get(&format!("/campaigns/{id}/recipients?state=skipped")).await;
+    let skipped = sup.get(&format!("/campaigns/{id}/recipients?state=skipped")).await;
     assert_eq!(skipped.status, 200);
     assert!(skipped.body.contains("6281222230002") && !skipped.body.contains("6281222230001"));
     assert_eq!(
-        agent
-            .get(&format!("/campaigns/{id}/recipients?state=bogus"))
-            .await
-            .status,
+        sup.get(&format!("/campaigns/{id}/recipients?state=bogus")).await.status,
         400
     );
 
