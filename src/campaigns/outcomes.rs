@@ -39,29 +39,27 @@ struct Row {
 }
 
 fn by_outbox(c: &Connection, outbox_id: i64) -> rusqlite::Result<Option<Row>> {
-    c.prepare_cached("SELECT id, campaign_id, state, defers FROM campaign_recipients WHERE outbox_id = ?1")?
-        .query_row([outbox_id], |r| {
-            Ok(Row {
-                id: r.get(0)?,
-                campaign: r.get(1)?,
-                state: r.get(2)?,
-                defers: r.get(3)?,
-            })
-        })
-        .optional()
+    find_row(c, "outbox_id", &outbox_id)
 }
 
 fn by_wamid(c: &Connection, wamid: &str) -> rusqlite::Result<Option<Row>> {
-    c.prepare_cached("SELECT id, campaign_id, state, defers FROM campaign_recipients WHERE wamid = ?1")?
-        .query_row([wamid], |r| {
-            Ok(Row {
-                id: r.get(0)?,
-                campaign: r.get(1)?,
-                state: r.get(2)?,
-                defers: r.get(3)?,
-            })
+    find_row(c, "wamid", &wamid)
+}
+
+/// The row whose `column` (an indexed, unique key: `outbox_id` or `wamid`) is `key`.
+fn find_row(c: &Connection, column: &str, key: &dyn rusqlite::ToSql) -> rusqlite::Result<Option<Row>> {
+    c.prepare_cached(&format!(
+        "SELECT id, campaign_id, state, defers FROM campaign_recipients WHERE {column} = ?1"
+    ))?
+    .query_row([key], |r| {
+        Ok(Row {
+            id: r.get(0)?,
+            campaign: r.get(1)?,
+            state: r.get(2)?,
+            defers: r.get(3)?,
         })
-        .optional()
+    })
+    .optional()
 }
 
 /// Writes an outbox outcome into the ledger (nothing when the send was not a campaign's).

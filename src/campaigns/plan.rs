@@ -27,16 +27,19 @@ pub enum Skip {
     MissingVariable,
     /// A campaign messaged the person within the frequency cap.
     FrequencyCap,
+    /// The contact was deleted after the plan (an erasure request, say).
+    ContactGone,
 }
 
 impl Skip {
-    pub const ALL: [Skip; 6] = [
+    pub const ALL: [Skip; 7] = [
         Skip::OptedOut,
         Skip::NoOptIn,
         Skip::InvalidNumber,
         Skip::Duplicate,
         Skip::MissingVariable,
         Skip::FrequencyCap,
+        Skip::ContactGone,
     ];
 
     pub fn code(self) -> &'static str {
@@ -47,14 +50,16 @@ impl Skip {
             Skip::Duplicate => "duplicate",
             Skip::MissingVariable => "missing_variable",
             Skip::FrequencyCap => "frequency_cap",
+            Skip::ContactGone => "contact_gone",
         }
     }
 
-    fn of_refusal(r: consent::Refusal) -> Skip {
+    /// What a consent refusal skips a person as (planning and each person's turn).
+    pub fn of_refusal(r: consent::Refusal) -> Skip {
         match r {
             consent::Refusal::OptedOut => Skip::OptedOut,
             consent::Refusal::NoOptIn => Skip::NoOptIn,
-            consent::Refusal::NoSuchContact => Skip::InvalidNumber,
+            consent::Refusal::NoSuchContact => Skip::ContactGone,
         }
     }
 }

@@ -251,11 +251,7 @@ pub fn hand_over(
             None => Some(consent::Refusal::NoSuchContact),
         };
         if let Some(refusal) = refusal {
-            let reason = match refusal {
-                consent::Refusal::OptedOut => "opted_out",
-                consent::Refusal::NoOptIn => "no_opt_in",
-                consent::Refusal::NoSuchContact => "contact_gone",
-            };
+            let reason = super::plan::Skip::of_refusal(refusal).code();
             c.prepare_cached(
                 "UPDATE campaign_recipients SET state = 'skipped', reason = ?2, updated_at = ?3 WHERE id = ?1",
             )?
