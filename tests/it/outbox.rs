@@ -441,3 +441,52 @@ async fn the_token_bucket_holds_the_number_rate() {
         "15 messages at 5/s took only {span:?}"
     );
 }
+
+/// An agent's reply queued after a broadcast's rows still leaves first: campaign rows
+/// wait behind everyone else's, so an agent is never stuck behind a broadcast.
+#[tokio::test]
+async fn an_agent_reply_leaves_before_the_campaign_rows_queued_ahead_of_it() {
+    use whacaster::whatsapp::outbox::Origin;
+    let (app, _admin, graph) = setup("5", 20).await;
+    let now = app.state.now();
+    // One write: the dispatcher sees all of them in the same round.
+    app.state
+        .db
+        .write(move |c| {
+            for i in 0..10 {
+                whacaster::whatsapp::outbox::enqueue(
+                    c,
+                    1,
+                    &format!("+6281400000{i:02}"),
+                    None,
+                    &text("promo 12.12"),
+                    Origin::Campaign,
+                    now,
+                )?;
+            }
+            Ok(whacaster::whatsapp::outbox::enqueue(
+                c,
+                1,
+                "+62815",
+                None,
+                &text("Baik, kami cek pesanannya"),
+                Origin::Agent,
+                now,
+            )?)
+        })
+        .await
+        .unwrap();
+    app.state.outbox_bell.ring();
+    graph
+        .wait_for("the agent's reply", |seen| {
+            seen.iter().any(|s| s.body["to"] == "+62815")
+        })
+        .await;
+    let sends: Vec<String> = graph
+        .seen()
+        .into_iter()
+        .filter(|s| s.path.ends_with("/messages"))
+        .map(|s| s.body["to"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(sends[0], "+62815", "the reply went first: {sends:?}");
+}
