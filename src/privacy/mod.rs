@@ -1,4 +1,5 @@
 //! Privacy operations: what the appliance keeps, for how long, and the evidence of it
-//! (PRIVACY-PROMISES.md). Today: the retention purge of system logs and raw deliveries.
+//! (PRIVACY-PROMISES.md).
 
+pub mod evidence;
 pub mod retention;
