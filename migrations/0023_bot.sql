@@ -10,8 +10,7 @@ CREATE TABLE bots (
 );
 
 -- Where the bot is in each conversation: the flow step it waits on, what it collected,
--- and whether a person took over (then the bot is silent until the conversation is
--- resolved or given back).
+-- and the closed period whose away message it got.
 CREATE TABLE bot_sessions (
     conversation_id INTEGER PRIMARY KEY REFERENCES conversations(id) ON DELETE CASCADE,
     flow            TEXT,
@@ -20,8 +19,6 @@ CREATE TABLE bot_sessions (
     trail           TEXT NOT NULL DEFAULT '[]',
     collected       TEXT NOT NULL DEFAULT '{}',
     step_at         INTEGER,
-    handed_off_at   INTEGER,
-    handoff_reason  TEXT,
     away_period     INTEGER,
     updated_at      INTEGER NOT NULL
 );
@@ -46,3 +43,16 @@ CREATE INDEX bot_log_conversation ON bot_log(conversation_id, id);
 CREATE INDEX bot_log_number ON bot_log(number_id, id DESC);
 CREATE INDEX bot_log_at ON bot_log(at);
 CREATE INDEX bot_log_contact ON bot_log(contact_id);
+
+-- Who has a conversation: while `bot_off_at` is set a person does (a hand-off, an
+-- agent's reply or assignment) and the bot is silent; resolving it, or "give back to
+-- the bot", clears it. On the conversation, so the inbox flips it in the same
+-- transaction as the reply that takes over.
+ALTER TABLE conversations ADD COLUMN bot_off_at INTEGER;
+ALTER TABLE conversations ADD COLUMN bot_off_reason TEXT;
+-- When it was last given back: a flow step the bot waited on before is not resumed.
+ALTER TABLE conversations ADD COLUMN bot_back_at INTEGER;
+
+-- The bot's loop guard counts its recent sends to a contact, and a take-over cancels
+-- what it still had queued: both by contact.
+CREATE INDEX outbox_contact ON outbox(contact_id, created_at);

@@ -57,6 +57,8 @@ pub struct AppState {
     pub importer: crate::contacts::import::Importer,
     /// Campaigns: the runner that plans scheduled ones and paces the sending.
     pub campaigns: crate::campaigns::runner::Runner,
+    /// The numbers' bots, compiled (shared by the intake and the pages).
+    pub bots: crate::bot::Bots,
     /// Business name and default language, cached for every page.
     pub business: BusinessCache,
     /// The bearer token `/metrics` scrapers send, when configured.
@@ -168,6 +170,7 @@ impl AppState {
             outbox_limits: Arc::default(),
             live,
             inbox,
+            bots: crate::bot::Bots::default(),
             business,
             metrics_token,
             bad_senders,
@@ -208,6 +211,7 @@ impl AppState {
             media: self.media.bell.clone(),
             outbox: self.outbox_bell.clone(),
             live: self.live.clone(),
+            bots: self.bots.clone(),
         }
     }
 

@@ -41,6 +41,8 @@ pub struct Intake {
     /// Rung when the intake queued a message (an opt-out confirmation).
     pub outbox: Doorbell,
     pub live: Hub,
+    /// The numbers' bots, compiled once per change of their document.
+    pub bots: crate::bot::Bots,
 }
 
 /// What one round did.
@@ -80,9 +82,10 @@ impl Intake {
             return Ok(Round::default());
         }
         let listening = self.live.has_listeners();
+        let bots = self.bots.clone();
         let applied = self
             .db
-            .write(move |c| Ok(apply_batch(c, parsed, now, listening)?))
+            .write(move |c| Ok(apply_batch(c, &bots, parsed, now, listening)?))
             .await?;
         if applied.media {
             // Media URLs live 5 minutes: fetch as soon as the message is in.
@@ -132,9 +135,9 @@ struct Ready {
 
 impl Ready {
     /// Applies its events and marks it done.
-    fn apply(&self, c: &Connection, keywords: &Keywords, now: i64, fx: &mut Effects) -> Result<(), AppError> {
+    fn apply(&self, c: &Connection, step: &Step<'_>, now: i64, fx: &mut Effects) -> Result<(), AppError> {
         for event in &self.events {
-            apply_event(c, keywords, event, self.received_at, now, fx)?;
+            apply_event(c, step, event, self.received_at, now, fx)?;
         }
         Ok(deliveries::mark_done(c, self.id)?)
     }
@@ -156,11 +159,26 @@ struct Effects {
     outbox: bool,
 }
 
-fn apply_batch(c: &Connection, batch: Vec<Parsed>, now: i64, listening: bool) -> Result<Applied, AppError> {
+/// What every delivery of a batch reads: loaded once per batch.
+struct Step<'a> {
+    /// Most messages are no keyword at all; the lists are read once.
+    keywords: Keywords,
+    bots: &'a crate::bot::Bots,
+}
+
+fn apply_batch(
+    c: &Connection,
+    bots: &crate::bot::Bots,
+    batch: Vec<Parsed>,
+    now: i64,
+    listening: bool,
+) -> Result<Applied, AppError> {
     let mut round = Round::default();
     let connected = crate::whatsapp::numbers::repo::list_phone_number_ids(c)?;
-    // Once per batch, not per message: most messages are no keyword at all.
-    let keywords = Keywords::load(c)?;
+    let step = Step {
+        keywords: Keywords::load(c)?,
+        bots,
+    };
     let mut ready: Vec<Ready> = Vec::with_capacity(batch.len());
     for p in batch {
         match p.events {
@@ -200,7 +218,7 @@ fn apply_batch(c: &Connection, batch: Vec<Parsed>, now: i64, listening: bool) ->
     let together = in_savepoint(c, |c| {
         let mut all = Effects::default();
         for d in &ready {
-            d.apply(c, &keywords, now, &mut all)?;
+            d.apply(c, &step, now, &mut all)?;
         }
         Ok(all)
     });
@@ -213,7 +231,7 @@ fn apply_batch(c: &Connection, batch: Vec<Parsed>, now: i64, listening: bool) ->
             let mut kept = Effects::default();
             for d in &ready {
                 let mut one = Effects::default();
-                match in_savepoint(c, |c| d.apply(c, &keywords, now, &mut one)) {
+                match in_savepoint(c, |c| d.apply(c, &step, now, &mut one)) {
                     Ok(()) => {
                         round.processed += 1;
                         kept.media |= one.media;
@@ -268,14 +286,14 @@ fn in_savepoint<T>(c: &Connection, f: impl FnOnce(&Connection) -> Result<T, AppE
 
 fn apply_event(
     c: &Connection,
-    keywords: &Keywords,
+    step: &Step<'_>,
     event: &Event,
     received: i64,
     now: i64,
     fx: &mut Effects,
 ) -> Result<(), AppError> {
     match event {
-        Event::Message(m) => apply_message(c, keywords, m, bounded_time(m.timestamp, received), now, fx),
+        Event::Message(m) => apply_message(c, step, m, bounded_time(m.timestamp, received), now, fx),
         Event::Preference(p) => apply_preference(c, p, bounded_time(p.timestamp, received), now, fx),
         Event::Status(s) => apply_status(c, s, s.timestamp.clamp(0, received.saturating_add(300)), now, fx),
         Event::Account(a) => {
@@ -310,7 +328,7 @@ fn apply_event(
 
 fn apply_message(
     c: &Connection,
-    keywords: &Keywords,
+    step: &Step<'_>,
     m: &InboundMessage,
     at: i64,
     now: i64,
@@ -325,7 +343,7 @@ fn apply_message(
     let contact_id = crate::contacts::upsert(c, &who, now)?;
     // Matching is pure and cheap; the consent work waits until the message is known to
     // be new (the inbox dedupes on the wamid) and has its conversation.
-    let keyword = keyword_of(m, keywords);
+    let keyword = keyword_of(m, &step.keywords);
     if let Some(file) = m.detail.media() {
         let incoming = crate::whatsapp::media::Incoming {
             media_id: &file.media_id,
@@ -372,13 +390,43 @@ fn apply_message(
         inbound: true,
     };
     let conversation = crate::inbox::touch_conversation(c, &activity, now)?;
-    crate::inbox::manage::auto_assign_if_due(c, conversation, now)?;
     fx.touched.push((conversation, Kind::Inbound));
     crate::campaigns::outcomes::note_reply(c, contact, at)?;
+    let consent_keyword = keyword.is_some();
     if let Some(hit) = keyword {
         apply_keyword(c, &hit, m, contact, conversation, at, now, fx)?;
     }
+    // The bot answers after the consent step (a STOP is never answered by a rule).
+    let seen = crate::bot::answer::Seen {
+        contact_id: contact,
+        conversation_id: conversation,
+        message_id,
+        kind: &m.kind,
+        text: &m.body,
+        reply_id: reply_id_of(m),
+        at,
+        consent_keyword,
+    };
+    let bot = crate::bot::answer::on_inbound(c, step.bots, &seen, now)?;
+    fx.outbox |= bot.queued;
+    if bot.changed {
+        fx.touched.push((conversation, Kind::Changed));
+    }
+    // While the bot has it, the team's round-robin waits for its hand-off.
+    if !bot.bot_has_it {
+        crate::inbox::manage::auto_assign_if_due(c, conversation, now)?;
+    }
     Ok(())
+}
+
+/// The id of the button or list row a person pressed (a template's quick-reply
+/// button: its payload): how the bot routes an answer, never by its title.
+fn reply_id_of(m: &InboundMessage) -> Option<&str> {
+    match &m.detail {
+        inbound::MessageDetail::Interactive(r) => r.id.as_deref(),
+        inbound::MessageDetail::Button { payload } => payload.as_deref(),
+        _ => None,
+    }
 }
 
 /// The stop or start keyword a message is, if it is one: a text, or a template's

@@ -9,6 +9,7 @@ pub mod api;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod bot;
 pub mod campaigns;
 pub mod check;
 pub mod clock;

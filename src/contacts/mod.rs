@@ -383,6 +383,22 @@ pub fn update(
     )
 }
 
+/// Sets one field of a contact: `name`, else a custom field of that key (what the bot's
+/// questions store).
+pub fn set_field(conn: &Connection, id: i64, field: &str, value: &str, now: i64) -> rusqlite::Result<usize> {
+    if field == "name" {
+        return conn.execute(
+            "UPDATE contacts SET name = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, value, now],
+        );
+    }
+    conn.execute(
+        "UPDATE contacts SET attributes = json_set(coalesce(nullif(attributes, ''), '{}'), '$.' || ?2, ?3), updated_at = ?4
+         WHERE id = ?1",
+        params![id, field, value, now],
+    )
+}
+
 pub fn delete(conn: &Connection, id: i64) -> rusqlite::Result<usize> {
     conn.execute("DELETE FROM contacts WHERE id = ?1", [id])
 }

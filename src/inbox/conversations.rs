@@ -473,3 +473,68 @@ pub fn open_for_contact(c: &Connection, phone_number_id: &str, contact_id: i64, 
         |r| r.get(0),
     )
 }
+
+/// A person takes the conversation from the bot (an agent's reply or assignment, or the
+/// bot's own hand-off): the bot is silent in it from this transaction on, and what it
+/// had queued and not yet sent is cancelled. Answers whether this is news worth an
+/// event: the bot had spoken here (it has a session) and now stopped, or something it
+/// queued was cancelled.
+pub fn take_from_bot(c: &Connection, id: i64, reason: &str, now: i64) -> rusqlite::Result<bool> {
+    let taken = c.execute(
+        "UPDATE conversations SET bot_off_at = ?2, bot_off_reason = ?3 WHERE id = ?1 AND bot_off_at IS NULL",
+        params![id, now, reason],
+    )? == 1;
+    let Some(route) = find_route(c, id)? else {
+        return Ok(false);
+    };
+    let waiting = crate::whatsapp::outbox::queued_for(
+        c,
+        route.number_id,
+        route.contact_id,
+        crate::whatsapp::outbox::Origin::Bot,
+    )?;
+    let cancelled = crate::whatsapp::outbox::cancel_queued(c, &waiting, now)?;
+    for &outbox_id in &cancelled {
+        super::mark_unsent(c, outbox_id, "cancelled", None, "a person took over", now)?;
+    }
+    // The bot's footprint, read by table name (the inbox does not import the bot).
+    let bot_was_here: bool = c
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM bot_sessions WHERE conversation_id = ?1)")?
+        .query_row([id], |r| r.get(0))?;
+    Ok((taken && bot_was_here) || !cancelled.is_empty())
+}
+
+/// The bot may answer the conversation again (it was resolved, or given back); false
+/// when it already could.
+pub fn give_to_bot(c: &Connection, id: i64, now: i64) -> rusqlite::Result<bool> {
+    Ok(c.execute(
+        "UPDATE conversations SET bot_off_at = NULL, bot_off_reason = NULL, bot_back_at = ?2
+         WHERE id = ?1 AND bot_off_at IS NOT NULL",
+        params![id, now],
+    )? == 1)
+}
+
+/// Who has a conversation, as the bot reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BotControl {
+    /// A person has it since, for this reason (`None`: the bot may answer).
+    pub off: Option<(i64, String)>,
+    /// When it was last given back to the bot.
+    pub back_at: Option<i64>,
+}
+
+pub fn bot_control(c: &Connection, id: i64) -> rusqlite::Result<BotControl> {
+    Ok(c.prepare_cached(
+        "SELECT bot_off_at, coalesce(bot_off_reason, ''), bot_back_at FROM conversations WHERE id = ?1",
+    )?
+    .query_row([id], |r| {
+        let off: Option<i64> = r.get(0)?;
+        let reason: String = r.get(1)?;
+        Ok(BotControl {
+            off: off.map(|at| (at, reason)),
+            back_at: r.get(2)?,
+        })
+    })
+    .optional()?
+    .unwrap_or_default())
+}

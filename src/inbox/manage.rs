@@ -82,6 +82,9 @@ pub fn assign(
         return Ok(false);
     }
     conversations::add_event(c, id, "assigned", who.user, &name, now)?;
+    if to.is_some() {
+        take_from_bot(c, id, "assigned", now)?;
+    }
     let details = to
         .map(|u| format!("to user:{u}"))
         .unwrap_or_else(|| "unassigned".into());
@@ -137,6 +140,10 @@ pub fn set_status(
         return Ok(false);
     }
     conversations::add_event(c, id, "status", who.user, status.as_str(), now)?;
+    // Resolved: the next message starts with the bot again.
+    if status == ConversationStatus::Resolved {
+        conversations::give_to_bot(c, id, now)?;
+    }
     let details = match snoozed_until {
         Some(t) if status == ConversationStatus::Snoozed => format!("snoozed until {t}"),
         _ => status.as_str().to_string(),
@@ -233,10 +240,15 @@ pub fn note(c: &Connection, viewer: &Viewer, who: &Who<'_>, id: i64, body: &str,
 /// Round-robin for a conversation a customer just wrote to, when the admin turned it on
 /// and nobody has it yet.
 pub fn auto_assign_if_due(c: &Connection, id: i64, now: i64) -> Result<(), AppError> {
-    let s = crate::settings::inbox_settings(c)?;
-    if !s.auto_assign {
+    if !crate::settings::inbox_settings(c)?.auto_assign {
         return Ok(());
     }
+    assign_round_robin(c, id, now)
+}
+
+/// Round-robin now (the bot hands a conversation to the team), if nobody has it yet.
+pub fn assign_round_robin(c: &Connection, id: i64, now: i64) -> Result<(), AppError> {
+    let s = crate::settings::inbox_settings(c)?;
     let open_unassigned: bool = c.query_row(
         "SELECT assignee_id IS NULL AND status = 'open' FROM conversations WHERE id = ?1",
         [id],
@@ -257,4 +269,52 @@ pub fn auto_assign_if_due(c: &Connection, id: i64, now: i64) -> Result<(), AppEr
         )?;
     }
     Ok(())
+}
+
+/// The bot hands a conversation to the agent its document names (an inactive or
+/// removed user leaves it unassigned).
+pub fn assign_by_bot(c: &Connection, id: i64, user: i64, now: i64) -> Result<(), AppError> {
+    let Some(u) = crate::auth::repo::find_user(c, user)?.filter(|u| u.active) else {
+        return Ok(());
+    };
+    if conversations::assign(c, id, Some(u.id), now)?.is_none() {
+        return Ok(());
+    }
+    conversations::add_event(c, id, "assigned", None, &u.name, now)?;
+    audit::record(
+        c,
+        &Actor::system(),
+        "conversation.assign",
+        &target(id),
+        &format!("to user:{} (bot hand-off)", u.id),
+        now,
+    )?;
+    Ok(())
+}
+
+/// A person takes the conversation from the bot (a reply, an assignment): from this
+/// transaction on the bot is silent there, and what it had queued is not sent.
+pub fn take_from_bot(c: &Connection, id: i64, reason: &str, now: i64) -> Result<(), AppError> {
+    if conversations::take_from_bot(c, id, reason, now)? {
+        conversations::add_event(c, id, "bot_off", None, reason, now)?;
+    }
+    Ok(())
+}
+
+/// "Give back to the bot": it answers this conversation again; false when it could.
+pub fn give_to_bot(c: &Connection, viewer: &Viewer, who: &Who<'_>, id: i64, now: i64) -> Result<bool, AppError> {
+    viewer.check(c, id)?;
+    if !conversations::give_to_bot(c, id, now)? {
+        return Ok(false);
+    }
+    conversations::add_event(c, id, "bot_on", who.user, "", now)?;
+    audit::record(
+        c,
+        who.actor,
+        "conversation.bot_on",
+        &target(id),
+        "given back to the bot",
+        now,
+    )?;
+    Ok(true)
 }

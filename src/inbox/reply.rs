@@ -197,6 +197,8 @@ pub async fn send(
             if let Some(author) = author {
                 super::manage::claim_on_reply(c, id, author, now)?;
             }
+            // A person answered: the bot is silent here from this transaction on.
+            super::manage::take_from_bot(c, id, "replied", now)?;
             Ok(Ok(message_id))
         })
         .await?;

@@ -12,7 +12,8 @@ pub enum OutMessage {
         preview_url: bool,
         reply_to: Option<String>,
     },
-    /// `media` is image, video, audio, document or sticker; `media_id` from an upload.
+    /// `media` is image, video, audio, document or sticker; `media_id` from an upload,
+    /// or an `https://` link Meta fetches (the bot's pictures and files).
     Media {
         media: String,
         media_id: String,
@@ -131,7 +132,11 @@ pub fn to_meta(recipient: &str, msg: &OutMessage, callback: Option<&str>) -> Val
             filename,
             reply_to,
         } => {
-            let mut o = json!({"id": media_id});
+            let mut o = if media_id.starts_with("https://") {
+                json!({"link": media_id})
+            } else {
+                json!({"id": media_id})
+            };
             if let Some(c) = caption.as_ref().filter(|_| media != "audio" && media != "sticker") {
                 o["caption"] = json!(c);
             }

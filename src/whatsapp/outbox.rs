@@ -44,6 +44,8 @@ pub enum Origin {
     System,
     /// A broadcast campaign (its rows wait behind everyone else's).
     Campaign,
+    /// The chatbot answering a customer.
+    Bot,
 }
 
 impl Origin {
@@ -54,6 +56,7 @@ impl Origin {
             Origin::ReadReceipt => "read",
             Origin::System => "system",
             Origin::Campaign => "campaign",
+            Origin::Bot => "bot",
         }
     }
 }
@@ -129,6 +132,31 @@ pub fn cancel_queued(c: &Connection, ids: &[i64], now: i64) -> rusqlite::Result<
         }
     }
     Ok(done)
+}
+
+/// Rows of `origin` still queued for a contact on a number (the bot's, when a person
+/// takes the conversation over).
+pub fn queued_for(c: &Connection, number_id: i64, contact_id: i64, origin: Origin) -> rusqlite::Result<Vec<i64>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id FROM outbox WHERE state = 'queued' AND number_id = ?1 AND contact_id = ?2 AND origin = ?3",
+    )?;
+    let rows = stmt.query_map(params![number_id, contact_id, origin.as_str()], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// How many messages of `origin` were queued for a contact on a number since `since`
+/// (the bot's loop guard).
+pub fn count_since(
+    c: &Connection,
+    number_id: i64,
+    contact_id: i64,
+    origin: Origin,
+    since: i64,
+) -> rusqlite::Result<u32> {
+    c.prepare_cached(
+        "SELECT count(*) FROM outbox WHERE number_id = ?1 AND contact_id = ?2 AND origin = ?3 AND created_at > ?4",
+    )?
+    .query_row(params![number_id, contact_id, origin.as_str(), since], |r| r.get(0))
 }
 
 /// What became of a queued message. The dispatcher reports it to whoever listens
