@@ -203,6 +203,7 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     crate::api::contacts::configure(cfg);
     crate::api::segments::configure(cfg);
     crate::api::campaigns::configure(cfg);
+    crate::api::bot::configure(cfg);
     crate::campaigns::routes::configure(cfg);
     crate::inbox::routes::configure(cfg);
     crate::api::conversations::configure(cfg);

@@ -2,6 +2,7 @@
 //! UI, consistent errors (`{"error":{"code","message"}}`), a per-key rate limit with
 //! `Retry-After`, and an OpenAPI 3.1 document that lists every route.
 
+pub mod bot;
 pub mod campaigns;
 pub mod contacts;
 pub mod conversations;

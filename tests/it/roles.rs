@@ -416,6 +416,7 @@ const TABLE: &[Row] = &[
     ),
     ("GET", "/api/v1/segments/{id}", "/api/v1/segments/1", ApiKey, &[]),
     ("GET", "/api/v1/campaigns", "/api/v1/campaigns", ApiKey, &[]),
+    ("GET", "/api/v1/numbers/{id}/bot", "/api/v1/numbers/1/bot", ApiKey, &[]),
     ("GET", "/api/v1/campaigns/{id}", "/api/v1/campaigns/1", ApiKey, &[]),
     (
         "POST",
