@@ -208,6 +208,8 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     crate::inbox::routes::configure(cfg);
     crate::api::conversations::configure(cfg);
     crate::api::templates::configure(cfg);
+    crate::privacy::routes::configure(cfg);
+    crate::api::privacy::configure(cfg);
 }
 
 /// The application with its middleware, as served; tests build exactly this.

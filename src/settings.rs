@@ -75,9 +75,11 @@ pub fn record_terms_version(conn: &Connection, version: &str) -> rusqlite::Resul
 
 /// (version, accepted at) of the terms the owner accepted at setup.
 pub fn terms_acceptance(conn: &Connection) -> rusqlite::Result<Option<(String, i64)>> {
-    conn.query_row("SELECT terms_version, terms_accepted_at FROM business WHERE id = 1", [], |r| {
-        Ok((r.get(0)?, r.get(1)?))
-    })
+    conn.query_row(
+        "SELECT terms_version, terms_accepted_at FROM business WHERE id = 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
     .optional()
 }
 

@@ -144,6 +144,8 @@ pub fn openapi() -> serde_json::Value {
         ("schemas", super::segments::openapi_schemas()),
         ("paths", super::campaigns::openapi_paths(&error)),
         ("schemas", super::campaigns::openapi_schemas()),
+        ("paths", super::privacy::openapi_paths(&error)),
+        ("schemas", super::privacy::openapi_schemas()),
     ] {
         let target = if section == "paths" {
             &mut doc["paths"]

@@ -299,9 +299,11 @@ pub fn create(c: &Connection, actor: &Actor, r: &NewRequest, now: i64) -> rusqli
     let (mut phone, mut bsuid, mut contact) = (r.phone.clone(), r.bsuid.clone(), r.contact_id);
     if let Some(id) = r.contact_id {
         let found: Option<(Option<String>, Option<String>, Option<String>)> = c
-            .query_row("SELECT phone_e164, wa_id, bsuid FROM contacts WHERE id = ?1", [id], |x| {
-                Ok((x.get(0)?, x.get(1)?, x.get(2)?))
-            })
+            .query_row(
+                "SELECT phone_e164, wa_id, bsuid FROM contacts WHERE id = ?1",
+                [id],
+                |x| Ok((x.get(0)?, x.get(1)?, x.get(2)?)),
+            )
             .optional()?;
         let Some((p, wa, b)) = found else {
             return Ok(Err(Refusal::NoSuchContact));
@@ -405,9 +407,11 @@ pub fn subject(c: &Connection, r: &Request) -> rusqlite::Result<Subject> {
     }
     if let Some(id) = contact_id {
         let found: Option<(Option<String>, Option<String>, Option<String>)> = c
-            .query_row("SELECT phone_e164, wa_id, bsuid FROM contacts WHERE id = ?1", [id], |x| {
-                Ok((x.get(0)?, x.get(1)?, x.get(2)?))
-            })
+            .query_row(
+                "SELECT phone_e164, wa_id, bsuid FROM contacts WHERE id = ?1",
+                [id],
+                |x| Ok((x.get(0)?, x.get(1)?, x.get(2)?)),
+            )
             .optional()?;
         if let Some((p, wa, b)) = found {
             if let Some(p) = p {
@@ -422,7 +426,10 @@ pub fn subject(c: &Connection, r: &Request) -> rusqlite::Result<Subject> {
     ids.retain(|i| i.len() >= 6);
     ids.sort_by_key(|i| std::cmp::Reverse(i.len()));
     ids.dedup();
-    Ok(Subject { contact_id, identifiers: ids })
+    Ok(Subject {
+        contact_id,
+        identifiers: ids,
+    })
 }
 
 fn count(c: &Connection, sql: &str, p: &[&dyn rusqlite::ToSql]) -> rusqlite::Result<i64> {
@@ -531,8 +538,8 @@ pub fn find_everything(c: &Connection, s: &Subject) -> rusqlite::Result<Findings
         s,
     )?;
     f.notes_mentioning = own;
-    f.campaign_recipients = ids_by_contact_or_recipient(c, "campaign_recipients", s)?.len() as i64;
-    f.outbox = ids_by_contact_or_recipient(c, "outbox", s)?.len() as i64;
+    f.campaign_recipients = len(&ids_by_contact_or_recipient(c, "campaign_recipients", s)?);
+    f.outbox = len(&ids_by_contact_or_recipient(c, "outbox", s)?);
     f.bot_log = count(
         c,
         &format!("SELECT count(*) FROM bot_log WHERE contact_id = ?1 OR conversation_id IN ({OWN_CONVERSATIONS})"),
@@ -551,14 +558,17 @@ pub fn find_everything(c: &Connection, s: &Subject) -> rusqlite::Result<Findings
         audit_ids.sort_unstable();
         audit_ids.dedup();
     }
-    f.audit_entries = audit_ids.len() as i64;
-    f.webhook_deliveries = mentions(
+    f.audit_entries = len(&audit_ids);
+    f.webhook_deliveries = len(&mentions(
         c,
         "SELECT id FROM webhook_inbox WHERE instr(body, CAST(?1 AS BLOB)) > 0",
         s,
-    )?
-    .len() as i64;
+    )?);
     Ok(f)
+}
+
+fn len<T>(v: &[T]) -> i64 {
+    i64::try_from(v.len()).unwrap_or(i64::MAX)
 }
 
 fn ids_by_contact_or_recipient(c: &Connection, table: &str, s: &Subject) -> rusqlite::Result<Vec<i64>> {
@@ -587,7 +597,13 @@ pub struct MediaRef {
 fn safe_name(name: &str) -> String {
     let s: String = name
         .chars()
-        .map(|ch| if ch.is_alphanumeric() || matches!(ch, '.' | '-' | '_') { ch } else { '_' })
+        .map(|ch| {
+            if ch.is_alphanumeric() || matches!(ch, '.' | '-' | '_') {
+                ch
+            } else {
+                '_'
+            }
+        })
         .take(80)
         .collect();
     s.trim_start_matches('.').to_string()
@@ -607,15 +623,24 @@ fn ext_for(mime: &str) -> &'static str {
     }
 }
 
-fn collect<T>(c: &Connection, sql: &str, p: &[&dyn rusqlite::ToSql], f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>) -> rusqlite::Result<Vec<T>> {
+fn collect<T>(
+    c: &Connection,
+    sql: &str,
+    p: &[&dyn rusqlite::ToSql],
+    f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
     let mut stmt = c.prepare(sql)?;
     let rows = stmt.query_map(p, f)?;
     rows.collect()
 }
 
+/// A message row for the export: id, direction, kind, text, sent at, status, wamid.
+type MessageRow = (i64, String, String, String, i64, Option<String>, Option<String>);
+
 /// The person's data as the export's JSON (shape: README, "Data-subject export") and
 /// the media files that go beside it. Nothing of anyone else: staff names, other
 /// people's conversations and notes that mention the person elsewhere are left out.
+#[expect(clippy::too_many_lines, reason = "one document, read top to bottom in its order")]
 pub fn export_data(c: &Connection, r: &Request, s: &Subject, now: i64) -> rusqlite::Result<(Value, Vec<MediaRef>)> {
     let cid = s.contact_id.unwrap_or(-1);
     let contact = match s.contact_id {
@@ -645,10 +670,12 @@ pub fn export_data(c: &Connection, r: &Request, s: &Subject, now: i64) -> rusqli
          FROM consent_log WHERE contact_id = ?1 ORDER BY id",
         &[&cid],
         |x| {
-            Ok(json!({"purpose": x.get::<_, String>(0)?, "state": x.get::<_, String>(1)?,
+            Ok(
+                json!({"purpose": x.get::<_, String>(0)?, "state": x.get::<_, String>(1)?,
                 "previous": x.get::<_, String>(2)?, "source": x.get::<_, String>(3)?,
                 "occurred_at": x.get::<_, i64>(4)?, "recorded_at": x.get::<_, i64>(5)?,
-                "wording": x.get::<_, String>(6)?, "evidence": x.get::<_, String>(7)?}))
+                "wording": x.get::<_, String>(6)?, "evidence": x.get::<_, String>(7)?}),
+            )
         },
     )?;
     let mut media = Vec::new();
@@ -665,18 +692,30 @@ pub fn export_data(c: &Connection, r: &Request, s: &Subject, now: i64) -> rusqli
            AND (message_id = ?1 OR (?2 IS NOT NULL AND wamid = ?2))",
     )?;
     for (id, number, status, created_at) in convs {
-        let msgs: Vec<(i64, String, String, String, i64, Option<String>, Option<String>)> = collect(
+        let msgs: Vec<MessageRow> = collect(
             c,
             "SELECT id, direction, kind, body, sent_at, status, nullif(wamid, '') FROM messages
              WHERE conversation_id = ?1 AND contact_id = ?2 ORDER BY id",
             &[&id, &cid],
-            |x| Ok((x.get(0)?, x.get(1)?, x.get(2)?, x.get(3)?, x.get(4)?, x.get(5)?, x.get(6)?)),
+            |x| {
+                Ok((
+                    x.get(0)?,
+                    x.get(1)?,
+                    x.get(2)?,
+                    x.get(3)?,
+                    x.get(4)?,
+                    x.get(5)?,
+                    x.get(6)?,
+                ))
+            },
         )?;
         let mut messages = Vec::new();
         for (mid, direction, kind, body, sent_at, mstatus, wamid) in msgs {
             let mut attached = Vec::new();
             let found: Vec<(i64, String, String, String, Option<i64>)> = files
-                .query_map(params![mid, wamid], |x| Ok((x.get(0)?, x.get(1)?, x.get(2)?, x.get(3)?, x.get(4)?)))?
+                .query_map(params![mid, wamid], |x| {
+                    Ok((x.get(0)?, x.get(1)?, x.get(2)?, x.get(3)?, x.get(4)?))
+                })?
                 .collect::<rusqlite::Result<_>>()?;
             for (fid, stored, mime, filename, size) in found {
                 let name = if filename.is_empty() {
@@ -712,9 +751,11 @@ pub fn export_data(c: &Connection, r: &Request, s: &Subject, now: i64) -> rusqli
             &[&rid],
             |x| {
                 let p: String = x.get(3)?;
-                Ok(json!({"campaign": x.get::<_, String>(0)?, "state": x.get::<_, String>(1)?,
+                Ok(
+                    json!({"campaign": x.get::<_, String>(0)?, "state": x.get::<_, String>(1)?,
                     "sent_at": x.get::<_, Option<i64>>(2)?,
-                    "values": serde_json::from_str::<Value>(&p).unwrap_or(Value::Null)}))
+                    "values": serde_json::from_str::<Value>(&p).unwrap_or(Value::Null)}),
+                )
             },
         )?);
     }
@@ -859,13 +900,19 @@ fn erase_rest(c: &Connection, s: &Subject) -> rusqlite::Result<Removed> {
     for ident in &s.identifiers {
         put(
             "outbox",
-            c.execute("DELETE FROM outbox WHERE recipient = ?1 AND state <> 'sending'", [ident])?,
+            c.execute(
+                "DELETE FROM outbox WHERE recipient = ?1 AND state <> 'sending'",
+                [ident],
+            )?,
         );
         put(
             "campaign_recipients",
             c.execute("DELETE FROM campaign_recipients WHERE recipient = ?1", [ident])?,
         );
-        put("import_skips", c.execute("DELETE FROM import_skips WHERE phone = ?1", [ident])?);
+        put(
+            "import_skips",
+            c.execute("DELETE FROM import_skips WHERE phone = ?1", [ident])?,
+        );
         put(
             "webhook_deliveries",
             c.execute(
@@ -928,7 +975,13 @@ fn erase_rest(c: &Connection, s: &Subject) -> rusqlite::Result<Removed> {
 /// Erases everything about the person of an open erasure request: the same real purge
 /// as retention (secure_delete, media unlinked, WAL checkpointed), recorded as a run,
 /// audited with the counts, and the request closed with them.
-pub async fn erase(db: &Db, media: &MediaStore, actor: &Actor, id: i64, now: i64) -> Result<Result<Erased, Refusal>, DbError> {
+pub async fn erase(
+    db: &Db,
+    media: &MediaStore,
+    actor: &Actor,
+    id: i64,
+    now: i64,
+) -> Result<Result<Erased, Refusal>, DbError> {
     let check = db
         .read(move |c| {
             let r = find(c, id)?.ok_or_else(not_found)?;
@@ -973,9 +1026,20 @@ pub async fn erase(db: &Db, media: &MediaStore, actor: &Actor, id: i64, now: i64
                 .filter(|(_, n)| **n > 0)
                 .map(|(k, n)| format!("{k} {n}"))
                 .collect();
-            let text = if text.is_empty() { "nothing found".to_string() } else { text.join(", ") };
+            let text = if text.is_empty() {
+                "nothing found".to_string()
+            } else {
+                text.join(", ")
+            };
             retention::finish_run(c, run, &removed, false, None, now)?;
-            audit::record(c, &actor2, "privacy.request.erase", &format!("privacy_request:{id}"), &text, now)?;
+            audit::record(
+                c,
+                &actor2,
+                "privacy.request.erase",
+                &format!("privacy_request:{id}"),
+                &text,
+                now,
+            )?;
             if close(c, &actor2, id, Status::Done, &format!("erased: {text}"), now)?.is_err() {
                 return Err(DbError::Task("the request was closed meanwhile".into()));
             }
@@ -1000,7 +1064,9 @@ pub async fn erase(db: &Db, media: &MediaStore, actor: &Actor, id: i64, now: i64
 
 /// The evidence page's facts for data-subject requests (P19): open and overdue.
 pub fn facts(c: &Connection, now: i64) -> rusqlite::Result<Vec<Fact>> {
-    let open: i64 = c.query_row("SELECT count(*) FROM privacy_requests WHERE status = 'open'", [], |r| r.get(0))?;
+    let open: i64 = c.query_row("SELECT count(*) FROM privacy_requests WHERE status = 'open'", [], |r| {
+        r.get(0)
+    })?;
     let overdue = overdue_count(c, now)?;
     let soon: i64 = c.query_row(
         "SELECT count(*) FROM privacy_requests WHERE status = 'open' AND due_at >= ?1 AND due_at < ?2",
@@ -1014,7 +1080,7 @@ pub fn facts(c: &Connection, now: i64) -> rusqlite::Result<Vec<Fact>> {
     )?;
     let mut fact = format!("{open} open, {soon} due within 7 days");
     if let Some(d) = oldest {
-        fact.push_str(&format!("; next deadline {}", crate::clock::format_unix(d, None)));
+        fact = format!("{fact}; next deadline {}", crate::clock::format_unix(d, None));
     }
     let light = if soon > 0 { Light::Amber } else { Light::Green };
     Ok(vec![

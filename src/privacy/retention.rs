@@ -234,7 +234,14 @@ pub fn place_hold(c: &Connection, actor: &Actor, contact: i64, reason: &str, now
 pub fn lift_hold(c: &Connection, actor: &Actor, contact: i64, now: i64) -> rusqlite::Result<bool> {
     let n = c.execute("DELETE FROM legal_holds WHERE contact_id = ?1", [contact])?;
     if n > 0 {
-        audit::record(c, actor, "retention.hold_lifted", &format!("contact:{contact}"), "", now)?;
+        audit::record(
+            c,
+            actor,
+            "retention.hold_lifted",
+            &format!("contact:{contact}"),
+            "",
+            now,
+        )?;
     }
     Ok(n > 0)
 }
@@ -438,7 +445,11 @@ fn purge_message_chunk(c: &Connection, scope: Scope) -> rusqlite::Result<(Remove
         ))?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    add(&mut removed, "media_files", c.execute(&format!("DELETE FROM media_files WHERE {media_of}"), [])?);
+    add(
+        &mut removed,
+        "media_files",
+        c.execute(&format!("DELETE FROM media_files WHERE {media_of}"), [])?,
+    );
     add(
         &mut removed,
         "statuses",
@@ -460,12 +471,18 @@ fn purge_message_chunk(c: &Connection, scope: Scope) -> rusqlite::Result<(Remove
     add(
         &mut removed,
         "bot_log",
-        c.execute("DELETE FROM bot_log WHERE message_id IN (SELECT id FROM temp.purge_doomed)", [])?,
+        c.execute(
+            "DELETE FROM bot_log WHERE message_id IN (SELECT id FROM temp.purge_doomed)",
+            [],
+        )?,
     );
     add(
         &mut removed,
         "messages",
-        c.execute("DELETE FROM messages WHERE id IN (SELECT id FROM temp.purge_doomed)", [])?,
+        c.execute(
+            "DELETE FROM messages WHERE id IN (SELECT id FROM temp.purge_doomed)",
+            [],
+        )?,
     );
     c.execute_batch("DROP TABLE temp.purge_doomed")?;
     Ok((removed, files, i64::try_from(doomed).unwrap_or(i64::MAX)))
@@ -503,7 +520,11 @@ pub(crate) async fn remove_files(media: &MediaStore, files: Vec<String>, removed
 }
 
 /// Every doomed message of `scope`, chunk by chunk, with their files.
-pub(crate) async fn purge_messages(db: &Db, media: &MediaStore, scope: Scope) -> Result<(Removed, Vec<String>), DbError> {
+pub(crate) async fn purge_messages(
+    db: &Db,
+    media: &MediaStore,
+    scope: Scope,
+) -> Result<(Removed, Vec<String>), DbError> {
     let mut total = Removed::new();
     let mut errors = Vec::new();
     loop {
@@ -558,6 +579,10 @@ fn cutoffs(c: &Connection, now: i64) -> rusqlite::Result<Cutoffs> {
 }
 
 /// Everything but the messages themselves (those went first, chunk by chunk).
+#[expect(
+    clippy::too_many_lines,
+    reason = "one list of what retention removes, read top to bottom"
+)]
 fn purge_rest(c: &Connection, cut: Cutoffs) -> rusqlite::Result<(Removed, Vec<String>)> {
     let mut r = Removed::new();
     let m = cut.messages;
@@ -607,7 +632,9 @@ fn purge_rest(c: &Connection, cut: Cutoffs) -> rusqlite::Result<(Removed, Vec<St
         &mut r,
         "campaign_recipients",
         c.execute(
-            &format!("DELETE FROM campaign_recipients WHERE coalesce(done_at, sent_at, updated_at) < ?1 AND {NOT_HELD}"),
+            &format!(
+                "DELETE FROM campaign_recipients WHERE coalesce(done_at, sent_at, updated_at) < ?1 AND {NOT_HELD}"
+            ),
             [m],
         )?,
     );
@@ -628,9 +655,17 @@ fn purge_rest(c: &Connection, cut: Cutoffs) -> rusqlite::Result<(Removed, Vec<St
         ))?
         .query_map([m], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    add(&mut r, "media_files", c.execute(&format!("DELETE FROM media_files WHERE {orphan}"), [m])?);
+    add(
+        &mut r,
+        "media_files",
+        c.execute(&format!("DELETE FROM media_files WHERE {orphan}"), [m])?,
+    );
     // System logs.
-    add(&mut r, "login_events", crate::auth::repo::purge_login_events(c, cut.logs)?);
+    add(
+        &mut r,
+        "login_events",
+        crate::auth::repo::purge_login_events(c, cut.logs)?,
+    );
     add(&mut r, "audit_log", audit::purge(c, cut.logs)?);
     add(
         &mut r,
@@ -665,7 +700,10 @@ fn purge_rest(c: &Connection, cut: Cutoffs) -> rusqlite::Result<(Removed, Vec<St
 pub async fn apply_retention(db: &Db, media: &MediaStore, now: i64) -> Result<String, String> {
     let err = |e: DbError| e.to_string();
     let cut = db.read(move |c| Ok(cutoffs(c, now)?)).await.map_err(err)?;
-    let run = db.write(move |c| Ok(start_run(c, "retention", now)?)).await.map_err(err)?;
+    let run = db
+        .write(move |c| Ok(start_run(c, "retention", now)?))
+        .await
+        .map_err(err)?;
     let result: Result<(Removed, Vec<String>), DbError> = async {
         let (mut removed, mut errors) = purge_messages(db, media, Scope::Older(cut.messages)).await?;
         let (rest, files) = db.write(move |c| secure(c, |c| purge_rest(c, cut))).await?;
@@ -684,7 +722,14 @@ pub async fn apply_retention(db: &Db, media: &MediaStore, now: i64) -> Result<St
     let (e2, t2) = (error.clone(), text.clone());
     db.write(move |c| {
         finish_run(c, run, &removed, checkpointed, e2.as_deref(), now)?;
-        audit::record(c, &Actor::system(), "retention.run", &format!("retention_run:{run}"), &t2, now)?;
+        audit::record(
+            c,
+            &Actor::system(),
+            "retention.run",
+            &format!("retention_run:{run}"),
+            &t2,
+            now,
+        )?;
         Ok(())
     })
     .await
@@ -692,7 +737,11 @@ pub async fn apply_retention(db: &Db, media: &MediaStore, now: i64) -> Result<St
     match error {
         None => Ok(format!(
             "removed: {text}{}",
-            if checkpointed { "; WAL checkpointed" } else { "; WAL checkpoint did not complete" }
+            if checkpointed {
+                "; WAL checkpointed"
+            } else {
+                "; WAL checkpoint did not complete"
+            }
         )),
         Some(e) => Err(format!("removed: {text}; but: {e}")),
     }
@@ -723,7 +772,7 @@ pub fn facts(c: &Connection, now: i64) -> rusqlite::Result<Vec<Fact>> {
             };
             let mut fact = format!("{when}: removed {}", run.summary());
             if let Some(e) = &run.error {
-                fact.push_str(&format!("; error: {e}"));
+                fact = format!("{fact}; error: {e}");
             }
             if !run.checkpointed {
                 fact.push_str("; the WAL checkpoint did not complete");
