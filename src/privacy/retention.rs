@@ -699,7 +699,18 @@ fn purge_rest(c: &Connection, cut: Cutoffs) -> rusqlite::Result<(Removed, Vec<St
 /// The daily job `apply_retention`: purge, unlink, checkpoint, record the run (audited).
 pub async fn apply_retention(db: &Db, media: &MediaStore, now: i64) -> Result<String, String> {
     let err = |e: DbError| e.to_string();
-    let cut = db.read(move |c| Ok(cutoffs(c, now)?)).await.map_err(err)?;
+    let (cut, periods) = db
+        .read(move |c| {
+            let periods = format!(
+                "messages older than {} days, system logs older than {} days, processed deliveries older than {} days, ledger older than {LEDGER_RETENTION_DAYS} days",
+                setting(c, Kind::Messages)?.days,
+                setting(c, Kind::SystemLogs)?.days,
+                setting(c, Kind::Deliveries)?.days
+            );
+            Ok((cutoffs(c, now)?, periods))
+        })
+        .await
+        .map_err(err)?;
     let run = db
         .write(move |c| Ok(start_run(c, "retention", now)?))
         .await
@@ -736,7 +747,7 @@ pub async fn apply_retention(db: &Db, media: &MediaStore, now: i64) -> Result<St
     .map_err(err)?;
     match error {
         None => Ok(format!(
-            "removed: {text}{}",
+            "removed: {text} ({periods}){}",
             if checkpointed {
                 "; WAL checkpointed"
             } else {
