@@ -109,7 +109,8 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, String> {
     let media_key = key.derive("whacaster media v1");
     drop(key);
     let graph = GraphClient::new(&cfg.graph.base_url, &cfg.graph.api_version, cfg.graph.timeout_secs)?;
-    let scheduler = Scheduler::new(jobs(&cfg, &db, &clock, &graph, tls.as_ref()));
+    let media_store = crate::whatsapp::media::MediaStore::new(cfg.data_dir.join("media"), media_key);
+    let scheduler = Scheduler::new(jobs(&cfg, &db, &clock, &graph, tls.as_ref(), &media_store));
     let parts = Parts {
         config: Arc::clone(&cfg),
         db: db.clone(),
@@ -208,6 +209,8 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     crate::inbox::routes::configure(cfg);
     crate::api::conversations::configure(cfg);
     crate::api::templates::configure(cfg);
+    crate::privacy::routes::configure(cfg);
+    crate::api::privacy::configure(cfg);
 }
 
 /// The application with its middleware, as served; tests build exactly this.
@@ -266,6 +269,7 @@ fn jobs(
     clock: &Clock,
     graph: &GraphClient,
     tls: Option<&Arc<CertState>>,
+    media: &crate::whatsapp::media::MediaStore,
 ) -> Vec<JobSpec> {
     let hours = |h: u64| Duration::from_secs(h * 3600);
     let idle = config.session.idle_minutes * 60;
@@ -292,9 +296,13 @@ fn jobs(
                 })
             },
         },
-        job("purge_old_logs", hours(24), db, clock, |db, now| {
-            Box::pin(async move { crate::privacy::retention::purge_old_logs(&db, now).await })
-        }),
+        {
+            let media = media.clone();
+            job("apply_retention", hours(24), db, clock, move |db, now| {
+                let media = media.clone();
+                Box::pin(async move { crate::privacy::retention::apply_retention(&db, &media, now).await })
+            })
+        },
         job(
             "wake_snoozed_conversations",
             Duration::from_secs(60),

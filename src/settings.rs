@@ -67,6 +67,22 @@ pub fn insert_business(conn: &Connection, b: &Business, now: i64) -> rusqlite::R
     Ok(())
 }
 
+/// The version of the terms accepted at setup (P21), beside `terms_accepted_at`.
+pub fn record_terms_version(conn: &Connection, version: &str) -> rusqlite::Result<()> {
+    conn.execute("UPDATE business SET terms_version = ?1 WHERE id = 1", [version])?;
+    Ok(())
+}
+
+/// (version, accepted at) of the terms the owner accepted at setup.
+pub fn terms_acceptance(conn: &Connection) -> rusqlite::Result<Option<(String, i64)>> {
+    conn.query_row(
+        "SELECT terms_version, terms_accepted_at FROM business WHERE id = 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+}
+
 pub fn update_business(conn: &Connection, b: &Business, now: i64) -> rusqlite::Result<usize> {
     conn.execute(
         "UPDATE business SET name = ?1, owner_name = ?2, email = ?3, phone = ?4, address = ?5, industry = ?6,

@@ -286,6 +286,7 @@ async fn post_setup(
                 return Ok(false);
             }
             settings::insert_business(c, &b2, now)?;
+            settings::record_terms_version(c, crate::privacy::TERMS_VERSION)?;
             let id = users::insert_user(
                 c,
                 &b2.email,
@@ -306,7 +307,11 @@ async fn post_setup(
                 &actor,
                 "setup.complete",
                 &format!("user:{id}"),
-                &format!("business={}", b2.name),
+                &format!(
+                    "business={}; terms accepted: {}",
+                    b2.name,
+                    crate::privacy::TERMS_VERSION
+                ),
                 now,
             )?;
             Ok(true)
@@ -333,6 +338,8 @@ struct DashboardPage {
     sessions: i64,
     /// Sign-in locks in force (shown to admins as a notice from a storm's size on).
     locks: i64,
+    /// Data-subject requests past their 30-day deadline (admins are told).
+    overdue_requests: i64,
 }
 
 impl DashboardPage {
@@ -341,6 +348,13 @@ impl DashboardPage {
     }
     fn locks_text(&self) -> String {
         self.ctx.tf("dashboard.lock_storm", &[("n", &self.locks.to_string())])
+    }
+
+    fn overdue_text(&self) -> String {
+        self.ctx.tf(
+            "privacy_ops.requests.overdue_flag",
+            &[("n", &self.overdue_requests.to_string())],
+        )
     }
 }
 
@@ -352,7 +366,7 @@ pub async fn get_dashboard(state: web::Data<AppState>, a: Authed) -> AppResult<H
     let (ctx, user) = (a.ctx, a.user);
     let (now, idle) = (state.now(), state.config.session.idle_minutes * 60);
     let id = user.id;
-    let (coverage, failures, sessions, policy, locks) = state
+    let (coverage, failures, sessions, policy, locks, overdue_requests) = state
         .db
         .read(move |c| {
             Ok((
@@ -361,11 +375,13 @@ pub async fn get_dashboard(state: web::Data<AppState>, a: Authed) -> AppResult<H
                 i64::try_from(users::list_sessions(c, Some(id), now, idle)?.len()).unwrap_or(i64::MAX),
                 settings::mfa_policy(c)?,
                 users::count_locks(c, None, now)?,
+                crate::privacy::requests::overdue_count(c, now)?,
             ))
         })
         .await?;
     ok_page(&DashboardPage {
         locks,
+        overdue_requests,
         mfa_enabled: user.mfa_enabled,
         mfa_required: policy.requires(user.role),
         users: coverage.0,

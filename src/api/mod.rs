@@ -8,6 +8,7 @@ pub mod contacts;
 pub mod conversations;
 pub mod imports;
 pub mod keys;
+pub mod privacy;
 pub mod routes;
 pub mod segments;
 pub mod templates;

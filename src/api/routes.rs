@@ -146,6 +146,8 @@ pub fn openapi() -> serde_json::Value {
         ("schemas", super::campaigns::openapi_schemas()),
         ("paths", super::bot::openapi_paths(&error)),
         ("schemas", super::bot::openapi_schemas()),
+        ("paths", super::privacy::openapi_paths(&error)),
+        ("schemas", super::privacy::openapi_schemas()),
     ] {
         let target = if section == "paths" {
             &mut doc["paths"]

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod client;
 pub mod jobs;
+pub mod notices;
 pub mod password;
 pub mod repo;
 pub mod routes;

@@ -188,6 +188,8 @@ struct ContactPage {
     log: Vec<consent::Entry>,
     consent_form: ConsentInput,
     consent_errors: FormErrors,
+    /// A legal hold keeps everything about the contact from retention and erasure.
+    hold: Option<crate::privacy::retention::Hold>,
 }
 
 impl ContactPage {
@@ -203,6 +205,7 @@ type Extras = (
     Vec<crate::inbox::conversations::Row>,
     Vec<crate::inbox::conversations::LabelTag>,
     Vec<(String, String)>,
+    Option<crate::privacy::retention::Hold>,
 );
 
 async fn extras(state: &AppState, a: &Authed, id: i64) -> AppResult<Extras> {
@@ -219,6 +222,7 @@ async fn extras(state: &AppState, a: &Authed, id: i64) -> AppResult<Extras> {
                 crate::inbox::conversations::list(c, &viewer, &filter, 50)?,
                 crate::inbox::catalog::list_contact_labels(c, id)?,
                 crate::whatsapp::numbers::repo::choices(c)?,
+                crate::privacy::retention::hold_of(c, id)?,
             ))
         })
         .await?)
@@ -242,7 +246,7 @@ async fn load(state: &AppState, user: &crate::auth::User, id: i64) -> AppResult<
 
 async fn get_contact(state: web::Data<AppState>, a: Authed, path: web::Path<i64>) -> AppResult<HttpResponse> {
     let (contact, messages, log) = load(&state, &a.user, path.into_inner()).await?;
-    let (conversations, labels, numbers) = extras(&state, &a, contact.id).await?;
+    let (conversations, labels, numbers, hold) = extras(&state, &a, contact.id).await?;
     let form = ContactInput {
         name: contact.name.clone(),
         phone: contact.phone.clone().unwrap_or_default(),
@@ -258,6 +262,7 @@ async fn get_contact(state: web::Data<AppState>, a: Authed, path: web::Path<i64>
         conversations,
         labels,
         numbers,
+        hold,
         log,
         consent_form: ConsentInput::default(),
         consent_errors: FormErrors::default(),
@@ -284,7 +289,7 @@ async fn post_contact(
         Ok(_) => Ok(see_other_flash(&format!("/contacts/{id}"), "flash.saved")),
         Err(errors) => {
             let (contact, messages, log) = load(&state, &a.user, id).await?;
-            let (conversations, labels, numbers) = extras(&state, &a, id).await?;
+            let (conversations, labels, numbers, hold) = extras(&state, &a, id).await?;
             invalid_page(&ContactPage {
                 ctx: a.ctx,
                 contact,
@@ -294,6 +299,7 @@ async fn post_contact(
                 conversations,
                 labels,
                 numbers,
+                hold,
                 log,
                 consent_form: ConsentInput::default(),
                 consent_errors: FormErrors::default(),
@@ -382,7 +388,7 @@ async fn post_consent(
         ConsentRecorded::OptOutWins => Err(AppError::BadRequest("consent.record.api_opt_out_wins")),
         ConsentRecorded::Invalid(consent_errors) => {
             let (contact, messages, log) = load(&state, &a.user, id).await?;
-            let (conversations, labels, numbers) = extras(&state, &a, id).await?;
+            let (conversations, labels, numbers, hold) = extras(&state, &a, id).await?;
             let form_input = ContactInput {
                 name: contact.name.clone(),
                 phone: contact.phone.clone().unwrap_or_default(),
@@ -398,6 +404,7 @@ async fn post_consent(
                 conversations,
                 labels,
                 numbers,
+                hold,
                 log,
                 consent_form: form,
                 consent_errors,

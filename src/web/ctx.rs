@@ -13,6 +13,8 @@ pub struct SessionInfo {
     pub id: i64,
     pub stage: String,
     pub user: User,
+    /// The policy notice this user has not acknowledged yet (a banner on every page).
+    pub notice: Option<crate::auth::notices::Notice>,
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +66,14 @@ impl RequestCtx {
 
     pub fn user(&self) -> Option<&User> {
         self.session.as_ref().filter(|s| s.stage == "full").map(|s| &s.user)
+    }
+
+    /// The policy notice to show as a banner (fully signed-in users only).
+    pub fn notice(&self) -> Option<&crate::auth::notices::Notice> {
+        self.session
+            .as_ref()
+            .filter(|s| s.stage == "full")
+            .and_then(|s| s.notice.as_ref())
     }
 
     pub fn signed_in(&self) -> bool {

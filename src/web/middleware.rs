@@ -326,10 +326,11 @@ async fn load_session(state: &Plumbing, token: &str, ip: &str) -> Option<Session
                 return Ok(None);
             };
             let user = repo::find_user(c, s.user_id)?;
-            Ok(user.map(|u| (s, u)))
+            let notice = crate::auth::notices::pending_for(c, s.user_id)?;
+            Ok(user.map(|u| (s, u, notice)))
         })
         .await;
-    let (s, user) = match found {
+    let (s, user, notice) = match found {
         Ok(Some(pair)) => pair,
         Ok(None) => return None,
         Err(e) => {
@@ -350,6 +351,7 @@ async fn load_session(state: &Plumbing, token: &str, ip: &str) -> Option<Session
         id: s.id,
         stage: s.stage,
         user,
+        notice,
     })
 }
 

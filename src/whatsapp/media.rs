@@ -39,6 +39,25 @@ impl MediaStore {
         Ok(name)
     }
 
+    /// Removes a stored file (blocking): retention and erasure. A file already gone is
+    /// not an error (false).
+    pub fn remove(&self, stored_name: &str) -> Result<bool, String> {
+        // A stored name is ours (random token + ".bin"); anything else never leaves the dir.
+        if stored_name.is_empty() || stored_name.contains(['/', '\\']) || stored_name.starts_with('.') {
+            return Err(format!("not a stored file name: {stored_name}"));
+        }
+        match std::fs::remove_file(self.dir.join(stored_name)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(format!("cannot remove a media file: {e}")),
+        }
+    }
+
+    /// Whether a stored file is on disk (tests, evidence).
+    pub fn exists(&self, stored_name: &str) -> bool {
+        self.dir.join(stored_name).is_file()
+    }
+
     /// Reads and decrypts a stored file (blocking).
     pub fn read(&self, stored_name: &str) -> Result<Vec<u8>, String> {
         let sealed = std::fs::read(self.dir.join(stored_name)).map_err(|e| e.to_string())?;

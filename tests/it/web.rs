@@ -365,7 +365,7 @@ async fn jobs_are_listed_and_run_on_demand() {
     for name in [
         "purge_expired_sessions",
         "renew_self_signed_certificate",
-        "purge_old_logs",
+        "apply_retention",
     ] {
         assert!(page.body.contains(name), "{name} listed");
     }
@@ -380,7 +380,7 @@ async fn jobs_are_listed_and_run_on_demand() {
         })
         .await
         .unwrap();
-    for job in ["purge_old_logs", "purge_expired_sessions"] {
+    for job in ["apply_retention", "purge_expired_sessions"] {
         let r = admin.post(&format!("/admin/jobs/{job}/run"), &[]).await;
         assert_eq!(r.status, 303, "{job}");
         admin.get("/admin/jobs").await;
@@ -394,7 +394,7 @@ async fn jobs_are_listed_and_run_on_demand() {
                 Ok(c.query_row(
                     "SELECT (SELECT count(*) FROM login_events WHERE email = 'old@x.id'),
                             (SELECT count(*) FROM sessions WHERE token_hash = 'dead'),
-                            (SELECT count(*) FROM job_runs WHERE name IN ('purge_old_logs', 'purge_expired_sessions') AND last_error IS NULL)",
+                            (SELECT count(*) FROM job_runs WHERE name IN ('apply_retention', 'purge_expired_sessions') AND last_error IS NULL)",
                     [],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )?)
