@@ -455,7 +455,8 @@ pub async fn outbox_idle(app: &TestApp) {
     use whacaster::whatsapp::outbox::OutboxState;
     app.state.dispatcher().dispatch_round().await.expect("outbox round");
     let mut open = Vec::new();
-    for _ in 0..200 {
+    // Generous: on a loaded CI box a round of sends can take seconds.
+    for _ in 0..1000 {
         open = app
             .state
             .db
