@@ -106,10 +106,23 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, String> {
     tracing::info!(key = %source, db = %cfg.db_path().display(), "database open");
     let tls = crate::tls::prepare(&cfg, clock.now(), key.derive("whacaster acme cache v1"))?;
     let csrf_key = key.derive("whacaster csrf v1");
-    let media_key = key.derive("whacaster media v1");
+    let media_key = key.media_key();
     drop(key);
+    // A rotation (`whacaster rekey`) cut short between the database and the media swap.
+    let resealed = crate::whatsapp::media::finish_reseal(&cfg.data_dir.join("media"), &media_key)?;
+    if resealed > 0 {
+        tracing::warn!(
+            files = resealed,
+            "finished re-encrypting media files from an interrupted rekey"
+        );
+    }
     let graph = GraphClient::new(&cfg.graph.base_url, &cfg.graph.api_version, cfg.graph.timeout_secs)?;
-    let scheduler = Scheduler::new(jobs(&cfg, &db, &clock, &graph, tls.as_ref()));
+    let backups = crate::privacy::backup::Backups {
+        db: db.clone(),
+        config: Arc::clone(&cfg),
+        media_key,
+    };
+    let scheduler = Scheduler::new(jobs(&cfg, &db, &clock, &graph, tls.as_ref(), backups));
     let parts = Parts {
         config: Arc::clone(&cfg),
         db: db.clone(),
@@ -265,6 +278,7 @@ fn jobs(
     clock: &Clock,
     graph: &GraphClient,
     tls: Option<&Arc<CertState>>,
+    backups: crate::privacy::backup::Backups,
 ) -> Vec<JobSpec> {
     let hours = |h: u64| Duration::from_secs(h * 3600);
     let idle = config.session.idle_minutes * 60;
@@ -293,6 +307,9 @@ fn jobs(
         },
         job("purge_old_logs", hours(24), db, clock, |db, now| {
             Box::pin(async move { crate::privacy::retention::purge_old_logs(&db, now).await })
+        }),
+        job("back_up_data", hours(24), db, clock, move |_, now| {
+            Box::pin(crate::privacy::backup::back_up_data(backups.clone(), now))
         }),
         job(
             "wake_snoozed_conversations",

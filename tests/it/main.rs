@@ -25,6 +25,7 @@ mod inbound;
 mod inbox;
 mod media;
 mod outbox;
+mod privacy_backup;
 mod roles;
 mod segments;
 mod store;
