@@ -220,6 +220,7 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     crate::inbox::routes::configure(cfg);
     crate::api::conversations::configure(cfg);
     crate::api::templates::configure(cfg);
+    crate::privacy::routes::configure(cfg);
 }
 
 /// The application with its middleware, as served; tests build exactly this.
@@ -311,6 +312,22 @@ fn jobs(
         job("back_up_data", hours(24), db, clock, move |_, now| {
             Box::pin(crate::privacy::backup::back_up_data(backups.clone(), now))
         }),
+        job("check_database_integrity", hours(24), db, clock, |db, now| {
+            Box::pin(async move { crate::privacy::evidence::check_database_integrity(&db, now).await })
+        }),
+        {
+            let graph = graph.clone();
+            job(
+                "record_outbound_hosts",
+                Duration::from_secs(600),
+                db,
+                clock,
+                move |db, now| {
+                    let graph = graph.clone();
+                    Box::pin(async move { crate::privacy::evidence::record_outbound_hosts(&db, &graph, now).await })
+                },
+            )
+        },
         job(
             "wake_snoozed_conversations",
             Duration::from_secs(60),

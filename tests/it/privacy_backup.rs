@@ -453,3 +453,76 @@ async fn rekey_reencrypts_the_media_and_the_restarted_server_serves_them() {
     let served = app.state.media.store.read(&before).unwrap();
     assert_eq!(served, photo, "the restarted server reads the media under the new key");
 }
+
+#[tokio::test]
+async fn the_evidence_page_states_each_item_and_the_account_export_holds_no_secret() {
+    let graph = FakeGraph::start();
+    let (app, admin) = crate::common::app_with_number(&graph, SECRET, "tok-SECRET-ACCESS", "80", |c| {
+        c.backup.enabled = false;
+    })
+    .await;
+    // Before any backup or check: amber/red, said so.
+    let page = get_page(&admin, "/admin/evidence").await;
+    for key in [
+        "tls",
+        "certificate",
+        "mfa_admins",
+        "mfa_users",
+        "key_file",
+        "integrity",
+        "backup",
+        "outbound_hosts",
+        "schema",
+    ] {
+        assert!(page.contains(&format!("data-key=\"{key}\"")), "{key} missing: {page}");
+    }
+    assert!(page.contains("data-key=\"backup\" data-light=\"red\""), "{page}");
+    assert!(page.contains("data-key=\"key_file\" data-light=\"green\""), "{page}");
+    assert!(page.contains("data-key=\"schema\" data-light=\"green\""), "{page}");
+    assert!(page.contains("data-key=\"mfa_admins\" data-light=\"green\""), "{page}");
+
+    // A Graph call is recorded, and only the Graph API's host shows.
+    drop(app.state.graph.phone_number("106540352242922", "tok").await);
+    whacaster::privacy::evidence::record_outbound_hosts(&app.state.db, &app.state.graph, app.state.now())
+        .await
+        .unwrap();
+    whacaster::privacy::evidence::check_database_integrity(&app.state.db, app.state.now())
+        .await
+        .unwrap();
+    let host = graph.base.trim_start_matches("http://").to_string();
+    let page = get_page(&admin, "/admin/evidence").await;
+    assert!(
+        page.contains("data-key=\"outbound_hosts\" data-light=\"green\""),
+        "{page}"
+    );
+    assert!(page.contains(&host), "{host}: {page}");
+    assert!(page.contains("data-key=\"integrity\" data-light=\"green\""), "{page}");
+
+    // The account export: the business, the number's Meta ids, users and roles; no secret.
+    let r = admin
+        .client
+        .get(format!("{}/admin/account/export", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let json: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(json["numbers"][0]["phone_number_id"], "106540352242922");
+    assert_eq!(json["users"][0]["role"], "admin");
+    assert_eq!(json["corrected_at"]["numbers"], "/admin/whatsapp");
+    let text = json.to_string();
+    for secret in ["tok-SECRET-ACCESS", SECRET, "password", "totp", "$argon2"] {
+        assert!(!text.contains(secret), "{secret} in the export: {text}");
+    }
+    let page = get_page(&admin, "/admin/account").await;
+    assert!(
+        page.contains("/admin/business") && page.contains("/admin/users"),
+        "{page}"
+    );
+    // An agent may not see either.
+    app.create_user(&admin, "agen@toko.id", "agent").await;
+    let agent = app.browser();
+    agent.login("agen@toko.id", PASSWORD).await;
+    assert_eq!(agent.get("/admin/evidence").await.status, 403);
+    assert_eq!(agent.get("/admin/account/export").await.status, 403);
+}
