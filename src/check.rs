@@ -153,6 +153,9 @@ pub fn run(cfg: &Config, config_file: Option<&Path>, now: i64) -> Vec<Finding> {
     if cfg.proxy_unconfigured() {
         out.push(warn(format!("!!! {}", Config::PROXY_WARNING)));
     }
+    if let (Some(key), true) = (&key, db_exists) {
+        evidence(cfg, key, now, &mut out);
+    }
     if let Some(path) = &cfg.metrics.token_file {
         match crate::metrics::read_token(path) {
             Ok(_) => private_file(path, "metrics token", &mut out),
@@ -209,6 +212,38 @@ fn check_database(cfg: &Config, key: &DbKey, now: i64, out: &mut Vec<Finding>) {
     if let Ok(failures) = crate::auth::repo::count_login_failures_since(&conn, now - 86_400) {
         let text = format!("{failures} failed sign-ins in the last 24 hours");
         out.push(if failures > 50 { warn(text) } else { ok(text) });
+    }
+}
+
+/// The evidence page's list (`privacy::evidence::gather`), line by line. Red and amber
+/// are warnings here: the checks above decide the exit code.
+fn evidence(cfg: &Config, key: &DbKey, now: i64, out: &mut Vec<Finding>) {
+    use crate::privacy::evidence::{Inputs, Light, gather, key_source};
+    let Ok(conn) = store::open_connection(&cfg.db_path(), key) else {
+        return;
+    };
+    let acme_key = key.derive("whacaster acme cache v1");
+    let inputs = Inputs {
+        config: cfg,
+        cert: crate::tls::inspect(cfg, Some(acme_key)).ok().flatten(),
+        key_source: key_source(cfg),
+        now,
+    };
+    match gather(&conn, &inputs) {
+        Ok(facts) => {
+            for f in facts {
+                let label = crate::i18n::t(crate::i18n::Locale::En, &format!("evidence.{}", f.key));
+                let text = format!("evidence: {label}: {}", f.fact);
+                out.push(match f.light {
+                    Light::Green => ok(text),
+                    Light::Amber | Light::Red => warn(format!(
+                        "[{}] {text}",
+                        if f.light == Light::Red { "red" } else { "amber" }
+                    )),
+                });
+            }
+        }
+        Err(e) => out.push(warn(format!("evidence: cannot gather: {e}"))),
     }
 }
 

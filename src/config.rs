@@ -41,6 +41,40 @@ pub struct Config {
     pub login: LoginConfig,
     pub limits: LimitsConfig,
     pub metrics: MetricsConfig,
+    pub backup: BackupConfig,
+}
+
+/// Encrypted backups (P15): the key they are encrypted with, how many the daily job
+/// keeps, and an optional command that ships each one off the machine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// The daily backup job runs (on by default).
+    pub enabled: bool,
+    /// A file holding the backup passphrase (first line). Encrypts with a key derived
+    /// by argon2id; keep the passphrase written down away from this machine.
+    pub passphrase_file: Option<PathBuf>,
+    /// A file holding a 32-byte backup key as 64 hex characters. With neither set,
+    /// `<data_dir>/backup.key` (or the systemd credential `backup.key`) is used, made on
+    /// the first backup: keep a copy of it away from this machine.
+    pub key_file: Option<PathBuf>,
+    /// Backups the daily job keeps in `<data_dir>/backups` (older ones are deleted).
+    pub keep: u32,
+    /// Run after each scheduled backup, without a shell: split into words, `{file}`
+    /// replaced by the backup's path, e.g. `rclone copy {file} remote:whacaster`.
+    pub post_command: Option<String>,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            passphrase_file: None,
+            key_file: None,
+            keep: 7,
+            post_command: None,
+        }
+    }
 }
 
 /// How long and how many request bodies a client may keep open (slow-client defence).
@@ -172,6 +206,7 @@ impl Default for Config {
             login: LoginConfig::default(),
             limits: LimitsConfig::default(),
             metrics: MetricsConfig::default(),
+            backup: BackupConfig::default(),
         }
     }
 }
@@ -265,6 +300,7 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), String> {
+        self.validate_backup()?;
         let addr = self.listen_addr()?;
         if let Some(url) = &self.public_url {
             let parsed = url::Url::parse(url).map_err(|e| format!("public_url {url:?} is not a URL: {e}"))?;
@@ -377,6 +413,27 @@ impl Config {
             .as_deref()
             .and_then(|u| url::Url::parse(u).ok())
             .and_then(|u| u.host_str().map(str::to_string))
+    }
+
+    fn validate_backup(&self) -> Result<(), String> {
+        let b = &self.backup;
+        if b.passphrase_file.is_some() && b.key_file.is_some() {
+            return Err("backup: set passphrase_file or key_file, not both".into());
+        }
+        if !(1..=365).contains(&b.keep) {
+            return Err("backup.keep must be 1 to 365".into());
+        }
+        if let Some(cmd) = &b.post_command {
+            let words = shell_words::split(cmd).map_err(|e| format!("backup.post_command: {e}"))?;
+            if words.is_empty() {
+                return Err("backup.post_command is empty".into());
+            }
+        }
+        Ok(())
+    }
+
+    pub fn backups_dir(&self) -> PathBuf {
+        self.data_dir.join("backups")
     }
 
     pub fn db_path(&self) -> PathBuf {

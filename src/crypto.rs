@@ -152,6 +152,12 @@ impl DbKey {
     pub fn derive(&self, purpose: &str) -> [u8; 32] {
         hmac_sha256(self.bytes(), purpose.as_bytes())
     }
+
+    /// The key media files are sealed with (AES-256-GCM), derived from this key: the
+    /// server, `rekey` and `restore` agree on it through this one function.
+    pub fn media_key(&self) -> [u8; 32] {
+        self.derive("whacaster media v1")
+    }
 }
 
 /// Finds the database key: systemd credential, then `WHACASTER_DB_KEY_FILE`, then the

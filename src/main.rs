@@ -40,12 +40,54 @@ enum Command {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
-    /// Re-encrypt the database with a new key (stop the server first).
+    /// Write an encrypted backup of the database and media (the server may keep running),
+    /// or with --verify prove a backup restorable without restoring it.
+    Backup {
+        /// Where to write it (default: <data-dir>/backups/whacaster-backup-<time>.wcbk).
+        #[arg(long, conflicts_with = "verify")]
+        out: Option<PathBuf>,
+        /// Decrypt, authenticate and check this backup instead of making one.
+        #[arg(long, value_name = "FILE")]
+        verify: Option<PathBuf>,
+        #[command(flatten)]
+        key: BackupKeyArgs,
+    },
+    /// Restore a backup into an empty data directory (--data-dir), then check it.
+    Restore {
+        file: PathBuf,
+        #[command(flatten)]
+        key: BackupKeyArgs,
+    },
+    /// Re-encrypt the database and the media files with a new key (stop the server first).
     Rekey,
     /// Check the database, file permissions and certificate; non-zero exit on a problem.
     Check,
     /// Print the effective configuration.
     CheckConfig,
+}
+
+/// The backup key, when not the configured one (`backup.passphrase_file`/`key_file`).
+#[derive(clap::Args)]
+struct BackupKeyArgs {
+    /// A file whose first line is the backup passphrase.
+    #[arg(long, conflicts_with = "key_file")]
+    passphrase_file: Option<PathBuf>,
+    /// A backup key file (64 hex characters).
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+}
+
+impl BackupKeyArgs {
+    /// The key named on the command line, else the configured one (made only when
+    /// `create`: the first backup makes `<data-dir>/backup.key`).
+    fn resolve(&self, cfg: &Config, create: bool) -> Result<whacaster::privacy::backup::BackupKey, String> {
+        use whacaster::privacy::backup::BackupKey;
+        match (&self.passphrase_file, &self.key_file) {
+            (Some(p), _) => BackupKey::read_passphrase(p),
+            (None, Some(k)) => BackupKey::read_key_file(k),
+            (None, None) => BackupKey::configured(cfg, create),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -109,6 +151,9 @@ fn main() -> ExitCode {
         .clone()
         .or_else(|| std::env::var_os("WHACASTER_CONFIG").map(PathBuf::from));
     let command = cli.command.unwrap_or(Command::Serve { listen: None });
+    if matches!(command, Command::Restore { .. }) && cli.data_dir.is_none() {
+        return fail("restore needs --data-dir DIR: the empty directory to restore into");
+    }
     if !matches!(command, Command::Serve { .. } | Command::CheckConfig) {
         if let Err(e) = whacaster::server::become_data_owner(&cfg.data_dir) {
             return fail(&e);
@@ -129,6 +174,8 @@ fn main() -> ExitCode {
         Command::ApiKey {
             command: ApiKeyCommand::Create { name, role },
         } => create_api_key(&cfg, &name, &role),
+        Command::Backup { out, verify, key } => backup(&cfg, out, verify.as_deref(), &key),
+        Command::Restore { file, key } => restore(&cfg, &file, &key),
         Command::Rekey => rekey(&cfg),
         Command::Check => check(&cfg, config_file.as_deref()),
         Command::CheckConfig => {
@@ -341,7 +388,22 @@ fn rekey(cfg: &Config) -> Result<(), String> {
         ));
     };
     let new = whacaster::crypto::DbKey::generate();
-    whacaster::store::rekey(&cfg.db_path(), &old, &new, &key_path)?;
+    // Media first: sealed again under the new key beside the old files (`.new`), so a
+    // failure leaves everything as it was; swapped in once the database uses the new key.
+    // A server start finishes an interrupted swap the same way (`finish_reseal`).
+    let media_dir = cfg.data_dir.join("media");
+    whacaster::whatsapp::media::finish_reseal(&media_dir, &old.media_key())?;
+    let staged = whacaster::whatsapp::media::stage_reseal(&media_dir, &old.media_key(), &new.media_key())?;
+    if let Err(e) = whacaster::store::rekey(&cfg.db_path(), &old, &new, &key_path) {
+        drop(whacaster::whatsapp::media::finish_reseal(&media_dir, &old.media_key()));
+        return Err(e);
+    }
+    let resealed = whacaster::whatsapp::media::finish_reseal(&media_dir, &new.media_key())?;
+    if resealed != staged {
+        return Err(format!(
+            "the database uses the new key, but only {resealed} of {staged} media files were swapped: run `whacaster serve` once, it finishes the swap"
+        ));
+    }
     let (db, _, _) = whacaster::server::open_store(cfg, false)?;
     let now = Clock::default().unix();
     let recorded = db
@@ -359,10 +421,90 @@ fn rekey(cfg: &Config) -> Result<(), String> {
     db.close();
     recorded?;
     println!(
-        "The database is now encrypted with a new key in {}.",
+        "The database and {staged} media files are now encrypted with a new key in {}.",
         key_path.display()
     );
     println!("Update any offline copy of the key: the old key no longer opens the database.");
+    Ok(())
+}
+
+fn backup(
+    cfg: &Config,
+    out: Option<PathBuf>,
+    verify: Option<&std::path::Path>,
+    key: &BackupKeyArgs,
+) -> Result<(), String> {
+    use whacaster::privacy::backup;
+    if let Some(file) = verify {
+        let key = key.resolve(cfg, false)?;
+        let v = backup::verify(file, &key, &std::env::temp_dir()).map_err(|e| format!("{}: {e}", file.display()))?;
+        println!(
+            "{} is restorable: made {}, schema {}, database {} bytes, {} media files; every byte authenticated, database integrity ok",
+            file.display(),
+            whacaster::clock::format_unix(v.created_at, None),
+            v.schema,
+            v.db_bytes,
+            v.media_files
+        );
+        return Ok(());
+    }
+    let key = key.resolve(cfg, true)?;
+    let (db, _, db_key) = whacaster::server::open_store(cfg, false)?;
+    let handles = backup::Backups {
+        db: db.clone(),
+        config: std::sync::Arc::new(cfg.clone()),
+        media_key: db_key.media_key(),
+    };
+    drop(db_key);
+    let made = backup::back_up_now(&handles, &key, out, Clock::default().unix());
+    db.close();
+    let (summary, record) = made?;
+    if !record.verified {
+        return Err(format!(
+            "{} was written but does not verify: {}",
+            record.file, record.detail
+        ));
+    }
+    println!(
+        "{} written and verified: {} bytes, database {} bytes, {} media files.",
+        record.file, summary.size, summary.db_bytes, summary.media_files
+    );
+    println!("{}", key.keep_note());
+    Ok(())
+}
+
+fn restore(cfg: &Config, file: &std::path::Path, key: &BackupKeyArgs) -> Result<(), String> {
+    use whacaster::privacy::backup;
+    let key = key.resolve(cfg, false)?;
+    let r =
+        backup::restore(file, &key, &cfg.data_dir, &cfg.db_path()).map_err(|e| format!("{}: {e}", file.display()))?;
+    // Opening applies any newer schema and proves the key; the restore is audited.
+    let (db, source, _) = whacaster::server::open_store(cfg, false)?;
+    let now = Clock::default().unix();
+    let what = file.display().to_string();
+    let recorded = db
+        .write_blocking(move |c| {
+            Ok(whacaster::audit::record(
+                c,
+                &whacaster::audit::Actor::cli(),
+                "backup.restore",
+                &what,
+                "",
+                now,
+            )?)
+        })
+        .map_err(|e| e.to_string());
+    db.close();
+    recorded?;
+    println!(
+        "Restored {} into {}: made {}, schema {}, {} media files; integrity ok.",
+        file.display(),
+        cfg.data_dir.display(),
+        whacaster::clock::format_unix(r.created_at, None),
+        r.schema,
+        r.media_files
+    );
+    println!("The restored database is encrypted with the {source}: keep a copy of it away from this machine.");
     Ok(())
 }
 

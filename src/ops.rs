@@ -111,6 +111,7 @@ struct SystemPage {
     data_dir: String,
     public_url: String,
     queues: QueueGauges,
+    backup: Option<crate::privacy::backup::Record>,
 }
 
 impl SystemPage {
@@ -123,11 +124,11 @@ impl SystemPage {
 /// The admin's view of the installation (P17): certificate issuer and expiry, TLS mode,
 /// schema version, where the data lives. `whacaster check` gives the same and more.
 pub async fn get_system(state: web::Data<AppState>, Admin(a): Admin) -> AppResult<HttpResponse> {
-    let (schema, queues) = state
+    let (schema, queues, backup) = state
         .db
         .read(|c| {
             let schema = crate::store::applied_versions(c)?.into_iter().max().unwrap_or(0);
-            Ok((schema, read_queues(c)?))
+            Ok((schema, read_queues(c)?, crate::privacy::backup::find_last(c)?))
         })
         .await?;
     let cert = state.tls.as_ref().and_then(|t| t.info());
@@ -150,6 +151,7 @@ pub async fn get_system(state: web::Data<AppState>, Admin(a): Admin) -> AppResul
         data_dir: cfg.data_dir.display().to_string(),
         public_url: state.base_url(),
         queues,
+        backup,
     };
     crate::web::ok_page(&page)
 }

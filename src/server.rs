@@ -106,11 +106,24 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, String> {
     tracing::info!(key = %source, db = %cfg.db_path().display(), "database open");
     let tls = crate::tls::prepare(&cfg, clock.now(), key.derive("whacaster acme cache v1"))?;
     let csrf_key = key.derive("whacaster csrf v1");
-    let media_key = key.derive("whacaster media v1");
+    let media_key = key.media_key();
     drop(key);
+    // A rotation (`whacaster rekey`) cut short between the database and the media swap.
+    let resealed = crate::whatsapp::media::finish_reseal(&cfg.data_dir.join("media"), &media_key)?;
+    if resealed > 0 {
+        tracing::warn!(
+            files = resealed,
+            "finished re-encrypting media files from an interrupted rekey"
+        );
+    }
     let graph = GraphClient::new(&cfg.graph.base_url, &cfg.graph.api_version, cfg.graph.timeout_secs)?;
     let media_store = crate::whatsapp::media::MediaStore::new(cfg.data_dir.join("media"), media_key);
-    let scheduler = Scheduler::new(jobs(&cfg, &db, &clock, &graph, tls.as_ref(), &media_store));
+    let backups = crate::privacy::backup::Backups {
+        db: db.clone(),
+        config: Arc::clone(&cfg),
+        media_key,
+    };
+    let scheduler = Scheduler::new(jobs(&cfg, &db, &clock, &graph, tls.as_ref(), &media_store, backups));
     let parts = Parts {
         config: Arc::clone(&cfg),
         db: db.clone(),
@@ -210,6 +223,7 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     crate::api::conversations::configure(cfg);
     crate::api::templates::configure(cfg);
     crate::privacy::routes::configure(cfg);
+    crate::privacy::evidence_routes::configure(cfg);
     crate::api::privacy::configure(cfg);
 }
 
@@ -270,6 +284,7 @@ fn jobs(
     graph: &GraphClient,
     tls: Option<&Arc<CertState>>,
     media: &crate::whatsapp::media::MediaStore,
+    backups: crate::privacy::backup::Backups,
 ) -> Vec<JobSpec> {
     let hours = |h: u64| Duration::from_secs(h * 3600);
     let idle = config.session.idle_minutes * 60;
@@ -302,6 +317,25 @@ fn jobs(
                 let media = media.clone();
                 Box::pin(async move { crate::privacy::retention::apply_retention(&db, &media, now).await })
             })
+        },
+        job("back_up_data", hours(24), db, clock, move |_, now| {
+            Box::pin(crate::privacy::backup::back_up_data(backups.clone(), now))
+        }),
+        job("check_database_integrity", hours(24), db, clock, |db, now| {
+            Box::pin(async move { crate::privacy::evidence::check_database_integrity(&db, now).await })
+        }),
+        {
+            let graph = graph.clone();
+            job(
+                "record_outbound_hosts",
+                Duration::from_secs(600),
+                db,
+                clock,
+                move |db, now| {
+                    let graph = graph.clone();
+                    Box::pin(async move { crate::privacy::evidence::record_outbound_hosts(&db, &graph, now).await })
+                },
+            )
         },
         job(
             "wake_snoozed_conversations",

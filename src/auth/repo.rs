@@ -116,6 +116,15 @@ pub fn mfa_coverage(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
     )
 }
 
+/// (active users of `role`, of them with MFA): the evidence page's admin coverage.
+pub fn mfa_coverage_of_role(conn: &Connection, role: Role) -> rusqlite::Result<(i64, i64)> {
+    conn.query_row(
+        "SELECT count(*), coalesce(sum(totp_enabled), 0) FROM users WHERE active = 1 AND role = ?1",
+        params![role],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+}
+
 pub fn record_sign_in(conn: &Connection, id: i64, now: i64) -> rusqlite::Result<usize> {
     conn.execute("UPDATE users SET last_login_at = ?2 WHERE id = ?1", params![id, now])
 }

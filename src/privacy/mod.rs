@@ -2,7 +2,10 @@
 //! (PRIVACY-PROMISES.md): the retention purge, legal holds, data-subject requests and
 //! policy notices (the notices' SQL is `auth::notices`: every page asks for them).
 
+pub mod account;
+pub mod backup;
 pub mod evidence;
+pub mod evidence_routes;
 pub mod requests;
 pub mod retention;
 pub mod routes;

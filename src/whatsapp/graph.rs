@@ -268,6 +268,8 @@ fn template_from_json(t: &serde_json::Value) -> TemplateInfo {
 pub struct GraphClient {
     http: reqwest::Client,
     base: String,
+    /// Hosts called since the last `take_hosts`, with how often (P11's evidence).
+    hosts: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
 }
 
 impl GraphClient {
@@ -283,12 +285,32 @@ impl GraphClient {
         Ok(GraphClient {
             http,
             base: format!("{}/{}", base_url.trim_end_matches('/'), api_version),
+            hosts: std::sync::Arc::default(),
         })
     }
 
+    fn saw(&self, url: &reqwest::Url) {
+        let host = match (url.host_str(), url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            _ => return,
+        };
+        if let Ok(mut m) = self.hosts.lock() {
+            *m.entry(host).or_insert(0) += 1;
+        }
+    }
+
+    /// The hosts called (and how often) since the last call; the evidence job stores them.
+    pub fn take_hosts(&self) -> Vec<(String, i64)> {
+        self.hosts.lock().map(|mut m| m.drain().collect()).unwrap_or_default()
+    }
+
     async fn call<T: serde::de::DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T, GraphError> {
-        let resp = req
-            .send()
+        let (http, req) = req.build_split();
+        let req = req.map_err(|e| GraphError::Transport(e.without_url().to_string()))?;
+        self.saw(req.url());
+        let resp = http
+            .execute(req)
             .await
             .map_err(|e| GraphError::Transport(e.without_url().to_string()))?;
         let status = resp.status().as_u16();
@@ -426,6 +448,9 @@ impl GraphClient {
         // The URL comes from Meta's answer: only ever fetched over TLS (or loopback in tests).
         if !(info.url.starts_with("https://") || is_loopback_http(&info.url)) {
             return Err(GraphError::Transport("media URL is not HTTPS".into()));
+        }
+        if let Ok(u) = reqwest::Url::parse(&info.url) {
+            self.saw(&u);
         }
         let mut resp = self
             .http

@@ -58,11 +58,84 @@ impl MediaStore {
         self.dir.join(stored_name).is_file()
     }
 
+    /// Encrypts and writes a file under a given stored name (restoring a backup).
+    pub fn write_named(&self, name: &str, plain: &[u8]) -> Result<(), String> {
+        crypto::write_private_file(&self.dir.join(name), &crypto::seal(&self.key, plain)?)
+    }
+
     /// Reads and decrypts a stored file (blocking).
     pub fn read(&self, stored_name: &str) -> Result<Vec<u8>, String> {
         let sealed = std::fs::read(self.dir.join(stored_name)).map_err(|e| e.to_string())?;
         crypto::open(&self.key, &sealed)
     }
+}
+
+/// Key rotation, step 1 (before the database is re-keyed): every stored file sealed
+/// again under `new` as `<name>.new` beside it. Nothing is replaced yet; on error the
+/// `.new` files are removed. Returns how many files were staged.
+pub fn stage_reseal(dir: &std::path::Path, old: &[u8; 32], new: &[u8; 32]) -> Result<usize, String> {
+    let names = stored_names(dir)?;
+    let staged = (|| -> Result<usize, String> {
+        for name in &names {
+            let sealed = std::fs::read(dir.join(name)).map_err(|e| format!("cannot read media {name}: {e}"))?;
+            let plain =
+                zeroize::Zeroizing::new(crypto::open(old, &sealed).map_err(|e| format!("media file {name}: {e}"))?);
+            crypto::write_private_file(&dir.join(format!("{name}.new")), &crypto::seal(new, &plain)?)?;
+        }
+        Ok(names.len())
+    })();
+    if staged.is_err() {
+        drop(discard_staged(dir));
+    }
+    staged
+}
+
+/// Key rotation, step 2 (after the database uses the new key), and the repair of an
+/// interrupted rotation: each `<name>.new` that opens under `current` replaces its
+/// file; one that does not (staged for a rotation that never happened) is removed.
+/// Returns how many files were replaced.
+pub fn finish_reseal(dir: &std::path::Path, current: &[u8; 32]) -> Result<usize, String> {
+    let mut done = 0;
+    for staged in staged_names(dir)? {
+        let path = dir.join(&staged);
+        let sealed = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let target = dir.join(staged.trim_end_matches(".new"));
+        if crypto::open(current, &sealed).is_ok() {
+            std::fs::rename(&path, &target).map_err(|e| format!("cannot replace {}: {e}", target.display()))?;
+            done += 1;
+        } else {
+            std::fs::remove_file(&path).map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
+        }
+    }
+    Ok(done)
+}
+
+fn discard_staged(dir: &std::path::Path) -> Result<(), String> {
+    for staged in staged_names(dir)? {
+        std::fs::remove_file(dir.join(&staged)).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn list_dir(dir: &std::path::Path, suffix: &str) -> Result<Vec<String>, String> {
+    match std::fs::read_dir(dir) {
+        Ok(rd) => Ok(rd
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| n.ends_with(suffix))
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(format!("cannot list {}: {e}", dir.display())),
+    }
+}
+
+fn stored_names(dir: &std::path::Path) -> Result<Vec<String>, String> {
+    list_dir(dir, ".bin")
+}
+
+fn staged_names(dir: &std::path::Path) -> Result<Vec<String>, String> {
+    list_dir(dir, ".bin.new")
 }
 
 /// The media worker and the upload path, with what they need.

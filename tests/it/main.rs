@@ -26,6 +26,7 @@ mod inbound;
 mod inbox;
 mod media;
 mod outbox;
+mod privacy_backup;
 mod privacy_ops;
 mod roles;
 mod segments;

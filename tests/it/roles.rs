@@ -175,6 +175,9 @@ const TABLE: &[Row] = &[
     ("GET", "/admin/audit.csv", "/admin/audit.csv", Admin, &[]),
     ("GET", "/admin/jobs", "/admin/jobs", Admin, &[]),
     ("GET", "/admin/system", "/admin/system", Admin, &[]),
+    ("GET", "/admin/evidence", "/admin/evidence", Admin, &[]),
+    ("GET", "/admin/account", "/admin/account", Admin, &[]),
+    ("GET", "/admin/account/export", "/admin/account/export", Admin, &[]),
     ("GET", "/admin/whatsapp", "/admin/whatsapp", Admin, &[]),
     (
         "POST",
