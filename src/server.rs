@@ -204,6 +204,7 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     crate::api::segments::configure(cfg);
     crate::api::campaigns::configure(cfg);
     crate::campaigns::routes::configure(cfg);
+    crate::bot::routes::configure(cfg);
     crate::inbox::routes::configure(cfg);
     crate::api::conversations::configure(cfg);
     crate::api::templates::configure(cfg);

@@ -8,6 +8,7 @@
 mod acme;
 mod api;
 mod auth;
+mod bot_pages;
 mod browser;
 mod campaigns;
 mod campaigns_api;
