@@ -99,6 +99,7 @@ async fn build_bot(admin: &crate::common::Browser) {
 }
 
 #[tokio::test]
+#[expect(clippy::too_many_lines, reason = "one walk through every part of the page")]
 async fn every_part_saves_through_its_form_and_a_bad_form_saves_nothing() {
     let graph = FakeGraph::start();
     let (app, admin) = app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
