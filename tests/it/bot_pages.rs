@@ -451,3 +451,50 @@ async fn agents_get_no_bot_pages() {
         "no nav entry"
     );
 }
+
+/// The bot page and the test chat at phone width, in both languages (SCREENSHOT_DIR
+/// keeps the pictures).
+#[tokio::test]
+async fn bot_page_and_test_chat_at_390px_in_both_languages() {
+    use crate::browser::{screenshot, start_browser, wait_css};
+    let Some((_driver, c)) = start_browser().await else {
+        return;
+    };
+    let graph = FakeGraph::start();
+    let (app, admin) = app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
+    build_bot(&admin).await;
+    app.create_user(&admin, "super@toko.id", "supervisor").await;
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(&format!("{}/login", app.base)).await.unwrap();
+    crate::browser::fill(&c, "email", "super@toko.id").await;
+    crate::browser::fill(&c, "password", PASSWORD).await;
+    c.find(fantoccini::Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_css(&c, "nav.sidebar").await;
+    for lang in ["en", "id"] {
+        c.goto(&format!("{}/bot/1?lang={lang}", app.base)).await.unwrap();
+        wait_css(&c, "#welcome").await;
+        screenshot(&c, &format!("bot-page-{lang}")).await;
+        c.goto(&format!("{}/bot/1/test?lang={lang}", app.base)).await.unwrap();
+        crate::browser::fill(&c, "text", "harga").await;
+        c.find(fantoccini::Locator::Css(".composer-line button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_css(&c, "button[name=choice]").await;
+        screenshot(&c, &format!("bot-test-{lang}")).await;
+        let width: i64 = c
+            .execute("return document.documentElement.scrollWidth", vec![])
+            .await
+            .unwrap()
+            .as_i64()
+            .unwrap_or(0);
+        assert!(width <= 400, "no sideways scrolling at 390 px: {width}");
+    }
+}
