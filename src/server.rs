@@ -219,6 +219,7 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     crate::api::campaigns::configure(cfg);
     crate::api::bot::configure(cfg);
     crate::campaigns::routes::configure(cfg);
+    crate::bot::routes::configure(cfg);
     crate::inbox::routes::configure(cfg);
     crate::api::conversations::configure(cfg);
     crate::api::templates::configure(cfg);

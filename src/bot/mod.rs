@@ -15,7 +15,9 @@
 pub mod answer;
 pub mod document;
 pub mod engine;
+pub mod form;
 pub mod hours;
+pub mod routes;
 pub mod service;
 
 use crate::audit::{self, Actor};

@@ -165,8 +165,29 @@ impl Event {
             ("assigned", false) if self.actor.is_empty() => {
                 i18n::tf(locale, "inbox.ev_auto_assigned", &[("to", &what)])
             }
+            ("bot_handoff", _) => describe_bot_handoff(locale, &self.body),
+            ("bot_off", _) => i18n::t(locale, "bot_ui.event.bot_off").to_string(),
+            ("bot_on", _) => i18n::tf(locale, "bot_ui.event.bot_on", &[("who", &who)]),
             (kind, _) => i18n::tf(locale, &format!("inbox.ev_{kind}"), &[("who", &who), ("what", &what)]),
         }
+    }
+}
+
+/// The bot's hand-off (`reason`, then the collected `field: value` lines).
+fn describe_bot_handoff(locale: Locale, body: &str) -> String {
+    let mut lines = body.lines();
+    let reason = lines.next().unwrap_or_default();
+    let reason = i18n::label(locale, "bot_ui.handoff_reason", reason);
+    let collected: Vec<&str> = lines.filter(|l| !l.trim().is_empty()).collect();
+    let head = i18n::tf(locale, "bot_ui.event.bot_handoff", &[("what", &reason)]);
+    if collected.is_empty() {
+        head
+    } else {
+        let what = collected.join(", ");
+        format!(
+            "{head}. {}",
+            i18n::tf(locale, "bot_ui.event.bot_handoff_collected", &[("what", &what)])
+        )
     }
 }
 

@@ -78,6 +78,21 @@ pub struct ConversationPage {
     pub note_draft: String,
     /// The contact's marketing consent, for the header's badge.
     pub marketing: crate::contacts::consent::State,
+    /// A person has the conversation (the bot is silent); false: the bot answers.
+    pub bot_off: bool,
+    /// The bot's logged decisions in this conversation, newest first.
+    pub bot_lines: Vec<BotLine>,
+}
+
+/// One bot decision, as the conversation shows it (filled by the page's handler).
+#[derive(Debug, Clone, Default)]
+pub struct BotLine {
+    pub at: i64,
+    pub decision: String,
+    pub detail: String,
+    pub outbox_ids: String,
+    pub stored: String,
+    pub micros: i64,
 }
 
 /// What the composer had when a form comes back with a problem.
@@ -133,6 +148,8 @@ impl ConversationPage {
             draft: draft.text,
             note_draft: draft.note,
             marketing: data.marketing,
+            bot_off: false,
+            bot_lines: Vec::new(),
         }
     }
 

@@ -9,6 +9,7 @@ mod acme;
 mod api;
 mod auth;
 mod bot;
+mod bot_pages;
 mod browser;
 mod campaigns;
 mod campaigns_api;

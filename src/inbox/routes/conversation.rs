@@ -47,7 +47,47 @@ pub(super) async fn conversation_page(
         now,
     )
     .await?;
-    Ok(ConversationPage::new(a.ctx, data, draft, now))
+    let mut page = ConversationPage::new(a.ctx, data, draft, now);
+    // Who has it, and the bot's decisions here (the page could be opened, so the
+    // viewer may see them).
+    let (bot_off, lines) = state
+        .db
+        .read(move |c| {
+            let off = crate::inbox::conversations::bot_control(c, id)?.off.is_some();
+            let filter = crate::bot::LogFilter {
+                conversation_id: Some(id),
+                ..crate::bot::LogFilter::default()
+            };
+            Ok((off, crate::bot::list_log(c, &filter, 50)?))
+        })
+        .await?;
+    page.bot_off = bot_off;
+    page.bot_lines = lines
+        .into_iter()
+        .map(|r| crate::inbox::views::BotLine {
+            at: r.at,
+            decision: r.decision,
+            detail: r.detail,
+            outbox_ids: r.outbox_ids,
+            stored: r.stored,
+            micros: r.micros,
+        })
+        .collect();
+    Ok(page)
+}
+
+/// "Give back to bot": the bot answers this conversation again.
+pub(super) async fn post_give_to_bot(
+    state: web::Data<AppState>,
+    a: Authed,
+    path: web::Path<i64>,
+) -> AppResult<HttpResponse> {
+    let id = path.into_inner();
+    manage::run(&state.inbox, By::from(&a), id, move |c, v, w, now| {
+        manage::give_to_bot(c, v, w, id, now)
+    })
+    .await?;
+    Ok(see_other_flash(&format!("/inbox/{id}"), "flash.saved"))
 }
 
 pub(super) async fn get_conversation(

@@ -57,6 +57,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/inbox/{id}/assign").route(web::post().to(post_assign)))
         .service(web::resource("/inbox/{id}/status").route(web::post().to(post_status)))
         .service(web::resource("/inbox/{id}/labels").route(web::post().to(post_conversation_label)))
+        .service(web::resource("/inbox/{id}/bot").route(web::post().to(conversation::post_give_to_bot)))
         .service(
             web::resource("/admin/inbox")
                 .route(web::get().to(get_settings))
