@@ -48,7 +48,7 @@ fn big_bot() -> Value {
                 {"id": "ask", "type": "ask", "text": "Berapa?", "store": "qty", "validate": "number", "next": "say"},
                 {"id": "say", "type": "message", "reply": {"text": "Oke"}, "next": "branch"},
                 {"id": "branch", "type": "branch", "variable": "qty", "cases": [{"equals": "1", "next": "end"}], "otherwise": "end"},
-                {"id": "end", "type": "end", "text": "Terima kasih"}]})
+                {"id": "bye", "type": "end", "text": "Terima kasih"}]})
         })
         .collect();
     let mut rules = rules;
@@ -73,7 +73,8 @@ fn text(n: u64) -> String {
 
 fn engine_alone(n: u64) {
     let bot: Bot = serde_json::from_value(big_bot()).expect("bot");
-    assert!(whacaster::bot::document::validate(&bot).is_empty());
+    let problems = whacaster::bot::document::validate(&bot);
+    assert!(problems.is_empty(), "{problems:?}");
     let t = Instant::now();
     let compiled = Compiled::new(bot, 1);
     let compile = t.elapsed();
