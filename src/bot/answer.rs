@@ -7,7 +7,7 @@
 
 use super::Bots;
 use super::document::{Assign, Reply};
-use super::engine::{self, Decision, Input, Situation};
+use super::engine::{self, Input, Situation};
 use crate::error::AppError;
 use crate::inbox::conversations;
 use crate::whatsapp::outbound::OutMessage;
@@ -271,13 +271,4 @@ fn hand_off(
         Assign::Agent(user) => crate::inbox::manage::assign_by_bot(c, conversation, *user, now)?,
     }
     Ok(())
-}
-
-/// Why a decision said nothing, for tests and the test chat.
-pub fn summary(d: &Decision) -> String {
-    if d.details().is_empty() {
-        d.kinds()
-    } else {
-        format!("{} ({})", d.kinds(), d.details())
-    }
 }

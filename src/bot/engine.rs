@@ -175,7 +175,6 @@ pub struct Session {
     pub step_at: Option<i64>,
     /// A person has the conversation since (the conversation's `bot_off_at`).
     pub handed_off_at: Option<i64>,
-    pub handoff_reason: Option<String>,
     /// The closed period whose away message this conversation got.
     pub away_period: Option<i64>,
 }
@@ -447,7 +446,6 @@ impl Run<'_> {
         }
         self.session.leave_flow();
         self.session.handed_off_at = Some(self.at.now);
-        self.session.handoff_reason = Some(reason.to_string());
         self.d.handoff = Some(reason.to_string());
         self.d.note("handoff", reason);
     }

@@ -148,14 +148,12 @@ pub fn load_session(c: &Connection, conversation: i64) -> rusqlite::Result<Sessi
                 collected: serde_json::from_str(&collected).unwrap_or_default(),
                 step_at: r.get(5)?,
                 handed_off_at: None,
-                handoff_reason: None,
                 away_period: r.get(6)?,
             })
         })
         .optional()?;
     let mut s = stored.unwrap_or_default();
-    s.handed_off_at = control.off.as_ref().map(|(at, _)| *at);
-    s.handoff_reason = control.off.map(|(_, why)| why);
+    s.handed_off_at = control.off.map(|(at, _)| at);
     // Given back since the step it waited on: it starts afresh.
     if let (Some(back), Some(step_at)) = (control.back_at, s.step_at) {
         if step_at <= back {
@@ -294,11 +292,6 @@ pub fn list_log(c: &Connection, f: &LogFilter, limit: i64) -> rusqlite::Result<V
         },
     )?;
     rows.collect()
-}
-
-/// What the bot collected in a conversation (shown to the agent on hand-off).
-pub fn collected(c: &Connection, conversation: i64) -> rusqlite::Result<std::collections::BTreeMap<String, String>> {
-    Ok(load_session(c, conversation)?.collected)
 }
 
 /// Open or closed, since when, and today's date, in the hours' zone (else the

@@ -101,21 +101,6 @@ pub async fn import(
     replace(db, clock, number_id, bot, actor, "imported a document".into()).await
 }
 
-/// Edits the stored bot with `change` and saves it validated (the editor's forms each
-/// change one part).
-pub async fn edit(
-    db: &Db,
-    clock: &Clock,
-    number_id: i64,
-    actor: Actor,
-    summary: String,
-    change: impl FnOnce(&mut Bot) + Send + 'static,
-) -> Result<Result<i64, Vec<Problem>>, AppError> {
-    let mut bot = db.read(move |c| Ok(current(c, number_id)?)).await?.bot;
-    change(&mut bot);
-    replace(db, clock, number_id, bot, actor, summary).await
-}
-
 /// One turn of the test chat: the number's real bot (or `draft`), a session the page
 /// carries, and what the tester typed or pressed. Nothing is stored, queued or logged;
 /// the decision is shown with each step. Business hours are read at `now`; the window

@@ -544,3 +544,87 @@ async fn business_hours_across_midnight_a_holiday_and_the_away_message_once() {
     let log = decisions(&app).await;
     assert_eq!(log[1..], ["away", "closed"]);
 }
+
+#[tokio::test]
+async fn the_welcome_comes_again_after_the_quiet_days_and_a_rule_can_send_a_picture() {
+    let mut doc = document();
+    doc["welcome"]["after_silence_days"] = json!(3);
+    doc["rules"][2]["then"]["reply"]["media"] = json!({"kind": "image", "link": "https://toko.example/jam.png"});
+    let (app, graph, _) = with_bot(doc).await;
+    let rina = "6281234500008";
+    say(&app, 1, rina, "halo").await;
+    say(&app, 2, rina, "halo lagi").await;
+    assert_eq!(sent(&graph).len(), 1, "one welcome, not two");
+    app.clock.advance(4 * 86_400);
+    say(&app, 3, rina, "halo, masih buka?").await;
+    assert_eq!(sent(&graph).len(), 2, "four quiet days: welcomed again");
+    say(&app, 4, rina, "jam buka").await;
+    let picture = graph
+        .seen()
+        .into_iter()
+        .rev()
+        .find(|s| s.path.ends_with("/messages"))
+        .expect("a send");
+    assert_eq!(picture.body["type"], "image");
+    assert_eq!(picture.body["image"]["link"], "https://toko.example/jam.png");
+    assert_eq!(
+        picture.body["image"]["caption"], "Buka 09.00-17.00",
+        "the text is the caption"
+    );
+}
+
+#[tokio::test]
+async fn a_hand_off_goes_to_the_agent_the_document_names() {
+    let graph = FakeGraph::start();
+    let (app, admin) = app_with_number(&graph, SECRET, "tok", "80", |_| {}).await;
+    app.create_user(&admin, "dian@toko.id", "agent").await;
+    let dian: i64 = app
+        .state
+        .db
+        .read(|c| Ok(c.query_row("SELECT id FROM users WHERE email = 'dian@toko.id'", [], |r| r.get(0))?))
+        .await
+        .expect("user");
+    let key = api_key(&admin, "supervisor").await;
+    let mut doc = document();
+    doc["handoff"]["assign"] = json!(dian);
+    let (status, body) = api(&app, "PUT", "/api/v1/numbers/1/bot", &key, Some(doc)).await;
+    assert_eq!(status, 200, "{body}");
+    let tono = "6281234500009";
+    say(&app, 1, tono, "halo").await;
+    let id = conversation_of(&app, tono).await;
+    let db = app.state.db.clone();
+    let assignee = || {
+        let db = db.clone();
+        async move {
+            db.read(move |c| {
+                Ok(
+                    c.query_row("SELECT assignee_id FROM conversations WHERE id = ?1", [id], |r| {
+                        r.get::<_, Option<i64>>(0)
+                    })?,
+                )
+            })
+            .await
+            .expect("read")
+        }
+    };
+    assert_eq!(assignee().await, None, "the bot has it: nobody assigned yet");
+    say(&app, 2, tono, "agen").await;
+    assert_eq!(assignee().await, Some(dian), "handed to the named agent");
+}
+
+#[tokio::test]
+async fn bot_decisions_go_with_the_messages_under_retention() {
+    let (app, _graph, _) = with_bot(document()).await;
+    say(&app, 1, "6281234500010", "harga").await;
+    assert_eq!(decisions(&app).await.len(), 1);
+    let now = app.state.now();
+    let media = app.state.media.store.clone();
+    whacaster::privacy::retention::apply_retention(&app.state.db, &media, now + 200 * 86_400)
+        .await
+        .expect("retention");
+    assert_eq!(decisions(&app).await.len(), 1, "seven months old: kept");
+    whacaster::privacy::retention::apply_retention(&app.state.db, &media, now + 400 * 86_400)
+        .await
+        .expect("retention");
+    assert!(decisions(&app).await.is_empty(), "past the message retention: gone");
+}
