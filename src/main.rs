@@ -456,7 +456,7 @@ fn backup(
         media_key: db_key.media_key(),
     };
     drop(db_key);
-    let made = backup::back_up_now(&handles, &key, out, Clock::default().unix());
+    let made = backup::back_up_now(&handles, &key, out, backup::Origin::Cli, Clock::default().unix());
     db.close();
     let (summary, record) = made?;
     if !record.verified {

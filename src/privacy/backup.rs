@@ -427,38 +427,6 @@ fn tar_header(size: u64, mtime: i64) -> tar::Header {
     h
 }
 
-fn media_names(media_dir: &Path) -> Result<Vec<String>, String> {
-    let mut names = Vec::new();
-    match std::fs::read_dir(media_dir) {
-        Ok(rd) => {
-            for e in rd.flatten() {
-                let name = e.file_name().to_string_lossy().to_string();
-                if e.file_type().is_ok_and(|t| t.is_file()) && valid_media_name(&name) {
-                    names.push(name);
-                }
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("cannot list {}: {e}", media_dir.display())),
-    }
-    names.sort();
-    Ok(names)
-}
-
-/// A stored media name: random base64url plus `.bin`, nothing that walks a path.
-fn valid_media_name(name: &str) -> bool {
-    #[expect(
-        clippy::case_sensitive_file_extension_comparisons,
-        reason = "the media store names files .bin, lower case"
-    )]
-    let bin = name.ends_with(".bin");
-    bin && name.len() < 100
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-        && !name.starts_with('.')
-}
-
 /// What a backup is made from.
 pub struct Source<'a> {
     pub conn: &'a Connection,
@@ -486,7 +454,7 @@ pub fn create(src: &Source<'_>, key: &BackupKey, out: &Path) -> Result<Summary, 
         .into_iter()
         .max()
         .unwrap_or(0);
-    let names = media_names(src.media_dir)?;
+    let names = crate::whatsapp::media::stored_names(src.media_dir)?;
     let part = PathBuf::from(format!("{}.part", out.display()));
     drop(std::fs::remove_file(&part));
     let file = std::fs::OpenOptions::new()
@@ -607,7 +575,10 @@ fn read_backup(path: &Path, key: &BackupKey, sink: &mut dyn Sink) -> Result<Summ
                     .map_err(|_| "the backup's manifest is damaged (snapshot key)".to_string())?;
                 sink.database(&mut entry, &k)?;
                 db_bytes = Some(size);
-            } else if let Some(media_name) = name.strip_prefix("media/").filter(|n| valid_media_name(n)) {
+            } else if let Some(media_name) = name
+                .strip_prefix("media/")
+                .filter(|n| crate::whatsapp::media::valid_stored_name(n))
+            {
                 if size > crate::whatsapp::media::MAX_INBOUND as u64 * 2 {
                     return Err(format!("the backup's media file {media_name} is too big: damaged?"));
                 }
@@ -823,24 +794,39 @@ pub fn prune(dir: &Path, keep: usize) -> Result<usize, String> {
     Ok(excess)
 }
 
+/// How long the post-backup command may run before it is stopped.
+const POST_COMMAND_LIMIT: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Runs the configured post-backup command without a shell: the words of `template`,
-/// `{file}` replaced by the backup's path in each. Its outcome in one line.
+/// `{file}` replaced by the backup's path in each. Stopped after an hour; its output
+/// is not kept (a remote's address or token may be in it), only whether it succeeded.
 pub fn run_post_command(template: &str, file: &Path) -> Result<String, String> {
     let words = shell_words::split(template).map_err(|e| format!("post_command: {e}"))?;
     let file = file.to_str().ok_or("the backup path is not UTF-8")?;
     let args: Vec<String> = words.iter().map(|w| w.replace("{file}", file)).collect();
     let (program, rest) = args.split_first().ok_or("post_command is empty")?;
-    let out = std::process::Command::new(program)
+    let mut child = std::process::Command::new(program)
         .args(rest)
         .stdin(std::process::Stdio::null())
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
         .map_err(|e| format!("post_command {program}: {e}"))?;
-    if out.status.success() {
-        Ok(format!("post_command {program} done"))
-    } else {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let last = err.lines().last().unwrap_or("").chars().take(200).collect::<String>();
-        Err(format!("post_command {program} failed ({}): {last}", out.status))
+    let started = std::time::Instant::now();
+    loop {
+        match child.try_wait().map_err(|e| format!("post_command {program}: {e}"))? {
+            Some(status) if status.success() => return Ok(format!("post_command {program} done")),
+            Some(status) => return Err(format!("post_command {program} failed ({status})")),
+            None if started.elapsed() > POST_COMMAND_LIMIT => {
+                drop(child.kill());
+                drop(child.wait());
+                return Err(format!(
+                    "post_command {program} stopped after {} s",
+                    POST_COMMAND_LIMIT.as_secs()
+                ));
+            }
+            None => std::thread::sleep(std::time::Duration::from_millis(200)),
+        }
     }
 }
 
@@ -863,20 +849,24 @@ pub fn insert_record(c: &Connection, r: &Record) -> rusqlite::Result<()> {
     Ok(())
 }
 
+const RECORD_COLUMNS: &str = "at, file, size, verified, origin, detail";
+
+fn record_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
+    Ok(Record {
+        at: r.get(0)?,
+        file: r.get(1)?,
+        size: r.get(2)?,
+        verified: r.get(3)?,
+        origin: r.get(4)?,
+        detail: r.get(5)?,
+    })
+}
+
 pub fn find_last(c: &Connection) -> rusqlite::Result<Option<Record>> {
     c.query_row(
-        "SELECT at, file, size, verified, origin, detail FROM backups ORDER BY at DESC, id DESC LIMIT 1",
+        &format!("SELECT {RECORD_COLUMNS} FROM backups ORDER BY at DESC, id DESC LIMIT 1"),
         [],
-        |r| {
-            Ok(Record {
-                at: r.get(0)?,
-                file: r.get(1)?,
-                size: r.get(2)?,
-                verified: r.get(3)?,
-                origin: r.get(4)?,
-                detail: r.get(5)?,
-            })
-        },
+        record_of,
     )
     .optional()
 }
@@ -884,19 +874,9 @@ pub fn find_last(c: &Connection) -> rusqlite::Result<Option<Record>> {
 /// The last backup that verified.
 pub fn find_last_verified(c: &Connection) -> rusqlite::Result<Option<Record>> {
     c.query_row(
-        "SELECT at, file, size, verified, origin, detail FROM backups WHERE verified = 1
-         ORDER BY at DESC, id DESC LIMIT 1",
+        &format!("SELECT {RECORD_COLUMNS} FROM backups WHERE verified = 1 ORDER BY at DESC, id DESC LIMIT 1"),
         [],
-        |r| {
-            Ok(Record {
-                at: r.get(0)?,
-                file: r.get(1)?,
-                size: r.get(2)?,
-                verified: r.get(3)?,
-                origin: r.get(4)?,
-                detail: r.get(5)?,
-            })
-        },
+        record_of,
     )
     .optional()
 }
@@ -909,11 +889,27 @@ pub struct Backups {
     pub media_key: [u8; 32],
 }
 
-/// Makes, verifies and records one backup: the job's into `<data_dir>/backups` (then
-/// keeps the newest `backup.keep` and runs the post-backup command), the CLI's to `out`.
-pub fn back_up_now(b: &Backups, key: &BackupKey, out: Option<PathBuf>, now: i64) -> Result<(Summary, Record), String> {
+/// Who asked for a backup: the daily job, or `whacaster backup` (recorded and audited
+/// as such).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Job,
+    Cli,
+}
+
+/// Makes, verifies and records one backup, into `<data_dir>/backups` unless `out` says
+/// where. A backup in that directory that verified then thins the directory to the newest
+/// `backup.keep` and goes to the post-backup command; one that did not verify removes
+/// nothing and is shipped nowhere, so a run of bad backups never pushes out the good ones.
+pub fn back_up_now(
+    b: &Backups,
+    key: &BackupKey,
+    out: Option<PathBuf>,
+    origin: Origin,
+    now: i64,
+) -> Result<(Summary, Record), String> {
     let cfg = &b.config;
-    let scheduled = out.is_none();
+    let in_backups_dir = out.is_none();
     let dir = cfg.backups_dir();
     let out = match out {
         Some(p) => p,
@@ -953,7 +949,7 @@ pub fn back_up_now(b: &Backups, key: &BackupKey, out: Option<PathBuf>, now: i64)
     if summary.media_skipped > 0 {
         detail = format!("{detail}; {} unreadable media files left out", summary.media_skipped);
     }
-    if scheduled {
+    if in_backups_dir && verified.is_ok() {
         let pruned = prune(&dir, cfg.backup.keep as usize)?;
         detail = format!("{detail}; {pruned} older removed");
         if let Some(cmd) = &cfg.backup.post_command {
@@ -970,16 +966,19 @@ pub fn back_up_now(b: &Backups, key: &BackupKey, out: Option<PathBuf>, now: i64)
         file: out.display().to_string(),
         size: i64::try_from(summary.size).unwrap_or(i64::MAX),
         verified: verified.is_ok(),
-        origin: if scheduled { "job" } else { "cli" }.to_string(),
+        origin: match origin {
+            Origin::Job => "job",
+            Origin::Cli => "cli",
+        }
+        .to_string(),
         detail: format!("{detail}; {}", key.describe()),
     };
     let r = record.clone();
     b.db.write_blocking(move |c| {
         insert_record(c, &r)?;
-        let actor = if scheduled {
-            crate::audit::Actor::system()
-        } else {
-            crate::audit::Actor::cli()
+        let actor = match origin {
+            Origin::Job => crate::audit::Actor::system(),
+            Origin::Cli => crate::audit::Actor::cli(),
         };
         crate::audit::record(
             c,
@@ -1002,7 +1001,7 @@ pub async fn back_up_data(b: Backups, now: i64) -> Result<String, String> {
     }
     let (summary, record) = tokio::task::spawn_blocking(move || {
         let key = BackupKey::configured(&b.config, true)?;
-        back_up_now(&b, &key, None, now)
+        back_up_now(&b, &key, None, Origin::Job, now)
     })
     .await
     .map_err(|e| e.to_string())??;
@@ -1019,20 +1018,22 @@ pub async fn back_up_data(b: Backups, now: i64) -> Result<String, String> {
 /// The backup facts for the evidence page.
 pub fn facts(c: &Connection, now: i64) -> rusqlite::Result<Vec<super::evidence::Fact>> {
     use super::evidence::{Fact, Light};
-    let last = find_last(c)?;
-    let fact = match last {
-        None => Fact::new("backup", Light::Red, "no backup has been made yet"),
-        Some(r) => {
+    // What a restore can rely on is the last backup that verified; a newer one that did
+    // not is named beside it.
+    let fact = match (find_last_verified(c)?, find_last(c)?) {
+        (None, None) => Fact::new("backup", Light::Red, "no backup has been made yet"),
+        (None, Some(_)) => Fact::new("backup", Light::Red, "no backup has verified yet"),
+        (Some(r), last) => {
             let age_h = (now - r.at) / 3600;
             let when = crate::clock::format_unix(r.at, None);
-            let text = format!(
-                "last backup {when} ({age_h} h ago), {} bytes, {}",
-                r.size,
-                if r.verified { "verified" } else { "NOT verified" }
-            );
-            let light = if !r.verified || age_h > 72 {
+            let mut text = format!("last verified backup {when} ({age_h} h ago), {} bytes", r.size);
+            let failed_since = last.is_some_and(|l| !l.verified && l.at > r.at);
+            if failed_since {
+                text.push_str("; a newer backup did NOT verify");
+            }
+            let light = if age_h > 72 {
                 Light::Red
-            } else if age_h > 26 {
+            } else if age_h > 26 || failed_since {
                 Light::Amber
             } else {
                 Light::Green
@@ -1106,11 +1107,11 @@ mod tests {
 
     #[test]
     fn media_names_cannot_walk_paths() {
-        assert!(valid_media_name("abcDEF_-12.bin"));
-        assert!(!valid_media_name("../x.bin"));
-        assert!(!valid_media_name("a/b.bin"));
-        assert!(!valid_media_name(".x.bin"));
-        assert!(!valid_media_name("x.tmp"));
+        assert!(crate::whatsapp::media::valid_stored_name("abcDEF_-12.bin"));
+        assert!(!crate::whatsapp::media::valid_stored_name("../x.bin"));
+        assert!(!crate::whatsapp::media::valid_stored_name("a/b.bin"));
+        assert!(!crate::whatsapp::media::valid_stored_name(".x.bin"));
+        assert!(!crate::whatsapp::media::valid_stored_name("x.tmp"));
     }
 
     #[test]

@@ -203,20 +203,7 @@ fn integrity_fact(c: &Connection, now: i64) -> rusqlite::Result<Fact> {
 /// Runs the page checks (`quick_check` and SQLCipher's `cipher_integrity_check`, which
 /// reads and authenticates every page) on a reader, outside the writer.
 pub fn check_integrity(c: &Connection) -> rusqlite::Result<(bool, String)> {
-    let mut problems: Vec<String> = Vec::new();
-    let mut stmt = c.prepare("PRAGMA quick_check")?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    for row in rows {
-        let row = row?;
-        if row != "ok" {
-            problems.push(row);
-        }
-    }
-    let mut stmt = c.prepare("PRAGMA cipher_integrity_check")?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    for row in rows {
-        problems.push(row?);
-    }
+    let mut problems = crate::store::problems(c, crate::store::Depth::Quick)?;
     let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
     Ok(if problems.is_empty() {
         (

@@ -4,26 +4,41 @@ use super::{OpenError, open_connection};
 use crate::crypto::DbKey;
 use std::path::Path;
 
-/// `PRAGMA integrity_check` and `cipher_integrity_check`; returns the problems found.
+/// `PRAGMA integrity_check` and `cipher_integrity_check` on the file; returns the
+/// problems found.
 pub fn integrity_check(path: &Path, key: &DbKey) -> Result<Vec<String>, OpenError> {
     let conn = open_connection(path, key)?;
-    let mut problems = Vec::new();
-    let other = |e: rusqlite::Error| OpenError::Other(path.into(), e.to_string());
-    let mut stmt = conn.prepare("PRAGMA integrity_check").map_err(other)?;
-    let rows: Vec<String> = stmt
-        .query_map([], |r| r.get(0))
-        .map_err(other)?
-        .filter_map(Result::ok)
-        .collect();
-    problems.extend(rows.into_iter().filter(|r| r != "ok"));
-    let mut stmt = conn.prepare("PRAGMA cipher_integrity_check").map_err(other)?;
-    let rows: Vec<String> = stmt
-        .query_map([], |r| r.get(0))
-        .map_err(other)?
-        .filter_map(Result::ok)
-        .collect();
-    problems.extend(rows);
-    Ok(problems)
+    problems(&conn, Depth::Full).map_err(|e| OpenError::Other(path.into(), e.to_string()))
+}
+
+/// How far a check reads: `Full` is `integrity_check` (indexes against tables too),
+/// `Quick` is `quick_check` (what a daily job on a live database can afford).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    Full,
+    Quick,
+}
+
+/// The problems SQLite's check at `depth` and `cipher_integrity_check` (every page's
+/// HMAC) find on an open database; empty is sound.
+pub fn problems(conn: &rusqlite::Connection, depth: Depth) -> rusqlite::Result<Vec<String>> {
+    let pragma = match depth {
+        Depth::Full => "PRAGMA integrity_check",
+        Depth::Quick => "PRAGMA quick_check",
+    };
+    let mut out = Vec::new();
+    let mut stmt = conn.prepare(pragma)?;
+    for row in stmt.query_map([], |r| r.get::<_, String>(0))? {
+        let row = row?;
+        if row != "ok" {
+            out.push(row);
+        }
+    }
+    let mut stmt = conn.prepare("PRAGMA cipher_integrity_check")?;
+    for row in stmt.query_map([], |r| r.get::<_, String>(0))? {
+        out.push(row?);
+    }
+    Ok(out)
 }
 
 /// Writes a consistent, encrypted copy of the open database to `target` (0600,
@@ -44,13 +59,21 @@ pub fn export_copy(conn: &rusqlite::Connection, target: &Path, key: &DbKey) -> R
         .open(target)
         .map_err(|e| format!("cannot create {}: {e}", target.display()))?;
     let t = target.to_str().ok_or("backup path is not UTF-8")?.replace('\'', "''");
+    // One read transaction around the export: sqlcipher_export copies table by table,
+    // and a server writing meanwhile (WAL) would otherwise give each table its own moment.
     conn.execute_batch(&format!(
-        "ATTACH DATABASE '{t}' AS backup KEY \"x'{}'\";
-         SELECT sqlcipher_export('backup');
-         DETACH DATABASE backup;",
+        "ATTACH DATABASE '{t}' AS backup KEY \"x'{}'\";",
         key.hex().as_str()
     ))
-    .map_err(|e| format!("copy to {} failed: {e}", target.display()))
+    .map_err(|e| format!("copy to {} failed: {e}", target.display()))?;
+    let copied = conn.execute_batch("BEGIN; SELECT sqlcipher_export('backup'); COMMIT;");
+    if copied.is_err() {
+        drop(conn.execute_batch("ROLLBACK"));
+    }
+    let detached = conn.execute_batch("DETACH DATABASE backup;");
+    copied
+        .and(detached)
+        .map_err(|e| format!("copy to {} failed: {e}", target.display()))
 }
 
 /// Re-encrypts the database under `new_key` (offline: the server must be stopped).

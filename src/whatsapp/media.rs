@@ -39,14 +39,20 @@ impl MediaStore {
         Ok(name)
     }
 
+    /// Where a stored file lives; a name the store would not make (one that could walk
+    /// out of the directory) is refused.
+    fn path_of(&self, stored_name: &str) -> Result<std::path::PathBuf, String> {
+        if valid_stored_name(stored_name) {
+            Ok(self.dir.join(stored_name))
+        } else {
+            Err(format!("not a stored file name: {stored_name}"))
+        }
+    }
+
     /// Removes a stored file (blocking): retention and erasure. A file already gone is
     /// not an error (false).
     pub fn remove(&self, stored_name: &str) -> Result<bool, String> {
-        // A stored name is ours (random token + ".bin"); anything else never leaves the dir.
-        if stored_name.is_empty() || stored_name.contains(['/', '\\']) || stored_name.starts_with('.') {
-            return Err(format!("not a stored file name: {stored_name}"));
-        }
-        match std::fs::remove_file(self.dir.join(stored_name)) {
+        match std::fs::remove_file(self.path_of(stored_name)?) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(format!("cannot remove a media file: {e}")),
@@ -55,17 +61,17 @@ impl MediaStore {
 
     /// Whether a stored file is on disk (tests, evidence).
     pub fn exists(&self, stored_name: &str) -> bool {
-        self.dir.join(stored_name).is_file()
+        self.path_of(stored_name).is_ok_and(|p| p.is_file())
     }
 
     /// Encrypts and writes a file under a given stored name (restoring a backup).
     pub fn write_named(&self, name: &str, plain: &[u8]) -> Result<(), String> {
-        crypto::write_private_file(&self.dir.join(name), &crypto::seal(&self.key, plain)?)
+        crypto::write_private_file(&self.path_of(name)?, &crypto::seal(&self.key, plain)?)
     }
 
     /// Reads and decrypts a stored file (blocking).
     pub fn read(&self, stored_name: &str) -> Result<Vec<u8>, String> {
-        let sealed = std::fs::read(self.dir.join(stored_name)).map_err(|e| e.to_string())?;
+        let sealed = std::fs::read(self.path_of(stored_name)?).map_err(|e| e.to_string())?;
         crypto::open(&self.key, &sealed)
     }
 }
@@ -130,8 +136,29 @@ fn list_dir(dir: &std::path::Path, suffix: &str) -> Result<Vec<String>, String> 
     }
 }
 
-fn stored_names(dir: &std::path::Path) -> Result<Vec<String>, String> {
-    list_dir(dir, ".bin")
+/// The stored files of a media directory, sorted (only names the store makes).
+pub fn stored_names(dir: &std::path::Path) -> Result<Vec<String>, String> {
+    let mut names: Vec<String> = list_dir(dir, ".bin")?
+        .into_iter()
+        .filter(|n| valid_stored_name(n))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// A name the store makes: random base64url plus `.bin`, nothing that walks a path.
+/// Every way in by name (read, write, remove; a backup's restore) checks it.
+pub fn valid_stored_name(name: &str) -> bool {
+    #[expect(
+        clippy::case_sensitive_file_extension_comparisons,
+        reason = "the media store names files .bin, lower case"
+    )]
+    let bin = name.ends_with(".bin");
+    bin && name.len() < 100
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && !name.starts_with('.')
 }
 
 fn staged_names(dir: &std::path::Path) -> Result<Vec<String>, String> {
