@@ -335,7 +335,9 @@ async fn post_conversation(
     Ok(crate::web::see_other(&format!("/inbox/{conv}")))
 }
 
-/// Deleting is for admins, and audited (the privacy erasure path arrives later).
+/// Deleting is for admins, and audited; a contact under legal hold is kept until the
+/// hold is lifted (the hold would otherwise go with it). A data-subject erasure is the
+/// privacy page's: it also removes the media files and anonymises notes elsewhere.
 async fn post_delete(state: web::Data<AppState>, a: Authed, path: web::Path<i64>) -> AppResult<HttpResponse> {
     a.require(Role::Admin)?;
     let id = path.into_inner();
@@ -344,6 +346,9 @@ async fn post_delete(state: web::Data<AppState>, a: Authed, path: web::Path<i64>
         .db
         .write(move |c| {
             let contact = super::find(c, id)?.ok_or(AppError::NotFound)?;
+            if crate::privacy::retention::hold_of(c, id)?.is_some() {
+                return Err(AppError::BadRequest("privacy_ops.requests.delete_held").into());
+            }
             super::delete(c, id)?;
             let who = contact.phone.or(contact.bsuid).unwrap_or_default();
             audit::record(c, &actor, "contact.delete", &format!("contact:{id} {who}"), "", now)?;

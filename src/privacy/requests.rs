@@ -1016,7 +1016,7 @@ pub async fn erase(
     let actor2 = actor.clone();
     let (removed, text) = db
         .write(move |c| {
-            let rest = retention::secure(c, |c| erase_rest(c, &s))?;
+            let rest = erase_rest(c, &s)?;
             let mut removed = removed;
             for (k, v) in rest {
                 *removed.entry(k).or_insert(0) += v;

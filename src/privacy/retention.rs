@@ -1,7 +1,8 @@
 //! Retention (P12, P14): a daily purge of what the appliance no longer needs. Messages
 //! with their media files (on disk too), statuses, outbox payloads, notes, bot logs and
 //! campaign recipient rows after the message retention (12 months); system logs (login
-//! events, audit, security events, job runs) after 90 days; raw webhook deliveries a
+//! events, audit, security events; `job_runs` is the scheduler's state, one row per
+//! job, not a log) after 90 days; raw webhook deliveries a
 //! week after they were processed; the usage ledger after 7 years (billing: fixed). An
 //! admin may shorten a period; a longer one needs a written reason, shown as evidence.
 //! A contact under legal hold keeps everything while held.
@@ -403,16 +404,6 @@ pub(crate) enum Scope {
 
 const NOT_HELD: &str = "(contact_id IS NULL OR contact_id NOT IN (SELECT contact_id FROM legal_holds))";
 
-/// Runs `f` with `secure_delete` on: freed pages and deleted cells are overwritten.
-pub(crate) fn secure<T>(c: &Connection, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, DbError> {
-    c.execute_batch("PRAGMA secure_delete = ON")?;
-    let r = f(c);
-    let off = c.execute_batch("PRAGMA secure_delete = OFF");
-    let v = r?;
-    off?;
-    Ok(v)
-}
-
 /// One chunk of doomed messages and everything that hangs on them: media rows (their
 /// files are returned to unlink after the commit), statuses, outbox rows, bot log rows;
 /// the search index follows the messages through its trigger. Returns how many
@@ -528,7 +519,7 @@ pub(crate) async fn purge_messages(
     let mut total = Removed::new();
     let mut errors = Vec::new();
     loop {
-        let (removed, files, n) = db.write(move |c| secure(c, |c| purge_message_chunk(c, scope))).await?;
+        let (removed, files, n) = db.write(move |c| Ok(purge_message_chunk(c, scope)?)).await?;
         merge(&mut total, &removed);
         errors.extend(remove_files(media, files, &mut total).await);
         if n < CHUNK {
@@ -674,11 +665,6 @@ fn purge_rest(c: &Connection, cut: Cutoffs) -> rusqlite::Result<(Removed, Vec<St
     );
     add(
         &mut r,
-        "job_runs",
-        c.execute("DELETE FROM job_runs WHERE last_run_at < ?1", [cut.logs])?,
-    );
-    add(
-        &mut r,
         "retention_runs",
         c.execute("DELETE FROM retention_runs WHERE started_at < ?1", [cut.logs])?,
     );
@@ -717,7 +703,7 @@ pub async fn apply_retention(db: &Db, media: &MediaStore, now: i64) -> Result<St
         .map_err(err)?;
     let result: Result<(Removed, Vec<String>), DbError> = async {
         let (mut removed, mut errors) = purge_messages(db, media, Scope::Older(cut.messages)).await?;
-        let (rest, files) = db.write(move |c| secure(c, |c| purge_rest(c, cut))).await?;
+        let (rest, files) = db.write(move |c| Ok(purge_rest(c, cut)?)).await?;
         merge(&mut removed, &rest);
         errors.extend(remove_files(media, files, &mut removed).await);
         Ok((removed, errors))

@@ -7,7 +7,7 @@ mod migrations;
 mod writer;
 
 pub use error::{DbError, DbResult};
-pub use maintenance::{export_copy, integrity_check, rekey};
+pub use maintenance::{Depth, export_copy, integrity_check, problems, rekey};
 pub use migrations::{MIGRATIONS, applied_versions, migrate, pending};
 pub use writer::Writer;
 
@@ -131,8 +131,11 @@ impl Db {
             .build(manager)
             .map_err(|e| OpenError::Other(path.into(), e.to_string()))?;
         // The writer commits with synchronous=FULL: a write it acknowledged survives a power cut.
+        // Every delete overwrites what it freed (secure_delete): an erased message, a deleted
+        // contact or an edited note leaves no old cell in a free page (PRIVACY-PROMISES P12,
+        // P19), whichever feature deleted it; the purge's checkpoint then empties the WAL.
         conn.execute_batch(&format!(
-            "PRAGMA synchronous = FULL; PRAGMA cache_size = -{WRITER_CACHE_KIB};"
+            "PRAGMA synchronous = FULL; PRAGMA cache_size = -{WRITER_CACHE_KIB}; PRAGMA secure_delete = ON;"
         ))
         .map_err(|e| OpenError::Other(path.into(), e.to_string()))?;
         let writer = Writer::start(conn);

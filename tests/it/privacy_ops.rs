@@ -185,6 +185,15 @@ async fn retention_removes_what_is_old_with_its_files_and_index_and_keeps_the_yo
         page.body.contains("data-legal-hold") && page.body.contains("perkara 12/2026"),
         "the hold is on the contact page"
     );
+    // Deleting a held contact would take the hold (and the messages) with it: refused.
+    let r = admin
+        .submit(&format!("/contacts/{held}"), &format!("/contacts/{held}/delete"), &[])
+        .await;
+    assert_eq!(r.status, 400, "a held contact is not deleted: {}", r.body);
+    assert_eq!(
+        q_i64(&app, "SELECT count(*) FROM contacts WHERE wa_id = ?1", "6281234500002").await,
+        1
+    );
     assert!(
         admin
             .get("/inbox?q=zebraolddata")
